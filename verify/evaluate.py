@@ -24,6 +24,7 @@ from . import ir
 from .errors import ShapeError, Location
 
 IDENTITY = {"add": 0.0, "max": -math.inf}
+BATCH = "#trial"
 
 
 @dataclass
@@ -170,7 +171,12 @@ class Evaluator:
     """Evaluates the bindings of one program (or the two sides of a rule) at one size assignment."""
 
     def __init__(self, bindings: dict[str, ir.Binding], sizes: dict[str, int], algebra: Algebra,
-                 inputs: dict[str, np.ndarray], file: str = "<program>"):
+                 inputs: dict[str, np.ndarray], file: str = "<program>", batch: int | None = None):
+        # `batch`: evaluate many trials at once. Every input then carries a leading axis BATCH of that size
+        # and every map iterates over it too; it is a parallel rank, so trials never mix.
+        self.batch = (BATCH,) if batch is not None else ()
+        if batch is not None:
+            sizes = {**sizes, BATCH: batch}
         self.bindings = bindings
         self.sizes = sizes
         self.algebra = algebra
@@ -201,6 +207,7 @@ class Evaluator:
         alg = self.algebra
         match expr:
             case ir.Input(name=name, ranks=ranks):
+                ranks = self.batch + ranks
                 data = self.inputs[name]
                 want = tuple(self.size(r, expr) for r in ranks)
                 if data.shape != want:
@@ -211,7 +218,7 @@ class Evaluator:
             case ir.Ref(name=name):
                 return self.sliced(self.ref(name), at)
             case ir.Map(op=op, space=space, args=args):
-                space = tuple(r for r in space if r not in at)
+                space = self.batch + tuple(r for r in space if r not in at)
                 operands = [self.eval(a, at, prev).aligned(space) for a in args]
                 data = alg.apply(op, *operands)
                 shape = tuple(self.size(r, expr) for r in space)
@@ -280,9 +287,9 @@ class Evaluator:
 
 
 def evaluate(bindings: dict[str, ir.Binding], names, sizes: dict[str, int], inputs: dict[str, np.ndarray],
-             algebra: Algebra = FLOAT, file: str = "<program>") -> dict[str, Tensor]:
+             algebra: Algebra = FLOAT, file: str = "<program>", batch: int | None = None) -> dict[str, Tensor]:
     """Evaluate the named bindings (and everything they need); returns every binding computed on the way."""
-    ev = Evaluator(bindings, sizes, algebra, inputs, file)
+    ev = Evaluator(bindings, sizes, algebra, inputs, file, batch)
     for name in names:
         ev.ref(name)
     return ev.memo

@@ -201,12 +201,17 @@ class _Reader:
         above = line - 2
         while above >= 0 and not self.lines[above].strip():
             above -= 1
-        if above >= 0:
-            m = RULE_NAME_RE.match(self.lines[above])
+        block = []  # the comment block directly above the rule, top line first
+        while above >= 0 and self.lines[above].lstrip().startswith(";"):
+            block.insert(0, self.lines[above])
+            above -= 1
+        for i, text in enumerate(block):
+            m = RULE_NAME_RE.match(text)
             if m and m.group(1).lower() not in ("expect", "assume"):
-                return m.group(1), m.group(2).strip()
-            if self.lines[above].lstrip().startswith(";"):
-                return f"{stem}:{line}", self.lines[above].lstrip("; ").strip()
+                rest = " ".join(t.lstrip("; ").strip() for t in block[i + 1:])
+                return m.group(1), f"{m.group(2).strip()} {rest}".strip()
+        if block:
+            return f"{stem}:{line}", " ".join(t.lstrip("; ").strip() for t in block)
         return f"{stem}:{line}", ""
 
     def rewrite(self, rewrite, bidirectional: bool) -> None:
@@ -371,7 +376,8 @@ def expand_paths(paths) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*.egg") if "certificates" not in p.parts)
+            found = sorted(p for pattern in ("*.egg", "*.chain.toml") for p in path.rglob(pattern)
+                           if "certificates" not in p.parts)
             if not found:
                 raise UsageError(f"{path} contains no .egg files")
             files.extend(found)

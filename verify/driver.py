@@ -1,0 +1,263 @@
+"""load -> shapes -> cheap checks -> back ends in order -> verdicts. Never prints.
+
+The order for one claim, cheapest first (as Alive2 orders its obligations):
+1. numeric search on the reference evaluator, smallest sizes first; a hit is replayed in mpmath -> REFUTED;
+2. the normal form at every size assignment of the bound -> a proof per assignment;
+3. where the normal form cannot decide an assignment: Z3 (a proof, or a model that must replay);
+4. for a CERTIFIED claim: SymPy's second opinion at the smallest assignments, recorded in `engines`;
+   a disagreement is an internal error (verdict ERROR), never a pass.
+Each claim runs in a child process that is killed at `--timeout` (Z3 and SymPy do not always honour their own
+limits); a killed check is UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import refute
+from .claims import Bound, Claim, equiv_claim, plan, rule_claim, symbolic_inputs, evaluate_both, aligned_pair
+from .errors import InternalError, VerifyError
+from .normal_form import NormalForm, NotNormalizable
+from .reader import SourceFile, expand_paths, read_file
+from .verdict import Result, Verdict
+
+ENCODING_VERSION = "nf-1"
+
+
+@dataclass(frozen=True)
+class Options:
+    bound: Bound = field(default_factory=Bound)
+    timeout: float = 60.0          # seconds per claim, enforced by killing the child process
+    z3_timeout: float = 10.0       # seconds per Z3 query (inside the claim's budget)
+    sympy: bool = True             # second opinion on CERTIFIED claims
+    sympy_timeout: float = 20.0
+    jobs: int = 1
+    seed: int = 0
+    isolate: bool = True           # run each claim in a killable child process
+
+
+# -- one claim ------------------------------------------------------------------------------------------------
+
+def _normal_form_equal(claim: Claim, sizes) -> bool | None:
+    """True: proved at these sizes. False/None: not proved (None: outside the normal form's fragment)."""
+    alg = NormalForm()
+    try:
+        left, right = evaluate_both(claim, sizes, alg, symbolic_inputs(claim, sizes, alg))
+        lv, rv = aligned_pair(claim, left, right)
+        import numpy as np
+
+        lv, rv = np.broadcast_arrays(lv, rv)
+        return all(alg.equal(a, b) for a, b in zip(lv.ravel(), rv.ravel()))
+    except NotNormalizable:
+        return None
+
+
+def prove_bounded(claim: Claim, options: Options) -> Result:
+    start = time.monotonic()
+    the_plan = plan(claim, options.bound)
+    sizes_list = list(the_plan.sizes())
+
+    def result(verdict, method, **kw) -> Result:
+        return Result(claim.name, claim.file, claim.line, claim.kind, verdict, the_plan.description, method,
+                      time.monotonic() - start, description=claim.description, **kw)
+
+    cx = refute.search(claim, sizes_list, seed=options.seed)
+    if cx is not None:
+        return result(Verdict.REFUTED, "numeric search, replayed in mpmath", counterexample=cx)
+    methods: list[str] = []
+    z3_proved = 0
+    for sizes in sizes_list:
+        if _normal_form_equal(claim, sizes):
+            continue
+        from . import smt
+
+        status, payload = smt.decide(claim, sizes, int(options.z3_timeout * 1000))
+        if status == "proved":
+            z3_proved += 1
+            continue
+        where = ", ".join(f"{k.upper()}={v}" for k, v in sorted(sizes.items()))
+        if status == "model":
+            cx = refute.confirm(claim, sizes, payload, "z3 model")
+            if cx is not None:
+                cx = refute.shrink(claim, cx, payload)
+                return result(Verdict.REFUTED, "z3 model, replayed in mpmath", counterexample=cx)
+            return result(Verdict.UNKNOWN, "normal form + z3",
+                          detail=f"at {where}: the normal form did not decide and z3's model did not replay")
+        return result(Verdict.UNKNOWN, "normal form + z3", detail=f"at {where}: {payload}")
+    methods.append("normal form")
+    if z3_proved:
+        methods.append(f"z3 ({z3_proved} of {len(sizes_list)} size assignments)")
+    engines = {"normal form": f"equal at {len(sizes_list) - z3_proved} size assignments"}
+    if z3_proved:
+        engines["z3"] = f"unsat at {z3_proved} size assignments"
+    engines["numeric search"] = f"no counterexample in {refute.TRIALS} trials x {len(sizes_list)} sizes"
+    out = result(Verdict.CERTIFIED, " + ".join(methods), engines=engines)
+    out.detail = f"{len(sizes_list)} size assignments" + (
+        f"; parallel ranks pinned to 1: {', '.join(the_plan.parallel)}" if the_plan.parallel else "")
+    return out
+
+
+def second_opinion(claim: Claim, options: Options, result: Result) -> Result:
+    """SymPy at the smallest assignments (every size <= 2, at most 3 of them), in its own killable child."""
+    if not options.sympy or result.verdict is not Verdict.CERTIFIED:
+        return result
+    small = [s for s in plan(claim, options.bound).sizes() if max(s.values(), default=1) <= 2][:3]
+    if not small:
+        small = list(plan(claim, options.bound).sizes())[:1]
+    from . import symbolic
+
+    outcome = run_isolated(symbolic.second_opinion, (claim, small), options.sympy_timeout, options.isolate)
+    if isinstance(outcome, _Failure):
+        result.engines["sympy"] = outcome.detail
+        return result
+    status, detail = outcome
+    result.engines["sympy"] = f"{status}: {detail}"
+    if status == "disagrees":
+        result.verdict = Verdict.ERROR
+        result.detail = f"internal error: the normal form certified this but SymPy disagrees ({detail})"
+    return result
+
+
+def check_claim(claim: Claim, options: Options) -> Result:
+    start = time.monotonic()
+    outcome = run_isolated(prove_bounded, (claim, options), options.timeout, options.isolate)
+    if isinstance(outcome, _Failure):
+        verdict = Verdict.UNKNOWN if outcome.kind == "timeout" else Verdict.ERROR
+        if outcome.kind == "user":
+            verdict = Verdict.ERROR
+        return Result(claim.name, claim.file, claim.line, claim.kind, verdict, "-", "-",
+                      time.monotonic() - start, detail=outcome.detail, description=claim.description)
+    result = second_opinion(claim, options, outcome)
+    result.seconds = time.monotonic() - start
+    return result
+
+
+# -- isolation ------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Failure:
+    kind: str      # timeout | crash | user | internal
+    detail: str
+
+
+def _child(conn, fn, args):
+    try:
+        conn.send(("ok", fn(*args)))
+    except VerifyError as exc:
+        conn.send(("user", exc.format()))
+    except InternalError as exc:
+        conn.send(("internal", f"internal error: {exc}"))
+    except BaseException as exc:  # noqa: BLE001 - a crash in a back end (incl. egglog's PanicException)
+        conn.send(("internal", f"internal error: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+    finally:
+        conn.close()
+
+
+def run_isolated(fn, args, timeout: float, isolate: bool = True):
+    """fn(*args) in a forked child killed after `timeout` seconds; a _Failure instead of a result on trouble."""
+    if not isolate:
+        try:
+            return fn(*args)
+        except VerifyError as exc:
+            return _Failure("user", exc.format())
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, fn, args), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        if parent.poll(timeout):
+            try:
+                kind, value = parent.recv()
+            except EOFError:
+                proc.join(1)
+                return _Failure("internal", f"internal error: the checker process died (exit code {proc.exitcode})")
+            proc.join(5)
+            return value if kind == "ok" else _Failure(kind, value)
+        return _Failure("timeout", f"timeout after {timeout:g} s (process killed)")
+    finally:
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+        parent.close()
+
+
+# -- files ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class Report:
+    results: list[Result]
+    errors: list[VerifyError]
+    notes: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        if self.errors:
+            return 2
+        return 0 if all(r.verdict is Verdict.CERTIFIED for r in self.results) else 1
+
+
+def claims_of(source: SourceFile) -> list[Claim]:
+    return [rule_claim(rule) for rule in source.rules]
+
+
+def collect(paths) -> tuple[list[Claim], list[VerifyError], list[str]]:
+    """Claims from every file (rules) and chain file; user errors are collected, not raised."""
+    from . import chain
+
+    claims: list[Claim] = []
+    errors: list[VerifyError] = []
+    notes: list[str] = []
+    try:
+        files = expand_paths(paths)
+    except VerifyError as exc:
+        return [], [exc], []
+    for path in files:
+        try:
+            if path.suffix == ".toml":
+                claims.extend(chain.read_chain(path))
+                continue
+            source = read_file(path)
+            found = claims_of(source)
+            if not found:
+                from .shapes import program_ranks
+
+                ranks = program_ranks(source.program)
+                outs = ", ".join(f"{n}[{','.join(ranks[n])}]" for n in source.program.output_names())
+                notes.append(f"{path}: program, {len(source.program.bindings)} bindings, outputs {outs or 'none'}")
+            claims.extend(found)
+        except VerifyError as exc:
+            errors.append(exc)
+    return claims, errors, notes
+
+
+def check_claims(claims: list[Claim], options: Options, progress=None) -> list[Result]:
+    def one(claim):
+        result = check_claim(claim, options)
+        if progress:
+            progress(result)
+        return result
+
+    if options.jobs <= 1:
+        return [one(c) for c in claims]
+    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
+        return list(pool.map(one, claims))
+
+
+def check_paths(paths, options: Options, progress=None) -> Report:
+    claims, errors, notes = collect(paths)
+    return Report(check_claims(claims, options, progress), errors, notes)
+
+
+def check_equiv(a: str | Path, b: str | Path, options: Options) -> Report:
+    try:
+        left, right = read_file(a), read_file(b)
+        claim = equiv_claim(left.program, right.program, name=f"{Path(a).name} == {Path(b).name}")
+    except VerifyError as exc:
+        return Report([], [exc], [])
+    return Report([check_claim(claim, options)], [], [])

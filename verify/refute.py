@@ -1,0 +1,202 @@
+"""Back end: counterexample search, replay and shrinking, on the reference evaluator.
+
+Search evaluates both sides in float64 on a batch of trials per size assignment (smallest sizes first). The
+trial values are chosen to expose the usual bugs: random normals, small integers (ties and zeros: empty-looking
+denominators, equal maxima), large magnitudes and negative values, all-equal tensors, nonnegative values.
+
+A float64 mismatch is only a *candidate*. Before anything is reported REFUTED, the candidate is replayed in
+mpmath at 60 significant digits (`evaluate.Mp`) and must differ there by far more than rounding: a true rule
+can never be refuted by float noise. Candidates are then shrunk: values are rounded to small integers and
+zeroed one at a time, keeping each change only while the replay still disagrees.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import ir
+from .claims import Claim, aligned_pair, evaluate_both
+from .evaluate import FLOAT, Mp, same_value
+from .verdict import Counterexample, TensorValue
+
+TRIALS = 24
+
+
+def _trial_values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """TRIALS rows of values for one input, each row drawn by a different strategy."""
+    rows = []
+    for t in range(TRIALS):
+        kind = t % 8
+        if kind in (0, 1):
+            rows.append(rng.normal(size=shape))
+        elif kind in (2, 3):
+            rows.append(rng.integers(-3, 4, size=shape).astype(float))
+        elif kind == 4:
+            rows.append(rng.normal(size=shape) * 20)
+        elif kind == 5:
+            rows.append(np.full(shape, float(rng.integers(-2, 3))))
+        elif kind == 6:
+            rows.append(rng.uniform(0.1, 3.0, size=shape))
+        else:
+            rows.append(rng.integers(-1, 2, size=shape) * rng.uniform(0.5, 4.0, size=shape))
+    return np.stack(rows)
+
+
+def _mismatches(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Boolean mask of positions where two float results differ (undefined == undefined)."""
+    with np.errstate(all="ignore"):
+        ln, rn = np.isnan(left), np.isnan(right)
+        both_inf = np.isinf(left) | np.isinf(right)
+        close = np.abs(left - right) <= 1e-7 * (1.0 + np.maximum(np.abs(left), np.abs(right)))
+        differ = np.where(ln | rn, ln != rn, np.where(both_inf, left != right, ~close))
+    return differ
+
+
+def search(claim: Claim, assignments, seed: int = 0, limit_seconds: float | None = None) -> Counterexample | None:
+    """The first replayed counterexample over the assignments (smallest first), or None."""
+    import time
+
+    start = time.monotonic()
+    rng = np.random.default_rng(seed)
+    for sizes in assignments:
+        if limit_seconds is not None and time.monotonic() - start > limit_seconds:
+            return None
+        inputs = {name: _trial_values(rng, tuple(sizes[r] for r in ranks)) for name, ranks in claim.inputs}
+        left, right = evaluate_both(claim, sizes, FLOAT, inputs, batch=TRIALS)
+        lv, rv = aligned_pair(claim, left, right, batch=True)
+        lv, rv = np.broadcast_arrays(lv, rv)
+        bad = _mismatches(lv, rv)
+        # Prefer readable trials: integer-valued ones first.
+        order = [t for t in (2, 3, 5, 7, 0, 1, 4, 6) + tuple(range(8, TRIALS)) if t < TRIALS]
+        seen = set()
+        for t in order:
+            if t in seen or not bad[t].any():
+                continue
+            seen.add(t)
+            trial = {name: values[t] for name, values in inputs.items()}
+            cx = confirm(claim, sizes, trial, "numeric search")
+            if cx is not None:
+                return shrink(claim, cx, trial)
+    return None
+
+
+def replay(claim: Claim, sizes: dict[str, int], inputs: dict[str, np.ndarray]):
+    """Both sides in mpmath; returns (lhs, rhs, position of the first real difference or None)."""
+    mp = Mp()
+    exact = {name: np.vectorize(lambda v: mp.const(float(v)), otypes=[object])(np.asarray(values, dtype=float))
+             for name, values in inputs.items()}
+    left, right = evaluate_both(claim, sizes, mp, exact)
+    lv, rv = aligned_pair(claim, left, right)
+    lv, rv = np.broadcast_arrays(lv, rv)
+    for idx in np.ndindex(*lv.shape):
+        a, b = lv[idx], rv[idx]
+        if not _mp_same(mp, a, b):
+            return lv, rv, idx
+    return lv, rv, None
+
+
+def _mp_same(mp: Mp, a, b) -> bool:
+    m = mp.mp
+    if m.isnan(a) or m.isnan(b):
+        return bool(m.isnan(a) and m.isnan(b))
+    if m.isinf(a) or m.isinf(b):
+        return a == b
+    return abs(a - b) <= m.mpf(10) ** -30 * (1 + max(abs(a), abs(b)))
+
+
+def confirm(claim: Claim, sizes, trial, found_by: str) -> Counterexample | None:
+    lv, rv, idx = replay(claim, sizes, trial)
+    if idx is None:
+        return None
+    return make_counterexample(claim, sizes, trial, lv, rv, idx, found_by)
+
+
+def _float(v) -> float:
+    return float(v)
+
+
+def make_counterexample(claim: Claim, sizes, trial, lv, rv, idx, found_by) -> Counterexample:
+    to_float = np.vectorize(_float, otypes=[float])
+    ranks = claim.out_ranks
+    used = {r: sizes[r] for r in sorted(sizes)}
+    return Counterexample(
+        sizes=used,
+        inputs={name: TensorValue.of(dict(claim.inputs)[name], np.asarray(v, dtype=float)) for name, v in trial.items()},
+        lhs=TensorValue.of(ranks, to_float(lv)),
+        rhs=TensorValue.of(ranks, to_float(rv)),
+        at={r: int(i) for r, i in zip(ranks, idx)},
+        lhs_value=_scalar(lv[idx]),
+        rhs_value=_scalar(rv[idx]),
+        intermediates=intermediates(claim, sizes, trial),
+        found_by=found_by,
+        replayed=True,
+    )
+
+
+def _scalar(v):
+    f = float(v)
+    if math.isnan(f):
+        return "nan"
+    if math.isinf(f):
+        return "-inf" if f < 0 else "inf"
+    return f
+
+
+def intermediates(claim: Claim, sizes, trial) -> dict[str, TensorValue]:
+    """Every named `let` of each program side, evaluated in float64 (rules have none)."""
+    out: dict[str, TensorValue] = {}
+    for side in (claim.lhs, claim.rhs):
+        if not side.bindings:
+            continue
+        ev = side.evaluator(sizes, FLOAT, trial)
+        ev.ref("__result__")
+        for name, tensor in ev.memo.items():
+            binding = side.bindings.get(name)
+            if binding is None or isinstance(binding.expr, ir.Input):
+                continue
+            if tensor.data.size <= 64:
+                out[f"{_short(side.label)}.{name}"] = TensorValue.of(tensor.ranks, tensor.data)
+    return out
+
+
+def _short(label: str) -> str:
+    from pathlib import Path
+
+    return Path(label).stem if "/" in label or label.endswith(".egg") else label
+
+
+def shrink(claim: Claim, cx: Counterexample, trial: dict[str, np.ndarray]) -> Counterexample:
+    """Simplify the inputs while the replay still disagrees: round to integers, then zero single values."""
+    sizes = cx.sizes
+    best = {k: np.array(v, dtype=float) for k, v in trial.items()}
+    current = cx
+
+    def attempt(candidate) -> bool:
+        nonlocal best, current
+        found = confirm(claim, sizes, candidate, cx.found_by)
+        if found is not None:
+            best, current = candidate, found
+            return True
+        return False
+
+    rounded = {k: np.round(v) for k, v in best.items()}
+    if any(not np.array_equal(rounded[k], best[k]) for k in best):
+        attempt(rounded)
+    for name in list(best):
+        for idx in np.ndindex(*best[name].shape):
+            if best[name][idx] == 0:
+                continue
+            candidate = {k: v.copy() for k, v in best.items()}
+            candidate[name][idx] = 0.0
+            attempt(candidate)
+    return current
+
+
+def check_values(claim: Claim, sizes, trial) -> bool:
+    """float64 evaluation of one trial: do the sides agree everywhere? (for quick numeric cross-checks)"""
+    left, right = evaluate_both(claim, sizes, FLOAT, trial)
+    lv, rv = aligned_pair(claim, left, right)
+    lv, rv = np.broadcast_arrays(lv, rv)
+    return all(same_value(a, b) for a, b in zip(lv.ravel(), rv.ravel()))

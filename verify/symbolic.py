@@ -1,0 +1,112 @@
+"""Back end: SymPy, an independent second opinion. The only module that imports sympy.
+
+For a claim the normal form certified, both sides are rebuilt as SymPy expressions (inputs are real symbols,
+`exp` is sympy.exp, `max` is sympy.Max, -inf is -oo) at the smallest size assignments, and the difference is
+simplified. It shares no code with the normal form beyond the evaluator's tensor plumbing, so agreement is
+real corroboration. Outcomes: "agrees" (difference simplified to 0), "disagrees" (the difference is
+numerically nonzero at a point: an internal error of the checker), "inconclusive" (SymPy could not simplify
+it, but it vanished at every numeric probe). Callers run it in a child process with a timeout, because SymPy
+can run for minutes on a hard difference.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import sympy
+
+from .claims import Claim, aligned_pair, evaluate_both
+from .evaluate import ObjectAlgebra
+
+
+class SymPyAlgebra(ObjectAlgebra):
+    name = "sympy"
+
+    def __init__(self):
+        super().__init__()
+        self.symbols: list[sympy.Symbol] = []
+
+    def input(self, name, index):
+        s = sympy.Symbol(f"{name}_{'_'.join(map(str, index))}", real=True)
+        self.symbols.append(s)
+        return s
+
+    def const(self, value):
+        if value == float("-inf"):
+            return -sympy.oo
+        return sympy.nsimplify(value)
+
+    def scalar(self, op, *x):
+        match op:
+            case "add":
+                return x[0] + x[1]
+            case "sub":
+                return x[0] - x[1]
+            case "mul":
+                return x[0] * x[1]
+            case "div":
+                return x[0] / x[1]
+            case "max":
+                return sympy.Max(x[0], x[1])
+            case "exp":
+                return sympy.exp(x[0])
+        raise ValueError(op)
+
+
+def _vanishes(diff) -> bool:
+    if diff == 0:
+        return True
+    for attempt in (
+        lambda d: sympy.cancel(sympy.powsimp(sympy.together(d), combine="exp", force=True)),
+        lambda d: sympy.simplify(d),
+    ):
+        diff = attempt(diff)
+        if diff == 0:
+            return True
+    return False
+
+
+def _numerically_zero(diff, symbols, probes: int = 5) -> bool:
+    rng = random.Random(0)
+    free = sorted(diff.free_symbols, key=str)
+    for _ in range(probes):
+        point = {s: sympy.Rational(rng.randint(-300, 300), 100) for s in free}
+        try:
+            value = complex(diff.subs(point).evalf(30))
+        except (TypeError, ZeroDivisionError):
+            continue
+        if value != value or abs(value) > 1e-12:
+            if value == value:
+                return False
+    return True
+
+
+def second_opinion(claim: Claim, assignments) -> tuple[str, str]:
+    """('agrees' | 'disagrees' | 'inconclusive', detail) over the given size assignments."""
+    checked = []
+    for sizes in assignments:
+        alg = SymPyAlgebra()
+        inputs = {}
+        for name, ranks in claim.inputs:
+            shape = tuple(sizes[r] for r in ranks)
+            arr = np.empty(shape, dtype=object)
+            for idx in np.ndindex(*shape):
+                arr[idx] = alg.input(name, idx)
+            inputs[name] = arr
+        left, right = evaluate_both(claim, sizes, alg, inputs)
+        lv, rv = aligned_pair(claim, left, right)
+        lv, rv = np.broadcast_arrays(lv, rv)
+        for a, b in zip(lv.ravel(), rv.ravel()):
+            diff = a - b
+            if not _vanishes(diff):
+                if not _numerically_zero(diff, alg.symbols):
+                    return "disagrees", f"sizes {sizes}: lhs - rhs = {diff}"
+                return "inconclusive", f"sizes {sizes}: could not simplify lhs - rhs to 0"
+        checked.append(sizes)
+    desc = "; ".join(",".join(f"{k.upper()}={v}" for k, v in s.items()) for s in checked)
+    return "agrees", f"difference simplifies to 0 at {desc}"
+
+
+def version() -> str:
+    return sympy.__version__
