@@ -3,6 +3,7 @@
     # proofs/chain.toml
     start = "attention.egg"           # the chain must begin here ...
     end = "attention_1pass.egg"       # ... and end here
+    bound = "M1=8,M0=4,F=2"           # optional: the bound every step is checked at (--bound overrides per rank)
     [[step]]
     name = "3-pass -> 2-pass"
     from = "attention.egg"            # paths are relative to the chain file
@@ -22,7 +23,7 @@ from .claims import Claim, equiv_claim
 from .errors import Location, ParseError
 from .reader import read_file
 
-STEP_KEYS = {"name", "from", "to", "by", "rules", "unbounded"}
+STEP_KEYS = {"name", "from", "to", "by", "rules", "unbounded", "bound"}
 
 
 def _line_of(text: str, needle: str) -> int | None:
@@ -67,7 +68,8 @@ def read_chain(path: str | Path) -> list[Claim]:
                              'use by = "equivalence"')
         before = read_file(path.parent / step["from"]).program
         after = read_file(path.parent / step["to"]).program
-        claims.append(equiv_claim(before, after, name=name, kind="step", file=str(path), line=line))
+        claims.append(equiv_claim(before, after, name=name, kind="step", file=str(path), line=line,
+                                  bound=step.get("bound", data.get("bound"))))
     if data.get("end") and data["end"] not in reached:
         raise ParseError(f"the chain never reaches its end {data['end']}", Location(str(path), _line_of(text, "end")))
     return claims

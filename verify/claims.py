@@ -51,6 +51,7 @@ class Claim:
     inputs: tuple[tuple[str, tuple[str, ...]], ...]   # every input tensor / pattern variable and its ranks
     out_ranks: tuple[str, ...]
     description: str = ""
+    bound: str | None = None        # a bound the claim asks for itself (chain files); the CLI's wins per rank
 
     @property
     def location(self) -> Location:
@@ -128,7 +129,7 @@ def program_side(program: ir.Program, label: str, output: str | None = None) -> 
 
 
 def equiv_claim(a: ir.Program, b: ir.Program, name: str | None = None, kind: str = "equiv",
-                file: str | None = None, line: int | None = None) -> Claim:
+                file: str | None = None, line: int | None = None, bound: str | None = None) -> Claim:
     lhs, rhs = program_side(a, a.file), program_side(b, b.file)
     ra = program_ranks(a)[lhs.expr.name]
     rb = program_ranks(b)[rhs.expr.name]
@@ -136,7 +137,7 @@ def equiv_claim(a: ir.Program, b: ir.Program, name: str | None = None, kind: str
         raise ShapeError(f"the outputs differ in ranks: {a.file} gives {{{', '.join(ra)}}}, "
                          f"{b.file} gives {{{', '.join(rb)}}}", Location(b.file, b.outputs[0][1]))
     label = name or f"{a.file} == {b.file}"
-    return Claim(label, kind, file or b.file, line, lhs, rhs, _inputs_of([lhs, rhs]), ra)
+    return Claim(label, kind, file or b.file, line, lhs, rhs, _inputs_of([lhs, rhs]), ra, bound=bound)
 
 
 # -- bounds ---------------------------------------------------------------------------------------------------
@@ -171,6 +172,14 @@ class Bound:
 
     def get(self, rank: str) -> tuple[int, int] | None:
         return dict(self.ranges).get(rank.upper())
+
+    def over(self, other: "Bound") -> "Bound":
+        """This bound, with `other` filling the ranks this one does not mention."""
+        return Bound(tuple(sorted({**dict(other.ranges), **dict(self.ranges)}.items())))
+
+
+def effective_bound(claim: "Claim", bound: Bound) -> Bound:
+    return bound.over(Bound.parse(claim.bound)) if claim.bound else bound
 
 
 @dataclass(frozen=True)

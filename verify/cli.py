@@ -8,6 +8,7 @@ stderr, never a traceback).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -27,6 +28,8 @@ def _options(args) -> Options:
         timeout=args.timeout or 60.0,
         sympy=not args.no_sympy,
         jobs=args.jobs,
+        cache_dir=args.cache_dir,
+        cache_mode=args.cache,
     )
 
 
@@ -78,6 +81,12 @@ def cmd_check(args, out, err) -> int:
     if not report.results and not report.errors and not report.notes:
         print("error: nothing to check", file=err)
         return 2
+    if args.certificates and not report.errors:
+        from .certificates import write_certificates
+        from .driver import ENCODING_VERSION
+
+        written = write_certificates(zip(report.claims, report.results), args.certificates, ENCODING_VERSION)
+        report.notes.append(f"wrote {len(written)} certificates to {args.certificates}")
     return _emit(report, args, out, err)
 
 
@@ -93,6 +102,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print results as JSON (see README, 'JSON output')")
     p.add_argument("--plain", action="store_true", help="plain text even on a terminal")
     p.add_argument("--no-sympy", action="store_true", help="skip SymPy's second opinion on certified claims")
+    p.add_argument("--cache", choices=("rw", "ro", "off"), default=os.environ.get("VERIFY_CACHE", "rw"),
+                   help="result cache: rw (default), ro (read only, e.g. CI), off; env VERIFY_CACHE")
+    p.add_argument("--cache-dir", default=os.environ.get("VERIFY_CACHE_DIR", ".verify-cache"),
+                   help="where cached results live (default .verify-cache)")
+    p.add_argument("--certificates", metavar="DIR",
+                   help="write one JSON certificate per rule and chain step into DIR")
 
 
 def parser() -> argparse.ArgumentParser:

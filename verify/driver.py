@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import refute
-from .claims import Bound, Claim, equiv_claim, plan, rule_claim, symbolic_inputs, evaluate_both, aligned_pair
+from .claims import Bound, Claim, effective_bound, equiv_claim, plan, rule_claim, symbolic_inputs, evaluate_both, aligned_pair
 from .errors import InternalError, VerifyError
 from .normal_form import NormalForm, NotNormalizable
 from .reader import SourceFile, expand_paths, read_file
@@ -39,6 +39,8 @@ class Options:
     jobs: int = 1
     seed: int = 0
     isolate: bool = True           # run each claim in a killable child process
+    cache_dir: str = ".verify-cache"
+    cache_mode: str = "off"        # rw | ro | off (the CLI turns it on; see certificates.py)
 
 
 # -- one claim ------------------------------------------------------------------------------------------------
@@ -59,7 +61,7 @@ def _normal_form_equal(claim: Claim, sizes) -> bool | None:
 
 def prove_bounded(claim: Claim, options: Options) -> Result:
     start = time.monotonic()
-    the_plan = plan(claim, options.bound)
+    the_plan = plan(claim, effective_bound(claim, options.bound))
     sizes_list = list(the_plan.sizes())
 
     def result(verdict, method, **kw) -> Result:
@@ -106,9 +108,8 @@ def second_opinion(claim: Claim, options: Options, result: Result) -> Result:
     """SymPy at the smallest assignments (every size <= 2, at most 3 of them), in its own killable child."""
     if not options.sympy or result.verdict is not Verdict.CERTIFIED:
         return result
-    small = [s for s in plan(claim, options.bound).sizes() if max(s.values(), default=1) <= 2][:3]
-    if not small:
-        small = list(plan(claim, options.bound).sizes())[:1]
+    sizes = list(plan(claim, effective_bound(claim, options.bound)).sizes())
+    small = [s for s in sizes if max(s.values(), default=1) <= 2][:3] or sizes[:1]
     from . import symbolic
 
     outcome = run_isolated(symbolic.second_opinion, (claim, small), options.sympy_timeout, options.isolate)
@@ -124,6 +125,21 @@ def second_opinion(claim: Claim, options: Options, result: Result) -> Result:
 
 
 def check_claim(claim: Claim, options: Options) -> Result:
+    from .certificates import Cache, cache_key
+
+    cache = Cache(options.cache_dir, options.cache_mode)
+    key = cache_key(claim, effective_bound(claim, options.bound), ENCODING_VERSION) if cache.mode != "off" else ""
+    cached = cache.get(key) if key else None
+    if cached is not None:
+        cached.engines["cache"] = f"hit {key[:12]}"
+        return cached
+    result = _check_claim_uncached(claim, options)
+    if key:
+        cache.put(key, result)
+    return result
+
+
+def _check_claim_uncached(claim: Claim, options: Options) -> Result:
     start = time.monotonic()
     outcome = run_isolated(prove_bounded, (claim, options), options.timeout, options.isolate)
     if isinstance(outcome, _Failure):
@@ -194,6 +210,7 @@ class Report:
     results: list[Result]
     errors: list[VerifyError]
     notes: list[str]
+    claims: list[Claim] = field(default_factory=list)   # results[i] is the verdict on claims[i]
 
     @property
     def exit_code(self) -> int:
@@ -251,7 +268,7 @@ def check_claims(claims: list[Claim], options: Options, progress=None) -> list[R
 
 def check_paths(paths, options: Options, progress=None) -> Report:
     claims, errors, notes = collect(paths)
-    return Report(check_claims(claims, options, progress), errors, notes)
+    return Report(check_claims(claims, options, progress), errors, notes, claims)
 
 
 def check_equiv(a: str | Path, b: str | Path, options: Options) -> Report:
@@ -260,4 +277,4 @@ def check_equiv(a: str | Path, b: str | Path, options: Options) -> Report:
         claim = equiv_claim(left.program, right.program, name=f"{Path(a).name} == {Path(b).name}")
     except VerifyError as exc:
         return Report([], [exc], [])
-    return Report([check_claim(claim, options)], [], [])
+    return Report([check_claim(claim, options)], [], [], [claim])

@@ -79,6 +79,10 @@ class Result:
     warnings: list[str] = field(default_factory=list)
     description: str = ""
 
+    @staticmethod
+    def from_json(data: dict) -> "Result":
+        return result_from_json(data)
+
     def to_json(self) -> dict:
         out = asdict(self)
         out["verdict"] = self.verdict.value
@@ -107,7 +111,8 @@ def headline(result: Result) -> str:
             what = f"UNKNOWN ({result.detail})" if result.detail else "UNKNOWN"
         case Verdict.ERROR:
             what = f"ERROR ({result.detail})"
-    return f"{where}: {result.name}: {what}  [{result.seconds:.3f} s]"
+    cached = " (cached)" if "cache" in result.engines else ""
+    return f"{where}: {result.name}: {what}  [{result.seconds:.3f} s{cached}]"
 
 
 def format_value(v) -> str:
@@ -167,3 +172,27 @@ def summary(results: list[Result]) -> str:
     counts = {v: sum(r.verdict is v for r in results) for v in Verdict}
     text = ", ".join(f"{counts[v]} {v.value.lower()}" for v in Verdict if counts[v])
     return f"{len(results)} checked: {text or 'nothing'}"
+
+
+def _tensor(d) -> TensorValue:
+    return TensorValue(list(d["ranks"]), d["values"])
+
+
+def result_from_json(data: dict) -> Result:
+    """Inverse of Result.to_json (used by the cache)."""
+    cx = data.get("counterexample")
+    counterexample = None
+    if cx:
+        counterexample = Counterexample(
+            sizes=cx["sizes"], inputs={k: _tensor(v) for k, v in cx["inputs"].items()},
+            lhs=_tensor(cx["lhs"]), rhs=_tensor(cx["rhs"]), at=cx["at"], lhs_value=cx["lhs_value"],
+            rhs_value=cx["rhs_value"], intermediates={k: _tensor(v) for k, v in cx.get("intermediates", {}).items()},
+            found_by=cx.get("found_by", ""), replayed=cx.get("replayed", True),
+        )
+    return Result(
+        name=data["name"], file=data["file"], line=data["line"], kind=data["kind"], verdict=Verdict(data["verdict"]),
+        bound=data["bound"], method=data["method"], seconds=data["seconds"], counterexample=counterexample,
+        detail=data.get("detail", ""), engines=dict(data.get("engines", {})), warnings=list(data.get("warnings", [])),
+        description=data.get("description", ""),
+    )
+

@@ -1,0 +1,161 @@
+"""Content hashes, the result cache, and certificate files.
+
+A claim's *content hash* covers what decides its verdict: the IR of both sides (every binding they reach, not
+line numbers or comments), the claim's kind and name. The cache key adds the bound and the encoding version
+(`driver.ENCODING_VERSION`, bumped whenever an encoding changes what can be proved), so an unchanged rule is
+not proved again and a changed encoding invalidates everything.
+
+Only CERTIFIED and REFUTED results are cached: they are deterministic. UNKNOWN and ERROR are always retried.
+Cache modes: `rw` (default), `ro` (CI: read hits, never write; a miss falls back to proving), `off`.
+
+Certificates (`make verify` -> `proofs/certificates/*.json`) are regenerated on every run and are not committed:
+they record timings and solver versions of the machine that ran them, and the reviewed artifact is the rule
+text plus the gate's verdict. Each file is written to a temporary name and renamed, so an interrupted run
+leaves no partial certificate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import re
+import tempfile
+from pathlib import Path
+
+from . import ir
+from .claims import Bound, Claim
+from .verdict import Result, Verdict
+
+CACHEABLE = (Verdict.CERTIFIED, Verdict.REFUTED)
+
+
+def _canonical(node) -> object:
+    """IR as nested tuples without source positions."""
+    if dataclasses.is_dataclass(node):
+        return (type(node).__name__,) + tuple(
+            _canonical(getattr(node, f.name)) for f in dataclasses.fields(node) if f.name != "line"
+        )
+    if isinstance(node, tuple):
+        return tuple(_canonical(x) for x in node)
+    return node
+
+
+def _reachable(side) -> list:
+    bindings = side.bindings
+    seen: dict[str, object] = {}
+    stack = [side.expr]
+    while stack:
+        expr = stack.pop()
+        for node in ir.walk(expr):
+            if isinstance(node, ir.Ref) and node.name not in seen and node.name in bindings:
+                seen[node.name] = bindings[node.name].expr
+                stack.append(bindings[node.name].expr)
+    return sorted((name, _canonical(expr)) for name, expr in seen.items())
+
+
+def claim_hash(claim: Claim) -> str:
+    content = repr((claim.kind, claim.name,
+                    _canonical(claim.lhs.expr), _reachable(claim.lhs),
+                    _canonical(claim.rhs.expr), _reachable(claim.rhs)))
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def cache_key(claim: Claim, bound: Bound, encoding: str) -> str:
+    return hashlib.sha256(f"{claim_hash(claim)}|{bound.ranges!r}|{encoding}".encode()).hexdigest()
+
+
+class Cache:
+    def __init__(self, directory: str | Path = ".verify-cache", mode: str = "rw"):
+        if mode not in ("rw", "ro", "off"):
+            raise ValueError(mode)
+        self.directory = Path(directory)
+        self.mode = mode
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> Result | None:
+        if self.mode == "off":
+            return None
+        path = self._path(key)
+        try:
+            return Result.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, key: str, result: Result) -> None:
+        if self.mode != "rw" or result.verdict not in CACHEABLE:
+            return
+        try:
+            write_atomically(self._path(key), json.dumps(result.to_json()))
+        except OSError:
+            pass  # a read-only checkout still checks; it only loses the cache
+
+
+def write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def solver_versions() -> dict[str, str]:
+    import egglog
+    import numpy
+    import sympy
+    import z3
+
+    return {
+        "z3": z3.get_version_string(),
+        "sympy": sympy.__version__,
+        "numpy": numpy.__version__,
+        "egglog": getattr(egglog, "__version__", "13"),
+        "python": platform.python_version(),
+    }
+
+
+def certificate(claim: Claim, result: Result, encoding: str) -> dict:
+    return {
+        "name": result.name,
+        "kind": result.kind,
+        "file": result.file,
+        "line": result.line,
+        "content_hash": claim_hash(claim),
+        "encoding_version": encoding,
+        "verdict": result.verdict.value,
+        "bound": result.bound,
+        "method": result.method,
+        "engines": result.engines,
+        "seconds": round(result.seconds, 4),
+        "solvers": solver_versions(),
+    }
+
+
+def certificate_name(result: Result) -> str:
+    stem = Path(result.file).stem.replace(".chain", "")
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", result.name).strip("-")[:80]
+    return f"{stem}--{slug}.json"
+
+
+def write_certificates(pairs, directory: str | Path, encoding: str) -> list[Path]:
+    """One JSON certificate per (claim, result); stale certificates in the directory are removed."""
+    directory = Path(directory)
+    written = []
+    for claim, result in pairs:
+        path = directory / certificate_name(result)
+        write_atomically(path, json.dumps(certificate(claim, result, encoding), indent=2) + "\n")
+        written.append(path)
+    if directory.exists():
+        for old in directory.glob("*.json"):
+            if old not in written:
+                old.unlink()
+    return written
