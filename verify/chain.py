@@ -9,6 +9,8 @@
     from = "attention.egg"            # paths are relative to the chain file
     to = "attention_2pass.egg"
     by = "equivalence"                # whole-program equivalence of the extracted outputs
+    unbounded = ["3pass=2pass (all M1, M0)"]   # optional: induction lemma groups (verify/induction.py) that
+                                      # lift the bounded certificate to every tile count
 
 Each step becomes one claim. The steps must connect: each `from` is the previous step's `to` or a program the
 chain already reached, the first `from` is `start`, and `end` is reached.
@@ -68,8 +70,17 @@ def read_chain(path: str | Path) -> list[Claim]:
                              'use by = "equivalence"')
         before = read_file(path.parent / step["from"]).program
         after = read_file(path.parent / step["to"]).program
+        unbounded = step.get("unbounded", [])
+        if isinstance(unbounded, str):
+            unbounded = [unbounded]
+        from .induction import GROUPS
+
+        for group in unbounded:
+            if group not in GROUPS:
+                raise ParseError(f"step '{name}': unknown induction group {group!r}", where,
+                                 f"groups: {', '.join(repr(g) for g in GROUPS)}")
         claims.append(equiv_claim(before, after, name=name, kind="step", file=str(path), line=line,
-                                  bound=step.get("bound", data.get("bound"))))
+                                  bound=step.get("bound", data.get("bound")), unbounded=tuple(unbounded)))
     if data.get("end") and data["end"] not in reached:
         raise ParseError(f"the chain never reaches its end {data['end']}", Location(str(path), _line_of(text, "end")))
     return claims

@@ -52,6 +52,7 @@ class Claim:
     out_ranks: tuple[str, ...]
     description: str = ""
     bound: str | None = None        # a bound the claim asks for itself (chain files); the CLI's wins per rank
+    unbounded: tuple[str, ...] = () # induction lemma groups (verify/induction.py) that lift it to all sizes
 
     @property
     def location(self) -> Location:
@@ -129,7 +130,8 @@ def program_side(program: ir.Program, label: str, output: str | None = None) -> 
 
 
 def equiv_claim(a: ir.Program, b: ir.Program, name: str | None = None, kind: str = "equiv",
-                file: str | None = None, line: int | None = None, bound: str | None = None) -> Claim:
+                file: str | None = None, line: int | None = None, bound: str | None = None,
+                unbounded: tuple[str, ...] = ()) -> Claim:
     lhs, rhs = program_side(a, a.file), program_side(b, b.file)
     ra = program_ranks(a)[lhs.expr.name]
     rb = program_ranks(b)[rhs.expr.name]
@@ -137,7 +139,8 @@ def equiv_claim(a: ir.Program, b: ir.Program, name: str | None = None, kind: str
         raise ShapeError(f"the outputs differ in ranks: {a.file} gives {{{', '.join(ra)}}}, "
                          f"{b.file} gives {{{', '.join(rb)}}}", Location(b.file, b.outputs[0][1]))
     label = name or f"{a.file} == {b.file}"
-    return Claim(label, kind, file or b.file, line, lhs, rhs, _inputs_of([lhs, rhs]), ra, bound=bound)
+    return Claim(label, kind, file or b.file, line, lhs, rhs, _inputs_of([lhs, rhs]), ra, bound=bound,
+                 unbounded=tuple(unbounded))
 
 
 # -- bounds ---------------------------------------------------------------------------------------------------

@@ -95,6 +95,26 @@ def cmd_equiv(args, out, err) -> int:
     return _emit(report, args, out, err)
 
 
+def cmd_numeric(args, out, err) -> int:
+    """Programs at realistic sizes against an independent numpy attention (and torch if installed)."""
+    from . import numerics
+
+    for path in args.programs:
+        if not Path(path).is_file():
+            print(f"usage error: no such file: {path}", file=err)
+            return 2
+    rows = numerics.crosscheck(args.programs, E=args.E, M=args.M, P=args.P, F=args.F)
+    rows += numerics.overflow_demo()
+    print(f"{'program':32} {'sizes':22} {'dtype':8} {'max |error|':>12}  against", file=out)
+    worst64 = 0.0
+    for r in rows:
+        print(f"{r.program:32} {r.tiles:22} {r.dtype:8} {r.max_abs_error:12.3e}  {r.against}", file=out)
+        if r.dtype == "float64" and "noshift" not in r.program:
+            worst64 = max(worst64, r.max_abs_error)
+    print(f"worst float64 error of the cascades: {worst64:.3e}", file=out)
+    return 0 if worst64 < 1e-9 else 1
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bound", help="sizes to check, e.g. M1=8,M0=4,F=2 (default M1,M0<=4; other ranks <=2)")
     p.add_argument("--timeout", type=float, help="seconds per rule or step (default 60)")
@@ -122,6 +142,12 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("b")
     _common(e)
     e.set_defaults(func=cmd_equiv)
+    n = sub.add_parser("numeric", help="evaluate programs at realistic sizes against a reference attention")
+    n.add_argument("programs", nargs="*", default=["proofs/attention.egg", "proofs/attention_2pass.egg",
+                                                    "proofs/attention_2pass_deferred.egg", "proofs/attention_1pass.egg"])
+    for rank, default in (("E", 64), ("M", 1024), ("P", 128), ("F", 64)):
+        n.add_argument(f"--{rank}", type=int, default=default, help=f"size of rank {rank.lower()} (default {default})")
+    n.set_defaults(func=cmd_numeric)
     return p
 
 

@@ -99,6 +99,12 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
         engines["z3"] = f"unsat at {z3_proved} size assignments"
     engines["numeric search"] = f"no counterexample in {refute.TRIALS} trials x {len(sizes_list)} sizes"
     out = result(Verdict.CERTIFIED, " + ".join(methods), engines=engines)
+    from .numerics import exp_overflow_warning
+
+    small = [s for s in sizes_list if max(s.values(), default=1) <= 2]
+    warning = exp_overflow_warning(claim, small[-1] if small else sizes_list[0])
+    if warning:
+        out.warnings.append(warning)
     out.detail = f"{len(sizes_list)} size assignments" + (
         f"; parallel ranks pinned to 1: {', '.join(the_plan.parallel)}" if the_plan.parallel else "")
     return out
@@ -149,7 +155,40 @@ def _check_claim_uncached(claim: Claim, options: Options) -> Result:
         return Result(claim.name, claim.file, claim.line, claim.kind, verdict, "-", "-",
                       time.monotonic() - start, detail=outcome.detail, description=claim.description)
     result = second_opinion(claim, options, outcome)
+    result = lift_to_all_sizes(claim, options, result)
     result.seconds = time.monotonic() - start
+    return result
+
+
+def _induction_groups(groups):
+    from . import induction
+
+    proved = induction.prove_all()
+    return {g: [(o.name, o.verdict, o.seconds) for o in proved[g]] for g in groups}
+
+
+def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
+    """A bounded certificate plus proved induction lemmas -> CERTIFIED (all sizes, by induction)."""
+    if not claim.unbounded or result.verdict is not Verdict.CERTIFIED:
+        return result
+    outcome = run_isolated(_induction_groups, (claim.unbounded,), options.timeout, options.isolate)
+    if isinstance(outcome, _Failure):
+        result.verdict = Verdict.UNKNOWN
+        result.detail = f"bounded check certified ({result.bound}); induction: {outcome.detail}"
+        return result
+    lemmas = [(name, verdict) for group in outcome.values() for name, verdict, _ in group]
+    failed = [f"{name}: {verdict}" for name, verdict in lemmas if verdict != "proved"]
+    seconds = sum(s for group in outcome.values() for _, _, s in group)
+    result.engines["induction"] = (f"{len(lemmas) - len(failed)} of {len(lemmas)} lemmas proved in "
+                                   f"{seconds * 1000:.0f} ms: {', '.join(name for name, _ in lemmas)}")
+    if failed:
+        result.verdict = Verdict.UNKNOWN
+        result.detail = f"bounded check certified ({result.bound}) but induction lemmas failed: {'; '.join(failed)}"
+        return result
+    bounded = result.bound
+    result.engines["bounded"] = f"{result.method} at {bounded}"
+    result.bound = "all sizes, by induction"
+    result.method = f"induction: {', '.join(claim.unbounded)} ({len(lemmas)} lemmas); {result.method} at {bounded}"
     return result
 
 

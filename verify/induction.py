@@ -118,6 +118,7 @@ TIMEOUT_MS = 10_000
 GROUP_2PASS = "3pass=2pass (all M1, M0)"
 GROUP_1PASS = "3pass=1pass (all M1, M0)"
 GROUP_MERGE = "merge operator"
+GROUPS = (GROUP_2PASS, GROUP_1PASS, GROUP_MERGE)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -118,7 +118,12 @@ def _float(v) -> float:
 
 
 def make_counterexample(claim: Claim, sizes, trial, lv, rv, idx, found_by) -> Counterexample:
-    to_float = np.vectorize(_float, otypes=[float])
+    vectorized = np.vectorize(_float, otypes=[float])
+
+    def to_float(values):
+        with np.errstate(invalid="ignore"):  # undefined results are NaN on purpose
+            return vectorized(values)
+
     ranks = claim.out_ranks
     used = {r: sizes[r] for r in sorted(sizes)}
     return Counterexample(

@@ -1,0 +1,150 @@
+"""The derivation chain 3-pass -> 2-pass -> 1-pass: bounded and unbounded certificates, mutated twins,
+numeric cross-checks at realistic sizes, certificates and the cache."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from verify import cli, numerics, refute
+from verify.chain import read_chain
+from verify.claims import Bound, equiv_claim
+from verify.driver import Options, check_claim
+from verify.errors import ParseError
+from verify.reader import read_file, read_text
+from verify.verdict import Verdict
+
+ROOT = Path(__file__).resolve().parent.parent
+PROOFS = ROOT / "proofs"
+FAST = Options(isolate=False, sympy=False)
+
+
+def program(name):
+    return read_file(PROOFS / name).program
+
+
+def mutated(name, old, new):
+    text = (PROOFS / name).read_text()
+    assert old in text, old
+    return read_text(text.replace(old, new), f"<{name} mutated>").program
+
+
+def test_whole_chain_certified_for_all_sizes():
+    claims = read_chain(PROOFS / "attention.chain.toml")
+    assert [c.name for c in claims][0].startswith("3-pass")
+    for claim in claims:
+        result = check_claim(claim, FAST)
+        assert result.verdict is Verdict.CERTIFIED, result.detail
+        assert result.bound == "all sizes, by induction"
+        assert "M1<=8" in result.method and "M0<=4" in result.method
+        assert "lemmas proved" in result.engines["induction"]
+
+
+# Each chain step with a mutated twin that must be refuted at the chain's bound.
+TWINS = [
+    ("attention.egg", "attention_2pass.egg", "(M_sub_m1p LM GM)", "(M_sub_m1p GM LM)"),           # sign flip
+    ("attention.egg", "attention_2pass.egg", "(M_mul_m1m0p SLN PRM)", "SLN"),                      # drop PRM on CN
+    ("attention.egg", "attention_2pass.egg", "(R_add_m0 SLN)", "(R_max_m0 SLN)"),                  # wrong reduce op
+    ("attention_2pass.egg", "attention_2pass_deferred.egg", "(M_div_fp AV_acc GD)", "(M_div_fp AV_acc (R_add_m1 SLD))"),
+    ("attention_2pass_deferred.egg", "attention_1pass.egg",
+     "(M_add_fm1p SLNV (M_mul_fm1p (S_prev_m1 \"RNV\") PRM))", "(M_add_fm1p SLNV (S_prev_m1 \"RNV\"))"),  # no rescale
+    ("attention_2pass_deferred.egg", "attention_1pass.egg",
+     "(M_sub_m1p (S_shift_m1 RM (Const -inf)) RM)", "(M_sub_m1p RM (S_shift_m1 RM (Const -inf)))"),     # flipped PRM
+    ("attention_2pass_deferred.egg", "attention_1pass.egg", "(M_sub_m1m0p BQK RM)", "(M_sub_m1m0p BQK LM)"),  # local max
+]
+
+
+@pytest.mark.parametrize("before,after,old,new", TWINS, ids=[f"{a}->{b}:{n[:24]}" for a, b, _, n in TWINS])
+def test_mutated_step_is_refuted(before, after, old, new):
+    claim = equiv_claim(program(before), mutated(after, old, new))
+    result = check_claim(claim, Options(bound=Bound.parse("M1=8,M0=4,F=2"), isolate=False, sympy=False))
+    assert result.verdict is Verdict.REFUTED
+    cx = result.counterexample
+    inputs = {name: np.array(t.values, dtype=float) for name, t in cx.inputs.items()}
+    assert refute.replay(claim, cx.sizes, inputs)[2] is not None
+
+
+def test_missing_rescale_needs_a_later_larger_score():
+    """Dropping the numerator rescale is right whenever the running max never changes."""
+    claim = equiv_claim(program("attention.egg"), mutated(
+        "attention_1pass.egg", "(M_add_fm1p SLNV (M_mul_fm1p (S_prev_m1 \"RNV\") PRM))",
+        "(M_add_fm1p SLNV (S_prev_m1 \"RNV\"))"))
+    result = check_claim(claim, FAST)
+    cx = result.counterexample
+    assert cx.sizes["m1"] >= 2
+    # with scores that never increase across tiles the mutant agrees with 3-pass
+    sizes = {"e": 1, "f": 1, "p": 1, "m1": 2, "m0": 1, "m": 2}
+    falling = {"Q": np.array([[1.0]]), "K": np.array([[3.0, 1.0]]), "V": np.array([[1.0, 2.0]])}
+    assert refute.check_values(claim, sizes, falling)
+
+
+def test_chain_must_connect(tmp_path):
+    for name in ("attention.egg", "attention_2pass.egg", "attention_1pass.egg"):
+        (tmp_path / name).write_text((PROOFS / name).read_text())
+    (tmp_path / "broken.chain.toml").write_text(
+        'start = "attention.egg"\nend = "attention_1pass.egg"\n'
+        '[[step]]\nname = "a"\nfrom = "attention.egg"\nto = "attention_2pass.egg"\n'
+        '[[step]]\nname = "b"\nfrom = "attention_1pass.egg"\nto = "attention_2pass.egg"\n'
+    )
+    with pytest.raises(ParseError, match="no earlier step reached"):
+        read_chain(tmp_path / "broken.chain.toml")
+
+
+def test_unknown_induction_group_is_an_error(tmp_path):
+    (tmp_path / "a.egg").write_text((PROOFS / "attention.egg").read_text())
+    (tmp_path / "x.chain.toml").write_text('[[step]]\nname = "s"\nfrom = "a.egg"\nto = "a.egg"\nunbounded = ["nope"]\n')
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.run(["check", str(tmp_path / "x.chain.toml")], out, err) == 2
+    assert "unknown induction group" in err.getvalue()
+
+
+def test_numeric_crosscheck_at_realistic_sizes():
+    rows = numerics.crosscheck([PROOFS / "attention.egg", PROOFS / "attention_1pass.egg"],
+                               E=16, M=256, P=8, F=4, tiles=(4, 32))
+    for row in rows:
+        bound = 1e-12 if row.dtype == "float64" else 1e-4
+        assert row.max_abs_error < bound, row
+
+
+def test_dropping_the_max_shift_overflows_in_float32_and_is_flagged():
+    rows = {(r.program, r.dtype): r.max_abs_error for r in numerics.overflow_demo()}
+    assert rows[("attention_noshift.egg", "float64")] < 1e-9
+    assert math.isnan(rows[("attention_noshift.egg", "float32")])
+    assert rows[("attention.egg", "float32")] < 1e-5
+    (claim,) = read_chain(PROOFS / "variants.chain.toml")
+    result = check_claim(claim, FAST)
+    assert result.verdict is Verdict.CERTIFIED
+    assert any("exp argument unbounded above" in w for w in result.warnings)
+    plain = check_claim(read_chain(PROOFS / "attention.chain.toml")[0], FAST)
+    assert not plain.warnings
+
+
+def test_certificates_and_cache(tmp_path):
+    certs, cache = tmp_path / "certs", tmp_path / "cache"
+    argv = ["check", str(ROOT / "rules" / "tiling.egg"), "--no-sympy", "--json", "--cache-dir", str(cache),
+            "--certificates", str(certs)]
+    out = io.StringIO()
+    assert cli.run(argv, out, io.StringIO()) == 0
+    first = json.loads(out.getvalue())
+    files = sorted(certs.glob("*.json"))
+    assert len(files) == len(first)
+    cert = json.loads(files[0].read_text())
+    for key in ("content_hash", "encoding_version", "bound", "method", "verdict", "solvers", "seconds"):
+        assert key in cert
+    assert cert["verdict"] == "CERTIFIED" and "z3" in cert["solvers"]
+    out = io.StringIO()
+    assert cli.run(argv, out, io.StringIO()) == 0
+    second = json.loads(out.getvalue())
+    assert all("cache" in r["engines"] for r in second)
+    assert [r["verdict"] for r in second] == [r["verdict"] for r in first]
+    # read-only mode reads hits but writes nothing new
+    out = io.StringIO()
+    assert cli.run(["check", str(ROOT / "rules" / "softmax.egg"), "--no-sympy", "--json", "--cache", "ro",
+                    "--cache-dir", str(cache)], out, io.StringIO()) == 0
+    assert not any("cache" in r["engines"] for r in json.loads(out.getvalue()))
+    assert len(list(cache.rglob("*.json"))) == len(first)
