@@ -4,6 +4,7 @@
     start = "attention.egg"           # the chain must begin here ...
     end = "attention_1pass.egg"       # ... and end here
     bound = "M1=8,M0=4,F=2"           # optional: the bound every step is checked at (--bound overrides per rank)
+    assume = ["B unmasked along m"]   # optional, per chain or per step: preconditions on mask inputs
     [[step]]
     name = "3-pass -> 2-pass"
     from = "attention.egg"            # paths are relative to the chain file
@@ -21,11 +22,11 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from .claims import Claim, equiv_claim
+from .claims import Claim, equiv_claim, with_assumptions
 from .errors import Location, ParseError
 from .reader import read_file
 
-STEP_KEYS = {"name", "from", "to", "by", "rules", "unbounded", "bound"}
+STEP_KEYS = {"name", "from", "to", "by", "rules", "unbounded", "bound", "assume"}
 
 
 def _line_of(text: str, needle: str) -> int | None:
@@ -79,8 +80,9 @@ def read_chain(path: str | Path) -> list[Claim]:
             if group not in GROUPS:
                 raise ParseError(f"step '{name}': unknown induction group {group!r}", where,
                                  f"groups: {', '.join(repr(g) for g in GROUPS)}")
-        claims.append(equiv_claim(before, after, name=name, kind="step", file=str(path), line=line,
-                                  bound=step.get("bound", data.get("bound")), unbounded=tuple(unbounded)))
+        claim = equiv_claim(before, after, name=name, kind="step", file=str(path), line=line,
+                            bound=step.get("bound", data.get("bound")), unbounded=tuple(unbounded))
+        claims.append(with_assumptions(claim, list(data.get("assume", [])) + list(step.get("assume", [])), where))
     if data.get("end") and data["end"] not in reached:
         raise ParseError(f"the chain never reaches its end {data['end']}", Location(str(path), _line_of(text, "end")))
     return claims

@@ -53,6 +53,8 @@ class Claim:
     description: str = ""
     bound: str | None = None        # a bound the claim asks for itself (chain files); the CLI's wins per rank
     unbounded: tuple[str, ...] = () # induction lemma groups (verify/induction.py) that lift it to all sizes
+    masks: tuple[str, ...] = ()     # inputs whose elements are 0 or -inf (see masks.py)
+    assumptions: tuple[tuple[str, str], ...] = ()   # (mask, rank): the mask keeps an element along rank
 
     @property
     def location(self) -> Location:
@@ -111,13 +113,38 @@ def _inputs_of(sides) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(sorted(found.items()))
 
 
+def _masks_of(sides) -> tuple[str, ...]:
+    return tuple(sorted({n.name for side in sides for n in side.nodes() if isinstance(n, ir.Input) and n.kind == "mask"}))
+
+
+def with_assumptions(claim: Claim, assumptions, location: Location | None = None) -> Claim:
+    """Attach mask assumptions (`B unmasked along m`), checking that they name a mask and one of its ranks."""
+    from dataclasses import replace
+
+    from .masks import parse_assumption
+
+    parsed = []
+    ranks = dict(claim.inputs)
+    for text in assumptions:
+        mask, along = parse_assumption(text, location or claim.location)
+        if mask not in claim.masks:
+            raise ShapeError(f"assumption '{text}': '{mask}' is not a mask input of '{claim.name}'",
+                             location or claim.location, 'declare it as (CreateTensor "B[m,p]:mask")')
+        if along not in ranks[mask]:
+            raise ShapeError(f"assumption '{text}': mask '{mask}' has no rank '{along}' (ranks {ranks[mask]})",
+                             location or claim.location)
+        parsed.append((mask, along))
+    return replace(claim, assumptions=tuple(sorted(set(parsed))))
+
+
 def rule_claim(rule: ir.Rule, env=None) -> Claim:
     inferred = infer_rule(rule, env)
     check_split_tiles([inferred.lhs, inferred.rhs], rule.file)
     lhs = Side("lhs", inferred.lhs, file=rule.file)
     rhs = Side("rhs", inferred.rhs, file=rule.file)
     out = expr_ranks(inferred.lhs, rule.file)
-    return Claim(rule.name, "rule", rule.file, rule.line, lhs, rhs, _inputs_of([lhs, rhs]), out, rule.description)
+    return Claim(rule.name, "rule", rule.file, rule.line, lhs, rhs, _inputs_of([lhs, rhs]), out, rule.description,
+                 masks=_masks_of([lhs, rhs]))
 
 
 def program_side(program: ir.Program, label: str, output: str | None = None) -> Side:
@@ -140,7 +167,7 @@ def equiv_claim(a: ir.Program, b: ir.Program, name: str | None = None, kind: str
                          f"{b.file} gives {{{', '.join(rb)}}}", Location(b.file, b.outputs[0][1]))
     label = name or f"{a.file} == {b.file}"
     return Claim(label, kind, file or b.file, line, lhs, rhs, _inputs_of([lhs, rhs]), ra, bound=bound,
-                 unbounded=tuple(unbounded))
+                 unbounded=tuple(unbounded), masks=_masks_of([lhs, rhs]))
 
 
 # -- bounds ---------------------------------------------------------------------------------------------------
@@ -261,13 +288,14 @@ def _derive(sizes: dict[str, int], splits) -> bool:
 
 # -- inputs ---------------------------------------------------------------------------------------------------
 
-def symbolic_inputs(claim: Claim, sizes: dict[str, int], algebra) -> dict[str, np.ndarray]:
+def symbolic_inputs(claim: Claim, sizes: dict[str, int], algebra, fixed=None) -> dict[str, np.ndarray]:
+    """Symbolic inputs of an algebra; inputs in `fixed` (mask patterns) become the algebra's constants."""
     out = {}
     for name, ranks in claim.inputs:
         shape = tuple(sizes[r] for r in ranks)
         arr = np.empty(shape, dtype=object)
         for idx in np.ndindex(*shape):
-            arr[idx] = algebra.input(name, idx)
+            arr[idx] = algebra.const(float(fixed[name][idx])) if fixed and name in fixed else algebra.input(name, idx)
         out[name] = arr
     return out
 

@@ -45,18 +45,29 @@ class Options:
 
 # -- one claim ------------------------------------------------------------------------------------------------
 
-def _normal_form_equal(claim: Claim, sizes) -> bool | None:
-    """True: proved at these sizes. False/None: not proved (None: outside the normal form's fragment)."""
+def _normal_form_equal(claim: Claim, sizes, fixed=None) -> bool | None:
+    """True: proved at these sizes (and mask pattern). False/None: not proved (None: outside the fragment)."""
+    import numpy as np
+
     alg = NormalForm()
     try:
-        left, right = evaluate_both(claim, sizes, alg, symbolic_inputs(claim, sizes, alg))
+        left, right = evaluate_both(claim, sizes, alg, symbolic_inputs(claim, sizes, alg, fixed))
         lv, rv = aligned_pair(claim, left, right)
-        import numpy as np
-
         lv, rv = np.broadcast_arrays(lv, rv)
         return all(alg.equal(a, b) for a, b in zip(lv.ravel(), rv.ravel()))
     except NotNormalizable:
         return None
+
+
+def _prove_masked(claim: Claim, sizes) -> tuple[bool, int, dict | None]:
+    """Every mask pattern at these sizes by the normal form: (all proved, patterns, first undecided pattern)."""
+    from .masks import patterns
+
+    found = patterns(claim, sizes)
+    for pattern in found:
+        if not _normal_form_equal(claim, sizes, pattern):
+            return False, len(found), pattern
+    return True, len(found), None
 
 
 def prove_bounded(claim: Claim, options: Options) -> Result:
@@ -73,7 +84,19 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
         return result(Verdict.REFUTED, "numeric search, replayed in mpmath", counterexample=cx)
     methods: list[str] = []
     z3_proved = 0
+    mask_patterns = 0
     for sizes in sizes_list:
+        if claim.masks:
+            # Masks are enumerated, pattern by pattern; -inf is outside what the Z3 encoding expresses.
+            proved, count, pattern = _prove_masked(claim, sizes)
+            mask_patterns += count
+            if proved:
+                continue
+            where = ", ".join(f"{k.upper()}={v}" for k, v in sorted(sizes.items()))
+            shown = {k: v.tolist() for k, v in pattern.items()}
+            return result(Verdict.UNKNOWN, "normal form",
+                          detail=f"at {where}, masks {shown}: the normal form did not decide, and no "
+                                 f"counterexample was found")
         if _normal_form_equal(claim, sizes):
             continue
         from . import smt
@@ -94,7 +117,8 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
     methods.append("normal form")
     if z3_proved:
         methods.append(f"z3 ({z3_proved} of {len(sizes_list)} size assignments)")
-    engines = {"normal form": f"equal at {len(sizes_list) - z3_proved} size assignments"}
+    engines = {"normal form": f"equal at {len(sizes_list) - z3_proved} size assignments"
+                              + (f" ({mask_patterns} mask patterns)" if claim.masks else "")}
     if z3_proved:
         engines["z3"] = f"unsat at {z3_proved} size assignments"
     engines["numeric search"] = f"no counterexample in {refute.TRIALS} trials x {len(sizes_list)} sizes"
@@ -259,7 +283,16 @@ class Report:
 
 
 def claims_of(source: SourceFile) -> list[Claim]:
-    return [rule_claim(rule) for rule in source.rules]
+    from .claims import with_assumptions
+    from .errors import Location
+
+    out = []
+    for rule in source.rules:
+        claim = rule_claim(rule)
+        for text, line in source.assumptions:
+            claim = with_assumptions(claim, [text], Location(source.path, line))
+        out.append(claim)
+    return out
 
 
 def collect(paths) -> tuple[list[Claim], list[VerifyError], list[str]]:
@@ -314,6 +347,9 @@ def check_equiv(a: str | Path, b: str | Path, options: Options) -> Report:
     try:
         left, right = read_file(a), read_file(b)
         claim = equiv_claim(left.program, right.program, name=f"{Path(a).name} == {Path(b).name}")
+        from .claims import with_assumptions
+
+        claim = with_assumptions(claim, [text for text, _ in left.assumptions + right.assumptions])
     except VerifyError as exc:
         return Report([], [exc], [])
     return Report([check_claim(claim, options)], [], [], [claim])

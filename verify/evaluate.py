@@ -7,7 +7,7 @@ of counterexamples), or the symbolic scalars of the normal form, Z3 and SymPy ba
 Value conventions, shared by all algebras (README "Semantics"):
 - inputs are finite reals; `Const` may be -inf (the identity of max);
 - `x / 0` is *undefined* (NaN here), and so is `(-inf) - (-inf)` and `0 * (-inf)`; undefined propagates;
-- `exp(-inf) = 0`; an empty sum is 0 and an empty max is -inf (ranks of size 0 do not occur in a bound,
+- `exp(-inf) = 0`, `log(0) = -inf`, `log(x < 0)` is undefined, `fin(-inf) = 0`; an empty sum is 0 and an empty max is -inf (ranks of size 0 do not occur in a bound,
   but the evaluator honours the identities).
 Two results are equal when both are undefined or both are defined and equal.
 """
@@ -89,6 +89,12 @@ class FloatAlgebra(Algebra):
                     return np.maximum(*a)
                 case "exp":
                     return np.exp(*a)
+                case "log":
+                    (x,) = a
+                    return np.where(x < 0, np.nan, np.log(np.where(x < 0, 1, x))).astype(self.dtype)
+                case "fin":
+                    (x,) = a
+                    return np.where(np.isneginf(x), 0, x).astype(self.dtype)
         raise ValueError(op)
 
     def reduce(self, op, data, axis):
@@ -161,6 +167,10 @@ class Mp(ObjectAlgebra):
                 return x[0] if x[0] >= x[1] else x[1]
             case "exp":
                 return mp.exp(x[0])
+            case "log":
+                return nan if x[0] < 0 else mp.mpf("-inf") if x[0] == 0 else mp.log(x[0])
+            case "fin":
+                return mp.mpf(0) if mp.isinf(x[0]) and x[0] < 0 else x[0]
         raise ValueError(op)
 
 

@@ -23,17 +23,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
-MAP_OPS = {"add": 2, "sub": 2, "mul": 2, "div": 2, "max": 2, "exp": 1}
+# log(x) is defined for x >= 0 (log 0 = -inf); fin(x) is x, except fin(-inf) = 0: the guard that real kernels
+# put on a running max that is still -inf (a fully masked tile), so that exp(s - fin(m)) stays defined.
+MAP_OPS = {"add": 2, "sub": 2, "mul": 2, "div": 2, "max": 2, "exp": 1, "log": 1, "fin": 1}
 REDUCE_OPS = {"add", "max"}
 
 
 @dataclass(frozen=True)
 class Input:
-    """A named input tensor (or, after shape inference, a rule's pattern variable)."""
+    """A named input tensor (or, after shape inference, a rule's pattern variable).
+
+    kind "real": finite reals. kind "mask": every element is 0 or -inf (an additive attention mask); checkers
+    enumerate mask patterns instead of treating them as unknown reals."""
 
     name: str
     ranks: tuple[str, ...]
     line: int | None = field(default=None, compare=False)
+    kind: str = "real"
 
 
 @dataclass(frozen=True)
@@ -183,3 +189,32 @@ class Rule:
     bidirectional: bool = False
     # Filled by shape inference: the ranks of every pattern variable.
     var_ranks: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+def rename_ranks(expr: Expr, mapping: dict[str, str]) -> Expr:
+    """The same expression with ranks renamed (`x` -> `m`, `x1` -> `m1`, ...); used by rank templates."""
+    from dataclasses import replace
+
+    def r(name: str) -> str:
+        return mapping.get(name, name)
+
+    match expr:
+        case Input(ranks=ranks):
+            return replace(expr, ranks=tuple(r(x) for x in ranks))
+        case Var() | Const() | Ref():
+            return expr
+        case Map(space=space, args=args):
+            return replace(expr, space=tuple(r(x) for x in space), args=tuple(rename_ranks(a, mapping) for a in args))
+        case Reduce(rank=rank, arg=arg):
+            return replace(expr, rank=r(rank), arg=rename_ranks(arg, mapping))
+        case Split(rank=rank, outer=o, inner=i, arg=arg) | Unsplit(rank=rank, outer=o, inner=i, arg=arg):
+            return replace(expr, rank=r(rank), outer=r(o), inner=r(i), arg=rename_ranks(arg, mapping))
+        case Scan(rank=rank, init=init, body=body):
+            return replace(expr, rank=r(rank), init=rename_ranks(init, mapping), body=rename_ranks(body, mapping))
+        case Prev(rank=rank):
+            return replace(expr, rank=r(rank))
+        case Shift(rank=rank, arg=arg, init=init):
+            return replace(expr, rank=r(rank), arg=rename_ranks(arg, mapping), init=rename_ranks(init, mapping))
+        case Last(rank=rank, arg=arg):
+            return replace(expr, rank=r(rank), arg=rename_ranks(arg, mapping))
+    raise TypeError(f"not an IR node: {expr!r}")

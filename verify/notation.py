@@ -183,6 +183,17 @@ def scan_name(kind: str, rank: str) -> str:
 CONVENTIONAL_INPUTS = {"Q": ("e", "p"), "K": ("e", "m"), "V": ("f", "m")}
 
 
+def parse_tensor_kind(text: str) -> tuple[str, str]:
+    """`"B[m,p]:mask"` -> ('B[m,p]', 'mask'); no suffix -> 'real'."""
+    head, sep, kind = text.rpartition(":")
+    if not sep:
+        return text, "real"
+    if kind.strip() not in ("mask", "real"):
+        raise NotationError(f"unknown tensor kind '{kind.strip()}' in '{text}'",
+                            hint="a tensor is real (default) or ':mask' (elements 0 or -inf)")
+    return head, kind.strip()
+
+
 def parse_tensor_name(text: str) -> tuple[str, tuple[str, ...]]:
     """`"Q"` -> ('Q', ('e','p')); `"S[m,p]"` or `"S[mp]"` -> ('S', ('m','p'))."""
     m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[([a-z0-9,\s]*)\])?\s*", text)

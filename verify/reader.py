@@ -18,12 +18,13 @@ What a file may contain:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import ir
 from .errors import Location, NotationError, ParseError, ShapeError, UsageError, VerifyError, did_you_mean
-from .notation import LeafOp, MapOp, ReduceOp, ScanOp, SplitOp, UnsplitOp, parse_operator, parse_tensor_name
+from .notation import (LeafOp, MapOp, ReduceOp, ScanOp, SplitOp, UnsplitOp, parse_operator, parse_tensor_kind,
+                       parse_tensor_name)
 
 IGNORED_COMMANDS = {
     "RunSchedule", "AddRuleset", "UnstableCombinedRuleset", "Check", "Push", "Pop", "PrintFunction",
@@ -32,6 +33,8 @@ IGNORED_COMMANDS = {
 IGNORED_USER_COMMANDS = {"run", "run-schedule", "print-stats"}
 RULE_NAME_RE = re.compile(r"^\s*;+\s*([A-Za-z][\w.\-]*)\s*:\s*(.*)$")
 EXPECT_RE = re.compile(r"^\s*;+\s*expect\s*:\s*([a-z]+)", re.I)
+FOR_RANKS_RE = re.compile(r"^\s*;+\s*for-ranks\s*:\s*([a-z])\s+in\s+([a-z](?:\s*,\s*[a-z])*)\s*$", re.I)
+ASSUME_RE = re.compile(r"^\s*;+\s*assume\s*:\s*(.+?)\s*$", re.I)
 
 
 @dataclass
@@ -42,6 +45,7 @@ class SourceFile:
     rules: list[ir.Rule] = field(default_factory=list)
     expect: str | None = None
     declared: dict[str, int] | None = None  # constructor -> arity, when the file declares its own
+    assumptions: list[tuple[str, int]] = field(default_factory=list)  # `; assume: B unmasked along m`, line
 
 
 def read_file(path: str | Path) -> SourceFile:
@@ -110,7 +114,33 @@ class _Reader:
         if not self.bindings and not self.rules:
             raise self.error(ParseError, "the file has neither `let` bindings nor rules", line=1)
         program = ir.Program(self.file, dict(self.bindings), list(self.outputs))
-        return SourceFile(self.file, self.text, program, self.rules, self.expectation(), self.declared)
+        assumptions = [(m.group(1), i) for i, line in enumerate(self.lines, 1) if (m := ASSUME_RE.match(line))]
+        self.instantiate_templates()
+        return SourceFile(self.file, self.text, program, self.rules, self.expectation(), self.declared, assumptions)
+
+    def instantiate_templates(self) -> None:
+        """`; for-ranks: x in m, p, e`: each rule is a template over the rank letter x (and x0, x1, ...), and
+        stands for one rule per listed rank, named `NAME[x=m]`. The same rule text then serves every rank."""
+        for i, line in enumerate(self.lines, 1):
+            m = FOR_RANKS_RE.match(line)
+            if not m:
+                continue
+            letter = m.group(1)
+            targets = [t.strip() for t in m.group(2).split(",")]
+            instances = []
+            for rule in self.rules:
+                used = _ranks_in(rule.lhs) | _ranks_in(rule.rhs)
+                for target in targets:
+                    mapping = {r: target + r[1:] for r in used if r[0] == letter}
+                    clash = {v for v in mapping.values()} & (used - set(mapping))
+                    if clash:
+                        raise self.error(ParseError, f"template rank '{letter}' -> '{target}' clashes with rank(s) "
+                                         f"{', '.join(sorted(clash))} already in rule '{rule.name}'", line=i)
+                    instances.append(replace(rule, name=f"{rule.name}[{letter}={target}]",
+                                             lhs=ir.rename_ranks(rule.lhs, mapping),
+                                             rhs=ir.rename_ranks(rule.rhs, mapping)))
+            self.rules = instances
+            return
 
     def expectation(self) -> str | None:
         for line in self.lines[:10]:
@@ -334,7 +364,8 @@ class _Reader:
         if not args or type(args[0]).__name__ != "Lit" or not isinstance(_lit(args[0]), str):
             raise self.error(ParseError, 'CreateTensor needs a name string first, e.g. (CreateTensor "Q")', node)
         try:
-            name, ranks = parse_tensor_name(_lit(args[0]))
+            spec, kind = parse_tensor_kind(_lit(args[0]))
+            name, ranks = parse_tensor_name(spec)
         except NotationError as exc:
             raise exc.located(Location(self.file, line)) from None
         sizes = args[1:]
@@ -343,7 +374,7 @@ class _Reader:
         if sizes and len(sizes) != len(ranks):
             raise self.error(ShapeError, f"CreateTensor '{name}' has ranks ({', '.join(ranks)}) "
                              f"but {len(sizes)} size(s)", node)
-        return ir.Input(name, ranks, line)
+        return ir.Input(name, ranks, line, kind)
 
 
 def _arity(op) -> int | None:
@@ -363,6 +394,19 @@ def _arity(op) -> int | None:
 
 def _lit(node):
     return node.value.value
+
+
+def _ranks_in(expr: ir.Expr) -> set[str]:
+    out: set[str] = set()
+    for node in ir.walk(expr):
+        match node:
+            case ir.Input(ranks=ranks) | ir.Map(space=ranks):
+                out.update(ranks)
+            case ir.Reduce(rank=r) | ir.Scan(rank=r) | ir.Prev(rank=r) | ir.Shift(rank=r) | ir.Last(rank=r):
+                out.add(r)
+            case ir.Split(rank=r, outer=o, inner=i) | ir.Unsplit(rank=r, outer=o, inner=i):
+                out.update((r, o, i))
+    return out
 
 
 def _vars(expr: ir.Expr) -> set[str]:

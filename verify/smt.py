@@ -65,6 +65,10 @@ class Z3Algebra(ObjectAlgebra):
             case "exp":
                 self.exp_args.append(vals[0])
                 return (self.exp_fn(vals[0]), ok)
+            case "fin":
+                return (vals[0], ok)  # no -inf is ever encoded, so fin is the identity here
+            case "log":
+                raise NotEncodable("log")
         raise ValueError(op)
 
     def axioms(self, limit: int = 40) -> list:

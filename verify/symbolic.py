@@ -16,7 +16,7 @@ import random
 import numpy as np
 import sympy
 
-from .claims import Claim, aligned_pair, evaluate_both
+from .claims import Claim, aligned_pair, evaluate_both, symbolic_inputs
 from .evaluate import ObjectAlgebra
 
 
@@ -51,6 +51,10 @@ class SymPyAlgebra(ObjectAlgebra):
                 return sympy.Max(x[0], x[1])
             case "exp":
                 return sympy.exp(x[0])
+            case "log":
+                return sympy.log(x[0])
+            case "fin":
+                return sympy.Integer(0) if x[0] == -sympy.oo else x[0]
         raise ValueError(op)
 
 
@@ -87,13 +91,13 @@ def second_opinion(claim: Claim, assignments) -> tuple[str, str]:
     checked = []
     for sizes in assignments:
         alg = SymPyAlgebra()
-        inputs = {}
-        for name, ranks in claim.inputs:
-            shape = tuple(sizes[r] for r in ranks)
-            arr = np.empty(shape, dtype=object)
-            for idx in np.ndindex(*shape):
-                arr[idx] = alg.input(name, idx)
-            inputs[name] = arr
+        fixed = None
+        if claim.masks:
+            from .masks import patterns
+
+            found = patterns(claim, sizes)
+            fixed = found[len(found) // 2]
+        inputs = symbolic_inputs(claim, sizes, alg, fixed)
         left, right = evaluate_both(claim, sizes, alg, inputs)
         lv, rv = aligned_pair(claim, left, right)
         lv, rv = np.broadcast_arrays(lv, rv)

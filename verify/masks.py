@@ -1,0 +1,102 @@
+"""Mask inputs: tensors whose elements are 0 (keep) or -inf (masked), added to attention scores.
+
+A mask is a discrete input, so the checkers do not treat it as an unknown real: the proof back ends enumerate
+every mask pattern at each size assignment (so a claim with masks is decided exactly, pattern by pattern), and
+the numeric search draws patterns that provoke the known failure modes: no mask, random masks, a fully masked
+first tile, a fully masked row, causal masks.
+
+Assumptions state preconditions on masks: `B unmasked along m` means that for every index of B's other ranks
+at least one element along m is 0 ("every query row has at least one key"). Patterns and trials that violate
+an assumption are not part of the claim.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+
+from .errors import ParseError
+
+ASSUME_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+unmasked\s+along\s+([a-z][0-9]*)\s*$")
+MAX_PATTERNS = 1 << 12
+
+
+def parse_assumption(text: str, location=None) -> tuple[str, str]:
+    m = ASSUME_RE.match(text)
+    if not m:
+        raise ParseError(f"cannot read assumption '{text.strip()}'", location,
+                         "write e.g. 'B unmasked along m' (mask B keeps at least one element along m)")
+    return m.group(1), m.group(2)
+
+
+def satisfies(values: np.ndarray, ranks: tuple[str, ...], along: str) -> bool:
+    """Every fibre of `values` along rank `along` has an unmasked (finite) element."""
+    axis = ranks.index(along)
+    return bool(np.all(np.any(np.isfinite(values), axis=axis)))
+
+
+def _ok(claim, name, values) -> bool:
+    ranks = dict(claim.inputs)[name]
+    return all(satisfies(values, ranks, along) for mask, along in claim.assumptions if mask == name)
+
+
+def patterns(claim, sizes) -> list[dict[str, np.ndarray]]:
+    """Every combination of mask patterns (each element 0 or -inf) allowed by the assumptions."""
+    if not claim.masks:
+        return [{}]
+    per_mask = []
+    total = 1
+    for name in claim.masks:
+        shape = tuple(sizes[r] for r in dict(claim.inputs)[name])
+        n = int(np.prod(shape, dtype=np.int64))
+        total *= 1 << n
+        if total > MAX_PATTERNS:
+            raise ParseError(f"the masks of '{claim.name}' have {total} patterns at sizes {sizes} "
+                             f"(at most {MAX_PATTERNS})", claim.location,
+                             "lower the bound of the masked ranks, e.g. --bound M1=2,M0=2")
+        options = []
+        for bits in itertools.product((0.0, -np.inf), repeat=n):
+            values = np.array(bits, dtype=float).reshape(shape)
+            if _ok(claim, name, values):
+                options.append(values)
+        per_mask.append(options)
+    return [dict(zip(claim.masks, combo)) for combo in itertools.product(*per_mask)]
+
+
+def trials(claim, name: str, rng: np.random.Generator, shape: tuple[int, ...], count: int) -> np.ndarray:
+    """`count` mask patterns for one input, chosen to provoke -inf bugs, repaired to satisfy the assumptions."""
+    ranks = dict(claim.inputs)[name]
+    rows = []
+    for t in range(count):
+        kind = t % 6
+        values = np.zeros(shape)
+        if kind == 1:
+            values = np.where(rng.random(shape) < 0.5, -np.inf, 0.0)
+        elif kind == 2 and shape:
+            values[tuple(slice(0, max(1, s // 2)) for s in shape[:1])] = -np.inf  # the first half masked
+        elif kind == 3 and "m" in ranks:
+            axis = ranks.index("m")
+            index = [slice(None)] * len(shape)
+            index[axis] = slice(0, max(1, shape[axis] // 2))
+            values[tuple(index)] = -np.inf                                           # early keys masked
+        elif kind == 4:
+            values = np.where(rng.random(shape) < 0.8, -np.inf, 0.0)
+        elif kind == 5:
+            values[...] = -np.inf                                                    # everything masked
+        rows.append(repair(claim, name, ranks, values, rng))
+    return np.stack(rows)
+
+
+def repair(claim, name, ranks, values, rng) -> np.ndarray:
+    for mask, along in claim.assumptions:
+        if mask != name:
+            continue
+        axis = ranks.index(along)
+        moved = np.moveaxis(values, axis, -1)
+        for idx in np.ndindex(*moved.shape[:-1]):
+            if not np.isfinite(moved[idx]).any():
+                moved[idx + (int(rng.integers(moved.shape[-1])),)] = 0.0
+        values = np.moveaxis(moved, -1, axis)
+    return values
