@@ -39,6 +39,7 @@ class Options:
     jobs: int = 1
     seed: int = 0
     isolate: bool = True           # run each claim in a killable child process
+    memory_limit: int | None = 8 << 30   # bytes of address space per child process (RLIMIT_AS); None = no cap
     cache_dir: str = ".verify-cache"
     cache_mode: str = "off"        # rw | ro | off (the CLI turns it on; see certificates.py)
 
@@ -131,7 +132,9 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
         out.warnings.append(warning)
     out.detail = f"{len(sizes_list)} size assignments" + (
         f"; parallel ranks pinned to 1: {', '.join(the_plan.parallel)}" if the_plan.parallel else "")
-    return out
+    from .guards import cross_check  # independent numeric check; a proven disagreement -> ERROR
+
+    return cross_check(claim, options, sizes_list, out)
 
 
 def second_opinion(claim: Claim, options: Options, result: Result) -> Result:
@@ -142,7 +145,8 @@ def second_opinion(claim: Claim, options: Options, result: Result) -> Result:
     small = [s for s in sizes if max(s.values(), default=1) <= 2][:3] or sizes[:1]
     from . import symbolic
 
-    outcome = run_isolated(symbolic.second_opinion, (claim, small), options.sympy_timeout, options.isolate)
+    outcome = run_isolated(symbolic.second_opinion, (claim, small), options.sympy_timeout, options.isolate,
+                           options.memory_limit)
     if isinstance(outcome, _Failure):
         result.engines["sympy"] = outcome.detail
         return result
@@ -171,9 +175,9 @@ def check_claim(claim: Claim, options: Options) -> Result:
 
 def _check_claim_uncached(claim: Claim, options: Options) -> Result:
     start = time.monotonic()
-    outcome = run_isolated(prove_bounded, (claim, options), options.timeout, options.isolate)
+    outcome = run_isolated(prove_bounded, (claim, options), options.timeout, options.isolate, options.memory_limit)
     if isinstance(outcome, _Failure):
-        verdict = Verdict.UNKNOWN if outcome.kind == "timeout" else Verdict.ERROR
+        verdict = Verdict.UNKNOWN if outcome.kind in ("timeout", "memory") else Verdict.ERROR
         if outcome.kind == "user":
             verdict = Verdict.ERROR
         return Result(claim.name, claim.file, claim.line, claim.kind, verdict, "-", "-",
@@ -224,9 +228,15 @@ class _Failure:
     detail: str
 
 
-def _child(conn, fn, args):
+def _child(conn, fn, args, memory=None):
     try:
+        from .guards import limit_memory
+
+        limit_memory(memory)
         conn.send(("ok", fn(*args)))
+    except MemoryError:
+        conn.send(("memory", f"memory limit exceeded ({memory / 2**30:.3g} GiB address space; process stopped)"
+                   if memory else "out of memory"))
     except VerifyError as exc:
         conn.send(("user", exc.format()))
     except InternalError as exc:
@@ -237,7 +247,7 @@ def _child(conn, fn, args):
         conn.close()
 
 
-def run_isolated(fn, args, timeout: float, isolate: bool = True):
+def run_isolated(fn, args, timeout: float, isolate: bool = True, memory: int | None = None):
     """fn(*args) in a forked child killed after `timeout` seconds; a _Failure instead of a result on trouble."""
     if not isolate:
         try:
@@ -246,7 +256,7 @@ def run_isolated(fn, args, timeout: float, isolate: bool = True):
             return _Failure("user", exc.format())
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, fn, args), daemon=True)
+    proc = ctx.Process(target=_child, args=(child, fn, args, memory), daemon=True)
     proc.start()
     child.close()
     try:
@@ -326,6 +336,11 @@ def collect(paths) -> tuple[list[Claim], list[VerifyError], list[str]]:
 
 
 def check_claims(claims: list[Claim], options: Options, progress=None) -> list[Result]:
+    from . import guards
+
+    guards.preflight(claims, options)       # an absurd bound is one user error, before any work
+    guard_ok, guard_detail = guards.vacuity_guard(options) if claims else (True, "")
+
     def one(claim):
         result = check_claim(claim, options)
         if progress:
@@ -333,9 +348,9 @@ def check_claims(claims: list[Claim], options: Options, progress=None) -> list[R
         return result
 
     if options.jobs <= 1:
-        return [one(c) for c in claims]
+        return guards.apply_guard([one(c) for c in claims], guard_ok, guard_detail)
     with ThreadPoolExecutor(max_workers=options.jobs) as pool:
-        return list(pool.map(one, claims))
+        return guards.apply_guard(list(pool.map(one, claims)), guard_ok, guard_detail)
 
 
 def check_paths(paths, options: Options, progress=None) -> Report:
