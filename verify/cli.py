@@ -52,32 +52,153 @@ def _emit(report: Report, args, out, err) -> int:
 
 
 def _rich(report: Report, out) -> None:
+    """A verdict table, then each failure with its counterexample as small tables with named ranks."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(file=out)
     for note in report.notes:
-        console.print(f"[dim]note: {note}[/dim]")
+        console.print(f"[dim]note: {escape(note)}[/dim]", highlight=False)
+    colours = {"CERTIFIED": "green", "REFUTED": "red", "UNKNOWN": "yellow", "ERROR": "magenta"}
     if report.results:
-        table = Table(title="verdicts")
+        table = Table(title="verdicts", title_justify="left")
         for column in ("rule / step", "where", "verdict", "bound", "method", "s"):
-            table.add_column(column)
-        colours = {"CERTIFIED": "green", "REFUTED": "red", "UNKNOWN": "yellow", "ERROR": "magenta"}
+            table.add_column(column, justify="right" if column == "s" else "left",
+                             overflow="fold", no_wrap=column in ("verdict", "s"))
         for r in report.results:
             colour = colours[r.verdict.value]
-            table.add_row(r.name, f"{r.file}:{r.line or ''}", f"[{colour}]{r.verdict.value}[/{colour}]", r.bound,
-                          r.method if r.verdict is V.Verdict.CERTIFIED else r.detail or r.method, f"{r.seconds:.3f}")
+            cached = " [dim](cached)[/dim]" if "cache" in r.engines else ""
+            method = r.method if r.verdict is V.Verdict.CERTIFIED else r.detail or r.method
+            table.add_row(escape(r.name), escape(f"{r.file}:{r.line}" if r.line else r.file),
+                          f"[{colour}]{r.verdict.value}[/{colour}]", escape(r.bound), escape(method),
+                          f"{r.seconds:.3f}{cached}")
         console.print(table)
     for r in report.results:
-        if r.verdict is not V.Verdict.CERTIFIED:
-            console.print(V.format_result(r), markup=False, highlight=False)
+        if r.verdict is V.Verdict.CERTIFIED and not r.warnings:
+            continue
+        colour = colours[r.verdict.value]
+        console.print()
+        console.print(V.headline(r), style=f"bold {colour}", markup=False, highlight=False)
+        if r.description:
+            console.print(f"  ({r.description})", markup=False, highlight=False)
+        for w in r.warnings:
+            console.print(f"  warning: {w}", style="yellow", markup=False, highlight=False)
+        cx = r.counterexample
+        if cx is None:
+            if r.verdict is not V.Verdict.CERTIFIED and r.detail:
+                console.print(f"  {r.detail}", markup=False, highlight=False)
+            continue
+        sizes = ", ".join(f"{k}={v}" for k, v in cx.sizes.items())
+        console.print(f"  counterexample ({cx.found_by}; replayed: {'yes' if cx.replayed else 'no'}), sizes {sizes}",
+                      markup=False, highlight=False)
+        groups = [("inputs", cx.inputs, None)]
+        if cx.intermediates:
+            groups.append(("intermediates", cx.intermediates, None))
+        groups.append(("results", {"lhs": cx.lhs, "rhs": cx.rhs}, cx.at))
+        for title, tensors, at in groups:
+            console.print(f"  {title}:")
+            console.print(_rich_tensors(tensors, at))
+        at = ", ".join(f"{k}={v}" for k, v in cx.at.items()) or "(scalar)"
+        console.print(f"  at {at}: lhs = {V.format_value(cx.lhs_value)}, rhs = {V.format_value(cx.rhs_value)}",
+                      style="bold", markup=False, highlight=False)
     if report.results:
-        console.print(V.summary(report.results))
+        console.print(V.summary(report.results), highlight=False)
+
+
+def _rich_tensors(tensors: dict, at: dict | None = None):
+    """One rich Table per tensor (rows: every rank but the last, columns: the last), side by side; the
+    position where the sides differ (`at`) is highlighted."""
+    import numpy as np
+    from rich import box
+    from rich.console import Group
+    from rich.columns import Columns
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    cells = []
+    for name, t in tensors.items():
+        if not t.ranks:
+            style = "bold red" if at is not None else ""
+            cells.append(Text(f"{name} = {V.format_value(t.values)}", style=style))
+            continue
+        arr = np.array(t.values, dtype=object)
+        arr = arr.reshape((1,) + arr.shape) if arr.ndim == 1 else arr
+        table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
+        if len(t.ranks) > 1:
+            table.add_column(", ".join(t.ranks[:-1]), style="dim")
+        for j in range(arr.shape[-1]):
+            table.add_column(f"{t.ranks[-1]}={j}", justify="right")
+        for idx in np.ndindex(*arr.shape[:-1]):
+            lead = idx if len(t.ranks) > 1 else ()
+            label = ", ".join(f"{r}={i}" for r, i in zip(t.ranks, lead))
+            row = []
+            for j in range(arr.shape[-1]):
+                text = V.format_value(arr[idx + (j,)])
+                hit = at is not None and all(at.get(r) == i for r, i in zip(t.ranks, lead + (j,)))
+                row.append(Text(text, style="bold red" if hit else ""))
+            table.add_row(*([label] if len(t.ranks) > 1 else []), *row)
+        cells.append(Group(Text(f"{name}[{', '.join(t.ranks)}]", style="bold", no_wrap=True), table))
+    return Padding(Columns(cells, padding=(0, 3)), (0, 0, 0, 4))
+
+
+class _Progress:
+    """A transient progress bar on a terminal, shown only once a run has taken longer than a second."""
+
+    def __init__(self, args, out):
+        self.progress = None
+        if args.json or args.plain or not getattr(out, "isatty", lambda: False)():
+            return
+        import threading
+
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from .driver import collect
+
+        total = len(collect(args.paths)[0]) or None
+        self.progress = Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("{task.description}"), console=Console(file=out), transient=True)
+        self.task = self.progress.add_task("", total=total)
+        self.lock = threading.Lock()
+        self.started = False
+        self.timer = threading.Timer(1.0, self._start)
+        self.timer.daemon = True
+
+    def _start(self):
+        with self.lock:
+            if self.progress is not None and not self.started:
+                self.progress.start()
+                self.started = True
+
+    def __enter__(self):
+        if self.progress is not None:
+            self.timer.start()
+            return self
+        return None
+
+    def __call__(self, result) -> None:
+        with self.lock:
+            from rich.markup import escape
+
+            name = result.name if len(result.name) <= 40 else result.name[:39] + "…"
+            self.progress.update(self.task, advance=1, description=escape(f"{name}: {result.verdict.value}"))
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.timer.cancel()
+            with self.lock:
+                if self.started:
+                    self.progress.stop()
+                self.progress = None
+        return False
 
 
 def cmd_check(args, out, err) -> int:
     options = _options(args)
-    report = check_paths(args.paths, options)
+    with _Progress(args, out) as progress:
+        report = check_paths(args.paths, options, progress)
     if not report.results and not report.errors and not report.notes:
         print("error: nothing to check", file=err)
         return 2
@@ -115,6 +236,35 @@ def cmd_numeric(args, out, err) -> int:
     return 0 if worst64 < 1e-9 else 1
 
 
+def cmd_explain(args, out, err) -> int:
+    """Where a refuted rule fails and which candidate preconditions make it hold (see explain.py)."""
+    from . import explain
+
+    if not (0 < args.budget <= 86400):
+        raise BoundError(f"--budget must be between 0 and 86400 seconds, got {args.budget:g}")
+    options = _options(args)
+    explanations = [e for target in args.targets for e in explain.explain(target, options, budget=args.budget)]
+    if args.json:
+        out.write(explain.dumps(explanations) + "\n")
+    else:
+        print("\n\n".join(e.format() for e in explanations), file=out)
+    return 0 if all(e.result.verdict is V.Verdict.CERTIFIED for e in explanations) else 1
+
+
+def cmd_report(args, out, err) -> int:
+    """Check everything and write DIR/index.html (or .md) and DIR/results.json."""
+    from . import report as R
+
+    options = _options(args)
+    with _Progress(args, out) as progress:
+        data = R.build(args.paths, options, progress)
+    for error in data.errors:
+        print(error.format(), file=err)
+    target = R.write(data, args.output, args.format)
+    print(f"{V.summary(data.results)}; {len(data.programs)} programs; wrote {target}", file=out)
+    return data.exit_code
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bound", help="sizes to check, e.g. M1=8,M0=4,F=2 (default M1,M0<=4; other ranks <=2)")
     p.add_argument("--timeout", type=float, help="seconds per rule or step (default 60)")
@@ -148,6 +298,18 @@ def parser() -> argparse.ArgumentParser:
     for rank, default in (("E", 64), ("M", 1024), ("P", 128), ("F", 64)):
         n.add_argument(f"--{rank}", type=int, default=default, help=f"size of rank {rank.lower()} (default {default})")
     n.set_defaults(func=cmd_numeric)
+    x = sub.add_parser("explain", help="why a rule is refuted: smallest failing sizes, preconditions that fix it")
+    x.add_argument("targets", nargs="+", metavar="FILE[:RULE]",
+                   help="a rule file (every rule), FILE:NAME or FILE:LINE; chain files name steps")
+    x.add_argument("--budget", type=float, default=60.0, help="seconds for trying preconditions (default 60)")
+    _common(x)
+    x.set_defaults(func=cmd_explain)
+    rp = sub.add_parser("report", help="write DIR/index.html with every rule, chain step and program")
+    rp.add_argument("paths", nargs="*", default=["rules", "proofs"], help="what to check (default: rules proofs)")
+    rp.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write the report into")
+    rp.add_argument("--format", choices=("html", "md"), default="html", help="index.html (default) or index.md")
+    _common(rp)
+    rp.set_defaults(func=cmd_report)
     return p
 
 

@@ -1,0 +1,164 @@
+"""pytest plugin: every rule of an `.egg` file and every step of a `*.chain.toml` file is a test item.
+
+    pytest rules/                                  # the rule library, one item per rule
+    pytest proofs/attention.chain.toml             # one item per chain step
+    pytest --verify-rules rules proofs --junitxml=proof-gate.xml
+
+An item passes when its claim is CERTIFIED. A REFUTED claim fails with the formatted verdict and counterexample
+(`verdict.format_result`, the same text as `verify check`) as the failure message; UNKNOWN and ERROR fail too.
+A file whose first lines say `; expect: refuted` (the test corpus) expects the refutation: its items are strict
+xfails, so a refuted rule is reported as xfailed and a certified one fails the run.
+
+When are rule files collected? The repository's own test suite (`pytest` with `testpaths = ["tests"]`) keeps
+.egg files under tests/ that are *meant* to be refuted or malformed, so the plugin never collects rule files
+just because pytest walks a directory. A rule file is collected only
+- when it is named on the command line itself (`pytest rules/softmax.egg`), or
+- when it lies below a directory named on the command line that is not inside the configured `testpaths`
+  (`pytest rules/`, `pytest proofs/`), or
+- with `--verify-rules`, below any path named on the command line (`pytest --verify-rules tests/corpus/true`).
+`pytest`, `pytest tests` and `pytest tests/corpus` collect no rule files. `--verify-rules` needs paths.
+
+Options: `--verify-bound`, `--verify-timeout`, `--verify-no-sympy`, `--verify-cache rw|ro|off` (default off)
+and `--verify-cache-dir` (default .verify-cache) mean what the same options of `verify check` mean. Each item
+records verdict, bound, method and seconds as JUnit XML properties. Disable the plugin with `-p no:verify_rules`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("verify", "tensor rewrite rules (verify)")
+    group.addoption("--verify-rules", action="store_true",
+                    help="collect .egg rule files and *.chain.toml chains below the paths given (one item per "
+                         "rule or step), also inside testpaths")
+    group.addoption("--verify-bound", default=None, metavar="SPEC",
+                    help="sizes to check rules at, e.g. M1=8,M0=4 (as verify check --bound)")
+    group.addoption("--verify-timeout", type=float, default=60.0, metavar="S", help="seconds per rule (default 60)")
+    group.addoption("--verify-no-sympy", action="store_true", help="skip SymPy's second opinion")
+    group.addoption("--verify-cache", choices=("rw", "ro", "off"), default="off",
+                    help="result cache mode for rule items (default off)")
+    group.addoption("--verify-cache-dir", default=".verify-cache", metavar="DIR",
+                    help="result cache directory (default .verify-cache)")
+
+
+def pytest_configure(config):
+    if config.getoption("verify_rules") and config.args_source is not pytest.Config.ArgsSource.ARGS:
+        raise pytest.UsageError("--verify-rules needs the rule paths, e.g. pytest --verify-rules rules proofs")
+
+
+def _is_rule_file(path: Path) -> bool:
+    return (path.suffix == ".egg" or path.name.endswith(".chain.toml")) and "certificates" not in path.parts
+
+
+def _below(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _explicit(config) -> list[Path]:
+    if config.args_source is not pytest.Config.ArgsSource.ARGS:
+        return []
+    base = Path(config.invocation_params.dir)
+    return [(base / arg.split("::")[0]).resolve() for arg in config.args]
+
+
+def wanted(path: Path, config) -> bool:
+    """Is this rule file asked for? (see the module docstring)"""
+    path = path.resolve()
+    roots = _explicit(config)
+    if config.getoption("verify_rules"):
+        return any(_below(path, root) for root in roots)
+    testpaths = [(config.rootpath / t).resolve() for t in config.getini("testpaths")]
+    for root in roots:
+        if path == root:
+            return True
+        if root.is_dir() and _below(path, root) and not any(_below(root, t) for t in testpaths):
+            return True
+    return False
+
+
+def pytest_collect_file(file_path: Path, parent):
+    if _is_rule_file(file_path) and wanted(file_path, parent.config):
+        return RuleFile.from_parent(parent, path=file_path)
+    return None
+
+
+class BadRuleFile(Exception):
+    """The file could not be read (parse, notation or shape error): reported as a collection error."""
+
+
+class RuleFailed(Exception):
+    def __init__(self, result):
+        super().__init__(result.verdict.value)
+        self.result = result
+
+
+class RuleRefuted(RuleFailed):
+    pass
+
+
+class RuleFile(pytest.File):
+    def collect(self):
+        from .driver import collect
+        from .reader import read_file
+
+        claims, errors, _ = collect([self.path])
+        if errors:
+            raise BadRuleFile("\n".join(e.format() for e in errors))
+        expect = read_file(self.path).expect if self.path.suffix == ".egg" else None
+        for claim in claims:
+            item = RuleItem.from_parent(self, name=claim.name, claim=claim)
+            if expect == "refuted":
+                item.add_marker(pytest.mark.xfail(reason="the file says: expect: refuted", strict=True,
+                                                  raises=RuleRefuted))
+            yield item
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, BadRuleFile):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+def _options(config):
+    from .claims import Bound
+    from .driver import Options
+
+    return Options(bound=Bound.parse(config.getoption("verify_bound")), timeout=config.getoption("verify_timeout"),
+                   sympy=not config.getoption("verify_no_sympy"), cache_mode=config.getoption("verify_cache"),
+                   cache_dir=config.getoption("verify_cache_dir"))
+
+
+class RuleItem(pytest.Item):
+    def __init__(self, *, claim, **kwargs):
+        super().__init__(**kwargs)
+        self.claim = claim
+        self.result = None
+
+    def runtest(self):
+        from .driver import check_claim
+        from .verdict import Verdict
+
+        try:
+            options = _options(self.config)
+        except Exception as exc:  # a bad --verify-bound: a usage error, not a failing rule
+            raise pytest.UsageError(str(exc)) from None
+        self.result = result = check_claim(self.claim, options)
+        self.user_properties.extend([("verdict", result.verdict.value), ("bound", result.bound),
+                                     ("method", result.method), ("seconds", f"{result.seconds:.3f}")])
+        if result.verdict is Verdict.REFUTED:
+            raise RuleRefuted(result)
+        if result.verdict is not Verdict.CERTIFIED:
+            raise RuleFailed(result)
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, RuleFailed):
+            from .verdict import format_result
+
+            return format_result(excinfo.value.result)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, (self.claim.line or 1) - 1, f"{self.claim.kind} {self.claim.name}"

@@ -1,0 +1,258 @@
+"""`verify report -o DIR`: a browsable page with every rule, chain step and program and its verdict.
+
+DIR/index.html (or DIR/index.md with `--format md`) lists
+- every rule and chain step: verdict, bound, method, seconds, file and line; a failure shows its formatted
+  verdict (`verdict.format_result`, so the counterexample reads exactly as on the terminal);
+- every program (an .egg file without rules): its outputs and their ranks, its bindings, the chain steps that
+  start or end at it, and a picture of its cascade when a drawing module is available;
+and DIR/results.json holds the same results as `verify check --json`.
+
+Pictures come from `verify.draw`, imported lazily: if the module is missing or fails, the report is written
+without pictures (and says so). Any of these functions is used, first found first:
+`write_svg(program, path)`, `to_svg(program) -> str`, `write_dot(program, path)`, `to_dot(program) -> str`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import verdict as V
+from .driver import Options, check_claims, collect
+from .errors import VerifyError
+from .reader import expand_paths, read_file
+from .verdict import Result, Verdict
+
+
+@dataclass
+class ProgramInfo:
+    path: str
+    bindings: int
+    outputs: list[str]                            # "NAME[ranks]"
+    steps: list[tuple[str, str]] = field(default_factory=list)   # (step name, verdict)
+    picture: str | None = None                    # file name inside DIR, or None
+    picture_kind: str = ""                        # svg | dot
+
+
+@dataclass
+class ReportData:
+    results: list[Result]
+    programs: list[ProgramInfo]
+    errors: list[VerifyError]
+    notes: list[str]
+    seconds: float
+    created: str
+
+    @property
+    def exit_code(self) -> int:
+        if self.errors:
+            return 2
+        return 0 if all(r.verdict is Verdict.CERTIFIED for r in self.results) else 1
+
+
+def build(paths, options: Options, progress=None) -> ReportData:
+    start = time.monotonic()
+    claims, errors, notes = collect(paths)
+    results = check_claims(claims, options, progress)
+    programs: list[ProgramInfo] = []
+    try:
+        files = expand_paths(paths)
+    except VerifyError:
+        files = []
+    for path in files:
+        if path.suffix != ".egg":
+            continue
+        try:
+            source = read_file(path)
+        except VerifyError:
+            continue           # already reported by collect
+        if source.rules:
+            continue
+        from .shapes import program_ranks
+
+        try:
+            ranks = program_ranks(source.program)
+        except VerifyError:
+            continue
+        outs = [f"{n}[{','.join(ranks[n])}]" for n in source.program.output_names()]
+        programs.append(ProgramInfo(str(path), len(source.program.bindings), outs))
+    by_file = {Path(p.path).resolve(): p for p in programs}
+    for claim, result in zip(claims, results):
+        for side in (claim.lhs, claim.rhs):
+            info = by_file.get(Path(side.file).resolve())
+            if info is not None and claim.kind in ("step", "equiv"):
+                info.steps.append((claim.name, result.verdict.value))
+    return ReportData(results, programs, errors, notes, time.monotonic() - start,
+                      time.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+# -- pictures -------------------------------------------------------------------------------------------------
+
+def _drawer():
+    try:
+        from . import draw  # noqa: PLC0415 - optional, written separately
+    except Exception:  # noqa: BLE001 - a missing or broken drawing module only costs the pictures
+        return None
+    return draw
+
+
+def draw_program(info: ProgramInfo, directory: Path, draw) -> str | None:
+    """Write the cascade picture of one program into directory/pictures; None if it cannot be drawn."""
+    pictures = directory / "pictures"
+    pictures.mkdir(parents=True, exist_ok=True)
+    stem = Path(info.path).stem
+    try:
+        program = read_file(info.path).program
+    except VerifyError:
+        return None
+    attempts = (("write_svg", "svg", True), ("to_svg", "svg", False), ("write_dot", "dot", True),
+                ("to_dot", "dot", False))
+    for name, kind, writes in attempts:
+        fn = getattr(draw, name, None)
+        if not callable(fn):
+            continue
+        target = pictures / f"{stem}.{kind}"
+        try:
+            if writes:
+                fn(program, target)
+            else:
+                text = fn(program)
+                if not isinstance(text, str):
+                    continue
+                target.write_text(text, encoding="utf-8")
+        except Exception:  # noqa: BLE001 - see _drawer
+            continue
+        if target.exists():
+            info.picture, info.picture_kind = f"pictures/{target.name}", kind
+            return info.picture
+    return None
+
+
+# -- writing --------------------------------------------------------------------------------------------------
+
+def write(data: ReportData, directory: str | Path, fmt: str = "html") -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    draw = _drawer()
+    if draw is not None:
+        for info in data.programs:
+            draw_program(info, directory, draw)
+    else:
+        data.notes.append("no cascade pictures: verify.draw is not available")
+    (directory / "results.json").write_text(V.dumps(data.results) + "\n", encoding="utf-8")
+    target = directory / ("index.md" if fmt == "md" else "index.html")
+    target.write_text(markdown(data) if fmt == "md" else page(data, directory), encoding="utf-8")
+    return target
+
+
+def _where(r: Result) -> str:
+    return f"{r.file}:{r.line}" if r.line else r.file
+
+
+def markdown(data: ReportData) -> str:
+    lines = ["# Verification report", "", f"{V.summary(data.results)}; {data.seconds:.1f} s; {data.created}", ""]
+    lines += ["## Rules and chain steps", "", "| name | kind | where | verdict | bound | method | s |",
+              "| --- | --- | --- | --- | --- | --- | ---: |"]
+    for r in data.results:
+        method = r.method if r.verdict is Verdict.CERTIFIED else (r.detail or r.method)
+        cells = [r.name, r.kind, _where(r), f"**{r.verdict.value}**", r.bound, method.splitlines()[0] if method else "",
+                 f"{r.seconds:.3f}"]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    failures = [r for r in data.results if r.verdict is not Verdict.CERTIFIED]
+    if failures:
+        lines += ["", "## Failures", ""]
+        for r in failures:
+            lines += [f"### {r.name}", "", "```", V.format_result(r), "```", ""]
+    if data.programs:
+        lines += ["", "## Programs", ""]
+        for p in data.programs:
+            lines.append(f"### {p.path}")
+            lines.append("")
+            lines.append(f"{p.bindings} bindings; outputs {', '.join(p.outputs) or 'none'}")
+            for name, verdict in p.steps:
+                lines.append(f"- step *{name}*: **{verdict}**")
+            if p.picture and p.picture_kind == "svg":
+                lines.append(f"\n![{Path(p.path).stem}]({p.picture})")
+            elif p.picture:
+                lines.append(f"\n[cascade ({p.picture_kind})]({p.picture})")
+            lines.append("")
+    lines += _notes_md(data)
+    return "\n".join(lines) + "\n"
+
+
+def _notes_md(data: ReportData) -> list[str]:
+    out = []
+    if data.errors or data.notes:
+        out += ["", "## Notes", ""]
+        out += [f"- error: `{e.format()}`" for e in data.errors]
+        out += [f"- {n}" for n in data.notes]
+    return out
+
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
+td.s { text-align: right; font-variant-numeric: tabular-nums; }
+.CERTIFIED { color: #17702c; font-weight: bold; }
+.REFUTED { color: #b00020; font-weight: bold; }
+.UNKNOWN { color: #9a6700; font-weight: bold; }
+.ERROR { color: #7b1fa2; font-weight: bold; }
+pre { background: #f6f8fa; padding: 1em; overflow-x: auto; }
+.program img { max-width: 100%; border: 1px solid #ddd; }
+"""
+
+
+def page(data: ReportData, directory: Path) -> str:
+    e = html.escape
+    rows = []
+    for r in data.results:
+        method = r.method if r.verdict is Verdict.CERTIFIED else (r.detail or r.method)
+        anchor = f' <a href="#r{id(r)}">details</a>' if r.verdict is not Verdict.CERTIFIED else ""
+        rows.append(f"<tr><td>{e(r.name)}</td><td>{e(r.kind)}</td><td>{e(_where(r))}</td>"
+                    f'<td class="{r.verdict.value}">{r.verdict.value}{anchor}</td><td>{e(r.bound)}</td>'
+                    f'<td>{e(method)}</td><td class="s">{r.seconds:.3f}</td></tr>')
+    parts = [
+        "<!doctype html>", '<html lang="en"><head><meta charset="utf-8"><title>Verification report</title>',
+        f"<style>{CSS}</style></head><body>",
+        "<h1>Verification report</h1>",
+        f"<p>{e(V.summary(data.results))}; {data.seconds:.1f} s; {e(data.created)}. "
+        '<a href="results.json">results.json</a></p>',
+        "<h2>Rules and chain steps</h2>",
+        "<table><tr><th>name</th><th>kind</th><th>where</th><th>verdict</th><th>bound</th><th>method</th>"
+        "<th>s</th></tr>", *rows, "</table>",
+    ]
+    failures = [r for r in data.results if r.verdict is not Verdict.CERTIFIED]
+    if failures:
+        parts.append("<h2>Failures</h2>")
+        for r in failures:
+            parts.append(f'<h3 id="r{id(r)}">{e(r.name)}</h3><pre>{e(V.format_result(r))}</pre>')
+    if data.programs:
+        parts.append("<h2>Programs</h2>")
+        for p in data.programs:
+            parts.append(f'<div class="program"><h3>{e(p.path)}</h3>')
+            parts.append(f"<p>{p.bindings} bindings; outputs {e(', '.join(p.outputs) or 'none')}</p>")
+            if p.steps:
+                parts.append("<ul>" + "".join(f'<li>step <em>{e(n)}</em>: <span class="{v}">{v}</span></li>'
+                                              for n, v in p.steps) + "</ul>")
+            if p.picture and p.picture_kind == "svg":
+                parts.append(f'<img src="{e(p.picture)}" alt="cascade of {e(Path(p.path).stem)}">')
+            elif p.picture:
+                text = (directory / p.picture).read_text(encoding="utf-8", errors="replace")
+                parts.append(f'<p>cascade (<a href="{e(p.picture)}">{p.picture_kind}</a>):</p><pre>{e(text)}</pre>')
+            parts.append("</div>")
+    if data.errors or data.notes:
+        parts.append("<h2>Notes</h2><ul>")
+        parts += [f"<li>error: <code>{e(x.format())}</code></li>" for x in data.errors]
+        parts += [f"<li>{e(n)}</li>" for n in data.notes]
+        parts.append("</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def dumps(data: ReportData) -> str:
+    return json.dumps({"results": [r.to_json() for r in data.results],
+                       "programs": [p.__dict__ for p in data.programs]}, indent=2)
