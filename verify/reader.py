@@ -231,9 +231,11 @@ class _Reader:
         above = line - 2
         while above >= 0 and not self.lines[above].strip():
             above -= 1
-        block = []  # the comment block directly above the rule, top line first
+        block = []  # the comment block directly above the rule, top line first (directives left out)
         while above >= 0 and self.lines[above].lstrip().startswith(";"):
-            block.insert(0, self.lines[above])
+            if not (EXPECT_RE.match(self.lines[above]) or ASSUME_RE.match(self.lines[above])
+                    or FOR_RANKS_RE.match(self.lines[above])):
+                block.insert(0, self.lines[above])
             above -= 1
         for i, text in enumerate(block):
             m = RULE_NAME_RE.match(text)
