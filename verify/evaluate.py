@@ -43,6 +43,17 @@ class Tensor:
         return data.reshape(shape)
 
 
+def as_array(value, dtype) -> np.ndarray:
+    """`value` as an array; a lone scalar becomes a 0-d array. (np.array(x, dtype=object) would unpack a
+    scalar that is a tuple, such as a Z3 (value, defined) pair, and np.take of a 1-d object array returns
+    the bare element.)"""
+    if isinstance(value, np.ndarray):
+        return value
+    out = np.empty((), dtype=dtype)
+    out[()] = value
+    return out
+
+
 class Algebra:
     """Scalar operations as numpy-array functions. Subclasses supply the scalar semantics."""
 
@@ -124,13 +135,13 @@ class ObjectAlgebra(Algebra):
 
     def apply(self, op, *a):
         out = self.ufunc(op)(*a)
-        return out if isinstance(out, np.ndarray) else np.array(out, dtype=object)
+        return as_array(out, object)
 
     def reduce(self, op, data, axis):
         if data.shape[axis] == 0:
             return self.full(data.shape[:axis] + data.shape[axis + 1:], self.const(IDENTITY[op]))
         out = self.ufunc(op).reduce(data, axis=axis)
-        return out if isinstance(out, np.ndarray) else np.array(out, dtype=object)
+        return as_array(out, object)
 
 
 class Mp(ObjectAlgebra):
@@ -210,7 +221,7 @@ class Evaluator:
         for rank, k in at.items():
             if rank in t.ranks:
                 i = t.ranks.index(rank)
-                t = Tensor(t.ranks[:i] + t.ranks[i + 1:], np.take(t.data, k, axis=i))
+                t = Tensor(t.ranks[:i] + t.ranks[i + 1:], as_array(np.take(t.data, k, axis=i), t.data.dtype))
         return t
 
     def eval(self, expr: ir.Expr, at: dict[str, int], prev: dict[str, Tensor]) -> Tensor:
@@ -277,7 +288,7 @@ class Evaluator:
                 n = t.data.shape[i]
                 if n == 0:
                     raise ShapeError(f"S_last_{rank} of an empty rank", Location(self.file, expr.line))
-                return Tensor(t.ranks[:i] + t.ranks[i + 1:], np.take(t.data, n - 1, axis=i))
+                return Tensor(t.ranks[:i] + t.ranks[i + 1:], as_array(np.take(t.data, n - 1, axis=i), t.data.dtype))
         raise TypeError(f"not an IR node: {expr!r}")
 
     def scan(self, expr: ir.Scan, at, prev) -> Tensor:
