@@ -19,11 +19,12 @@ chain already reached, the first `from` is `start`, and `end` is reached.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
 from .claims import Claim, equiv_claim, with_assumptions
-from .errors import Location, ParseError
+from .errors import Location, ParseError, VerifyError
 from .reader import read_file
 
 STEP_KEYS = {"name", "from", "to", "by", "rules", "unbounded", "bound", "assume"}
@@ -43,6 +44,9 @@ def read_chain(path: str | Path) -> list[Claim]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
+        if line is None:  # Python < 3.14: the line is only in the message, "(at line 2, column 7)"
+            m = re.search(r"at line (\d+)", str(exc))
+            line = int(m.group(1)) if m else None
         raise ParseError(f"not a valid chain file: {exc}", Location(str(path), line)) from None
     steps = data.get("step")
     if not isinstance(steps, list) or not steps:
@@ -69,8 +73,11 @@ def read_chain(path: str | Path) -> list[Claim]:
         if by != "equivalence":
             raise ParseError(f"step '{name}': unknown justification by = {by!r}", where,
                              'use by = "equivalence"')
-        before = read_file(path.parent / step["from"]).program
-        after = read_file(path.parent / step["to"]).program
+        try:
+            before = read_file(path.parent / step["from"]).program
+            after = read_file(path.parent / step["to"]).program
+        except VerifyError as exc:
+            raise exc.located(where)  # a missing program: say which chain step names it
         unbounded = step.get("unbounded", [])
         if isinstance(unbounded, str):
             unbounded = [unbounded]

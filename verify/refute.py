@@ -69,6 +69,7 @@ def search(claim: Claim, assignments, seed: int = 0, limit_seconds: float | None
         lv, rv = aligned_pair(claim, left, right, batch=True)
         lv, rv = np.broadcast_arrays(lv, rv)
         bad = _mismatches(lv, rv)
+        bad = np.broadcast_to(bad, (TRIALS,) + bad.shape[1:])  # a claim without inputs has no trial axis
         # Prefer readable trials: integer-valued ones first.
         order = [t for t in (2, 3, 5, 7, 0, 1, 4, 6) + tuple(range(8, TRIALS)) if t < TRIALS]
         seen = set()
