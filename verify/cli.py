@@ -265,6 +265,23 @@ def cmd_report(args, out, err) -> int:
     return data.exit_code
 
 
+def cmd_mutate(args, out, err) -> int:
+    """Mutate every rule, chain step and program; every non-equivalent mutant must be refuted (mutate.py)."""
+    from dataclasses import replace
+
+    from . import mutate
+
+    options = replace(_options(args), sympy=False, cache_mode="off", timeout=args.timeout or 30.0, z3_timeout=5.0)
+    result = mutate.run(args.paths, options)
+    for error in result.errors:
+        print(error.format(), file=err)
+    if args.json:
+        out.write(mutate.dumps(result) + "\n")
+    else:
+        print(result.format(verbose=args.verbose), file=out)
+    return result.exit_code
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bound", help="sizes to check, e.g. M1=8,M0=4,F=2 (default M1,M0<=4; other ranks <=2)")
     p.add_argument("--timeout", type=float, help="seconds per rule or step (default 60)")
@@ -310,6 +327,11 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--format", choices=("html", "md"), default="html", help="index.html (default) or index.md")
     _common(rp)
     rp.set_defaults(func=cmd_report)
+    mu = sub.add_parser("mutate", help="mutation testing: every non-equivalent mutant of a rule or step must be refuted")
+    mu.add_argument("paths", nargs="+", help=".egg rule files, .chain.toml chains, programs, or directories")
+    mu.add_argument("--verbose", "-v", action="store_true", help="also list refuted and ill-shaped mutants")
+    _common(mu)
+    mu.set_defaults(func=cmd_mutate)
     return p
 
 

@@ -490,6 +490,7 @@ def cross_check(claim, options, sizes_list, result):
         lv, rv = aligned_pair(claim, left, right, batch=True)
         lv, rv = np.broadcast_arrays(lv, rv)
         bad = refute._mismatches(lv, rv)
+        bad = np.broadcast_to(bad, (CROSS_TRIALS,) + bad.shape[1:])  # no inputs: no trial axis
         points += CROSS_TRIALS
         for t in range(CROSS_TRIALS):
             if not bad[t].any():
