@@ -332,7 +332,188 @@ def parser() -> argparse.ArgumentParser:
     mu.add_argument("--verbose", "-v", action="store_true", help="also list refuted and ill-shaped mutants")
     _common(mu)
     mu.set_defaults(func=cmd_mutate)
+    _egglog_commands(sub)
     return p
+
+
+# -- egglog: export, optimize, run, draw (verify/egglog_bridge.py, cost.py, draw.py) ----------------------------
+
+def _certified_rules(args, err):
+    from . import egglog_bridge as EB
+
+    statuses, errors = EB.certify_rules(args.rules, Options(sympy=not args.no_sympy))
+    for error in errors:
+        print(error.format(), file=err)
+    return statuses, errors
+
+
+def cmd_export(args, out, err) -> int:
+    """Check every rule under --rules now and write the certified ones as an egglog program."""
+    from . import egglog_bridge as EB
+
+    statuses, errors = _certified_rules(args, err)
+    if errors:
+        print(f"error: {len(errors)} rule file(s) could not be read; nothing exported", file=err)
+        return 2
+    if args.rule:
+        named = [s for s in statuses if s.name == args.rule]
+        if not named:
+            print(f"usage error: no rule named '{args.rule}' under {args.rules}", file=err)
+            return 2
+        if not named[0].exported:
+            why = named[0].reason or f"{named[0].verdict}: {named[0].detail}"
+            print(f"error: rule '{args.rule}' ({named[0].file}:{named[0].line}) is not certified, so it is not "
+                  f"exported ({why})", file=err)
+            return 2
+    text = EB.export_text(statuses, str(args.rules), args.rule)
+    target = Path(args.output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    shown = [s for s in statuses if args.rule is None or s.name == args.rule]
+    exported = [s for s in shown if s.exported]
+    print(f"wrote {target}: {len(exported)} certified rule(s) of {len(shown)}", file=out)
+    for s in shown:
+        if not s.exported:
+            print(f"  not exported: {s.name} ({s.file}:{s.line or ''}): {s.reason or s.verdict}", file=out)
+    return 0
+
+
+def _sizes(spec: str | None) -> dict:
+    sizes = {}
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        name, _, value = part.partition("=")
+        if not value.strip().isdigit() or not name.strip():
+            raise BoundError(f"cannot read size '{part.strip()}'", hint="write e.g. --sizes M=4096,M0=64,P=512")
+        sizes[name.strip().upper()] = int(value)
+    return sizes
+
+
+def cmd_optimize(args, out, err) -> int:
+    """Saturate a program with the certified rules, extract by passes or memory, validate, print."""
+    import json
+
+    from . import egglog_bridge as EB
+    from .printer import program_text
+    from .reader import read_file
+
+    source = read_file(args.program)
+    schedule = EB.Schedule(iterations=args.iterations, node_limit=args.node_limit, time_limit=args.time_limit)
+    statuses, errors = _certified_rules(args, err)
+    if errors:
+        return 2
+    forbid = ("S_",) if args.no_scan else ()
+    result = EB.optimize(source.program, statuses, args.cost, forbid, schedule, _sizes(args.sizes))
+    sat = result.saturation
+    rules = [s for s in statuses if s.exported]
+    checks = "; ".join(f"{r.verdict.value} ({r.bound}; {r.method})" for r in result.verdicts) or "not checked"
+    header = [
+        f"verify optimize {args.program} --cost {args.cost}{' --no-scan' if args.no_scan else ''}",
+        f"e-graph: {sat.rows} rows, {sat.iterations} iterations ({sat.stop}), {sat.seconds:.2f} s; "
+        f"{len(rules)} certified rules of {len(statuses)}",
+        "rules that matched: " + (", ".join(f"{name} ({n})" for name, n in sorted(sat.matches.items()) if n)
+                                  or "none"),
+        f"extraction: {result.candidates} candidates, {result.evaluations} exact DAG costs, "
+        f"{result.extract_seconds:.2f} s",
+        f"input:  passes {result.input.passes}, memory {result.input.memory}",
+        f"output: passes {result.output.passes}, memory {result.output.memory}",
+        f"equal to the input (translation validation): {checks}",
+    ]
+    import textwrap
+
+    header = [piece for line in header for piece in textwrap.wrap(line, 112, subsequent_indent="  ")]
+    text = program_text(result.program, header=header)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    if args.json:
+        sizes = {**EB.REFERENCE_SIZES, **_sizes(args.sizes)}
+        payload = {
+            "input": result.input.summary(), "output": result.output.summary(), "verified": result.verified,
+            "egraph": {"rows": sat.rows, "iterations": sat.iterations, "seconds": round(sat.seconds, 4),
+                       "stop": sat.stop},
+            "program": program_text(result.program),
+            "cost": args.cost, "no_scan": args.no_scan, "reference_sizes": sizes,
+            "validation": [{"verdict": r.verdict.value, "bound": r.bound, "method": r.method, "detail": r.detail}
+                           for r in result.verdicts],
+            "rules": {"certified": len(rules), "checked": len(statuses)},
+        }
+        out.write(json.dumps(payload, indent=2) + "\n")
+    else:
+        out.write(text)
+    if not result.verified:
+        details = "; ".join(f"{r.verdict.value}: {r.detail}" for r in result.verdicts) or "no verdict"
+        print(f"error: TRANSLATION VALIDATION FAILED: the extracted program was not proved equal to "
+              f"{args.program} ({details}); do not use it", file=err)
+        return 1
+    return 0
+
+
+def cmd_run(args, out, err) -> int:
+    """Run a .egg program through egglog (with the prelude if it declares no datatype); show what it extracts."""
+    from . import egglog_bridge as EB
+
+    path = Path(args.program)
+    if not path.is_file():
+        print(f"usage error: no such file: {path}", file=err)
+        return 2
+    outputs, added = EB.run_program(path.read_text(encoding="utf-8"), str(path))
+    if added:
+        print("; the file declares no datatype: the generated prelude was added", file=out)
+    for output in outputs:
+        print(output.text, file=out)
+        if output.kind == "extract" and not args.quiet:
+            analysis = EB.term_analysis(output.terms[0])
+            if analysis is not None:
+                print(f"; passes {analysis.passes}, memory {analysis.memory}", file=out)
+    if not outputs:
+        print("; no output (the program has no extract or print command)", file=out)
+    return 0
+
+
+def cmd_draw(args, out, err) -> int:
+    """Draw a program's Einsums with graphviz, coloured by pass, barriers marked."""
+    from . import draw
+    from .reader import read_file
+
+    source = read_file(args.program)
+    written, used_dot, note = draw.draw(source.program, args.output)
+    print(f"wrote {written}", file=out)
+    if note:
+        print(note, file=err if not used_dot else out)
+    return 0
+
+
+def _egglog_commands(sub) -> None:
+    ex = sub.add_parser("export", help="check every rule now; write the certified ones as an egglog program")
+    ex.add_argument("-o", "--output", default="build/certified_rules.egg",
+                    help="where to write (default build/certified_rules.egg)")
+    ex.add_argument("--rules", default="rules", help="rules directory (default rules)")
+    ex.add_argument("--rule", metavar="NAME", help="export only this rule; an error unless it is certified")
+    ex.add_argument("--no-sympy", action="store_true", help="skip SymPy's second opinion")
+    ex.set_defaults(func=cmd_export)
+    op = sub.add_parser("optimize", help="saturate a program with the certified rules and extract the cheapest")
+    op.add_argument("program", help="a .egg program, e.g. proofs/attention.egg")
+    op.add_argument("--cost", choices=("passes", "memory"), default="passes",
+                    help="passes over m (then memory), or peak live memory (then passes)")
+    op.add_argument("--no-scan", action="store_true", help="do not extract scans (S_scan/S_prev/S_shift/S_last)")
+    op.add_argument("--json", action="store_true", help="print a JSON object instead of the program")
+    op.add_argument("--rules", default="rules", help="rules directory (default rules)")
+    op.add_argument("-o", "--output", help="also write the optimized program to this file")
+    op.add_argument("--sizes", help="reference sizes that rank memory, e.g. M=4096,M0=64,P=512,E=64,F=64")
+    op.add_argument("--iterations", type=int, default=12, help="rule iterations at most (default 12)")
+    op.add_argument("--node-limit", type=int, default=20000, help="stop when the e-graph has this many rows")
+    op.add_argument("--time-limit", type=float, default=20.0, help="seconds of saturation at most (default 20)")
+    op.add_argument("--no-sympy", action="store_true", help="skip SymPy's second opinion")
+    op.set_defaults(func=cmd_optimize)
+    rn = sub.add_parser("run", help="run a .egg program through egglog and show what it extracts")
+    rn.add_argument("program")
+    rn.add_argument("--quiet", action="store_true", help="do not annotate extracted terms with passes and memory")
+    rn.set_defaults(func=cmd_run)
+    dr = sub.add_parser("draw", help="graphviz drawing of a program: one node per Einsum, coloured by pass")
+    dr.add_argument("program")
+    dr.add_argument("-o", "--output", required=True, help="FILE.svg (FILE.dot if graphviz is missing)")
+    dr.set_defaults(func=cmd_draw)
 
 
 def run(argv, out=None, err=None) -> int:

@@ -1,0 +1,200 @@
+"""Certified rules drive egglog: export, optimize, run, draw. Real egglog, real checker, real numbers."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from verify import cli, draw
+from verify import egglog_bridge as EB
+from verify.cost import analyze
+from verify.driver import ENCODING_VERSION, Options
+from verify.printer import program_text
+from verify.reader import read_file, read_text
+
+ROOT = Path(__file__).resolve().parent.parent
+PROOFS = ROOT / "proofs"
+
+GOOD = """; expect: certified
+; split-max-ok: the max over m is the max over tiles of the tile maxima
+(rewrite (R_max_m x) (R_max_m1 (R_max_m0 (T_split_m_m1m0 x t))))
+"""
+BAD = """; expect: refuted
+; sum-of-exp-wrong: exp does not commute with a sum
+(rewrite (R_add_m (M_exp_mp x)) (M_exp_p (R_add_m x)))
+"""
+
+
+def run_cli(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.run([str(a) for a in argv], out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def library():
+    """The rule library, checked once for the module (sympy off: the CLI tests check with it)."""
+    statuses, errors = EB.certify_rules(ROOT / "rules", Options(sympy=False))
+    assert not errors
+    return statuses
+
+
+@pytest.fixture()
+def mixed_rules(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "good.egg").write_text(GOOD)
+    (rules / "bad.egg").write_text(BAD)
+    return rules
+
+
+# -- export ----------------------------------------------------------------------------------------------------------
+
+def test_export_contains_only_certified_rules(mixed_rules, tmp_path):
+    target = tmp_path / "out" / "certified.egg"
+    code, out, err = run_cli("export", "--rules", mixed_rules, "-o", target, "--no-sympy")
+    assert code == 0, err
+    text = target.read_text()
+    rewrites = [line for line in text.splitlines() if line.startswith("(rewrite")]
+    assert len(rewrites) == 1 and ':name "split-max-ok"' in rewrites[0]
+    assert "sum-of-exp-wrong" in out and "REFUTED" in out            # reported, not exported
+    assert "M_exp_p" not in "\n".join(rewrites)
+    # the certificate: sha256 of the rule's source text and the encoding version, and the bound
+    source = "(rewrite (R_max_m x) (R_max_m1 (R_max_m0 (T_split_m_m1m0 x t))))"
+    digest = hashlib.sha256(f"{source}\n{ENCODING_VERSION}".encode()).hexdigest()
+    assert f"sha256:{digest}" in text and "bound M1<=4, M0<=4" in text
+    # egglog accepts the exported program, guards and all
+    EB.run_text(EB.new_egraph(), text, str(target))
+
+
+def test_export_of_a_refuted_rule_is_an_error(mixed_rules, tmp_path):
+    code, out, err = run_cli("export", "--rules", mixed_rules, "--rule", "sum-of-exp-wrong", "-o",
+                             tmp_path / "x.egg", "--no-sympy")
+    assert code == 2 and "not certified" in err and "REFUTED" in err
+    assert not (tmp_path / "x.egg").exists()
+    code, _, err = run_cli("export", "--rules", mixed_rules, "--rule", "no-such-rule", "-o", tmp_path / "y.egg",
+                           "--no-sympy")
+    assert code == 2 and "no rule named" in err
+
+
+def test_exported_rewrites_are_guarded(library):
+    by_name = {s.name: s.rule for s in library if s.rule is not None}
+    (factor,) = EB.rewrite_text(by_name["factor-out-of-sum"])
+    assert '(set-not-contains ?r_c "m")' in factor and "(finite ?c)" in factor
+    (online,) = EB.rewrite_text(by_name["online-sum"])      # a rule written as a chain step of two programs
+    assert "S_scan_m1" in online and "(finite ?R)" in online
+
+
+def test_guard_keeps_a_rule_to_its_ranks(library):
+    # c has rank m here, so factor-out-of-sum (c constant along m) must not fire; the result must stay equal
+    program = read_text('(let C (CreateTensor "C[m,p]"))\n(let X (CreateTensor "X[m,p]"))\n'
+                        "(let Y (R_add_m (M_mul_mp C X)))\n(extract Y)\n", "guard.egg").program
+    result = EB.optimize(program, library, "passes", options=Options(sympy=False))
+    assert result.verified
+    assert "M_mul_p " not in program_text(result.program)
+
+
+# -- passes and memory -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,passes,barriers", [
+    ("attention.egg", 3, 2), ("attention_2pass.egg", 2, 1), ("attention_2pass_deferred.egg", 2, 1),
+    ("attention_1pass.egg", 1, 0),
+])
+def test_passes_of_the_cascades(name, passes, barriers):
+    a = analyze(read_file(PROOFS / name).program)
+    assert a.passes == passes
+    assert len(a.barriers) == barriers
+
+
+def test_memory_is_symbolic_and_exact_on_the_dag():
+    three = analyze(read_file(PROOFS / "attention.egg").program)
+    one = analyze(read_file(PROOFS / "attention_1pass.egg").program)
+    assert str(three.memory) == "2*M*P + 3*P"                 # QK and SN stored whole across passes
+    assert "M*P" not in str(one.memory).replace("M0*P", "")   # 1-pass: tiles and O(F*P) state only
+    assert one.memory_value < three.memory_value
+
+
+# -- optimize ------------------------------------------------------------------------------------------------------------
+
+def test_optimize_rediscovers_the_one_pass_cascade(tmp_path):
+    target = tmp_path / "opt.egg"
+    code, out, err = run_cli("optimize", PROOFS / "attention.egg", "--cost", "passes", "--json", "-o", target)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["verified"] is True
+    assert data["input"]["passes"] == 3 and data["output"]["passes"] == 1
+    assert data["egraph"]["rows"] > 0 and data["egraph"]["iterations"] >= 1
+    for op in ("S_scan_m1", "S_prev_m1", "S_shift_m1", "S_last_m1"):
+        assert op in data["program"]
+    # the printed program reads back and is the same 1-pass cascade
+    again = read_file(target).program
+    assert analyze(again).passes == 1
+
+
+def test_optimize_without_scans_finds_a_two_pass_cascade(library):
+    program = read_file(PROOFS / "attention.egg").program
+    result = EB.optimize(program, library, "passes", forbid=("S_",), options=Options(sympy=False))
+    assert result.verified and result.output.passes == 2
+    assert "S_" not in program_text(result.program)
+
+
+def test_optimize_by_memory(library):
+    program = read_file(PROOFS / "attention.egg").program
+    result = EB.optimize(program, library, "memory", options=Options(sympy=False))
+    assert result.verified
+    assert result.output.memory_value < result.input.memory_value
+    assert "M*P" not in str(result.output.memory).replace("M0*P", "")
+
+
+def test_translation_validation_failure_is_loud(monkeypatch):
+    from verify.verdict import Result, Verdict
+
+    def refuse(before, after, options=None):
+        return [Result("x", "x", None, "equiv", Verdict.REFUTED, "M<=2", "test", 0.0, detail="forced")]
+
+    monkeypatch.setattr(EB, "validate_translation", refuse)
+    monkeypatch.setattr(EB, "same_computation", lambda a, b: False)
+    code, out, err = run_cli("optimize", PROOFS / "attention.egg", "--no-sympy")
+    assert code == 1 and "TRANSLATION VALIDATION FAILED" in err
+
+
+# -- run and draw ------------------------------------------------------------------------------------------------------
+
+def test_run_shows_what_egglog_extracts(tmp_path):
+    code, out, err = run_cli("run", PROOFS / "attention.egg")
+    assert code == 0, err
+    assert "prelude" in out and "(M_mul_fmp_R_add_m (M_div_mp" in out and "passes 3" in out
+    bad = tmp_path / "bad.egg"
+    bad.write_text('(let Q (CreateTensor "Q"))\n(let X (M_exp_mp Q Q))\n')
+    code, _, err = run_cli("run", bad)
+    assert code == 2 and "bad.egg:2" in err
+
+
+def test_run_applies_the_files_own_rules(tmp_path):
+    path = tmp_path / "prog.egg"
+    path.write_text('(let Q (CreateTensor "Q"))\n(let K (CreateTensor "K"))\n(let X (R_max_m (M_mul_emp_R_add_e Q K)))\n'
+                    "(rewrite (R_max_m x) (R_max_m1 (R_max_m0 (T_split_m_m1m0 x 4))))\n(run 2)\n(extract X 2)\n")
+    code, out, err = run_cli("run", path)
+    assert code == 0, err
+    assert "R_max_m1 (R_max_m0 (T_split_m_m1m0" in out
+
+
+def test_draw_writes_svg_or_dot(tmp_path):
+    code, out, err = run_cli("draw", PROOFS / "attention_1pass.egg", "-o", tmp_path / "a.svg")
+    assert code == 0
+    written = Path(out.split("wrote ", 1)[1].strip())
+    assert written.exists() and written.suffix in (".svg", ".dot")
+    if written.suffix == ".dot":
+        assert "graphviz" in err
+
+
+def test_draw_without_dot_writes_the_dot_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(draw.shutil, "which", lambda name: None)
+    code, out, err = run_cli("draw", PROOFS / "attention.egg", "-o", tmp_path / "a.svg")
+    assert code == 0 and "graphviz `dot` was not found" in err
+    text = (tmp_path / "a.dot").read_text()
+    assert "3 pass(es)" in text and text.count("BARRIER") == 2 and "doubleoctagon" in text
