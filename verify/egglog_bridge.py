@@ -1015,9 +1015,12 @@ def selection_program(graph: PyEGraph, selection: dict[int, ENode], roots: dict[
         taken.add(name)
         return True
 
+    aliases: dict[str, str] = {}                  # an output equal to an earlier one (the same e-class)
     for name, cls in roots.items():
         if cls in names:
-            return None                           # two outputs in one e-class: keep them apart is not possible
+            aliases[name] = names[cls]
+            taken.add(name)
+            continue
         claim(cls, name)
     bound: set[int] = set(names)
     for cls in order:
@@ -1057,6 +1060,8 @@ def selection_program(graph: PyEGraph, selection: dict[int, ENode], roots: dict[
     for cls in inputs_first:
         if cls in bound:
             bindings[names[cls]] = ir.Binding(names[cls], build(cls))
+    for name, target in aliases.items():
+        bindings[name] = ir.Binding(name, ir.Ref(target))
     return ir.Program(file, bindings, [(name, None) for name in roots])
 
 
@@ -1246,17 +1251,85 @@ def _strip_comments(text: str) -> str:
     return re.sub(r";[^\n]*", "", text)
 
 
-def term_analysis(term: str) -> Analysis | None:
-    """Passes and memory of an extracted term (None if it is not a whole cascade the reader accepts)."""
+def term_program(term: str) -> tuple[str, Analysis] | None:
+    """An extracted term as a program with its shared subterms as `let`s, and its passes and memory (None if
+    it is not a whole cascade the reader accepts)."""
+    from .printer import program_text
     from .reader import read_text
 
     try:
         source = read_text(f"(let X {term})\n(extract X)\n", "<extracted>")
-        return analyze(source.program)
+        shared = share(source.program)
+        return program_text(shared), analyze(shared)
     except VerifyError:
         return None
 
 
+def share(program: ir.Program) -> ir.Program:
+    """The same computation with every subterm that occurs more than once (and every input) bound once."""
+    from dataclasses import replace
+
+    from .cost import Dag
+
+    dag = Dag(program)
+    free: dict[int, frozenset] = {}
+    for n in dag.nodes:
+        names = frozenset().union(*(free[c] for c in n.children)) if n.children else frozenset()
+        if n.kind == "prev":
+            names = frozenset({n.expr.name})
+        elif n.kind == "scan":
+            names = names - {n.expr.name}
+        free[n.id] = names
+    bound = {n.id for n in dag.nodes
+             if not free[n.id] and n.kind not in ("const", "prev")
+             and (n.kind == "input" or n.output or len(dag.consumers[n.id]) >= 2)}
+    names: dict[int, str] = {}
+    taken: set[str] = set()
+    for n in dag.nodes:
+        if n.id in bound and n.name and n.name not in taken:
+            names[n.id] = n.name
+            taken.add(n.name)
+    counter = 1
+    for n in dag.nodes:
+        if n.id in bound and n.id not in names:
+            base = n.expr.name if n.kind == "input" else f"T{counter}"
+            while base in taken:
+                counter += 1
+                base = f"T{counter}"
+            names[n.id] = base
+            taken.add(base)
+    built: dict[int, ir.Expr] = {}
+
+    def ref(i: int) -> ir.Expr:
+        return ir.Ref(names[i]) if i in bound else build(i)
+
+    def build(i: int) -> ir.Expr:
+        if i not in built:
+            n = dag.nodes[i]
+            e = n.expr
+            kids = [ref(c) for c in n.children]
+            match e:
+                case ir.Map():
+                    built[i] = replace(e, args=tuple(kids))
+                case ir.Reduce() | ir.Split() | ir.Unsplit() | ir.Last():
+                    built[i] = replace(e, arg=kids[0])
+                case ir.Scan():
+                    built[i] = replace(e, init=kids[0], body=kids[1])
+                case ir.Shift():
+                    built[i] = replace(e, arg=kids[0], init=kids[1])
+                case _:
+                    built[i] = e
+        return built[i]
+
+    bindings = {}
+    order = [n.id for n in dag.nodes if n.kind == "input"] + [n.id for n in dag.nodes if n.kind != "input"]
+    for i in order:
+        if i in bound:
+            bindings[names[i]] = ir.Binding(names[i], build(i))
+    outputs = [(names[i], None) for i in dag.outputs]
+    return ir.Program(program.file, bindings, outputs)
+
+
 __all__ = ["CertifiedRule", "RuleStatus", "certify_rules", "export_text", "rewrite_text", "prelude",
            "analysis_rules", "Schedule", "saturate", "PyEGraph", "Extractor", "optimize", "Optimized",
-           "validate_translation", "run_program", "term_analysis", "COSTS"]
+           "validate_translation", "run_program", "term_program", "share", "COSTS"]
