@@ -265,6 +265,7 @@ class CertifiedRule:
     method: str
     bidirectional: bool = False
     description: str = ""
+    warnings: tuple[str, ...] = ()           # e.g. "equal over the reals, but exp overflows in float32"
 
     def directions(self) -> list[tuple[str, ir.Expr, ir.Expr]]:
         out = [(self.name, self.lhs, self.rhs)]
@@ -437,7 +438,8 @@ def certify_rules(rules_dir: str | Path = "rules", options=None, progress=None) 
         status.rule = CertifiedRule(
             claim.name, claim.file, claim.line, claim.kind, lhs, rhs,
             {n: tuple(r) for n, r in claim.inputs if n in variables}, frozenset(claim.ranks()),
-            content_hash(text, claim.name), result.bound, result.method, bidirectional, description)
+            content_hash(text, claim.name), result.bound, result.method, bidirectional, description,
+            tuple(getattr(result, "warnings", ()) or ()))
     return statuses, errors
 
 
@@ -563,6 +565,7 @@ def export_text(statuses: list[RuleStatus], rules_dir: str, only: str | None = N
     for rule in rules:
         where = f"{rule.file}:{rule.line}" if rule.line else rule.file
         lines.append(f"; {rule.name} ({where}): {rule.certificate()}")
+        lines.extend(f"; warning: {w}" for w in rule.warnings)
         lines.extend(rewrite_text(rule))
         lines.append("")
     skipped = [s for s in statuses if s.rule is None and (only is None or s.name == only)]
