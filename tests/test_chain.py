@@ -148,3 +148,40 @@ def test_certificates_and_cache(tmp_path):
                     "--cache-dir", str(cache)], out, io.StringIO()) == 0
     assert not any("cache" in r["engines"] for r in json.loads(out.getvalue()))
     assert len(list(cache.rglob("*.json"))) == len(first)
+
+
+def test_masked_naive_recurrence_is_refuted_with_the_masked_tile():
+    claim = equiv_claim(read_file(PROOFS / "masked" / "attention_masked.egg").program,
+                        read_file(PROOFS / "masked" / "attention_1pass_naive.egg").program)
+    from verify.claims import with_assumptions
+
+    claim = with_assumptions(claim, ["B unmasked along m"])
+    result = check_claim(claim, Options(bound=Bound.parse("M1=2,M0=2"), isolate=False, sympy=False))
+    assert result.verdict is Verdict.REFUTED
+    cx = result.counterexample
+    mask = np.array(cx.inputs["B"].values, dtype=object)
+    assert "-inf" in mask.ravel().tolist()            # the masked tile is in the counterexample
+    assert cx.rhs_value == "nan" and cx.lhs_value != "nan"
+
+
+def test_masked_guarded_recurrence_is_certified_under_the_precondition():
+    (claim,) = read_chain(PROOFS / "masked.chain.toml")
+    assert claim.assumptions == (("B", "m"),)
+    result = check_claim(claim, FAST)
+    assert result.verdict is Verdict.CERTIFIED
+    assert "mask patterns" in result.engines["normal form"]
+
+
+def test_log_sum_exp_and_a_wrong_one():
+    (claim,) = read_chain(PROOFS / "lse.chain.toml")
+    assert check_claim(claim, FAST).verdict is Verdict.CERTIFIED
+    wrong = mutated("variants/lse_1pass.egg", "(M_add_p (S_last_m1 RM) (M_log_p (S_last_m1 RD)))",
+                    "(M_add_p (R_max_m1 LM) (M_log_p (R_add_m1 SLD)))")
+    result = check_claim(equiv_claim(program("variants/lse_3pass.egg"), wrong), FAST)
+    assert result.verdict is Verdict.REFUTED
+
+
+@pytest.mark.parametrize("chain", ["variants.chain.toml", "scaled.chain.toml"])
+def test_variant_chains_certified(chain):
+    for claim in read_chain(PROOFS / chain):
+        assert check_claim(claim, FAST).verdict is Verdict.CERTIFIED, claim.name

@@ -6,7 +6,7 @@ only walks egglog's command objects. Names follow `notation.py`.
 What a file may contain:
 - `(datatype Tensor ...)` / `(constructor ...)`: optional. If a file declares constructors, every operator it
   uses must be declared there with the right arity (as egglog itself would demand); otherwise the shared prelude
-  (generated from the operator names, see `egglog_text.prelude`) is assumed.
+  (generated from the operator names, see `egglog_bridge.prelude`) is assumed.
 - `(let NAME expr)` and `(extract NAME)`: a program; the extracted names are its outputs.
 - `(rewrite lhs rhs)`, `(birewrite lhs rhs)`, `(rule ((= v lhs)) ((union v rhs)))`: rules. Identifiers that
   are not `let` names are pattern variables.
