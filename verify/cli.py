@@ -275,6 +275,8 @@ def cmd_mutate(args, out, err) -> int:
     result = mutate.run(args.paths, options)
     for error in result.errors:
         print(error.format(), file=err)
+    if result.errors and not result.mutants:
+        return 2
     if args.json:
         out.write(mutate.dumps(result) + "\n")
     else:
@@ -422,8 +424,7 @@ def cmd_optimize(args, out, err) -> int:
     ]
     import textwrap
 
-    header = [piece for line in header
-              for piece in textwrap.wrap(line, 112, subsequent_indent="  ", break_on_hyphens=False)]
+    header = [piece for line in header for piece in textwrap.wrap(line, 112, subsequent_indent="  ")]
     text = program_text(result.program, header=header)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
@@ -464,12 +465,9 @@ def cmd_run(args, out, err) -> int:
     for output in outputs:
         print(output.text, file=out)
         if output.kind == "extract" and not args.quiet:
-            shared = EB.term_program(output.terms[0])
-            if shared is not None:
-                program, analysis = shared
-                print(f"; passes {analysis.passes}, memory {analysis.memory}; shared subterms as lets:", file=out)
-                for line in program.splitlines():
-                    print(f";   {line}", file=out)
+            analysis = EB.term_analysis(output.terms[0])
+            if analysis is not None:
+                print(f"; passes {analysis.passes}, memory {analysis.memory}", file=out)
     if not outputs:
         print("; no output (the program has no extract or print command)", file=out)
     return 0
