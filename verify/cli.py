@@ -424,7 +424,8 @@ def cmd_optimize(args, out, err) -> int:
     ]
     import textwrap
 
-    header = [piece for line in header for piece in textwrap.wrap(line, 112, subsequent_indent="  ")]
+    header = [piece for line in header
+              for piece in textwrap.wrap(line, 112, subsequent_indent="  ", break_on_hyphens=False)]
     text = program_text(result.program, header=header)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
@@ -465,9 +466,12 @@ def cmd_run(args, out, err) -> int:
     for output in outputs:
         print(output.text, file=out)
         if output.kind == "extract" and not args.quiet:
-            analysis = EB.term_analysis(output.terms[0])
-            if analysis is not None:
-                print(f"; passes {analysis.passes}, memory {analysis.memory}", file=out)
+            shared = EB.term_program(output.terms[0])
+            if shared is not None:
+                program, analysis = shared
+                print(f"; passes {analysis.passes}, memory {analysis.memory}; shared subterms as lets:", file=out)
+                for line in program.splitlines():
+                    print(f";   {line}", file=out)
     if not outputs:
         print("; no output (the program has no extract or print command)", file=out)
     return 0
