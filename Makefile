@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 verify: $(STAMP)
-	$(BIN)/verify check rules proofs --certificates proofs/certificates
+	$(BIN)/verify check rules proofs --jobs 2 --certificates proofs/certificates
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
