@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from . import ir
-from .notation import map_name, reduce_name, scan_name, split_name, unsplit_name
+from .notation import operator_name
 
 REFERENCE_SIZES = {"M": 4096, "M0": 64, "P": 512, "E": 64, "F": 64}
 UNKNOWN_SIZE = 16
@@ -146,23 +146,9 @@ class Node:
                 return f'CreateTensor "{name}"'
             case ir.Const(value=v):
                 return f"Const {v:g}"
-            case ir.Map(op=op, space=space):
-                return map_name(op, space)
-            case ir.Reduce(op=op, rank=rank):
-                return reduce_name(op, rank)
-            case ir.Split(rank=r, outer=o, inner=i):
-                return split_name(r, o, i)
-            case ir.Unsplit(outer=o, inner=i, rank=r):
-                return unsplit_name(o, i, r)
-            case ir.Scan(rank=r, name=n):
-                return f'{scan_name("scan", r)} "{n}"'
-            case ir.Prev(rank=r, name=n):
-                return f'{scan_name("prev", r)} "{n}"'
-            case ir.Shift(rank=r):
-                return scan_name("shift", r)
-            case ir.Last(rank=r):
-                return scan_name("last", r)
-        return type(e).__name__
+            case ir.Scan(name=n) | ir.Prev(name=n):
+                return f'{operator_name(e)} "{n}"'
+        return operator_name(e) or type(e).__name__
 
 
 KIND = {ir.Input: "input", ir.Const: "const", ir.Prev: "prev", ir.Map: "map", ir.Reduce: "reduce",

@@ -26,7 +26,7 @@ from .normal_form import NormalForm, NotNormalizable
 from .reader import SourceFile, expand_paths, read_file
 from .verdict import Result, Verdict
 
-ENCODING_VERSION = "nf-1"
+ENCODING_VERSION = "nf-2"  # bump whenever an encoding or the confirmation of counterexamples changes
 
 
 @dataclass(frozen=True)

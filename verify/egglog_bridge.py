@@ -37,8 +37,8 @@ from pathlib import Path
 from . import ir
 from .cost import REFERENCE_SIZES, Analysis, Fiber, analyze, node_time, pass_of
 from .errors import InternalError, Location, ParseError, UsageError, VerifyError
-from .notation import (LeafOp, MapOp, ReduceOp, ScanOp, SplitOp, UnsplitOp, map_name, parse_operator,
-                       parse_tensor_name, reduce_name, scan_name, split_name, unsplit_name)
+from .notation import (LeafOp, MapOp, ReduceOp, ScanOp, SplitOp, UnsplitOp, map_name, operator_name, parse_operator,
+                       parse_tensor_name, scan_name)
 from .printer import Printer, const_text, input_text
 
 DEFAULT_TILES = 4
@@ -75,32 +75,6 @@ def run_text(egraph, text: str, file: str | None = None):
 
 
 # -- operators and the prelude ------------------------------------------------------------------------------------
-
-def operator_name(e: ir.Expr) -> str | None:
-    """The (unfused) constructor of one IR node."""
-    match e:
-        case ir.Input():
-            return "CreateTensor"
-        case ir.Const():
-            return "Const"
-        case ir.Map(op=op, space=space):
-            return map_name(op, space)
-        case ir.Reduce(op=op, rank=rank):
-            return reduce_name(op, rank)
-        case ir.Split(rank=r, outer=o, inner=i):
-            return split_name(r, o, i)
-        case ir.Unsplit(outer=o, inner=i, rank=r):
-            return unsplit_name(o, i, r)
-        case ir.Scan(rank=r):
-            return scan_name("scan", r)
-        case ir.Prev(rank=r):
-            return scan_name("prev", r)
-        case ir.Shift(rank=r):
-            return scan_name("shift", r)
-        case ir.Last(rank=r):
-            return scan_name("last", r)
-    return None
-
 
 def operators_in(exprs) -> set[str]:
     names = {"CreateTensor", "Const"}

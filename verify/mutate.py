@@ -33,7 +33,7 @@ from pathlib import Path
 from . import ir
 from .claims import Claim, Side, _inputs_of, equiv_claim, rule_claim
 from .errors import Location, VerifyError
-from .notation import map_name, reduce_name, split_name, unsplit_name
+from .notation import map_name, operator_name, reduce_name, split_name, unsplit_name
 from .verdict import Result, Verdict
 
 BINARY = ("add", "sub", "mul", "div", "max")
@@ -141,16 +141,7 @@ def _where(node) -> str:
 
 
 def _name(node) -> str:
-    match node:
-        case ir.Map(op=op, space=space):
-            return map_name(op, space)
-        case ir.Reduce(op=op, rank=rank):
-            return reduce_name(op, rank)
-        case ir.Split(rank=r, outer=o, inner=i):
-            return split_name(r, o, i)
-        case ir.Unsplit(rank=r, outer=o, inner=i):
-            return unsplit_name(o, i, r)
-    return type(node).__name__
+    return operator_name(node) or type(node).__name__
 
 
 def _const(v: float) -> str:

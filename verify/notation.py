@@ -179,6 +179,34 @@ def scan_name(kind: str, rank: str) -> str:
     return f"S_{kind}_{rank}"
 
 
+def operator_name(e) -> str | None:
+    """The seed-notation constructor of one (unfused) IR node; None for references and pattern variables."""
+    from . import ir
+
+    match e:
+        case ir.Input():
+            return "CreateTensor"
+        case ir.Const():
+            return "Const"
+        case ir.Map(op=op, space=space):
+            return map_name(op, space)
+        case ir.Reduce(op=op, rank=rank):
+            return reduce_name(op, rank)
+        case ir.Split(rank=r, outer=o, inner=i):
+            return split_name(r, o, i)
+        case ir.Unsplit(outer=o, inner=i, rank=r):
+            return unsplit_name(o, i, r)
+        case ir.Scan(rank=r):
+            return scan_name("scan", r)
+        case ir.Prev(rank=r):
+            return scan_name("prev", r)
+        case ir.Shift(rank=r):
+            return scan_name("shift", r)
+        case ir.Last(rank=r):
+            return scan_name("last", r)
+    return None
+
+
 # The conventional inputs of attention (FuseMax): Q[e,p], K[e,m], V[f,m]. Others declare ranks in brackets.
 CONVENTIONAL_INPUTS = {"Q": ("e", "p"), "K": ("e", "m"), "V": ("f", "m")}
 

@@ -79,7 +79,7 @@ class _Checker:
                                     f"already has ({_fmt(got)})")
                 i = got.index(outer)
                 return tuple(rank if r == outer else r for r in got if r != inner) if i >= 0 else got
-            case ir.Scan(rank=rank, name=name, init=init, body=body):
+            case ir.Scan():
                 return self.scan(expr, prev)
             case ir.Prev(rank=rank, name=name):
                 if name not in prev or prev[name][0] != rank:
