@@ -56,6 +56,37 @@ def _reachable(side) -> list:
     return sorted((name, _canonical(expr)) for name, expr in seen.items())
 
 
+def structure(side) -> str:
+    """A name-free canonical form of a side: lets inlined, tile counts dropped, scan states by position."""
+    bindings = side.bindings
+
+    def canon(expr, scans: tuple[str, ...]):
+        match expr:
+            case ir.Ref(name=name):
+                return canon(bindings[name].expr, scans)
+            case ir.Split():
+                return ("Split", expr.rank, expr.outer, expr.inner, canon(expr.arg, scans))
+            case ir.Scan(rank=rank, name=name, init=init, body=body):
+                return ("Scan", rank, canon(init, scans), canon(body, (name,) + scans))
+            case ir.Prev(rank=rank, name=name):
+                return ("Prev", rank, scans.index(name) if name in scans else name)
+            case _:
+                parts = [type(expr).__name__]
+                for f in dataclasses.fields(expr):
+                    if f.name == "line":
+                        continue
+                    value = getattr(expr, f.name)
+                    if isinstance(value, tuple) and value and not isinstance(value[0], str):
+                        parts.append(tuple(canon(v, scans) for v in value))
+                    elif dataclasses.is_dataclass(value):
+                        parts.append(canon(value, scans))
+                    else:
+                        parts.append(value)
+                return tuple(parts)
+
+    return hashlib.sha256(repr(canon(side.expr, ())).encode()).hexdigest()
+
+
 def claim_hash(claim: Claim) -> str:
     content = repr((claim.kind, claim.name,
                     _canonical(claim.lhs.expr), _reachable(claim.lhs),

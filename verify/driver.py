@@ -195,9 +195,35 @@ def _induction_groups(groups):
     return {g: [(o.name, o.verdict, o.seconds) for o in proved[g]] for g in groups}
 
 
+def modelled_structures(groups) -> dict[str, str]:
+    """structure hash -> model file, for the cascades the named lemma groups describe."""
+    from . import induction
+    from .certificates import structure
+    from .claims import program_side
+
+    models = Path(__file__).parent / "models"
+    out = {}
+    for group in groups:
+        for name in induction.MODELS[group]:
+            out[structure(program_side(read_file(models / name).program, name))] = name
+    return out
+
+
 def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
-    """A bounded certificate plus proved induction lemmas -> CERTIFIED (all sizes, by induction)."""
+    """A bounded certificate plus proved induction lemmas -> CERTIFIED (all sizes, by induction).
+
+    Only for steps between cascades the lemmas model (verify/models/): the lemmas say nothing about other
+    programs, which may, for instance, count their tiles and go wrong only beyond the bound."""
     if not claim.unbounded or result.verdict is not Verdict.CERTIFIED:
+        return result
+    from .certificates import structure
+
+    known = modelled_structures(claim.unbounded)
+    strangers = [side.label for side in (claim.lhs, claim.rhs) if structure(side) not in known]
+    if strangers:
+        result.engines["induction"] = (f"not lifted: {', '.join(strangers)} is not a cascade the lemmas of "
+                                       f"{', '.join(claim.unbounded)} model (verify/models/); bounded only")
+        result.warnings.append("not lifted to all sizes: a program of this step is not a modelled cascade")
         return result
     outcome = run_isolated(_induction_groups, (claim.unbounded,), options.timeout, options.isolate)
     if isinstance(outcome, _Failure):

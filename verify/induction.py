@@ -119,6 +119,13 @@ GROUP_2PASS = "3pass=2pass (all M1, M0)"
 GROUP_1PASS = "3pass=1pass (all M1, M0)"
 GROUP_MERGE = "merge operator"
 GROUPS = (GROUP_2PASS, GROUP_1PASS, GROUP_MERGE)
+# The cascades each group's lemmas describe (files in verify/models/): each is proved equal to the 3-pass
+# cascade for every tile count. A chain step is lifted only when both its programs are among them.
+MODELS = {
+    GROUP_2PASS: ("attention.egg", "attention_2pass.egg", "attention_2pass_deferred.egg"),
+    GROUP_1PASS: ("attention.egg", "attention_1pass.egg"),
+    GROUP_MERGE: ("attention.egg", "attention_splitkv.egg"),
+}
 
 
 # ---------------------------------------------------------------------------------------------------------
