@@ -6,7 +6,8 @@ Every scalar is brought to a canonical form over the reals:
 
 - an *atom* is an input element (finite real) or a max-term: `max` of a set of normal forms, flattened,
   deduplicated, with -inf dropped (max is associative, commutative, idempotent, and -inf is its identity);
-  the set is unordered, so `max(a, b)` and `max(b, a)` are the same atom;
+  the set is unordered, so `max(a, b)` and `max(b, a)` are the same atom; `log(c)` of a constant c > 0 and
+  `log(f)` of a normalised positive factor f (below) are opaque atoms too;
 - `m` is a Laurent monomial in atoms times `exp(P)` for a polynomial P (`exp(a) * exp(b) = exp(a + b)` and
   `exp(0) = 1`: every exp is merged into one exponent per monomial, so PRM-style corrections cancel);
 - `c` is an exact rational (a Python int whenever it is integral, else a `Fraction`);
@@ -28,13 +29,18 @@ A sum over a rank (`R_add`) whose terms share one denominator is added in one st
 order gives, without its quadratic cost.
 
 Two sides are proved equal when their conditions are the same set and `lhs - rhs` normalises to 0: then
-they are undefined at the same points and equal everywhere else. Anything the form cannot express (an
-undefined constant, `+inf`, `-inf` times a value of unknown sign) raises `NotNormalizable`; the driver then
-falls back to numeric search and Z3 and never concludes CERTIFIED from this module.
+they are undefined at the same points and equal everywhere else. A value undefined everywhere (`x / 0`,
+`(-inf) - (-inf)`, `(-inf) / (-inf)`, `0 * (-inf)`, `log(-inf)`) is `UNDEF`: it propagates through every
+operation and is equal only to `UNDEF` (NaN semantics). Anything the form cannot express (a NaN or +inf
+constant, `+inf`, `-inf` times a value of unknown sign, `log` of a value not provably positive) raises
+`NotNormalizable`; the driver then falls back to numeric search and Z3 and never concludes CERTIFIED from
+this module.
 
 -inf is a separate value `NEG_INF` (inputs are finite, so an atom is never -inf): `max(-inf, x) = x`,
 `-inf + x = -inf`, `exp(-inf) = 0`, `fin(-inf) = 0` (and `fin(x) = x` otherwise), `-inf * c = -inf` for a
-constant c > 0 (or a provably positive c); `log` is outside the form (`NotNormalizable`). A -inf
+constant c > 0 (or a provably positive c), `log(0) = -inf`; a provably positive value is
+`c * exp(P) * f1... / g1...` with c > 0 and positive factors, and its log is
+`log(c) + P + log(f1) + ... - log(g1) - ...` (atoms as above). A -inf
 keeps the conditions of every value it absorbed (`-inf + x / y` is undefined where y = 0), so `NEG_INF` is the
 -inf without conditions and `is_neg_inf` recognises every -inf.
 
