@@ -301,8 +301,11 @@ def program_mutants(reference: Claim, target: str) -> list[Mutant]:
                 from .claims import check_split_tiles
 
                 check_split_tiles([b.expr for b in bindings.values()], side.file)
+                # Mutants are checked at the default bound, except claims with masks, whose patterns are
+                # enumerated: they keep the small bound their step chose.
                 mutant.claim = replace(reference, name=f"{reference.name} [{mutant.change}]", rhs=rhs,
-                                       inputs=_inputs_of([reference.lhs, rhs]), unbounded=(), bound=None)
+                                       inputs=_inputs_of([reference.lhs, rhs]), unbounded=(),
+                                       bound=reference.bound if reference.masks else None)
             except VerifyError as exc:
                 mutant.skipped = exc.cause
             out.append(mutant)

@@ -21,7 +21,7 @@ import numpy as np
 
 from .claims import Claim, Side, symbolic_inputs
 from .evaluate import FloatAlgebra
-from .normal_form import NEG_INF, NormalForm, Rat
+from .normal_form import NormalForm, Rat, is_neg_inf
 
 
 class _ExpWatch(NormalForm):
@@ -40,7 +40,7 @@ def _max_args(alg: NormalForm, atom_id: int):
 
 
 def _bounded_above_by_zero(alg: NormalForm, arg) -> bool:
-    if arg is NEG_INF:
+    if is_neg_inf(arg):
         return True
     if arg.den or arg.num and len(arg.num) > 1:
         return False
