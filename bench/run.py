@@ -350,6 +350,72 @@ def git_commit() -> str | None:
         return None
 
 
+VERIFY = [sys.executable, "-m", "verify"]
+
+
+def _verify_json(args: list[str], env=None) -> tuple[list, float]:
+    start = time.perf_counter()
+    done = subprocess.run(VERIFY + args + ["--json"], cwd=ROOT, capture_output=True, text=True, env=env)
+    return (json.loads(done.stdout) if done.stdout.strip() else []), time.perf_counter() - start
+
+
+def bench_rules(runs: int) -> dict:
+    """Median seconds per rule over `runs` runs, with and without SymPy's second opinion."""
+    out = {}
+    for label, extra in (("with sympy", []), ("proof only (--no-sympy)", ["--no-sympy"])):
+        per_rule: dict[str, list[float]] = {}
+        for _ in range(runs):
+            results, _ = _verify_json(["check", "rules", "--cache", "off"] + extra)
+            for r in results:
+                per_rule.setdefault(r["name"], []).append(r["seconds"])
+        medians = {name: statistics.median(times) for name, times in per_rule.items()}
+        out[label] = {"rules": len(medians), "median_s": statistics.median(medians.values()),
+                      "max_s": max(medians.values()), "under_100ms": sum(v < 0.1 for v in medians.values()),
+                      "per_rule": medians}
+        print(f"  {label}: {len(medians)} rules, median {out[label]['median_s'] * 1000:.0f} ms, "
+              f"max {out[label]['max_s'] * 1000:.0f} ms", flush=True)
+    return out
+
+
+def bench_chain_4096() -> list:
+    results, wall = _verify_json(["check", "proofs/attention.chain.toml", "--bound", "M1=512..512,M0=8..8,F=2",
+                                  "--cache", "off", "--timeout", "120"])
+    rows = [{"step": r["name"], "verdict": r["verdict"], "seconds": r["seconds"], "bound": r["bound"]}
+            for r in results]
+    for row in rows:
+        print(f"  {row['step']}: {row['verdict']} in {row['seconds']:.2f} s", flush=True)
+    return rows
+
+
+def bench_make_verify(runs: int) -> dict:
+    import tempfile
+
+    cold, warm = [], []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as cache:
+            args = ["check", "rules", "proofs", "--jobs", "2", "--cache-dir", cache]
+            _, seconds = _verify_json(args)
+            cold.append(seconds)
+            _, seconds = _verify_json(args)
+            warm.append(seconds)
+    out = {"cold_s": statistics.median(cold), "warm_s": statistics.median(warm), "runs": runs}
+    print(f"  cold {out['cold_s']:.1f} s, warm {out['warm_s']:.2f} s", flush=True)
+    return out
+
+
+def rules_table(results: dict) -> str:
+    lines = ["", "whole checker:"]
+    for label, row in results.get("rules", {}).items():
+        lines.append(f"  per rule ({label}): median {row['median_s'] * 1000:.0f} ms, max {row['max_s'] * 1000:.0f} ms, "
+                     f"{row['under_100ms']}/{row['rules']} under 100 ms")
+    for row in results.get("chain_4096", []):
+        lines.append(f"  chain step at M=4096: {row['step']}: {row['verdict']} {row['seconds']:.2f} s")
+    mv = results.get("make_verify")
+    if mv:
+        lines.append(f"  make verify (check rules proofs -j 2): cold {mv['cold_s']:.1f} s, warm {mv['warm_s']:.2f} s")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes only (M1 <= 8), for a smoke test")
@@ -391,7 +457,15 @@ def main(argv=None) -> int:
         "bench_process_peak_rss_mb": peak_rss_mb(),
     }
 
-    # -- further sections (make verify wall time, per-rule times) go here: results["..."] = ... ------------
+    # -- section 4: per-rule times at the default bound, through the whole checker ------------------------
+    print("per rule, default bound (verify check rules --json, no cache)", flush=True)
+    results["rules"] = bench_rules(args.runs)
+    # -- section 5: the chain steps through the whole checker at M = 4096 ---------------------------------
+    print("chain steps at M1=512, M0=8, F=2 (verify check proofs/attention.chain.toml)", flush=True)
+    results["chain_4096"] = bench_chain_4096()
+    # -- section 6: make verify, cold and warm cache ------------------------------------------------------
+    print("make verify: verify check rules proofs --jobs 2, cold then warm cache", flush=True)
+    results["make_verify"] = bench_make_verify(args.runs)
 
     results["meta"]["total_seconds"] = time.perf_counter() - started
     print()
@@ -400,6 +474,7 @@ def main(argv=None) -> int:
     print(f"\npeak memory (max RSS): normal form {mem['normal_form_peak_rss_mb'] or 0:.0f} MB; any child, "
           f"killed Z3 queries included, {mem['any_child_peak_rss_mb']:.0f} MB; this process "
           f"{mem['bench_process_peak_rss_mb']:.0f} MB. Total {results['meta']['total_seconds']:.0f} s")
+    print(rules_table(results))
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0

@@ -173,6 +173,7 @@ def equiv_claim(a: ir.Program, b: ir.Program, name: str | None = None, kind: str
 # -- bounds ---------------------------------------------------------------------------------------------------
 
 TILE_DEFAULT = 4      # a rank that tiles are made of (m1, m0): 1..4, non-square tilings included
+                      # (1..2 in claims with mask inputs, whose patterns are enumerated)
 OTHER_DEFAULT = 2     # every other rank (e, f, p, an unsplit m): 1..2
 
 
@@ -251,7 +252,9 @@ def plan(claim: Claim, bound: Bound) -> Plan:
         elif given:
             ranges[r] = range(given[0], given[1] + 1)
         else:
-            ranges[r] = range(1, (TILE_DEFAULT if r in tile_ranks else OTHER_DEFAULT) + 1)
+            # masks are enumerated pattern by pattern (2^elements), so their claims default to small tiles
+            tile_default = OTHER_DEFAULT if claim.masks else TILE_DEFAULT
+            ranges[r] = range(1, (tile_default if r in tile_ranks else OTHER_DEFAULT) + 1)
     combos = []
     total = 1
     for r in free:

@@ -141,8 +141,13 @@ def second_opinion(claim: Claim, options: Options, result: Result) -> Result:
     """SymPy at the smallest assignments (every size <= 2, at most 3 of them), in its own killable child."""
     if not options.sympy or result.verdict is not Verdict.CERTIFIED:
         return result
-    sizes = list(plan(claim, effective_bound(claim, options.bound)).sizes())
-    small = [s for s in sizes if max(s.values(), default=1) <= 2][:3] or sizes[:1]
+    def smallest(bound):
+        return [s for s in plan(claim, bound).sizes() if max(s.values(), default=1) <= 2][:3]
+
+    # a bound that fixes large sizes (M1=512..512) has no small assignment: SymPy then looks at the
+    # smallest ones of the default bound, which the same bounded proof does not cover but agrees with.
+    small = smallest(effective_bound(claim, options.bound)) or smallest(Bound()) or \
+        list(plan(claim, effective_bound(claim, options.bound)).sizes())[:1]
     from . import symbolic
 
     outcome = run_isolated(symbolic.second_opinion, (claim, small), options.sympy_timeout, options.isolate,
@@ -161,6 +166,10 @@ def second_opinion(claim: Claim, options: Options, result: Result) -> Result:
 def check_claim(claim: Claim, options: Options) -> Result:
     from .certificates import Cache, cache_key
 
+    if getattr(claim, "rules", ()):   # a chain step by = "rules": its rules' and equivalence's checks are cached
+        from .chain import check_rules_step
+
+        return check_rules_step(claim, options)
     cache = Cache(options.cache_dir, options.cache_mode)
     key = cache_key(claim, effective_bound(claim, options.bound), ENCODING_VERSION) if cache.mode != "off" else ""
     cached = cache.get(key) if key else None
