@@ -628,6 +628,131 @@ def saturate(program: ir.Program, rules: list[CertifiedRule], schedule: Schedule
     return Saturation(egraph, rows, iterations, time.monotonic() - start, stop, matches), names
 
 
+def certify_named(rules_dir: str | Path, names, options=None) -> dict[str, tuple[RuleStatus, object]]:
+    """Check the rules named `names` (as `verify check RULES_DIR` names them) with the driver now, each alone;
+    name -> (its RuleStatus, with a CertifiedRule when certified and usable as a rewrite; the driver's Result).
+    Names that no rule under `rules_dir` has are left out. Parses in this process (see `connect`)."""
+    from .driver import Options, check_claim, collect
+    from .reader import read_file
+
+    wanted = set(names)
+    claims, errors, _notes = collect([str(rules_dir)])
+    if errors:
+        raise errors[0]
+    out: dict[str, tuple[RuleStatus, object]] = {}
+    sources: dict[str, object] = {}
+    for claim in claims:
+        if claim.name not in wanted or claim.name in out:
+            continue
+        result = check_claim(claim, options or Options())
+        status = RuleStatus(claim.name, claim.file, claim.line, result.verdict.value, result.detail or result.method)
+        out[claim.name] = (status, result)
+        if status.verdict != "CERTIFIED":
+            continue
+        if claim.assumptions or claim.masks:
+            status.reason = "holds only under its stated assumptions / for mask inputs; not a plain rewrite"
+            continue
+        # the same translation as certify_rules: a rule file's rewrite, or a chain step's two programs
+        try:
+            if claim.kind == "rule":
+                if claim.file not in sources:
+                    sources[claim.file] = read_file(claim.file)
+                source = sources[claim.file]
+                rule = next((r for r in source.rules if r.name == claim.name and r.line == claim.line), None)
+                if rule is None:
+                    status.reason = "the rule was not found again in its file"
+                    continue
+                variables = _vars(rule.lhs) | _vars(rule.rhs)
+                lhs, rhs, bidirectional, description = rule.lhs, rule.rhs, rule.bidirectional, rule.description
+                text = source_text(source.text, claim.line)
+            else:
+                variables = {name for name, _ in claim.inputs}
+                lhs = _inputs_to_vars(_inline(claim.lhs), variables)
+                rhs = _inputs_to_vars(_inline(claim.rhs), variables)
+                bidirectional, description = False, claim.description
+                text = "".join(Path(f).read_text(encoding="utf-8") for f in (claim.lhs.file, claim.rhs.file))
+        except (OSError, VerifyError) as exc:
+            status.reason = f"could not read its source again: {exc}"
+            continue
+        if not _vars(rhs) <= _vars(lhs) or isinstance(lhs, ir.Var):
+            status.reason = "its left side does not bind every variable of its right side, or is a bare variable"
+            continue
+        status.rule = CertifiedRule(
+            claim.name, claim.file, claim.line, claim.kind, lhs, rhs,
+            {n: tuple(r) for n, r in claim.inputs if n in variables}, frozenset(claim.ranks()),
+            content_hash(text, claim.name), result.bound, result.method, bidirectional, description,
+            tuple(result.warnings or ()))
+    return out
+
+
+def connect(before: ir.Program, after: ir.Program, rules: list[CertifiedRule],
+            schedule: Schedule = Schedule()) -> tuple[bool, Saturation]:
+    """Do `rules` rewrite `before`'s output into `after`'s? Both programs go into one e-graph (their `let`s as
+    `$__NAME` and `$__to__NAME`); it is saturated as in `saturate`, and after every iteration egglog checks
+    whether the two outputs share an e-class. Returns (connected, the saturation; its stop is "connected"
+    when they do). Every rewrite is a certified equality, so a shared e-class means equal outputs.
+
+    Runs egglog in this process: egglog's parser can deadlock in a forked child once the parent used it."""
+    b = _egglog()
+    tiles = {**program_tiles(after), **program_tiles(before)}
+    exprs = [x.expr for p in (before, after) for x in p.bindings.values()]
+    ops = operators_in(exprs) | rules_operators(rules)
+    rules_text = "\n".join(t for r in rules for t in rewrite_text(r, tiles))
+    body, names = program_egglog(before, tiles)
+    to_names = {name: f"$__to__{name}" for name in after.bindings}
+    printer = Printer(fuse=False, names=to_names, default_tiles=DEFAULT_TILES)
+    lines = [f"(let {to_names[n]} {printer.expr(_fix_tiles(x.expr, set(), tiles))})"
+             for n, x in after.bindings.items()]
+    seeded = set()
+    for x in after.bindings.values():
+        for node in ir.walk(x.expr):
+            if isinstance(node, ir.Input) and node not in seeded:
+                seeded.add(node)
+                term = f'(CreateTensor "{input_text(node)}")'
+                lines.append(f"(set (ranks {term}) {rank_set(node.ranks)})")
+                lines.append(f"({'extended' if getattr(node, 'kind', 'real') == 'mask' else 'finite'} {term})")
+    egraph = new_egraph()
+    start = time.monotonic()
+    run_text(egraph, prelude(ops) + analysis_rules(ops) + rules_text + "\n" + body + "\n".join(lines) + "\n",
+             "<connect>")
+    same = f"(check (= {names[before.outputs[0][0]]} {to_names[after.outputs[0][0]]}))"
+
+    def connected() -> bool:
+        try:
+            egraph.run_program(*egraph.parse_program(same))
+            return True
+        except b.EggSmolError:
+            return False
+
+    iterations, stop, rows = 0, "iteration limit", 0
+    matches: dict[str, int] = {}
+    step = f"(run-schedule (saturate (run {ANALYSIS})))\n(run {RULESET} 1)\n(print-size)"
+    found = connected()
+    while not found and iterations < schedule.iterations:
+        outputs = run_text(egraph, step, "<schedule>")
+        iterations += 1
+        report = outputs[1].report
+        for rule, count in report.num_matches_per_rule.items():
+            matches[rule] = matches.get(rule, 0) + count
+        rows = sum(n for _, n in outputs[2].sizes)
+        found = connected()
+        if found:
+            break
+        if not report.updated:
+            stop = "saturated"
+            break
+        if rows >= schedule.node_limit:
+            stop = "node limit"
+            break
+        if time.monotonic() - start > schedule.time_limit:
+            stop = "time limit"
+            break
+    if not rows:
+        rows = sum(n for _, n in run_text(egraph, "(print-size)", "<schedule>")[0].sizes)
+    return found, Saturation(egraph, rows, iterations, time.monotonic() - start, "connected" if found else stop,
+                             matches)
+
+
 # -- the e-graph in Python ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -1307,6 +1432,6 @@ def share(program: ir.Program) -> ir.Program:
     return ir.Program(program.file, bindings, outputs)
 
 
-__all__ = ["CertifiedRule", "RuleStatus", "certify_rules", "export_text", "rewrite_text", "prelude",
-           "analysis_rules", "Schedule", "saturate", "PyEGraph", "Extractor", "optimize", "Optimized",
+__all__ = ["CertifiedRule", "RuleStatus", "certify_rules", "certify_named", "connect", "export_text", "rewrite_text",
+           "prelude", "analysis_rules", "Schedule", "saturate", "PyEGraph", "Extractor", "optimize", "Optimized",
            "validate_translation", "run_program", "term_program", "share", "COSTS"]
