@@ -126,8 +126,7 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
     out = result(Verdict.CERTIFIED, " + ".join(methods), engines=engines)
     from .numerics import exp_overflow_warning
 
-    small = [s for s in sizes_list if max(s.values(), default=1) <= 2]
-    warning = exp_overflow_warning(claim, small[-1] if small else sizes_list[0])
+    warning = exp_overflow_warning(claim, small_sizes(claim, options)[-1])
     if warning:
         out.warnings.append(warning)
     out.detail = f"{len(sizes_list)} size assignments" + (
@@ -137,17 +136,22 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
     return cross_check(claim, options, sizes_list, out)
 
 
+def small_sizes(claim: Claim, options: Options, count: int = 3) -> list[dict[str, int]]:
+    """The smallest size assignments (every size <= 2) for the slower, per-element engines (SymPy, the
+    overflow analysis). A bound that fixes large sizes (M1=512..512) has none: then the smallest of the
+    default bound, which the bounded proof does not cover but which the claim must satisfy as well."""
+    def smallest(bound):
+        return [s for s in plan(claim, bound).sizes() if max(s.values(), default=1) <= 2][:count]
+
+    return smallest(effective_bound(claim, options.bound)) or smallest(Bound()) or \
+        list(plan(claim, effective_bound(claim, options.bound)).sizes())[:1]
+
+
 def second_opinion(claim: Claim, options: Options, result: Result) -> Result:
     """SymPy at the smallest assignments (every size <= 2, at most 3 of them), in its own killable child."""
     if not options.sympy or result.verdict is not Verdict.CERTIFIED:
         return result
-    def smallest(bound):
-        return [s for s in plan(claim, bound).sizes() if max(s.values(), default=1) <= 2][:3]
-
-    # a bound that fixes large sizes (M1=512..512) has no small assignment: SymPy then looks at the
-    # smallest ones of the default bound, which the same bounded proof does not cover but agrees with.
-    small = smallest(effective_bound(claim, options.bound)) or smallest(Bound()) or \
-        list(plan(claim, effective_bound(claim, options.bound)).sizes())[:1]
+    small = small_sizes(claim, options)
     from . import symbolic
 
     outcome = run_isolated(symbolic.second_opinion, (claim, small), options.sympy_timeout, options.isolate,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from . import ir
@@ -303,7 +303,10 @@ def program_mutants(reference: Claim, target: str) -> list[Mutant]:
                 check_split_tiles([b.expr for b in bindings.values()], side.file)
                 # Mutants are checked at the default bound, except claims with masks, whose patterns are
                 # enumerated: they keep the small bound their step chose.
-                mutant.claim = replace(reference, name=f"{reference.name} [{mutant.change}]", rhs=rhs,
+                # A step justified by rules is mutated as a plain equivalence: whether its rules still connect a
+                # mutant says nothing about whether the mutant is equivalent.
+                plain = Claim(**{f.name: getattr(reference, f.name) for f in fields(Claim)})
+                mutant.claim = replace(plain, name=f"{reference.name} [{mutant.change}]", rhs=rhs,
                                        inputs=_inputs_of([reference.lhs, rhs]), unbounded=(),
                                        bound=reference.bound if reference.masks else None)
             except VerifyError as exc:

@@ -60,7 +60,7 @@ def _bounded_above_by_zero(alg: NormalForm, arg) -> bool:
             continue
         rest = {m: c for m, c in poly.items() if m != mono}
         rest_rat = alg.factor(rest)
-        if any(alg.equal(rest_rat, member) for member in members):
+        if rest_rat.key() in {member.key() for member in members}:
             return True
         if rest_rat.coeff == 1 and not rest_rat.num and len(rest_rat.mono[0]) == 1 and rest_rat.mono[1] == 0:
             inner = _max_args(alg, rest_rat.mono[0][0][0])
