@@ -8,7 +8,6 @@ tests/soundness/malformed. See verify/guards.py for the guards and verify/mutate
 from __future__ import annotations
 
 import io
-import os
 import re
 import resource
 import time

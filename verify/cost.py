@@ -179,6 +179,19 @@ class Dag:
                 if self.nodes[c].kind == "reduce":
                     n.fused = True
 
+    def scan_states_read(self) -> dict[int, frozenset]:
+        """node id -> the scan states it reads through S_prev without being inside that scan: such a node is
+        part of a scan's step and has no value of its own outside it."""
+        free: dict[int, frozenset] = {}
+        for n in self.nodes:
+            names = frozenset().union(*(free[c] for c in n.children)) if n.children else frozenset()
+            if n.kind == "prev":
+                names = frozenset({n.expr.name})
+            elif n.kind == "scan":
+                names = names - {n.expr.name}
+            free[n.id] = names
+        return free
+
     def ref(self, name: str) -> int:
         if name not in self.refs:
             binding = self.program.bindings[name]

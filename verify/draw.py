@@ -46,14 +46,7 @@ def dot_text(program: ir.Program, title: str | None = None) -> str:
         f'peak live memory {a.memory}";',
         "  labelloc=t;",
     ]
-    free: dict[int, frozenset] = {}       # scan states a node reads through S_prev: part of that scan's step
-    for n in dag.nodes:
-        names = frozenset().union(*(free[c] for c in n.children)) if n.children else frozenset()
-        if n.kind == "prev":
-            names = frozenset({n.expr.name})
-        elif n.kind == "scan":
-            names = names - {n.expr.name}
-        free[n.id] = names
+    free = dag.scan_states_read()       # nodes inside a scan's step
     shown = [n for n in dag.nodes if n.kind not in ("const", "prev", "split", "unsplit", "shift") and not n.fused
              and not free[n.id]]
     ids = {n.id for n in shown}

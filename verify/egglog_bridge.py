@@ -360,60 +360,62 @@ def _inputs_to_vars(e: ir.Expr, names: set[str]) -> ir.Expr:
     return e
 
 
+def _as_rewrite(claim, result, status: RuleStatus, sources: dict) -> None:
+    """Attach the CertifiedRule of a certified claim to its status (a rule file's rewrite, or a chain step's
+    two programs with their inputs as pattern variables), or say in `status.reason` why it cannot be one."""
+    from .reader import read_file
+
+    if getattr(claim, "assumptions", ()) or getattr(claim, "masks", ()):
+        status.reason = "holds only under its stated assumptions / for mask inputs; not a plain rewrite"
+        return
+    try:
+        if claim.kind == "rule":
+            if claim.file not in sources:
+                sources[claim.file] = read_file(claim.file)
+            source = sources[claim.file]
+            rule = next((r for r in source.rules if r.name == claim.name and r.line == claim.line), None)
+            if rule is None:
+                status.reason = "the rule was not found again in its file"
+                return
+            variables = _vars(rule.lhs) | _vars(rule.rhs)
+            lhs, rhs, bidirectional, description = rule.lhs, rule.rhs, rule.bidirectional, rule.description
+            text = source_text(source.text, claim.line)
+        else:
+            variables = {name for name, _ in claim.inputs}
+            lhs = _inputs_to_vars(_inline(claim.lhs), variables)
+            rhs = _inputs_to_vars(_inline(claim.rhs), variables)
+            bidirectional, description = False, claim.description
+            text = "".join(Path(f).read_text(encoding="utf-8") for f in (claim.lhs.file, claim.rhs.file))
+    except (OSError, VerifyError) as exc:
+        status.reason = f"could not read its source again: {exc}"
+        return
+    if not _vars(rhs) <= _vars(lhs):
+        status.reason = "its right side has variables its left side does not bind"
+        return
+    if isinstance(lhs, ir.Var):
+        status.reason = "its left side is a bare variable; egglog cannot match it"
+        return
+    status.rule = CertifiedRule(
+        claim.name, claim.file, claim.line, claim.kind, lhs, rhs,
+        {n: tuple(r) for n, r in claim.inputs if n in variables}, frozenset(claim.ranks()),
+        content_hash(text, claim.name), result.bound, result.method, bidirectional, description,
+        tuple(getattr(result, "warnings", ()) or ()))
+
+
 def certify_rules(rules_dir: str | Path = "rules", options=None, progress=None) -> tuple[list[RuleStatus], list]:
     """Check every rule and chain step under `rules_dir` with the driver now; the certified ones become
     CertifiedRules. Returns (statuses, user errors)."""
     from .driver import Options, check_claims, collect
-    from .reader import read_file
 
     claims, errors, _notes = collect([str(rules_dir)])
     results = check_claims(claims, options or Options(), progress)
     sources: dict[str, object] = {}
     statuses: list[RuleStatus] = []
     for claim, result in zip(claims, results):
-        verdict = result.verdict.value
-        status = RuleStatus(claim.name, claim.file, claim.line, verdict, result.detail or result.method)
+        status = RuleStatus(claim.name, claim.file, claim.line, result.verdict.value, result.detail or result.method)
         statuses.append(status)
-        if verdict != "CERTIFIED":
-            continue
-        if getattr(claim, "assumptions", ()) or getattr(claim, "masks", ()):
-            status.reason = "holds only under its stated assumptions / for mask inputs; not a plain rewrite"
-            continue
-        try:
-            if claim.kind == "rule":
-                if claim.file not in sources:
-                    sources[claim.file] = read_file(claim.file)
-                source = sources[claim.file]
-                matches = [r for r in source.rules if r.name == claim.name and r.line == claim.line]
-                if not matches:
-                    status.reason = "the rule was not found again in its file"
-                    continue
-                rule = matches[0]
-                variables = _vars(rule.lhs) | _vars(rule.rhs)
-                lhs, rhs, bidirectional = rule.lhs, rule.rhs, rule.bidirectional
-                text = source_text(source.text, claim.line)
-                description = rule.description
-            else:
-                variables = {name for name, _ in claim.inputs}
-                lhs = _inputs_to_vars(_inline(claim.lhs), variables)
-                rhs = _inputs_to_vars(_inline(claim.rhs), variables)
-                bidirectional = False
-                text = "".join(Path(f).read_text(encoding="utf-8") for f in (claim.lhs.file, claim.rhs.file))
-                description = claim.description
-        except (OSError, VerifyError) as exc:
-            status.reason = f"could not read its source again: {exc}"
-            continue
-        if not _vars(rhs) <= _vars(lhs):
-            status.reason = "its right side has variables its left side does not bind"
-            continue
-        if isinstance(lhs, ir.Var):
-            status.reason = "its left side is a bare variable; egglog cannot match it"
-            continue
-        status.rule = CertifiedRule(
-            claim.name, claim.file, claim.line, claim.kind, lhs, rhs,
-            {n: tuple(r) for n, r in claim.inputs if n in variables}, frozenset(claim.ranks()),
-            content_hash(text, claim.name), result.bound, result.method, bidirectional, description,
-            tuple(getattr(result, "warnings", ()) or ()))
+        if result.verdict.value == "CERTIFIED":
+            _as_rewrite(claim, result, status, sources)
     return statuses, errors
 
 
@@ -596,17 +598,15 @@ def program_egglog(program: ir.Program, tiles: dict) -> tuple[str, dict[str, str
     return "\n".join(lines) + "\n", names
 
 
-def saturate(program: ir.Program, rules: list[CertifiedRule], schedule: Schedule = Schedule()) -> tuple[Saturation, dict[str, str]]:
-    tiles = program_tiles(program)
-    ops = operators_in([b.expr for b in program.bindings.values()]) | rules_operators(rules)
-    rules_text = "\n".join(t for r in rules for t in rewrite_text(r, tiles))
-    body, names = program_egglog(program, tiles)
-    egraph = new_egraph()
-    start = time.monotonic()
-    run_text(egraph, prelude(ops) + analysis_rules(ops) + rules_text + "\n" + body, "<optimize>")
+def _run_schedule(egraph, schedule: Schedule, start: float, done=None):
+    """Alternate the analyses to a fixpoint with one round of the certified rules, until saturation, a limit
+    of `schedule`, or `done()` (checked before the first round and after each).
+    Returns (iterations, why it stopped, rows, matches per rule, whether done() held)."""
     iterations, stop, rows = 0, "iteration limit", 0
     matches: dict[str, int] = {}
     step = f"(run-schedule (saturate (run {ANALYSIS})))\n(run {RULESET} 1)\n(print-size)"
+    if done is not None and done():
+        return iterations, "done", rows, matches, True
     while iterations < schedule.iterations:
         outputs = run_text(egraph, step, "<schedule>")
         iterations += 1
@@ -614,6 +614,8 @@ def saturate(program: ir.Program, rules: list[CertifiedRule], schedule: Schedule
         for rule, count in report.num_matches_per_rule.items():
             matches[rule] = matches.get(rule, 0) + count
         rows = sum(n for _, n in outputs[2].sizes)
+        if done is not None and done():
+            return iterations, "done", rows, matches, True
         if not report.updated:
             stop = "saturated"
             break
@@ -623,6 +625,18 @@ def saturate(program: ir.Program, rules: list[CertifiedRule], schedule: Schedule
         if time.monotonic() - start > schedule.time_limit:
             stop = "time limit"
             break
+    return iterations, stop, rows, matches, False
+
+
+def saturate(program: ir.Program, rules: list[CertifiedRule], schedule: Schedule = Schedule()) -> tuple[Saturation, dict[str, str]]:
+    tiles = program_tiles(program)
+    ops = operators_in([b.expr for b in program.bindings.values()]) | rules_operators(rules)
+    rules_text = "\n".join(t for r in rules for t in rewrite_text(r, tiles))
+    body, names = program_egglog(program, tiles)
+    egraph = new_egraph()
+    start = time.monotonic()
+    run_text(egraph, prelude(ops) + analysis_rules(ops) + rules_text + "\n" + body, "<optimize>")
+    iterations, stop, rows, matches, _ = _run_schedule(egraph, schedule, start)
     outputs = run_text(egraph, f"(run-schedule (saturate (run {ANALYSIS})))\n(print-size)", "<schedule>")
     rows = sum(n for _, n in outputs[1].sizes)
     return Saturation(egraph, rows, iterations, time.monotonic() - start, stop, matches), names
@@ -633,7 +647,6 @@ def certify_named(rules_dir: str | Path, names, options=None) -> dict[str, tuple
     name -> (its RuleStatus, with a CertifiedRule when certified and usable as a rewrite; the driver's Result).
     Names that no rule under `rules_dir` has are left out. Parses in this process (see `connect`)."""
     from .driver import Options, check_claim, collect
-    from .reader import read_file
 
     wanted = set(names)
     claims, errors, _notes = collect([str(rules_dir)])
@@ -647,41 +660,8 @@ def certify_named(rules_dir: str | Path, names, options=None) -> dict[str, tuple
         result = check_claim(claim, options or Options())
         status = RuleStatus(claim.name, claim.file, claim.line, result.verdict.value, result.detail or result.method)
         out[claim.name] = (status, result)
-        if status.verdict != "CERTIFIED":
-            continue
-        if claim.assumptions or claim.masks:
-            status.reason = "holds only under its stated assumptions / for mask inputs; not a plain rewrite"
-            continue
-        # the same translation as certify_rules: a rule file's rewrite, or a chain step's two programs
-        try:
-            if claim.kind == "rule":
-                if claim.file not in sources:
-                    sources[claim.file] = read_file(claim.file)
-                source = sources[claim.file]
-                rule = next((r for r in source.rules if r.name == claim.name and r.line == claim.line), None)
-                if rule is None:
-                    status.reason = "the rule was not found again in its file"
-                    continue
-                variables = _vars(rule.lhs) | _vars(rule.rhs)
-                lhs, rhs, bidirectional, description = rule.lhs, rule.rhs, rule.bidirectional, rule.description
-                text = source_text(source.text, claim.line)
-            else:
-                variables = {name for name, _ in claim.inputs}
-                lhs = _inputs_to_vars(_inline(claim.lhs), variables)
-                rhs = _inputs_to_vars(_inline(claim.rhs), variables)
-                bidirectional, description = False, claim.description
-                text = "".join(Path(f).read_text(encoding="utf-8") for f in (claim.lhs.file, claim.rhs.file))
-        except (OSError, VerifyError) as exc:
-            status.reason = f"could not read its source again: {exc}"
-            continue
-        if not _vars(rhs) <= _vars(lhs) or isinstance(lhs, ir.Var):
-            status.reason = "its left side does not bind every variable of its right side, or is a bare variable"
-            continue
-        status.rule = CertifiedRule(
-            claim.name, claim.file, claim.line, claim.kind, lhs, rhs,
-            {n: tuple(r) for n, r in claim.inputs if n in variables}, frozenset(claim.ranks()),
-            content_hash(text, claim.name), result.bound, result.method, bidirectional, description,
-            tuple(result.warnings or ()))
+        if status.verdict == "CERTIFIED":
+            _as_rewrite(claim, result, status, sources)
     return out
 
 
@@ -724,29 +704,7 @@ def connect(before: ir.Program, after: ir.Program, rules: list[CertifiedRule],
         except b.EggSmolError:
             return False
 
-    iterations, stop, rows = 0, "iteration limit", 0
-    matches: dict[str, int] = {}
-    step = f"(run-schedule (saturate (run {ANALYSIS})))\n(run {RULESET} 1)\n(print-size)"
-    found = connected()
-    while not found and iterations < schedule.iterations:
-        outputs = run_text(egraph, step, "<schedule>")
-        iterations += 1
-        report = outputs[1].report
-        for rule, count in report.num_matches_per_rule.items():
-            matches[rule] = matches.get(rule, 0) + count
-        rows = sum(n for _, n in outputs[2].sizes)
-        found = connected()
-        if found:
-            break
-        if not report.updated:
-            stop = "saturated"
-            break
-        if rows >= schedule.node_limit:
-            stop = "node limit"
-            break
-        if time.monotonic() - start > schedule.time_limit:
-            stop = "time limit"
-            break
+    iterations, stop, rows, matches, found = _run_schedule(egraph, schedule, start, done=connected)
     if not rows:
         rows = sum(n for _, n in run_text(egraph, "(print-size)", "<schedule>")[0].sizes)
     return found, Saturation(egraph, rows, iterations, time.monotonic() - start, "connected" if found else stop,
@@ -1374,14 +1332,7 @@ def share(program: ir.Program) -> ir.Program:
     from .cost import Dag
 
     dag = Dag(program)
-    free: dict[int, frozenset] = {}
-    for n in dag.nodes:
-        names = frozenset().union(*(free[c] for c in n.children)) if n.children else frozenset()
-        if n.kind == "prev":
-            names = frozenset({n.expr.name})
-        elif n.kind == "scan":
-            names = names - {n.expr.name}
-        free[n.id] = names
+    free = dag.scan_states_read()       # nodes inside a scan's step
     bound = {n.id for n in dag.nodes
              if not free[n.id] and n.kind not in ("const", "prev")
              and (n.kind == "input" or n.output or len(dag.consumers[n.id]) >= 2)}
