@@ -406,4 +406,4 @@ def check_equiv(a: str | Path, b: str | Path, options: Options) -> Report:
         claim = with_assumptions(claim, [text for text, _ in left.assumptions + right.assumptions])
     except VerifyError as exc:
         return Report([], [exc], [])
-    return Report([check_claim(claim, options)], [], [], [claim])
+    return Report(check_claims([claim], options), [], [], [claim])  # the same guards as `check`
