@@ -581,9 +581,9 @@ def program_tiles(program: ir.Program) -> dict[tuple[str, str], int]:
     return tiles
 
 
-def program_egglog(program: ir.Program, tiles: dict) -> tuple[str, dict[str, str]]:
+def program_egglog(program: ir.Program, tiles: dict, prefix: str = "$__") -> tuple[str, dict[str, str]]:
     """The program's `let`s as egglog globals (`$NAME`), and the seeds of the ranks of its inputs."""
-    names = {name: f"$__{name}" for name in program.bindings}
+    names = {name: f"{prefix}{name}" for name in program.bindings}
     fixed = {name: ir.Binding(name, _fix_tiles(b.expr, set(), tiles), b.line) for name, b in program.bindings.items()}
     printer = Printer(fuse=False, names=names, default_tiles=DEFAULT_TILES)
     lines = [f"(let {names[name]} {printer.expr(b.expr)})" for name, b in fixed.items()]
@@ -679,21 +679,10 @@ def connect(before: ir.Program, after: ir.Program, rules: list[CertifiedRule],
     ops = operators_in(exprs) | rules_operators(rules)
     rules_text = "\n".join(t for r in rules for t in rewrite_text(r, tiles))
     body, names = program_egglog(before, tiles)
-    to_names = {name: f"$__to__{name}" for name in after.bindings}
-    printer = Printer(fuse=False, names=to_names, default_tiles=DEFAULT_TILES)
-    lines = [f"(let {to_names[n]} {printer.expr(_fix_tiles(x.expr, set(), tiles))})"
-             for n, x in after.bindings.items()]
-    seeded = set()
-    for x in after.bindings.values():
-        for node in ir.walk(x.expr):
-            if isinstance(node, ir.Input) and node not in seeded:
-                seeded.add(node)
-                term = f'(CreateTensor "{input_text(node)}")'
-                lines.append(f"(set (ranks {term}) {rank_set(node.ranks)})")
-                lines.append(f"({'extended' if getattr(node, 'kind', 'real') == 'mask' else 'finite'} {term})")
+    after_body, to_names = program_egglog(after, tiles, prefix="$__to__")
     egraph = new_egraph()
     start = time.monotonic()
-    run_text(egraph, prelude(ops) + analysis_rules(ops) + rules_text + "\n" + body + "\n".join(lines) + "\n",
+    run_text(egraph, prelude(ops) + analysis_rules(ops) + rules_text + "\n" + body + after_body,
              "<connect>")
     same = f"(check (= {names[before.outputs[0][0]]} {to_names[after.outputs[0][0]]}))"
 
