@@ -185,3 +185,40 @@ def test_log_sum_exp_and_a_wrong_one():
 def test_variant_chains_certified(chain):
     for claim in read_chain(PROOFS / chain):
         assert check_claim(claim, FAST).verdict is Verdict.CERTIFIED, claim.name
+
+
+def test_interrupted_certificate_writing_leaves_no_partial_file(tmp_path, monkeypatch):
+    """Ctrl-C while certificates are written: the files written so far are whole, and no temporary file or
+    half-written certificate remains."""
+    from verify import certificates
+
+    claims = read_chain(PROOFS / "attention.chain.toml")[:2]
+    results = [check_claim(c, FAST) for c in claims]
+    real_dump = certificates.json.dumps
+    calls = {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_dump(*args, **kwargs)
+
+    monkeypatch.setattr(certificates.json, "dumps", interrupted)
+    real_replace = certificates.os.replace
+    with pytest.raises(KeyboardInterrupt):
+        certificates.write_certificates(zip(claims, results), tmp_path, "test")
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 1 and files[0].endswith(".json") and not files[0].startswith(".tmp")
+    json.loads((tmp_path / files[0]).read_text())            # whole, parseable
+
+    # an interrupt between the write and the rename removes the temporary file
+    monkeypatch.setattr(certificates.json, "dumps", real_dump)
+
+    def interrupted_replace(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(certificates.os, "replace", interrupted_replace)
+    with pytest.raises(KeyboardInterrupt):
+        certificates.write_certificates(zip(claims, results), tmp_path / "again", "test")
+    assert not list((tmp_path / "again").glob("*"))
+    monkeypatch.setattr(certificates.os, "replace", real_replace)
