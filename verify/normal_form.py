@@ -723,22 +723,7 @@ class NormalForm(ObjectAlgebra):
 
 def _least_powers(poly: dict) -> dict:
     """{atom: least power over the terms of poly} (an absent atom counts as power 0), nonzero entries only."""
-    low: dict = {}
-    seen: Counter = Counter()
-    for powers, _ in poly:
-        for atom, p in powers:
-            seen[atom] += 1
-            q = low.get(atom)
-            if q is None or p < q:
-                low[atom] = p
-    n = len(poly)
-    out = {}
-    for atom, p in low.items():
-        if seen[atom] < n:
-            p = min(p, 0)
-        if p:
-            out[atom] = p
-    return out
+    return _least_of([powers for powers, _ in poly])
 
 
 def _shift(least: dict, by: dict) -> dict:
@@ -755,21 +740,22 @@ def _shift(least: dict, by: dict) -> dict:
     return out
 
 
-def _least_of(leasts: list) -> dict:
-    """Least powers of a sum whose terms are the union of parts with these least powers."""
+def _least_of(parts: list) -> dict:
+    """Least powers of a sum made of `parts`: each part is a dict {atom: power} (the least powers of a
+    sub-sum) or a monomial's sorted (atom, power) pairs. An atom missing from some part counts as power 0."""
     low: dict = {}
     seen: Counter = Counter()
-    for lp in leasts:
-        for atom, p in lp.items():
+    for part in parts:
+        for atom, p in (part.items() if isinstance(part, dict) else part):
             seen[atom] += 1
             q = low.get(atom)
             if q is None or p < q:
                 low[atom] = p
-    n = len(leasts)
+    n = len(parts)
     out = {}
     for atom, p in low.items():
         if seen[atom] < n:
-            p = min(p, 0)  # a part without the atom has least power 0
+            p = min(p, 0)
         if p:
             out[atom] = p
     return out
