@@ -222,3 +222,18 @@ def test_interrupted_certificate_writing_leaves_no_partial_file(tmp_path, monkey
         certificates.write_certificates(zip(claims, results), tmp_path / "again", "test")
     assert not list((tmp_path / "again").glob("*"))
     monkeypatch.setattr(certificates.os, "replace", real_replace)
+
+
+def test_cache_does_not_answer_for_a_claim_without_its_assumption(tmp_path):
+    """The cache key covers a claim's assumptions: dropping one must re-check, not reuse the verdict."""
+    from dataclasses import replace
+
+    from verify.certificates import cache_key
+    from verify.driver import ENCODING_VERSION
+
+    (claim,) = read_chain(PROOFS / "masked.chain.toml")
+    bare = replace(claim, assumptions=())
+    assert cache_key(claim, Bound(), ENCODING_VERSION) != cache_key(bare, Bound(), ENCODING_VERSION)
+    lifted = read_chain(PROOFS / "attention.chain.toml")[0]
+    assert cache_key(lifted, Bound(), ENCODING_VERSION) != cache_key(replace(lifted, unbounded=()), Bound(),
+                                                                      ENCODING_VERSION)

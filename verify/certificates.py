@@ -88,9 +88,12 @@ def structure(side) -> str:
 
 
 def claim_hash(claim: Claim) -> str:
+    """Everything that decides the verdict: both sides, and the preconditions and lemmas the claim carries
+    (a claim certified under `B unmasked along m` must not answer for the same claim without it)."""
     content = repr((claim.kind, claim.name,
                     _canonical(claim.lhs.expr), _reachable(claim.lhs),
-                    _canonical(claim.rhs.expr), _reachable(claim.rhs)))
+                    _canonical(claim.rhs.expr), _reachable(claim.rhs),
+                    claim.assumptions, claim.unbounded, getattr(claim, "rules", ())))
     return hashlib.sha256(content.encode()).hexdigest()
 
 
