@@ -379,6 +379,10 @@ def check_claims(claims: list[Claim], options: Options, progress=None) -> list[R
 
     guards.preflight(claims, options)       # an absurd bound is one user error, before any work
     guard_ok, guard_detail = guards.vacuity_guard(options) if claims else (True, "")
+    if not guard_ok:  # verdicts of a vacuous encoding are neither read from nor written to the cache
+        from dataclasses import replace
+
+        options = replace(options, cache_mode="off")
 
     def one(claim):
         result = check_claim(claim, options)
