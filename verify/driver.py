@@ -1,11 +1,13 @@
 """load -> shapes -> cheap checks -> back ends in order -> verdicts. Never prints.
 
 The order for one claim, cheapest first (as Alive2 orders its obligations):
-1. numeric search on the reference evaluator, smallest sizes first; a hit is replayed in mpmath -> REFUTED;
+1. numeric search on the reference evaluator, smallest sizes first; a hit is replayed in mpmath and confirmed
+   by interval arithmetic -> REFUTED;
 2. the normal form at every size assignment of the bound -> a proof per assignment;
 3. where the normal form cannot decide an assignment: Z3 (a proof, or a model that must replay);
 4. for a CERTIFIED claim: SymPy's second opinion at the smallest assignments, recorded in `engines`;
-   a disagreement is an internal error (verdict ERROR), never a pass.
+   a disagreement is an internal error (verdict ERROR), never a pass; likewise a numeric cross-check;
+5. a chain step naming induction lemmas between modelled cascades: the lemmas lift it to all sizes.
 Each claim runs in a child process that is killed at `--timeout` (Z3 and SymPy do not always honour their own
 limits); a killed check is UNKNOWN.
 """
@@ -20,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import refute
-from .claims import Bound, Claim, effective_bound, equiv_claim, plan, rule_claim, symbolic_inputs, evaluate_both, aligned_pair
+from .claims import (Bound, Claim, aligned_pair, effective_bound, equiv_claim, evaluate_both, plan, rule_claim,
+                     symbolic_inputs)
 from .errors import InternalError, VerifyError
 from .normal_form import NormalForm, NotNormalizable
 from .reader import SourceFile, expand_paths, read_file
