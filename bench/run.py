@@ -185,7 +185,7 @@ def _z3_algebra():
     import z3
     from fractions import Fraction
 
-    from verify.evaluate import ObjectAlgebra
+    from verify.evaluate import RING, ObjectAlgebra
 
     class NaiveZ3(ObjectAlgebra):
         name = "naive z3"
@@ -213,13 +213,9 @@ def _z3_algebra():
                 if op in ("add", "sub") and a is Z3_NEG_INF and b is not Z3_NEG_INF:
                     return Z3_NEG_INF
                 raise ValueError(f"{op} with -inf is outside the naive encoding")
+            if op in RING:
+                return RING[op](*x)
             match op:
-                case "add":
-                    return x[0] + x[1]
-                case "sub":
-                    return x[0] - x[1]
-                case "mul":
-                    return x[0] * x[1]
                 case "div":
                     return x[0] / x[1]
                 case "max":

@@ -15,6 +15,7 @@ Two results are equal when both are undefined or both are defined and equal.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from typing import Callable
 
@@ -24,6 +25,8 @@ from . import ir
 from .errors import ShapeError, Location
 
 IDENTITY = {"add": 0.0, "max": -math.inf}
+# The ring operations of every scalar type that overloads + - * (mpmath, SymPy and Z3 terms alike).
+RING = {"add": operator.add, "sub": operator.sub, "mul": operator.mul}
 BATCH = "#trial"
 
 
@@ -165,13 +168,9 @@ class Mp(ObjectAlgebra):
         nan = mp.mpf("nan")
         if any(mp.isnan(v) for v in x):
             return nan
+        if op in RING:
+            return RING[op](*x)
         match op:
-            case "add":
-                return x[0] + x[1]
-            case "sub":
-                return x[0] - x[1]
-            case "mul":
-                return x[0] * x[1]
             case "div":
                 return nan if x[1] == 0 else x[0] / x[1]
             case "max":

@@ -17,7 +17,7 @@ import numpy as np
 import sympy
 
 from .claims import Claim, aligned_pair, evaluate_both, symbolic_inputs
-from .evaluate import ObjectAlgebra
+from .evaluate import RING, ObjectAlgebra
 
 
 class SymPyAlgebra(ObjectAlgebra):
@@ -38,13 +38,9 @@ class SymPyAlgebra(ObjectAlgebra):
         return sympy.nsimplify(value)
 
     def scalar(self, op, *x):
+        if op in RING:
+            return RING[op](*x)
         match op:
-            case "add":
-                return x[0] + x[1]
-            case "sub":
-                return x[0] - x[1]
-            case "mul":
-                return x[0] * x[1]
             case "div":
                 return x[0] / x[1]
             case "max":
