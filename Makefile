@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install verify test bench clean
+.PHONY: install codegen-extra verify test bench clean
 
 install: $(STAMP)
 
@@ -15,13 +15,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# the optional extra verify[codegen] (torch, triton): tests/test_codegen.py and the bench's kernel section need it
+codegen-extra: $(VENV)/.codegen
+
+$(VENV)/.codegen: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,codegen]'
+	touch $(VENV)/.codegen
+
 verify: $(STAMP)
 	$(BIN)/verify check rules proofs --jobs 2 --certificates proofs/certificates
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) codegen-extra
 	$(BIN)/python bench/run.py
 
 clean:

@@ -15,7 +15,7 @@ from pathlib import Path
 from . import verdict as V
 from .claims import Bound
 from .driver import Options, Report, check_equiv, check_paths
-from .errors import BoundError, VerifyError
+from .errors import BoundError, UsageError, VerifyError
 
 
 def _options(args) -> Options:
@@ -400,6 +400,8 @@ def cmd_optimize(args, out, err) -> int:
     from .printer import program_text
     from .reader import read_file
 
+    if args.emit and args.json and not args.emit_output:
+        raise UsageError("--emit with --json needs --emit-output FILE.py (standard output holds the JSON)")
     source = read_file(args.program)
     schedule = EB.Schedule(iterations=args.iterations, node_limit=args.node_limit, time_limit=args.time_limit)
     statuses, errors = _certified_rules(args, err)
@@ -429,6 +431,10 @@ def cmd_optimize(args, out, err) -> int:
     text = program_text(result.program, header=header)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
+    if args.emit and result.verified:
+        from .codegen import generate
+
+        _write_kernel(generate(result.program, args.emit, text), args.emit_output, err if args.json else out)
     if args.json:
         sizes = {**EB.REFERENCE_SIZES, **_sizes(args.sizes)}
         payload = {
@@ -442,7 +448,7 @@ def cmd_optimize(args, out, err) -> int:
             "rules": {"certified": len(rules), "checked": len(statuses)},
         }
         out.write(json.dumps(payload, indent=2) + "\n")
-    else:
+    elif not args.emit:
         out.write(text)
     if not result.verified:
         details = "; ".join(f"{r.verdict.value}: {r.detail}" for r in result.verdicts) or "no verdict"
@@ -490,7 +496,32 @@ def cmd_draw(args, out, err) -> int:
     return 0
 
 
+def cmd_codegen(args, out, err) -> int:
+    """Translate a program's IR into a PyTorch module or a Triton kernel (verify/codegen)."""
+    from .codegen import generate
+    from .reader import read_file
+
+    source = read_file(args.program)
+    _write_kernel(generate(source.program, args.target, source.text), args.output, out)
+    return 0
+
+
+def _write_kernel(text: str, output: str | None, out) -> None:
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text, encoding="utf-8")
+        print(f"wrote {output}", file=out)
+    else:
+        out.write(text)
+
+
 def _egglog_commands(sub) -> None:
+    cg = sub.add_parser("codegen", help="generate a PyTorch module or Triton kernel from a program")
+    cg.add_argument("program", help="a .egg program, e.g. proofs/attention_1pass.egg")
+    cg.add_argument("--target", choices=("torch", "triton"), default="torch",
+                    help="torch (every program) or triton (the 1-pass family); default torch")
+    cg.add_argument("-o", "--output", metavar="FILE.py", help="write the module here (default: standard output)")
+    cg.set_defaults(func=cmd_codegen)
     ex = sub.add_parser("export", help="check every rule now; write the certified ones as an egglog program")
     ex.add_argument("-o", "--output", default="build/certified_rules.egg",
                     help="where to write (default build/certified_rules.egg)")
@@ -511,6 +542,9 @@ def _egglog_commands(sub) -> None:
     op.add_argument("--node-limit", type=int, default=20000, help="stop when the e-graph has this many rows")
     op.add_argument("--time-limit", type=float, default=20.0, help="seconds of saturation at most (default 20)")
     op.add_argument("--no-sympy", action="store_true", help="skip SymPy's second opinion")
+    op.add_argument("--emit", choices=("torch", "triton"),
+                    help="write the kernel of the optimized, validated program instead of its text (verify codegen)")
+    op.add_argument("--emit-output", metavar="FILE.py", help="with --emit: write the kernel here (default: stdout)")
     op.set_defaults(func=cmd_optimize)
     rn = sub.add_parser("run", help="run a .egg program through egglog and show what it extracts")
     rn.add_argument("program")

@@ -372,7 +372,7 @@ def function(program: ir.Program, env, output: str, taken: set[str]) -> list[str
         kind = " (a mask: 0 keeps, -inf masks)" if node.kind == "mask" else ""
         doc.append(f"{em.inputs[node.name]}: a tensor with dimensions [{', '.join(node.ranks)}]{kind}")
     for kw, default, node in lay.sizes.tiles.values():
-        doc.append(f"{kw}: the number of tiles of T_split_{node.rank}_{node.outer}{node.inner} (line {node.line})")
+        doc.append(f"{kw}: the number of tiles of T_split_{node.rank}_{node.outer}{node.inner} (line {node.line})" if node.line else f"{kw}: the number of tiles of T_split_{node.rank}_{node.outer}{node.inner}")
     if lay.rank:
         doc.append(f"The loop over {lay.rank} computes {', '.join(lay.loop)} one tile at a time.")
     doc.append('"""')

@@ -256,7 +256,7 @@ def kernel(program: ir.Program, env, output: str, line, taken: set[str]) -> list
                 f"(one program per BLOCK_P queries, a loop over the {r} tiles).")
     launch.line("")
     for kw, default, node in lay.sizes.tiles.values():
-        launch.line(f"{kw}: the number of tiles of T_split_{node.rank}_{node.outer}{node.inner} (line {node.line})")
+        launch.line(f"{kw}: the number of tiles of T_split_{node.rank}_{node.outer}{node.inner} (line {node.line})" if node.line else f"{kw}: the number of tiles of T_split_{node.rank}_{node.outer}{node.inner}")
     launch.line('"""')
     prologue(launch, lay)
     launch.line("if dtype not in DTYPES:")
