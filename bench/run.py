@@ -463,6 +463,12 @@ def main(argv=None) -> int:
     print("make verify: verify check rules proofs --jobs 2, cold then warm cache", flush=True)
     results["make_verify"] = bench_make_verify(args.runs)
 
+    # -- section 7: generated kernels vs SDPA (bench/kernels.py; needs the verify[codegen] extra) ----------
+    from kernels import bench_kernels, kernels_table
+
+    print("generated kernels (verify codegen) vs torch SDPA, CPU", flush=True)
+    results["kernels"] = bench_kernels(log=lambda s: print(s, flush=True))
+
     results["meta"]["total_seconds"] = time.perf_counter() - started
     print()
     print(table(results["normal_form"], results["z3_baseline"]))
@@ -471,6 +477,7 @@ def main(argv=None) -> int:
           f"killed Z3 queries included, {mem['any_child_peak_rss_mb']:.0f} MB; this process "
           f"{mem['bench_process_peak_rss_mb']:.0f} MB. Total {results['meta']['total_seconds']:.0f} s")
     print(rules_table(results))
+    print(kernels_table(results["kernels"]))
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
