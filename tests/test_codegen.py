@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -292,16 +291,29 @@ def test_lse_against_torch_logsumexp():
 
 
 @needs_torch
-def test_optimize_emit_writes_the_kernel_of_the_validated_program(tmp_path):
-    target = tmp_path / "attention_opt.py"
-    code, out, err = run_cli("optimize", ROOT / "proofs/attention.egg", "--emit", "torch", "--emit-output", target)
+def test_optimize_emit_writes_the_kernel_of_the_validated_program(tmp_path, monkeypatch):
+    """3-pass in, FlashAttention-2 out: the torch kernel from --emit, and the Triton kernel of the same optimized
+    program (written with -o and read back), both equal to the 3-pass reference."""
+    kernel, optimized = tmp_path / "attention_opt.py", tmp_path / "attention_opt.egg"
+    code, out, err = run_cli("optimize", ROOT / "proofs/attention.egg", "-o", optimized, "--emit", "torch",
+                             "--emit-output", kernel)
     assert code == 0, err
-    namespace = module(target.read_text(), "optimized")
-    assert "for k in range(size_m1):" in target.read_text()
+    assert "for k in range(size_m1):" in kernel.read_text() and "verify optimize" in kernel.read_text()
     program = read_file(ROOT / "proofs/attention.egg").program
     inputs = make_inputs(program, "AV", SMALL)
     want = reference(program, "AV", SMALL, {}, inputs)
-    assert rel_error(call(namespace["AV"], inputs, np.float64, M1=6), want) < 1e-12
+    assert rel_error(call(module(kernel.read_text(), "optimized")["AV"], inputs, np.float64, M1=6), want) < 1e-12
+    if HAVE_TRITON:
+        monkeypatch.setenv("TRITON_INTERPRET", "1")
+        code, out, err = run_cli("codegen", optimized, "--target", "triton", "-o", tmp_path / "triton_opt.py")
+        assert code == 0, err
+        fn = module((tmp_path / "triton_opt.py").read_text(), "optimized, triton")["AV"]
+        assert rel_error(call(fn, inputs, np.float64, M1=6), want) < 1e-12
+
+
+def test_optimize_emit_with_json_needs_a_file():
+    code, out, err = run_cli("optimize", ROOT / "proofs/attention.egg", "--emit", "torch", "--json")
+    assert code == 2 and "--emit-output" in err
 
 
 # -- running the Triton kernel under the interpreter -----------------------------------------------------------------

@@ -434,7 +434,8 @@ def cmd_optimize(args, out, err) -> int:
     if args.emit and result.verified:
         from .codegen import generate
 
-        _write_kernel(generate(result.program, args.emit, text), args.emit_output, err if args.json else out)
+        origin = f"verify optimize {args.program} --cost {args.cost} --emit {args.emit}"
+        _write_kernel(generate(result.program, args.emit, text, origin), args.emit_output, err if args.json else out)
     if args.json:
         sizes = {**EB.REFERENCE_SIZES, **_sizes(args.sizes)}
         payload = {

@@ -14,12 +14,13 @@ from .lower import TARGETS, CodegenError
 __all__ = ["TARGETS", "CodegenError", "generate"]
 
 
-def generate(program: ir.Program, target: str, text: str = "") -> str:
-    """The module's source text; `text` (the program's file text) is hashed into its header."""
+def generate(program: ir.Program, target: str, text: str = "", origin: str | None = None) -> str:
+    """The module's source text; `text` (the program's file text) is hashed into its header, `origin` (the command
+    that made the program, default `verify codegen FILE`) named in it."""
     if target == "torch":
         from .torch import generate as gen
     elif target == "triton":
         from .triton import generate as gen
     else:
         raise CodegenError(f"unknown target '{target}'", hint=f"targets: {', '.join(TARGETS)}")
-    return gen(program, text)
+    return gen(program, text, origin)

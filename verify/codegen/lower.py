@@ -255,5 +255,10 @@ def _with_parents(expr: ir.Expr, parent=None):
         yield from _with_parents(child, expr)
 
 
+def tile_doc(kw: str, node: ir.Split) -> str:
+    where = f" (line {node.line})" if node.line else ""
+    return f"{kw}: the number of tiles of T_split_{node.rank}_{node.outer}{node.inner}{where}"
+
+
 def source_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

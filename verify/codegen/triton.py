@@ -23,7 +23,7 @@ from ..notation import map_name, operator_name
 from ..shapes import program_ranks
 from . import lower
 from .lower import fail
-from .torch import Context, Emitter, Value, const_code, prologue
+from .torch import Context, Emitter, Value, const_code, header, prologue
 
 MAP = {
     "add": "{0} + {1}",
@@ -150,14 +150,9 @@ class KernelEmitter(Emitter):
                 and len(set(ra) | set(rb)) == 3)
 
 
-def generate(program: ir.Program, text: str = "") -> str:
+def generate(program: ir.Program, text: str = "", origin: str | None = None) -> str:
     env = program_ranks(program)
-    if not program.outputs:
-        raise lower.CodegenError(f"{program.file} has no (extract NAME): nothing to generate",
-                                 lower.Location(program.file, None))
-    from .torch import _header
-
-    lines = _header(program, text, "triton") + [
+    lines = header(program, text, "triton", origin) + [
         "import torch",
         "import triton",
         "import triton.language as tl",
@@ -256,7 +251,7 @@ def kernel(program: ir.Program, env, output: str, line, taken: set[str]) -> list
                 f"(one program per BLOCK_P queries, a loop over the {r} tiles).")
     launch.line("")
     for kw, default, node in lay.sizes.tiles.values():
-        launch.line(f"{kw}: the number of tiles of T_split_{node.rank}_{node.outer}{node.inner} (line {node.line})" if node.line else f"{kw}: the number of tiles of T_split_{node.rank}_{node.outer}{node.inner}")
+        launch.line(lower.tile_doc(kw, node))
     launch.line('"""')
     prologue(launch, lay)
     launch.line("if dtype not in DTYPES:")
