@@ -103,7 +103,67 @@ def kernels_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def accuracy(log=print) -> list[dict]:
+    """Every program in proofs/ at E = F = 64, M = 1024 (and 1000 with M0 = 125 for the 1-pass), P = 128: the
+    generated torch code (and the Triton kernel, under the interpreter, for the 1-pass family) against the
+    reference evaluator and SDPA; float32 against the float64 reference, next to the evaluator's own float32."""
+    import os
+
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+    sys.path.insert(0, str(ROOT))
+    import importlib.util
+
+    import numpy as np
+
+    from verify.codegen import check
+
+    triton = importlib.util.find_spec("triton") is not None
+    rows = []
+    for path in sorted((ROOT / "proofs").rglob("*.egg")):
+        name = str(path.relative_to(ROOT / "proofs"))
+        text = path.read_text()
+        targets = ["torch"] + (["triton"] if triton and "S_scan" in text and "running_max" not in name else [])
+        for target in targets:
+            namespace, program = check.load(path, target)
+            output = program.output_names()[0]
+            fn = namespace[output]
+            cases = [({}, 1024)]
+            if "(T_split_m_m1m0 K 4)" in text and "T_split_p" not in text:
+                cases.append(({"M1": 16}, 1024))
+            if "S_scan" in text:
+                cases.append(({"M1": 8}, 1000))
+            for tiles, m in cases:
+                sizes = {"e": E, "f": F, "p": P, "m": m}
+                inputs = check.make_inputs(program, output, sizes, masked_rows=(3,))
+                want = check.reference(program, output, sizes, tiles, inputs)
+                start = time.perf_counter()
+                got64 = check.call(fn, inputs, np.float64, **tiles)
+                seconds = time.perf_counter() - start
+                sd = check.against_torch(name, inputs)
+                keep = [p for p in range(P) if not np.isnan(want[..., p]).any()]   # fully masked: SDPA differs
+                row = {"program": name, "target": target, "tiles": ", ".join(f"{k}={v}" for k, v in tiles.items())
+                       or "as written", "M": m, "f64_vs_reference": check.rel_error(got64, want),
+                       "f64_vs_torch": check.rel_error(got64[..., keep], sd[..., keep]),
+                       "f32_vs_reference": check.rel_error(check.call(fn, inputs, np.float32, **tiles), want),
+                       "reference_f32": check.rel_error(
+                           check.reference(program, output, sizes, tiles, inputs, np.float32), want),
+                       "f64_seconds": seconds}
+                rows.append(row)
+                log(accuracy_line(row))
+    return rows
+
+
+def accuracy_line(row: dict) -> str:
+    return (f"| {row['program']} | {row['target']} | {row['tiles']}, M={row['M']} | {row['f64_vs_reference']:.1e} | "
+            f"{row['f64_vs_torch']:.1e} | {row['f32_vs_reference']:.1e} | {row['reference_f32']:.1e} |")
+
+
 if __name__ == "__main__":
+    if "--accuracy" in sys.argv:
+        print("| program | target | tiles | float64 vs evaluator | float64 vs SDPA (logsumexp) | float32 vs evaluator (f64) | "
+              "evaluator f32 vs f64 |\n|---|---|---|---|---|---|---|")
+        accuracy()
+        sys.exit(0)
     result = bench_kernels()
     print(kernels_table(result))
     print(json.dumps(result, indent=2))

@@ -15,11 +15,10 @@ import numpy as np
 import pytest
 
 from verify import cli, ir
+from verify.codegen import check
 from verify.codegen import CodegenError, generate
-from verify.codegen.lower import layout
-from verify.evaluate import FloatAlgebra, evaluate
+from verify.codegen.check import call, make_inputs, module, reference, rel_error, sdpa
 from verify.reader import read_file, read_text
-from verify.shapes import program_ranks
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "proofs").rglob("*.egg"))
@@ -38,67 +37,7 @@ def run_cli(*argv):
 
 
 def load(path: str, target: str = "torch") -> tuple[dict, ir.Program]:
-    source = read_file(ROOT / path)
-    return module(generate(source.program, target, source.text), path), source.program
-
-
-def module(code: str, name: str) -> dict:
-    namespace: dict = {}
-    exec(compile(code, f"<generated from {name}>", "exec"), namespace)
-    return namespace
-
-
-def make_inputs(program: ir.Program, output: str, sizes: dict, seed: int = 0, masked_rows=()) -> dict:
-    rng = np.random.default_rng(seed)
-    out = {}
-    for node in layout(program, output, program_ranks(program)).inputs:
-        shape = tuple(sizes[r] for r in node.ranks)
-        if node.kind == "mask":
-            mask = np.where(rng.random(shape) < 0.4, -np.inf, 0.0)
-            for p in masked_rows:                   # every key masked for these queries
-                mask[:, p] = -np.inf
-            out[node.name] = mask
-        elif not node.ranks:
-            out[node.name] = np.array(0.125)
-        else:
-            out[node.name] = rng.normal(size=shape)
-    return out
-
-
-def reference(program: ir.Program, output: str, sizes: dict, tiles: dict, inputs: dict, dtype=np.float64):
-    """The reference evaluator's result, with the generated function's tile keywords turned into sizes."""
-    plan = layout(program, output, program_ranks(program)).sizes
-    full = dict(sizes)
-    for rank in plan.order:
-        if rank in plan.tiles:
-            kw, default, _ = plan.tiles[rank]
-            full[rank] = tiles.get(kw, default)
-        elif rank in plan.inner:
-            whole, outer = plan.inner[rank]
-            full[rank] = full[whole] // full[outer]
-        elif rank in plan.product:
-            a, b = plan.product[rank]
-            full[rank] = full[a] * full[b]
-    data = {k: v.astype(dtype) for k, v in inputs.items()}
-    return evaluate(program.bindings, [output], full, data, FloatAlgebra(dtype))[output].aligned(
-        program_ranks(program)[output]).astype(np.float64)
-
-
-def rel_error(got: np.ndarray, want: np.ndarray) -> float:
-    """max |got - want| / max |want| over the defined elements; the undefined (NaN) ones must coincide."""
-    assert np.array_equal(np.isnan(got), np.isnan(want)), "undefined (NaN) elements differ"
-    defined = ~np.isnan(want)
-    if not defined.any():
-        return 0.0
-    return float(np.max(np.abs(got[defined] - want[defined])) / max(np.max(np.abs(want[defined])), 1e-300))
-
-
-def call(fn, inputs: dict, dtype, **kwargs):
-    import torch
-
-    args = {name: torch.from_numpy(np.array(inputs[name], dtype=dtype))
-            for name in inspect.signature(fn).parameters if name in inputs}
-    return fn(**args, **kwargs).double().numpy()
+    return check.load(ROOT / path, target)
 
 
 def tilings(fn, m: int):
@@ -248,14 +187,6 @@ def test_fully_masked_rows_are_undefined_as_in_the_reference(path):
         assert rel_error(got, want) < 1e-12
 
 
-def sdpa(Q, K, V, mask=None, scale=1.0):
-    import torch
-
-    q, k, v = (torch.from_numpy(np.ascontiguousarray(x.T))[None, None] for x in (Q, K, V))
-    m = None if mask is None else torch.from_numpy(np.ascontiguousarray(mask.T))[None, None]
-    return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=scale)[0, 0].numpy().T
-
-
 REALISTIC = {"e": 64, "f": 64, "m": 1024, "p": 128}
 
 
@@ -273,21 +204,17 @@ def test_realistic_sizes_against_the_evaluator_and_sdpa(path, tiles, m):
     inputs = make_inputs(program, "AV", sizes, masked_rows=(3,))
     got = call(namespace["AV"], inputs, np.float64, **tiles)
     assert rel_error(got, reference(program, "AV", sizes, tiles, inputs)) < 1e-12
-    mask = inputs.get("B")
-    want = sdpa(inputs["Q"], inputs["K"], inputs["V"], mask, float(inputs.get("tau", 1.0)))
-    keep = slice(None) if mask is None else [p for p in range(sizes["p"]) if p != 3]
+    want = check.against_torch(path, inputs)
+    keep = slice(None) if "B" not in inputs else [p for p in range(sizes["p"]) if p != 3]
     assert rel_error(got[:, keep], want[:, keep]) < 1e-12
 
 
 @needs_torch
-def test_lse_against_torch_logsumexp():
-    import torch
-
-    for path in ("proofs/variants/lse_3pass.egg", "proofs/variants/lse_1pass.egg"):
-        namespace, program = load(path)
-        inputs = make_inputs(program, "L", SMALL)
-        want = torch.logsumexp(torch.from_numpy(inputs["Q"].T @ inputs["K"]), dim=1).numpy()
-        assert rel_error(call(namespace["L"], inputs, np.float64), want) < 1e-12
+@pytest.mark.parametrize("path", ["proofs/variants/lse_3pass.egg", "proofs/variants/lse_1pass.egg"])
+def test_lse_against_torch_logsumexp(path):
+    namespace, program = load(path)
+    inputs = make_inputs(program, "L", SMALL)
+    assert rel_error(call(namespace["L"], inputs, np.float64), check.against_torch(path, inputs)) < 1e-12
 
 
 @needs_torch
