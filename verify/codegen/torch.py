@@ -229,11 +229,14 @@ class Emitter:
                       if not isinstance(self.program.bindings[name].expr, ir.Input)}
         return self.names
 
+    def where(self, b: ir.Binding) -> str:
+        return f"{self.program.file}:{b.line}" if b.line else self.program.file
+
     def bind(self, name: str, ctx: Context) -> Value:
         b = self.program.bindings[name]
         if isinstance(b.expr, ir.Input):
             return self.node(b.expr, ctx)
-        self.line(f"# {self.program.file}:{b.line}  {name}")
+        self.line(f"# {self.where(b)}  {name}")
         return self.node(b.expr, ctx, self.names[name])
 
     def tile_loop(self, lay: lower.Layout, whole: Context, header: str, k: str, cast, on_step=None):
@@ -265,7 +268,7 @@ class Emitter:
         for name in lay.loop:
             e = bindings[name].expr
             if isinstance(e, ir.Scan):
-                self.line(f"# {self.program.file}:{bindings[name].line}  {name}: S_scan_{r} \"{e.name}\", step {k}")
+                self.line(f"# {self.where(bindings[name])}  {name}: S_scan_{r} \"{e.name}\", step {k}")
                 v = self.node(e.body, ctx, self.names[name])
             else:
                 v = self.bind(name, ctx)
