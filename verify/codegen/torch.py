@@ -239,10 +239,12 @@ class Emitter:
         self.line(f"# {self.where(b)}  {name}")
         return self.node(b.expr, ctx, self.names[name])
 
-    def tile_loop(self, lay: lower.Layout, whole: Context, header: str, k: str, cast, on_step=None):
+    def tile_loop(self, lay: lower.Layout, whole: Context, header: str, k: str, cast, on_step=None, carry=()):
         """Initial scan states and S_shift values, then the loop over lay.rank computing lay.loop one step at a
         time, updating the states at the end of each step. Returns the context of the last step (its `local`
-        values, `prev` states and `shifted` values) and every loop binding's ranks at one step."""
+        values, `prev` states and `shifted` values) and every loop binding's ranks at one step. The bindings in
+        `carry` are carried like S_shift values (initially 0, never read before step 0 sets them), so that after
+        the loop they hold the last step's value where a loop's variables do not outlive it (Triton)."""
         r, bindings = lay.rank, self.program.bindings
         prev: dict[str, Value] = {}
         shifted: dict[str, Value] = {}
@@ -262,6 +264,10 @@ class Emitter:
             init = self.ordered(self.node(e.init, whole), loop_ranks[name])
             shifted[name] = self.assign(lower.identifier(f"{name}_before", self.taken), cast(init.code),
                                         loop_ranks[name], f"S_shift_{r} {name}: its value at step -1")
+        for name in sorted(set(carry) - set(shifted)):
+            zero = self.ordered(self.node(ir.Const(0.0), whole), loop_ranks[name])
+            shifted[name] = self.assign(lower.identifier(f"{name}_before", self.taken), cast(zero.code),
+                                        loop_ranks[name], f"{name} after the last step")
         self.line(header)
         self.indent += 1
         ctx = Context(r, k, {}, prev, shifted)
@@ -281,7 +287,7 @@ class Emitter:
             e = bindings[name].expr
             if isinstance(e, ir.Scan):
                 self.line(f"{prev[e.name].code} = {ctx.local[name].code}")
-        for name in sorted(lay.shifted):
+        for name in sorted(shifted):
             self.line(f"{shifted[name].code} = {ctx.local[name].code}")
         self.indent -= 1
         return ctx, loop_ranks

@@ -218,17 +218,12 @@ def kernel(program: ir.Program, env, output: str, line, taken: set[str]) -> list
     for node in lay.inputs:                 # loaded once, before the loop
         if not any(x in tiled for x in node.ranks) and node.name not in em.loaded:
             em.loaded[node.name] = em.load(node, None)
-    ctx, loop_ranks = em.tile_loop(lay, whole, f"for k in range(0, size_{r}):", "k", lambda c: f"({c}).to(DTYPE)")
+    carry = {name for name in lay.last if not isinstance(bindings[name].expr, ir.Scan)}
+    ctx, loop_ranks = em.tile_loop(lay, whole, f"for k in range(0, size_{r}):", "k", lambda c: f"({c}).to(DTYPE)",
+                                   carry=carry)
     prev, shifted = ctx.prev, ctx.shifted
-    # after the loop, S_last of a scan is its state variable (a loop-carried value; the step's name is loop-local)
-    last = {}
-    for name in lay.last:
-        e = bindings[name].expr
-        last[name] = prev[e.name] if isinstance(e, ir.Scan) else (
-            shifted[name] if name in shifted else None)
-        if last[name] is None:
-            raise fail(program, e, f"'{name}' is read after the loop (S_last_{r}) but is not a scan state; the "
-                       "Triton kernel keeps only scan states across tiles", "use --target torch")
+    # after the loop, S_last of a scan is its state variable, of another loop binding its carried value
+    last = {name: prev[bindings[name].expr.name] if name not in carry else shifted[name] for name in lay.last}
     after = Context(last_rank=r, last=last)
     for name in lay.after:
         em.whole[name] = binding(name, after)
