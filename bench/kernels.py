@@ -94,7 +94,8 @@ def kernels_table(result: dict) -> str:
         return f"kernels: {result.get('skipped')}"
     rows = {(r["impl"], r["M"]): r for r in result["rows"]}
     lines = ["generated kernels vs SDPA (CPU, float32, E=F=64, P=128, M0=64 unless said): median wall time, "
-             "peak extra memory", f"{'M':>6}  " + "  ".join(f"{impl:>28}" for impl in IMPLS) + "  1-pass/SDPA  3-pass/1-pass (M0=64)"]
+             "peak extra memory",
+             f"{'M':>6}  " + "  ".join(f"{impl:>28}" for impl in IMPLS) + "  1-pass/SDPA  3-pass/1-pass (M0=64)"]
     for m in MS:
         cells = [f"{rows[(i, m)]['ms']:9.2f} ms +{rows[(i, m)]['peak_extra_mb']:6.1f} MB" for i in IMPLS]
         one, _, sdpa, three = (rows[(i, m)]["ms"] for i in IMPLS)
@@ -160,8 +161,8 @@ def accuracy_line(row: dict) -> str:
 
 if __name__ == "__main__":
     if "--accuracy" in sys.argv:
-        print("| program | target | tiles | float64 vs evaluator | float64 vs SDPA (logsumexp) | float32 vs evaluator (f64) | "
-              "evaluator f32 vs f64 |\n|---|---|---|---|---|---|---|")
+        print("| program | target | tiles | float64 vs evaluator | float64 vs SDPA (logsumexp) | "
+              "float32 vs evaluator (f64) | evaluator f32 vs f64 |\n|---|---|---|---|---|---|---|")
         accuracy()
         sys.exit(0)
     result = bench_kernels()

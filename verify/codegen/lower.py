@@ -94,7 +94,8 @@ def size_plan(program: ir.Program, names: list[str], inputs: list[ir.Input]) -> 
                 plan.from_input[rank] = (node.name, axis)
                 known.add(rank)
                 plan.order.append(rank)
-    splits = [n for name in names for n in ir.walk(program.bindings[name].expr) if isinstance(n, (ir.Split, ir.Unsplit))]
+    splits = [n for name in names for n in ir.walk(program.bindings[name].expr)
+              if isinstance(n, (ir.Split, ir.Unsplit))]
     progress = True
     while progress:
         progress = False

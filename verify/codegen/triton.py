@@ -86,8 +86,9 @@ class KernelEmitter(Emitter):
 
     def resolve(self, e: ir.Expr) -> ir.Expr:
         """A reference to `(let K (CreateTensor "K"))` is the input itself (loaded, not computed)."""
-        if isinstance(e, ir.Ref) and e.name not in self.whole and isinstance(self.program.bindings[e.name].expr, ir.Input):
-            return self.program.bindings[e.name].expr
+        bound = self.program.bindings[e.name].expr if isinstance(e, ir.Ref) else None
+        if isinstance(bound, ir.Input) and e.name not in self.whole:
+            return bound
         return e
 
     def node(self, e: ir.Expr, ctx: Context, target: str | None = None) -> Value:
