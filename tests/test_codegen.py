@@ -23,8 +23,17 @@ from verify.reader import read_file, read_text
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "proofs").rglob("*.egg"))
 ONE_PASS = [p for p in PROGRAMS if "S_scan" in (ROOT / p).read_text() and "running_max" not in p]
-HAVE_TORCH = importlib.util.find_spec("torch") is not None
-HAVE_TRITON = HAVE_TORCH and importlib.util.find_spec("triton") is not None
+
+
+def installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+HAVE_TORCH = installed("torch")
+HAVE_TRITON = HAVE_TORCH and installed("triton")
 needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed: `make codegen-extra` "
                                  "(pip install -e '.[codegen]') installs verify[codegen]")
 needs_triton = pytest.mark.skipif(not HAVE_TRITON, reason="triton is not installed: `make codegen-extra` "
@@ -204,7 +213,7 @@ SMALL = {"e": 16, "f": 12, "m": 240, "p": 24}
 @needs_torch
 @pytest.mark.parametrize("path", PROGRAMS)
 def test_torch_code_matches_the_reference_evaluator(path):
-    """float64 to 1e-12 relative (the undefined elements coincide); float32 as close as the reference's own
+    """float64 to 1e-12 relative (the undefined elements coincide); float32 within twice the reference's own
     float32 evaluation, for the program's tiling and, where it tiles m directly, M0 = 48 and M0 = 15."""
     namespace, program = load(path)
     for output in program.output_names():
@@ -214,7 +223,7 @@ def test_torch_code_matches_the_reference_evaluator(path):
             want = reference(program, output, SMALL, tiles, inputs)
             assert rel_error(call(fn, inputs, np.float64, **tiles), want) < 1e-12, tiles
             ref32 = rel_error(reference(program, output, SMALL, tiles, inputs, np.float32), want)
-            assert rel_error(call(fn, inputs, np.float32, **tiles), want) <= 4 * ref32 + 1e-6, tiles
+            assert rel_error(call(fn, inputs, np.float32, **tiles), want) <= 2 * ref32 + 1e-9, tiles
 
 
 @needs_torch
@@ -325,7 +334,7 @@ def test_triton_kernel_matches_the_reference_under_the_interpreter(path, interpr
         want = reference(program, output, SMALL, tiles, inputs)
         assert rel_error(call(namespace[output], inputs, np.float64, **tiles), want) < 1e-12
         ref32 = rel_error(reference(program, output, SMALL, tiles, inputs, np.float32), want)
-        assert rel_error(call(namespace[output], inputs, np.float32, **tiles), want) <= 4 * ref32 + 1e-6
+        assert rel_error(call(namespace[output], inputs, np.float32, **tiles), want) <= 2 * ref32 + 1e-9
 
 
 @needs_triton
