@@ -76,8 +76,11 @@ def read_chain(path: str | Path) -> list[Claim]:
             line = int(m.group(1)) if m else None
         raise ParseError(f"not a valid chain file: {exc}", Location(str(path), line)) from None
     steps = data.get("step")
-    if not isinstance(steps, list) or not steps:
+    if not isinstance(steps, list) or not steps or not all(isinstance(step, dict) for step in steps):
         raise ParseError("a chain file needs at least one [[step]]", Location(str(path), 1))
+    _check_types(path, text, data, None)
+    for step in steps:
+        _check_types(path, text, step, step.get("name"))
     reached = {data.get("start")} if data.get("start") else set()
     rule_names = _RuleNames(path, text, data)
     claims = []
@@ -133,6 +136,29 @@ def read_chain(path: str | Path) -> list[Claim]:
     if data.get("end") and data["end"] not in reached:
         raise ParseError(f"the chain never reaches its end {data['end']}", Location(str(path), _line_of(text, "end")))
     return claims
+
+
+# What each key of a chain file holds: a string, or a list of strings ("a string" alone counts as a one-item
+# list, as for `rules`). Anything else is a located error (a number would crash later; a string read as a list
+# would be taken character by character).
+_STRING_KEYS = ("start", "end", "bound", "rules_dir", "name", "from", "to", "by")
+_LIST_KEYS = ("assume", "unbounded", "rules")
+
+
+def _check_types(path: Path, text: str, table: dict, step: str | None) -> None:
+    for key, value in table.items():
+        where = Location(str(path), _line_of(text, f'"{step}"') if step is not None and isinstance(step, str)
+                         else _line_of(text, key))
+        what = f"step '{step}': " if step is not None else ""
+        if key in _STRING_KEYS and not isinstance(value, str):
+            raise ParseError(f"{what}'{key}' must be a string, got {type(value).__name__} {value!r}", where,
+                             f'write {key} = "..."')
+        if key in _LIST_KEYS:
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+                raise ParseError(f"{what}'{key}' must be a list of strings, got {value!r}", where,
+                                 f'write {key} = ["..."]')
+            table[key] = items
 
 
 # -- steps justified by rules ----------------------------------------------------------------------------------

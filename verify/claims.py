@@ -79,7 +79,8 @@ class Claim:
         return seen
 
     def structural_ranks(self) -> set[str]:
-        """Ranks some operator reduces, re-tiles or iterates over. The others are parallel (see bounds)."""
+        """Ranks some operator reduces, re-tiles or iterates over, and ranks an assumption is along (it ties the
+        slices along that rank together). The others are parallel: see `plan`."""
         out: set[str] = set()
         for side in (self.lhs, self.rhs):
             for node in side.nodes():
@@ -88,14 +89,18 @@ class Claim:
                         out.add(r)
                     case ir.Split(rank=r, outer=o, inner=i) | ir.Unsplit(rank=r, outer=o, inner=i):
                         out.update((r, o, i))
+        out.update(along for _mask, along in self.assumptions)
         return out
 
-    def splits(self) -> dict[str, tuple[str, str]]:
-        out: dict[str, tuple[str, str]] = {}
+    def splits(self) -> list[tuple[str, str, str]]:
+        """Every view (rank, outer, inner) of a split rank, each once: one rank may be viewed several ways."""
+        out: list[tuple[str, str, str]] = []
         for side in (self.lhs, self.rhs):
             for node in side.nodes():
                 if isinstance(node, (ir.Split, ir.Unsplit)):
-                    out[node.rank] = (node.outer, node.inner)
+                    view = (node.rank, node.outer, node.inner)
+                    if view not in out:
+                        out.append(view)
         return out
 
 
@@ -220,6 +225,7 @@ class Plan:
     assignments: tuple[tuple[tuple[str, int], ...], ...]
     description: str
     parallel: tuple[str, ...]
+    pinned_bounds: tuple[str, ...] = ()     # bounds given for parallel ranks: covered by size 1, not needed
 
     def sizes(self):
         for a in self.assignments:
@@ -232,23 +238,45 @@ MAX_ASSIGNMENTS = 5000
 def plan(claim: Claim, bound: Bound) -> Plan:
     """Sizes for every rank of the claim.
 
-    A rank that is split is the product of its parts (rank = outer * INNER). A rank no operator reduces,
-    re-tiles or iterates over is *parallel*: each slice along it is computed by the same function from its own
-    inputs, so size 1 decides it for every size, and it is pinned to 1. Every other rank ranges over the bound.
+    A rank that is split is the product of its parts (rank = outer * INNER); a rank may be split several ways
+    (m = m1*M0 = a*B), and only assignments where every view gives the same size are kept. Every rank that is
+    not parallel ranges over the bound.
+
+    **Pinning parallel ranks.** Theorem: let r be a rank such that
+      (a) no operator of either side reduces, splits, unsplits, scans, shifts or takes the last element along
+          r, so every operator acts slice by slice along r: the slice r=j of each intermediate is computed from
+          the slices r=j of its operands (an operand without r is broadcast, the same for every j) by a function
+          that does not depend on j or on the size R; and
+      (b) the precondition on the inputs is a conjunction of conditions on single slices r=j (the same for
+          every j): each mask element is 0 or -inf on its own, and an assumption `B unmasked along s` with s != r
+          constrains fibres along s, each inside one slice r=j. An assumption *along r* is not of this form (it
+          ties the slices of B along r together: with R=1 it forces every element to 0), so it violates (b).
+    Then lhs = rhs for every R >= 1 (the other sizes fixed) iff lhs = rhs at R = 1. (If) inputs of size R that
+    satisfy the precondition restrict, slice by slice, to inputs of size 1 that satisfy it, and by (a) slice j
+    of each side's output is that side's output on the restriction; the sides agree on every slice. (Only if)
+    inputs of size 1 replicated along r satisfy the precondition and give the size-1 outputs on every slice.
+    `Claim.structural_ranks` collects the ranks that fail (a) or (b); every other rank is pinned to 1, whatever
+    the bound says about it (the pinned ranks, and any bound given for them, are reported in `Plan.parallel` and
+    `Plan.pinned_bounds`). Both directions are tested in tests/test_soundness.py.
     """
     ranks = claim.ranks()
     splits = claim.splits()
+    _check_acyclic(claim, splits)
     structural = claim.structural_ranks()
-    tile_ranks = {r for pair in splits.values() for r in pair}
-    derived = set(splits)
+    tile_ranks = {r for _, outer, inner in splits for r in (outer, inner)}
+    derived = {rank for rank, _, _ in splits}
     free = [r for r in ranks if r not in derived]
     ranges: dict[str, range] = {}
     parallel = []
+    pinned_bounds = []
     for r in free:
         given = bound.get(r)
         if r not in structural:
             ranges[r] = range(1, 2)
             parallel.append(r)
+            if given and given != (1, 1):
+                pinned_bounds.append(f"{r.upper()}<={given[1]}" if given[0] == 1 else
+                                     f"{r.upper()}={given[0]}..{given[1]}")
         elif given:
             ranges[r] = range(given[0], given[1] + 1)
         else:
@@ -266,19 +294,43 @@ def plan(claim: Claim, bound: Bound) -> Plan:
         sizes = dict(zip(free, values))
         if _derive(sizes, splits):
             combos.append(tuple(sorted(sizes.items())))
+    if not combos:
+        views = "; ".join(f"{rank} = {outer} x {inner}" for rank, outer, inner in splits)
+        raise ShapeError(f"no size assignment in the bound makes the views of split ranks agree ({views})",
+                         claim.location, "widen the bound of the tile ranks")
     combos.sort(key=lambda a: (sum(v for _, v in a), a))
     shown = [f"{r.upper()}<={max(ranges[r])}" if min(ranges[r]) == 1 else
              f"{r.upper()}={min(ranges[r])}..{max(ranges[r])}" for r in free if r not in parallel]
     description = ", ".join(shown) if shown else "all sizes (no rank is reduced or tiled)"
-    return Plan(tuple(combos), description, tuple(parallel))
+    return Plan(tuple(combos), description, tuple(parallel), tuple(pinned_bounds))
+
+
+def _check_acyclic(claim: Claim, splits) -> None:
+    """Splits that form a cycle (m -> a, b and a -> m, c) give no sizes: a located error, not a crash."""
+    parts: dict[str, set[str]] = {}
+    for rank, outer, inner in splits:
+        parts.setdefault(rank, set()).update((outer, inner))
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for part in parts.get(start, ()):
+            if part == target or (part not in seen and reaches(part, target, seen | {part})):
+                return True
+        return False
+
+    for rank in parts:
+        if reaches(rank, rank, {rank}):
+            raise ShapeError(f"the splits of '{claim.name}' form a cycle: rank '{rank}' is split into parts that "
+                             f"are split back into '{rank}'", claim.location,
+                             "a tiling splits a rank into new ranks; use fresh rank names for each level")
 
 
 def _derive(sizes: dict[str, int], splits) -> bool:
-    """Fill split ranks as products of their parts (repeatedly, for multi-level tilings)."""
+    """Fill split ranks as products of their parts (repeatedly, for multi-level tilings); False when two views
+    of one rank disagree."""
     changed = True
     while changed:
         changed = False
-        for rank, (outer, inner) in splits.items():
+        for rank, outer, inner in splits:
             if outer in sizes and inner in sizes:
                 value = sizes[outer] * sizes[inner]
                 if rank in sizes and sizes[rank] != value:
@@ -286,7 +338,7 @@ def _derive(sizes: dict[str, int], splits) -> bool:
                 if rank not in sizes:
                     sizes[rank] = value
                     changed = True
-    return all(r in sizes for r in splits)
+    return all(rank in sizes for rank, _, _ in splits)
 
 
 # -- inputs ---------------------------------------------------------------------------------------------------

@@ -134,9 +134,23 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
         out.warnings.append(warning)
     out.detail = f"{len(sizes_list)} size assignments" + (
         f"; parallel ranks pinned to 1: {', '.join(the_plan.parallel)}" if the_plan.parallel else "")
+    if the_plan.parallel:
+        out.engines["parallel ranks"] = pinned_note(the_plan)
+    if the_plan.pinned_bounds:   # a bound the user gave for a pinned rank is reported, never silently dropped
+        out.warnings.append(pinned_note(the_plan))
     from .guards import cross_check  # independent numeric check; a proven disagreement -> ERROR
 
     return cross_check(claim, options, sizes_list, out)
+
+
+def pinned_note(the_plan) -> str:
+    """What pinning parallel ranks covers (see `claims.plan`), naming any bound given for them."""
+    ranks = ", ".join(r.upper() for r in the_plan.parallel)
+    note = f"{ranks} pinned to 1: parallel (no operator reduces, tiles or scans them, no assumption is along " \
+           f"them), so size 1 decides every size"
+    if the_plan.pinned_bounds:
+        note += f"; the bound {', '.join(the_plan.pinned_bounds)} is covered by that, not checked separately"
+    return note
 
 
 def small_sizes(claim: Claim, options: Options, count: int = 3) -> list[dict[str, int]]:

@@ -257,7 +257,7 @@ def pinned(bound: Bound, sizes: dict[str, int]) -> Bound:
 
 def free_ranks(claim: Claim) -> list[str]:
     """Ranks that range over the bound: reduced/tiled/iterated ones that are not products of split parts."""
-    derived = set(claim.splits())
+    derived = {rank for rank, _, _ in claim.splits()}
     structural = claim.structural_ranks()
     return [r for r in claim.ranks() if r in structural and r not in derived]
 

@@ -293,6 +293,10 @@ class _Reader:
         kind = type(node).__name__
         line = self.line_of(node)
         if kind == "Var":
+            if node.name in self.bindings and self.rule_vars is not None:
+                raise self.error(ParseError, f"a rule mentions '{node.name}', a let name of this file", node,
+                                 "a rule holds for all tensors: use a pattern variable (a name that is not a let "
+                                 "name), or put the rule in a file without the program")
             if node.name in self.bindings:
                 return ir.Ref(node.name, line)
             if self.rule_vars is not None:
