@@ -122,7 +122,7 @@ def test_dropping_the_max_shift_overflows_in_float32_and_is_flagged():
     assert any("exp argument unbounded above" in w for w in result.warnings)
     plain = check_claim(read_chain(PROOFS / "attention.chain.toml")[0], FAST)
     assert not any("exp argument" in w for w in plain.warnings)
-    assert any("F<=2 is covered" in w for w in plain.warnings)   # the chain's F=2: f is pinned, reported
+    assert any("bound F<=2 not checked as such" in w for w in plain.warnings)   # the chain's F=2: f is pinned, reported
 
 
 def test_certificates_and_cache(tmp_path):

@@ -40,7 +40,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from .claims import Claim, equiv_claim, with_assumptions
+from .claims import Claim, equiv_claims, with_assumptions
 from .errors import Location, ParseError, VerifyError, did_you_mean
 from .reader import read_file
 
@@ -124,15 +124,20 @@ def read_chain(path: str | Path) -> list[Claim]:
             if group not in GROUPS:
                 raise ParseError(f"step '{name}': unknown induction group {group!r}", where,
                                  f"groups: {', '.join(repr(g) for g in GROUPS)}")
-        claim = equiv_claim(before, after, name=name, kind="step", file=str(path), line=line,
-                            bound=step.get("bound", data.get("bound")), unbounded=tuple(unbounded))
-        if rules:
-            if unbounded:
-                raise ParseError(f"step '{name}': 'unbounded' lifts equivalence steps only", where,
-                                 'a by = "rules" step holds at the weakest bound of its rules')
-            claim = RulesStep(**{f.name: getattr(claim, f.name) for f in dataclasses.fields(Claim)},
-                              rules=rules, rules_dir=str(rule_names.directory))
-        claims.append(with_assumptions(claim, list(data.get("assume", [])) + list(step.get("assume", [])), where))
+        if rules and unbounded:
+            raise ParseError(f"step '{name}': 'unbounded' lifts equivalence steps only", where,
+                             'a by = "rules" step holds at the weakest bound of its rules')
+        try:   # one claim per output, paired by position (see claims.equiv_claims)
+            step_claims = equiv_claims(before, after, name=name, kind="step", file=str(path), line=line,
+                                       bound=step.get("bound", data.get("bound")), unbounded=tuple(unbounded))
+        except VerifyError as exc:
+            raise exc.located(where)
+        for claim in step_claims:
+            if rules:
+                claim = RulesStep(**{f.name: getattr(claim, f.name) for f in dataclasses.fields(Claim)},
+                                  rules=rules, rules_dir=str(rule_names.directory))
+            claims.append(with_assumptions(claim, list(data.get("assume", [])) + list(step.get("assume", [])),
+                                           where))
     if data.get("end") and data["end"] not in reached:
         raise ParseError(f"the chain never reaches its end {data['end']}", Location(str(path), _line_of(text, "end")))
     return claims

@@ -161,18 +161,69 @@ def program_side(program: ir.Program, label: str, output: str | None = None) -> 
     return Side(label, ir.Ref(name, program.bindings[name].line), program.bindings, program.file)
 
 
+def equiv_claims(a: ir.Program, b: ir.Program, name: str | None = None, kind: str = "equiv",
+                 file: str | None = None, line: int | None = None, bound: str | None = None,
+                 unbounded: tuple[str, ...] = ()) -> list[Claim]:
+    """One claim per output: the k-th `(extract ...)` of `a` against the k-th of `b` (paired by position, not by
+    name). Programs with different numbers of outputs are a located error: comparing only some outputs would
+    certify programs that differ in the others."""
+    if not a.outputs or not b.outputs:
+        missing = a if not a.outputs else b
+        raise ShapeError(f"{missing.file} has no (extract ...): nothing to compare", Location(missing.file, None))
+    if len(a.outputs) != len(b.outputs):
+        more, fewer = (a, b) if len(a.outputs) > len(b.outputs) else (b, a)
+        extra_name, extra_line = more.outputs[len(fewer.outputs)]
+        raise ShapeError(f"{a.file} has {len(a.outputs)} output(s) but {b.file} has {len(b.outputs)}: outputs are "
+                         f"compared by position, and '{extra_name}' has no counterpart in {fewer.file}",
+                         Location(more.file, extra_line), "extract the same number of outputs, in the same order")
+    label = name or f"{a.file} == {b.file}"
+    claims = []
+    for k, ((out_a, _), (out_b, line_b)) in enumerate(zip(a.outputs, b.outputs), 1):
+        lhs, rhs = program_side(a, a.file, out_a), program_side(b, b.file, out_b)
+        ra = program_ranks(a)[out_a]
+        rb = program_ranks(b)[out_b]
+        if set(ra) != set(rb):
+            which = f"output {k} ({out_a} vs {out_b}) " if len(a.outputs) > 1 else "outputs "
+            raise ShapeError(f"the {which}differ in ranks: {a.file} gives {{{', '.join(ra)}}}, "
+                             f"{b.file} gives {{{', '.join(rb)}}}", Location(b.file, line_b))
+        named = label if len(a.outputs) == 1 else f"{label} [output {k} of {len(a.outputs)}: {out_a} = {out_b}]"
+        claims.append(Claim(named, kind, file or b.file, line, lhs, rhs, _inputs_of([lhs, rhs]), ra, bound=bound,
+                            unbounded=tuple(unbounded), masks=_masks_of([lhs, rhs])))
+    check_split_tiles_across(claims)
+    return claims
+
+
 def equiv_claim(a: ir.Program, b: ir.Program, name: str | None = None, kind: str = "equiv",
                 file: str | None = None, line: int | None = None, bound: str | None = None,
                 unbounded: tuple[str, ...] = ()) -> Claim:
-    lhs, rhs = program_side(a, a.file), program_side(b, b.file)
-    ra = program_ranks(a)[lhs.expr.name]
-    rb = program_ranks(b)[rhs.expr.name]
-    if set(ra) != set(rb):
-        raise ShapeError(f"the outputs differ in ranks: {a.file} gives {{{', '.join(ra)}}}, "
-                         f"{b.file} gives {{{', '.join(rb)}}}", Location(b.file, b.outputs[0][1]))
-    label = name or f"{a.file} == {b.file}"
-    return Claim(label, kind, file or b.file, line, lhs, rhs, _inputs_of([lhs, rhs]), ra, bound=bound,
-                 unbounded=tuple(unbounded), masks=_masks_of([lhs, rhs]))
+    """The claim for two programs with one output each (`equiv_claims` compares every output)."""
+    claims = equiv_claims(a, b, name, kind, file, line, bound, unbounded)
+    if len(claims) != 1:
+        raise ShapeError(f"{a.file} and {b.file} have {len(claims)} outputs each: compare them with equiv_claims",
+                         Location(b.file, b.outputs[1][1]))
+    return claims[0]
+
+
+def check_split_tiles_across(claims) -> None:
+    """The two sides of an equivalence split the same rank pair with the same literal tile count, or the claim is
+    refused. Within one side the count is a free size (the check sweeps every count in the bound); across the
+    sides, two different literal counts (`(T_split_m_m1m0 X 4)` vs `... X 2`) would have the claim compare
+    programs that are not the ones written (4 tiles vs 2), so they are a located error, not a certificate."""
+    for claim in claims:
+        seen: dict[tuple[str, str, str], tuple[object, str, int | None]] = {}
+        for side in (claim.lhs, claim.rhs):
+            for node in side.nodes():
+                if isinstance(node, ir.Split) and isinstance(node.tiles, int):
+                    key = (node.rank, node.outer, node.inner)
+                    if key in seen and seen[key][0] != node.tiles:
+                        tiles, file, line = seen[key]
+                        raise ShapeError(
+                            f"rank {node.rank} is split into ({node.outer}, {node.inner}) with {node.tiles} tiles "
+                            f"here but with {tiles} in {file}" + (f" at line {line}" if line else ""),
+                            Location(side.file, node.line),
+                            "the two sides must tile alike (the checker sweeps every tile count in the bound "
+                            "for both); name a different tiling with different ranks, e.g. T_split_m_ab")
+                    seen.setdefault(key, (node.tiles, side.file, node.line))
 
 
 # -- bounds ---------------------------------------------------------------------------------------------------
@@ -368,4 +419,4 @@ def aligned_pair(claim: Claim, left: Tensor, right: Tensor, batch: bool = False)
     return left.aligned(order), right.aligned(order)
 
 
-__all__ = ["Claim", "Side", "Bound", "Plan", "plan", "rule_claim", "equiv_claim", "symbolic_inputs", "FLOAT"]
+__all__ = ["Claim", "Side", "Bound", "Plan", "plan", "rule_claim", "equiv_claim", "equiv_claims", "symbolic_inputs", "FLOAT"]
