@@ -63,15 +63,23 @@ def _normal_form_equal(claim: Claim, sizes, fixed=None) -> bool | None:
         return None
 
 
-def _prove_masked(claim: Claim, sizes) -> tuple[bool, int, dict | None]:
-    """Every mask pattern at these sizes by the normal form: (all proved, patterns, first undecided pattern)."""
+def _prove_masked(claim: Claim, sizes, z3_timeout_ms: int):
+    """Every mask pattern at these sizes, by the normal form and, where it cannot decide, by Z3 with the
+    pattern fixed (masks are 0 or -inf, never unknown reals): (status, patterns, z3 proofs, pattern, payload)
+    with status "proved", or Z3's "model"/"unknown" at the first pattern it did not prove."""
+    from . import smt
     from .masks import patterns
 
     found = patterns(claim, sizes)
+    z3_proved = 0
     for pattern in found:
-        if not _normal_form_equal(claim, sizes, pattern):
-            return False, len(found), pattern
-    return True, len(found), None
+        if _normal_form_equal(claim, sizes, pattern):
+            continue
+        status, payload = smt.decide(claim, sizes, z3_timeout_ms, fixed=pattern)
+        if status != "proved":
+            return status, len(found), z3_proved, pattern, payload
+        z3_proved += 1
+    return "proved", len(found), z3_proved, None, None
 
 
 def prove_bounded(claim: Claim, options: Options) -> Result:
@@ -89,18 +97,24 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
     methods: list[str] = []
     z3_proved = 0
     mask_patterns = 0
+    z3_patterns = 0
     for sizes in sizes_list:
         if claim.masks:
-            # Masks are enumerated, pattern by pattern; -inf is outside what the Z3 encoding expresses.
-            proved, count, pattern = _prove_masked(claim, sizes)
+            # Masks are enumerated, pattern by pattern (each element 0 or -inf, in every engine).
+            status, count, by_z3, pattern, payload = _prove_masked(claim, sizes, int(options.z3_timeout * 1000))
             mask_patterns += count
-            if proved:
+            z3_patterns += by_z3
+            if status == "proved":
                 continue
             where = ", ".join(f"{k.upper()}={v}" for k, v in sorted(sizes.items()))
             shown = {k: v.tolist() for k, v in pattern.items()}
-            return result(Verdict.UNKNOWN, "normal form",
-                          detail=f"at {where}, masks {shown}: the normal form did not decide, and no "
-                                 f"counterexample was found")
+            if status == "model":
+                cx = refute.confirm(claim, sizes, payload, "z3 model")
+                if cx is not None:
+                    return result(Verdict.REFUTED, "z3 model, replayed in mpmath", counterexample=cx)
+                payload = "z3's model did not replay"
+            return result(Verdict.UNKNOWN, "normal form + z3",
+                          detail=f"at {where}, masks {shown}: the normal form did not decide; {payload}")
         if _normal_form_equal(claim, sizes):
             continue
         from . import smt
@@ -121,10 +135,15 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
     methods.append("normal form")
     if z3_proved:
         methods.append(f"z3 ({z3_proved} of {len(sizes_list)} size assignments)")
+    if z3_patterns:
+        methods.append(f"z3 ({z3_patterns} of {mask_patterns} mask patterns)")
     engines = {"normal form": f"equal at {len(sizes_list) - z3_proved} size assignments"
-                              + (f" ({mask_patterns} mask patterns)" if claim.masks else "")}
+                              + (f" ({mask_patterns - z3_patterns} of {mask_patterns} mask patterns)"
+                                 if claim.masks else "")}
     if z3_proved:
         engines["z3"] = f"unsat at {z3_proved} size assignments"
+    if z3_patterns:
+        engines["z3"] = f"unsat at {z3_patterns} mask patterns"
     engines["numeric search"] = f"no counterexample in {refute.TRIALS} trials x {len(sizes_list)} sizes"
     out = result(Verdict.CERTIFIED, " + ".join(methods), engines=engines)
     from .numerics import exp_overflow_warning

@@ -467,7 +467,7 @@ def _pick_assignments(sizes_list: list[dict], rng) -> list[dict]:
 
 def cross_check(claim, options, sizes_list, result):
     """Re-evaluate a CERTIFIED claim at random points; a proven disagreement makes it ERROR."""
-    from . import refute
+    from . import masks, refute
     from .claims import aligned_pair, evaluate_both
     from .evaluate import FLOAT
     from .verdict import Verdict
@@ -485,7 +485,7 @@ def cross_check(claim, options, sizes_list, result):
         if n_inputs * CROSS_TRIALS > MAX_CROSS_ELEMENTS and used:
             continue
         used += 1
-        inputs = {name: cross_values(rng, tuple(sizes[r] for r in ranks), constants) for name, ranks in claim.inputs}
+        inputs = masks.draw(claim, sizes, rng, CROSS_TRIALS, lambda shape: cross_values(rng, shape, constants))
         left, right = evaluate_both(claim, sizes, FLOAT, inputs, batch=CROSS_TRIALS)
         lv, rv = aligned_pair(claim, left, right, batch=True)
         lv, rv = np.broadcast_arrays(lv, rv)
