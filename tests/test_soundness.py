@@ -36,7 +36,7 @@ def corpus(kind: str) -> list[Path]:
 def claims_of(path: Path):
     if path.name.endswith(".chain.toml"):
         return chain.read_chain(path)
-    return [rule_claim(rule) for rule in read_file(path).rules]
+    return driver.claims_of(read_file(path))      # with the file's `; assume:` directives
 
 
 def header(path: Path) -> tuple[str, str]:
