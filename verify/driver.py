@@ -216,11 +216,17 @@ def check_claim(claim: Claim, options: Options) -> Result:
     key = cache_key(claim, effective_bound(claim, options.bound), ENCODING_VERSION) if cache.mode != "off" else ""
     cached = cache.get(key) if key else None
     if cached is not None:
-        cached.engines["cache"] = f"hit {key[:12]}"
+        cached.engines["cache"] = f"hit {key[:12]} (authenticated)"
+        # the entry answers for this claim's content; where the claim is written now is the claim's own
+        cached.name, cached.file, cached.line = claim.name, claim.file, claim.line
+        cached.kind, cached.description = claim.kind, claim.description
         return cached
     result = _check_claim_uncached(claim, options)
     if key:
         cache.put(key, result)
+    if cache.rejected:   # a forged, copied or foreign entry: reported (not cached), never trusted
+        result.engines["cache rejected"] = cache.rejected
+        result.warnings.append(cache.rejected)
     return result
 
 
