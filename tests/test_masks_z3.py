@@ -89,3 +89,19 @@ def test_true_mask_identities_are_certified_and_cross_checked_with_masks(rule, a
 def test_the_row_max_identity_needs_its_assumption():
     result = check_claim(claim_of(f"(rewrite (M_add_p x (R_max_m {B})) x)"), OPTIONS)
     assert result.verdict is Verdict.REFUTED
+
+
+def test_a_verdict_under_an_assumption_says_so_in_the_line_and_in_json(tmp_path):
+    import io
+    import json
+
+    from verify import cli
+
+    path = tmp_path / "rowmax.egg"
+    path.write_text(f"; assume: B unmasked along m\n; rowmax: the row max of B is 0\n(rewrite (M_add_p x (R_max_m {B})) x)\n")
+    out = io.StringIO()
+    assert cli.run(["check", str(path), "--no-sympy", "--cache", "off", "--plain"], out, io.StringIO()) == 0
+    assert "CERTIFIED (M<=2; normal form; assuming B unmasked along m)" in out.getvalue()
+    out = io.StringIO()
+    assert cli.run(["check", str(path), "--no-sympy", "--cache", "off", "--json"], out, io.StringIO()) == 0
+    assert json.loads(out.getvalue())[0]["assumptions"] == ["B unmasked along m"]

@@ -134,7 +134,9 @@ def with_assumptions(claim: Claim, assumptions, location: Location | None = None
         mask, along = parse_assumption(text, location or claim.location)
         if mask not in claim.masks:
             raise ShapeError(f"assumption '{text}': '{mask}' is not a mask input of '{claim.name}'",
-                             location or claim.location, 'declare it as (CreateTensor "B[m,p]:mask")')
+                             location or claim.location,
+                             "`; assume:` covers every rule below it: move rules without that mask above the "
+                             'directive or into another file; a mask is declared as (CreateTensor "B[m,p]:mask")')
         if along not in ranks[mask]:
             raise ShapeError(f"assumption '{text}': mask '{mask}' has no rank '{along}' (ranks {ranks[mask]})",
                              location or claim.location)

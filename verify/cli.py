@@ -70,6 +70,8 @@ def _rich(report: Report, out) -> None:
             colour = colours[r.verdict.value]
             cached = " [dim](cached)[/dim]" if "cache" in r.engines else ""
             method = r.method if r.verdict is V.Verdict.CERTIFIED else r.detail or r.method
+            if r.verdict is V.Verdict.CERTIFIED and r.assumptions:
+                method += f"; assuming {', '.join(r.assumptions)}"
             table.add_row(escape(r.name), escape(f"{r.file}:{r.line}" if r.line else r.file),
                           f"[{colour}]{r.verdict.value}[/{colour}]", escape(r.bound), escape(method),
                           f"{r.seconds:.3f}{cached}")

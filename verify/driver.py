@@ -206,6 +206,13 @@ def second_opinion(claim: Claim, options: Options, result: Result) -> Result:
 
 
 def check_claim(claim: Claim, options: Options) -> Result:
+    """The verdict on one claim, naming the assumptions (`B unmasked along m`) it holds under."""
+    result = _check_claim_cached(claim, options)
+    result.assumptions = [f"{mask} unmasked along {rank}" for mask, rank in claim.assumptions]
+    return result
+
+
+def _check_claim_cached(claim: Claim, options: Options) -> Result:
     from .certificates import Cache, cache_key
 
     if getattr(claim, "rules", ()):   # a chain step by = "rules": its rules' and equivalence's checks are cached
@@ -377,15 +384,27 @@ class Report:
 
 def claims_of(source: SourceFile) -> list[Claim]:
     from .claims import with_assumptions
-    from .errors import Location
+    from .errors import Location, ParseError
 
     out = []
+    last = max((rule.line for rule in source.rules if rule.line is not None), default=None)
+    for text, line in source.assumptions:
+        if source.rules and (last is None or line > last):
+            raise ParseError(f"`; assume: {text}` applies to no rule: it covers only the rules below it",
+                             Location(source.path, line), "move it above the rules it is a precondition of")
     for rule in source.rules:
         claim = rule_claim(rule)
-        for text, line in source.assumptions:
+        for text, line in assumptions_above(source.assumptions, rule):
             claim = with_assumptions(claim, [text], Location(source.path, line))
         out.append(claim)
     return out
+
+
+def assumptions_above(assumptions, rule) -> list[tuple[str, int]]:
+    """The scope of `; assume:` in a rule file: every rule *below* the directive (a rule above it is checked
+    without it). A rule below it that has no such mask or rank is refused with a located error
+    (`with_assumptions`), never checked as if the directive were not there."""
+    return [(text, line) for text, line in assumptions if rule.line is not None and line < rule.line]
 
 
 def collect(paths) -> tuple[list[Claim], list[VerifyError], list[str]]:

@@ -262,7 +262,9 @@ def rule_mutants(rule: ir.Rule, assumptions=(), source_path: str = "") -> list[M
             mutant.key = ("rule", target, mutated.lhs, mutated.rhs)
             try:
                 claim = rule_claim(mutated)
-                for text, line in assumptions:
+                from .driver import assumptions_above
+
+                for text, line in assumptions_above(assumptions, rule):
                     claim = with_assumptions(claim, [text], Location(source_path or rule.file, line))
                 mutant.claim = claim
             except VerifyError as exc:
