@@ -226,6 +226,9 @@ def cmd_numeric(args, out, err) -> int:
         if not Path(path).is_file():
             print(f"usage error: no such file: {path}", file=err)
             return 2
+    for rank in ("E", "M", "P", "F"):
+        if getattr(args, rank) < 1:
+            raise BoundError(f"--{rank} must be at least 1, got {getattr(args, rank)}")
     rows = numerics.crosscheck(args.programs, E=args.E, M=args.M, P=args.P, F=args.F)
     rows += numerics.overflow_demo()
     print(f"{'program':32} {'sizes':22} {'dtype':8} {'max |error|':>12}  against", file=out)
@@ -462,7 +465,9 @@ def cmd_run(args, out, err) -> int:
     if not path.is_file():
         print(f"usage error: no such file: {path}", file=err)
         return 2
-    outputs, added = EB.run_program(path.read_text(encoding="utf-8"), str(path))
+    from .reader import source_text
+
+    outputs, added = EB.run_program(source_text(path), str(path))
     if added:
         print("; the file declares no datatype: the generated prelude was added", file=out)
     for output in outputs:
@@ -535,6 +540,10 @@ def run(argv, out=None, err=None) -> int:
         return args.func(args, out, err)
     except VerifyError as exc:
         print(exc.format(), file=err)
+        return 2
+    except OSError as exc:   # a path the user gave cannot be read or written (-o into a file, no permission)
+        where = exc.filename or "?"
+        print(f"{where}: usage error: {exc.strerror or exc}", file=err)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=err)

@@ -54,15 +54,19 @@ def read_file(path: str | Path) -> SourceFile:
         raise UsageError(f"no such file: {path}")
     if path.is_dir():
         raise UsageError(f"{path} is a directory; `check` takes directories, `equiv` takes two files")
-    data = path.read_bytes()
+    return read_text(source_text(path), str(path))
+
+
+def source_text(path: Path) -> str:
+    """The text of an .egg file; a binary or non-UTF-8 file is a located error."""
+    data = Path(path).read_bytes()
     if b"\x00" in data:
         raise ParseError("binary file, not egglog text", Location(str(path), 1))
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ParseError(f"not UTF-8 text ({exc.reason})", Location(str(path), line)) from None
-    return read_text(text, str(path))
 
 
 def read_text(text: str, file: str = "<text>") -> SourceFile:
