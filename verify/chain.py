@@ -40,7 +40,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from .claims import Claim, equiv_claims, with_assumptions
+from .claims import Claim, equiv_claims, with_assumptions_each
 from .errors import Location, ParseError, VerifyError, did_you_mean
 from .reader import read_file
 
@@ -132,12 +132,11 @@ def read_chain(path: str | Path) -> list[Claim]:
                                        bound=step.get("bound", data.get("bound")), unbounded=tuple(unbounded))
         except VerifyError as exc:
             raise exc.located(where)
-        for claim in step_claims:
-            if rules:
-                claim = RulesStep(**{f.name: getattr(claim, f.name) for f in dataclasses.fields(Claim)},
-                                  rules=rules, rules_dir=str(rule_names.directory))
-            claims.append(with_assumptions(claim, list(data.get("assume", [])) + list(step.get("assume", [])),
-                                           where))
+        if rules:
+            step_claims = [RulesStep(**{f.name: getattr(c, f.name) for f in dataclasses.fields(Claim)},
+                                     rules=rules, rules_dir=str(rule_names.directory)) for c in step_claims]
+        claims.extend(with_assumptions_each(step_claims, list(data.get("assume", [])) + list(step.get("assume", [])),
+                                            where))
     if data.get("end") and data["end"] not in reached:
         raise ParseError(f"the chain never reaches its end {data['end']}", Location(str(path), _line_of(text, "end")))
     return claims

@@ -144,6 +144,21 @@ def with_assumptions(claim: Claim, assumptions, location: Location | None = None
     return replace(claim, assumptions=tuple(sorted(set(parsed))))
 
 
+def with_assumptions_each(claims: list[Claim], assumptions, location: Location | None = None) -> list[Claim]:
+    """The assumptions of a program pair or chain step on each of its claims (one per output): an assumption
+    applies to the outputs that read its mask, and is an error only if none does."""
+    from .masks import parse_assumption
+
+    out = list(claims)
+    for text in assumptions:
+        mask, _ = parse_assumption(text, location or (claims[0].location if claims else None))
+        users = [i for i, c in enumerate(out) if mask in c.masks] or [0]
+        for i in users:
+            out[i] = with_assumptions(out[i], [f"{m} unmasked along {r}" for m, r in out[i].assumptions] + [text],
+                                      location)
+    return out
+
+
 def rule_claim(rule: ir.Rule, env=None) -> Claim:
     inferred = infer_rule(rule, env)
     check_split_tiles([inferred.lhs, inferred.rhs], rule.file)

@@ -467,10 +467,11 @@ def check_paths(paths, options: Options, progress=None) -> Report:
 def check_equiv(a: str | Path, b: str | Path, options: Options) -> Report:
     try:
         left, right = read_file(a), read_file(b)
-        from .claims import equiv_claims, with_assumptions
+        from .claims import equiv_claims, with_assumptions_each
 
-        claims = [with_assumptions(claim, [text for text, _ in left.assumptions + right.assumptions])
-                  for claim in equiv_claims(left.program, right.program, name=f"{Path(a).name} == {Path(b).name}")]
+        claims = with_assumptions_each(equiv_claims(left.program, right.program,
+                                                    name=f"{Path(a).name} == {Path(b).name}"),
+                                       [text for text, _ in left.assumptions + right.assumptions])
     except VerifyError as exc:
         return Report([], [exc], [])
     return Report(check_claims(claims, options), [], [], claims)  # the same guards as `check`
