@@ -106,6 +106,7 @@ class Claim:
 
 def _inputs_of(sides) -> tuple[tuple[str, tuple[str, ...]], ...]:
     found: dict[str, tuple[str, ...]] = {}
+    kinds: dict[str, str] = {}
     for side in sides:
         for node in side.nodes():
             if isinstance(node, ir.Input):
@@ -114,7 +115,13 @@ def _inputs_of(sides) -> tuple[tuple[str, tuple[str, ...]], ...]:
                         f"input '{node.name}' has ranks {found[node.name]} in one place and {node.ranks} in another",
                         Location(side.file, node.line),
                     )
+                # a mask in one place and a real in another: either reading would check a claim not written
+                if node.name in kinds and kinds[node.name] != node.kind:
+                    raise ShapeError(f"input '{node.name}' is a {kinds[node.name]} in one place and a {node.kind} "
+                                     f"in another", Location(side.file, node.line),
+                                     'declare it the same way everywhere, e.g. (CreateTensor "B[m,p]:mask")')
                 found[node.name] = node.ranks
+                kinds[node.name] = node.kind
     return tuple(sorted(found.items()))
 
 
