@@ -126,15 +126,19 @@ def secret_key() -> bytes | None:
         return given.encode()
     path = key_file()
     try:
-        if not path.exists():
+        if not path.exists():        # written whole under a temporary name, then linked: never read half-written
             import secrets
 
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
-        key = path.read_text().strip()
-    except FileExistsError:          # another process created it just now
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key-")   # mode 0600
+            try:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_hex(32))
+                os.link(tmp, path)
+            except FileExistsError:  # another process made it just now: use theirs
+                pass
+            finally:
+                os.unlink(tmp)
         key = path.read_text().strip()
     except OSError:
         return None
