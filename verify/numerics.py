@@ -72,8 +72,11 @@ def _bounded_above_by_zero(alg: NormalForm, arg) -> bool:
 
 
 def unbounded_exps(claim: Claim, side: Side, sizes) -> int:
+    """exp arguments not provably <= 0. A mask is never an unknown real: it is taken all 0 (unmasked), the
+    pattern with the largest exp arguments (a -inf element only lowers them)."""
     alg = _ExpWatch()
-    side.evaluate(sizes, alg, symbolic_inputs(claim, sizes, alg))
+    unmasked = {name: np.zeros(tuple(sizes[r] for r in ranks)) for name, ranks in claim.inputs if name in claim.masks}
+    side.evaluate(sizes, alg, symbolic_inputs(claim, sizes, alg, unmasked))
     return sum(not _bounded_above_by_zero(alg, a) for a in alg.arguments)
 
 
