@@ -29,7 +29,7 @@ from .normal_form import NormalForm, NotNormalizable
 from .reader import SourceFile, expand_paths, read_file
 from .verdict import Result, Verdict
 
-ENCODING_VERSION = "nf-2"  # bump whenever an encoding or the confirmation of counterexamples changes
+ENCODING_VERSION = "nf-3"  # bump whenever an encoding or the confirmation of counterexamples changes
 
 
 @dataclass(frozen=True)
