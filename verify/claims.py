@@ -333,6 +333,10 @@ def plan(claim: Claim, bound: Bound) -> Plan:
     `Claim.structural_ranks` collects the ranks that fail (a) or (b); every other rank is pinned to 1, whatever
     the bound says about it (the pinned ranks, and any bound given for them, are reported in `Plan.parallel` and
     `Plan.pinned_bounds`). Both directions are tested in tests/test_soundness.py.
+
+    Remark: a rank that satisfies (a) but has an assumption along it is decided by sizes 1 and 2 (its default
+    range): a slice j that fails at any size R still fails at size 2 next to an all-zero (unmasked) slice, and
+    that pair satisfies every `unmasked along` assumption. A bound of 1..1 for such a rank covers only size 1.
     """
     ranks = claim.ranks()
     splits = claim.splits()
