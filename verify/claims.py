@@ -214,6 +214,12 @@ def equiv_claims(a: ir.Program, b: ir.Program, name: str | None = None, kind: st
         claims.append(Claim(named, kind, file or b.file, line, lhs, rhs, _inputs_of([lhs, rhs]), ra, bound=bound,
                             unbounded=tuple(unbounded), masks=_masks_of([lhs, rhs])))
     check_split_tiles_across(claims)
+    for rank, (size, line) in b.sizes.items():   # concrete CreateTensor sizes: the same inputs on both sides
+        if rank in a.sizes and a.sizes[rank][0] != size:
+            raise ShapeError(f"rank {rank} has size {size} here but {a.sizes[rank][0]} in {a.file}"
+                             + (f" at line {a.sizes[rank][1]}" if a.sizes[rank][1] else ""), Location(b.file, line),
+                             "the two programs read the same inputs: give them the same concrete sizes (the "
+                             "checker sweeps every size in the bound for both)")
     return claims
 
 

@@ -97,6 +97,7 @@ class _Reader:
         self.rules: list[ir.Rule] = []
         self.declared: dict[str, int] | None = None
         self.rule_vars: set[str] | None = None  # set while converting a rule
+        self.sizes: dict[str, tuple[int, int | None]] = {}   # rank -> (concrete CreateTensor size, line)
 
     # -- positions --------------------------------------------------------------------------------------
     def line_of(self, node) -> int | None:
@@ -117,7 +118,7 @@ class _Reader:
             self.command(command)
         if not self.bindings and not self.rules:
             raise self.error(ParseError, "the file has neither `let` bindings nor rules", line=1)
-        program = ir.Program(self.file, dict(self.bindings), list(self.outputs))
+        program = ir.Program(self.file, dict(self.bindings), list(self.outputs), dict(self.sizes))
         assumptions = [(m.group(1), i) for i, line in enumerate(self.lines, 1) if (m := ASSUME_RE.match(line))]
         self.instantiate_templates()
         return SourceFile(self.file, self.text, program, self.rules, self.expectation(), self.declared, assumptions)
@@ -384,6 +385,12 @@ class _Reader:
         if sizes and len(sizes) != len(ranks):
             raise self.error(ShapeError, f"CreateTensor '{name}' has ranks ({', '.join(ranks)}) "
                              f"but {len(sizes)} size(s)", node)
+        for rank, size in zip(ranks, (_lit(a) for a in sizes)):
+            # concrete sizes (for running the program) must agree per rank; the checker sweeps sizes anyway
+            if rank in self.sizes and self.sizes[rank][0] != size:
+                raise self.error(ShapeError, f"rank {rank} has size {size} here but {self.sizes[rank][0]} at line "
+                                 f"{self.sizes[rank][1]}", node, "one program gives each rank one size")
+            self.sizes.setdefault(rank, (size, line))
         return ir.Input(name, ranks, line, kind)
 
 
