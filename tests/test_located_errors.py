@@ -58,3 +58,44 @@ def test_explain_on_masked_claims_offers_assumptions_not_signs(tmp_path):
     assert "B >= 0" not in out and "B > 0" not in out
     code, out, err = run_cli("explain", SOUND / "false" / "pin-assume-along-parallel-rank.egg", "--cache", "off")
     assert code == 1 and "Traceback" not in out + err
+
+
+# -- chain files with values of any type ------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings          # noqa: E402
+from hypothesis import strategies as st                      # noqa: E402
+
+from verify.chain import read_chain                          # noqa: E402
+from verify.errors import VerifyError                        # noqa: E402
+
+PROGRAM = str(ROOT / "proofs" / "attention.egg")
+VALUES = st.one_of(st.integers(-3, 3), st.booleans(), st.just(PROGRAM), st.text(max_size=8),
+                   st.lists(st.one_of(st.integers(0, 3), st.just("B unmasked along m"), st.just(PROGRAM)),
+                            max_size=3),
+                   st.just({"x": 1}))
+
+
+def _toml(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\\\", "\\\\\\\\").replace('"', '\\\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    return str(value)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(st.sampled_from(["start", "end", "bound", "assume", "rules_dir"]), VALUES,
+       st.sampled_from(["name", "from", "to", "by", "rules", "unbounded", "bound", "assume"]), VALUES)
+def test_chain_values_of_any_type_are_read_or_refused(tmp_path_factory, top, top_value, key, value):
+    step = {"name": "s", "from": PROGRAM, "to": PROGRAM, key: value}
+    text = f"{top} = {_toml(top_value)}\n[[step]]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in step.items())
+    path = tmp_path_factory.mktemp("chain") / "fuzz.chain.toml"
+    path.write_text(text)
+    try:
+        read_chain(path)
+    except VerifyError as exc:
+        assert exc.location is not None and exc.location.file == str(path), exc.format()
