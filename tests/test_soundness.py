@@ -36,7 +36,7 @@ def corpus(kind: str) -> list[Path]:
 def claims_of(path: Path):
     if path.name.endswith(".chain.toml"):
         return chain.read_chain(path)
-    return [rule_claim(rule) for rule in read_file(path).rules]
+    return driver.claims_of(read_file(path))      # with the file's `; assume:` directives
 
 
 def header(path: Path) -> tuple[str, str]:
@@ -67,11 +67,15 @@ def test_corpus_size_and_headers():
 
 @pytest.mark.parametrize("path", FALSE, ids=[p.name for p in FALSE])
 def test_false_is_refuted_with_replayed_counterexample(path):
+    steps: dict[str, list] = {}   # a step of programs with several outputs is one claim per output
     for claim in claims_of(path):
-        result = check_claim(claim, OPTIONS)
-        assert result.verdict is Verdict.REFUTED, (result.verdict, result.detail)
-        assert result.counterexample is not None and result.counterexample.replayed
-        assert replays(claim, result.counterexample)
+        steps.setdefault(claim.name.split(" [output ")[0], []).append((claim, check_claim(claim, OPTIONS)))
+    for pairs in steps.values():
+        refuted = [(c, r) for c, r in pairs if r.verdict is Verdict.REFUTED]
+        assert refuted, [(r.verdict, r.detail) for _, r in pairs]
+        for claim, result in refuted:
+            assert result.counterexample is not None and result.counterexample.replayed
+            assert replays(claim, result.counterexample)
 
 
 @pytest.mark.parametrize("path", TRUE, ids=[p.name for p in TRUE])
@@ -408,3 +412,51 @@ def test_mutate_cli(tmp_path):
     assert data["score"] == 1.0 and data["refuted"] >= 5 and data["mutants"] == len(data["details"])
     code, out, _ = run_cli("mutate", SOUND / "true" / "max-assoc.egg")
     assert code == 0 and "score:" in out and "100.0%" in out
+
+
+# -- pinning parallel ranks (claims.plan): both directions of the theorem -------------------------------------
+
+MASKED_ROWMAX = ('; assume: B unmasked along m\n; rowmax: the row max of B is 0\n'
+                 '(rewrite (M_add_p x (R_max_m (CreateTensor "B[m,p]:mask"))) x)\n')
+B_MINUS_B = ('; assume: B unmasked along p\n; bsub: B - B vanishes\n'
+             '(rewrite (M_add_mp x (M_sub_mp (CreateTensor "B[m,p]:mask") (CreateTensor "B[m,p]:mask"))) x)\n')
+
+
+def test_a_rank_pinned_to_one_decides_every_size():
+    """(If) certified with p pinned to 1, the claim holds at P = 3 for every mask pattern the assumption allows."""
+    from verify import masks
+    from verify.claims import aligned_pair, evaluate_both
+    from verify.evaluate import FLOAT
+
+    (claim,) = driver.claims_of(read_text(MASKED_ROWMAX, "<rowmax>"))
+    the_plan = plan(claim, Bound())
+    assert "p" in the_plan.parallel and all(s["p"] == 1 for s in the_plan.sizes())
+    result = check_claim(claim, OPTIONS)
+    assert result.verdict is Verdict.CERTIFIED and "P pinned to 1" in result.engines["parallel ranks"]
+    sizes = {"m": 2, "p": 3}
+    rng = np.random.default_rng(1)
+    for pattern in masks.patterns(claim, sizes):
+        inputs = {"B": pattern["B"], "x": rng.normal(size=(3,))}
+        left, right = evaluate_both(claim, sizes, FLOAT, inputs)
+        lv, rv = aligned_pair(claim, left, right)
+        assert np.array_equal(lv, rv)
+
+
+def test_an_assumption_along_a_rank_keeps_its_bound_and_the_false_claim_is_refuted():
+    """(Only if) with `B unmasked along p`, size 1 of p is not representative: p is not pinned."""
+    (claim,) = driver.claims_of(read_text(B_MINUS_B, "<bsub>"))
+    the_plan = plan(claim, Bound())
+    assert "p" not in the_plan.parallel and {s["p"] for s in the_plan.sizes()} == {1, 2}
+    result = check_claim(claim, OPTIONS)
+    assert result.verdict is Verdict.REFUTED and result.counterexample.sizes["p"] == 2
+    assert replays(claim, result.counterexample)
+    # at P = 1 the assumption forces B = 0 and the claim holds there: the false certificate pinning gave
+    at_one = check_claim(replace(claim, bound="P=1..1"), OPTIONS)
+    assert at_one.verdict is Verdict.CERTIFIED
+
+
+def test_a_bound_for_a_pinned_rank_is_reported():
+    (claim,) = driver.claims_of(read_text(MASKED_ROWMAX, "<rowmax>"))
+    result = check_claim(claim, replace(OPTIONS, bound=Bound.parse("P=2")))
+    assert result.verdict is Verdict.CERTIFIED
+    assert any("bound P<=2 not checked as such" in w for w in result.warnings)

@@ -8,6 +8,15 @@ not proved again and a changed encoding invalidates everything.
 Only CERTIFIED and REFUTED results are cached: they are deterministic. UNKNOWN and ERROR are always retried.
 Cache modes: `rw` (default), `ro` (CI: read hits, never write; a miss falls back to proving), `off`.
 
+**Cache entries are authenticated.** A cache directory can be written by anyone who can write the checkout (a
+pull request can commit `.verify-cache/` with `git add -f`), so an entry is trusted only if it carries an
+HMAC-SHA256, under a secret key, of its cache key and its result. The key lives outside the repository:
+`VERIFY_CACHE_KEY` (e.g. a CI secret) or, failing that, a random key generated on first use in
+`$XDG_CACHE_HOME/verify/cache-key` (default `~/.cache/verify/`, mode 0600). An entry that was edited, copied to
+another key's slot, or written on another machine or runner (another key) fails the check: it is ignored,
+reported in the result (`engines["cache"]` and a warning), proved again, and (mode `rw`) replaced. Without a
+usable key the cache is off. A hit answers with the claim's *current* name, file, line and description.
+
 Certificates (`make verify` -> `proofs/certificates/*.json`) are regenerated on every run and are not committed:
 they record timings and solver versions of the machine that ran them, and the reviewed artifact is the rule
 text plus the gate's verdict. Each file is written to a temporary name and renamed, so an interrupted run
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import json
 import os
 import platform
@@ -101,30 +111,91 @@ def cache_key(claim: Claim, bound: Bound, encoding: str) -> str:
     return hashlib.sha256(f"{claim_hash(claim)}|{bound.ranges!r}|{encoding}".encode()).hexdigest()
 
 
+KEY_ENV = "VERIFY_CACHE_KEY"
+
+
+def key_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "verify" / "cache-key"
+
+
+def secret_key() -> bytes | None:
+    """The key that authenticates cache entries (see the module docstring); None when none can be had."""
+    given = os.environ.get(KEY_ENV)
+    if given:
+        return given.encode()
+    path = key_file()
+    try:
+        if not path.exists():        # written whole under a temporary name, then linked: never read half-written
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key-")   # mode 0600
+            try:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_hex(32))
+                os.link(tmp, path)
+            except FileExistsError:  # another process made it just now: use theirs
+                pass
+            finally:
+                os.unlink(tmp)
+        key = path.read_text().strip()
+    except OSError:
+        return None
+    return key.encode() if len(key) >= 32 else None
+
+
+def _mac(secret: bytes, key: str, payload: str) -> str:
+    return hmac.new(secret, f"verify-cache-entry-v1\n{key}\n{payload}".encode(), hashlib.sha256).hexdigest()
+
+
 class Cache:
     def __init__(self, directory: str | Path = ".verify-cache", mode: str = "rw"):
         if mode not in ("rw", "ro", "off"):
             raise ValueError(mode)
         self.directory = Path(directory)
-        self.mode = mode
+        self.secret = secret_key() if mode != "off" else None
+        self.mode = mode if self.secret else "off"
+        self.rejected: str | None = None    # why the last entry read was not trusted
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> Result | None:
+        """The authenticated entry for `key`, or None (absent, or rejected: then `self.rejected` says why)."""
+        self.rejected = None
         if self.mode == "off":
             return None
         path = self._path(key)
         try:
-            return Result.from_json(json.loads(path.read_text()))
-        except (OSError, ValueError, KeyError, TypeError):
+            text = path.read_text()
+        except OSError:
+            return None
+        try:
+            entry = json.loads(text)
+            payload, mac = entry["result"], entry["mac"]
+            if not isinstance(payload, str) or not isinstance(mac, str):
+                raise TypeError("malformed entry")
+        except (ValueError, KeyError, TypeError):
+            self.rejected = f"cache entry {key[:12]} is not an authenticated entry: ignored"
+            return None
+        if not hmac.compare_digest(mac, _mac(self.secret, key, payload)):
+            self.rejected = (f"cache entry {key[:12]} failed authentication (edited, copied from another entry, or "
+                             f"written with another key: another machine or runner): ignored")
+            return None
+        try:
+            return Result.from_json(json.loads(payload))
+        except (ValueError, KeyError, TypeError):
+            self.rejected = f"cache entry {key[:12]} could not be read: ignored"
             return None
 
     def put(self, key: str, result: Result) -> None:
         if self.mode != "rw" or result.verdict not in CACHEABLE:
             return
+        payload = json.dumps(result.to_json())
         try:
-            write_atomically(self._path(key), json.dumps(result.to_json()))
+            write_atomically(self._path(key), json.dumps({"mac": _mac(self.secret, key, payload),
+                                                          "result": payload}))
         except OSError:
             pass  # a read-only checkout still checks; it only loses the cache
 

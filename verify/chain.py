@@ -40,7 +40,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from .claims import Claim, equiv_claim, with_assumptions
+from .claims import Claim, equiv_claims, with_assumptions_each
 from .errors import Location, ParseError, VerifyError, did_you_mean
 from .reader import read_file
 
@@ -76,8 +76,11 @@ def read_chain(path: str | Path) -> list[Claim]:
             line = int(m.group(1)) if m else None
         raise ParseError(f"not a valid chain file: {exc}", Location(str(path), line)) from None
     steps = data.get("step")
-    if not isinstance(steps, list) or not steps:
+    if not isinstance(steps, list) or not steps or not all(isinstance(step, dict) for step in steps):
         raise ParseError("a chain file needs at least one [[step]]", Location(str(path), 1))
+    _check_types(path, text, data, None)
+    for step in steps:
+        _check_types(path, text, step, step.get("name"))
     reached = {data.get("start")} if data.get("start") else set()
     rule_names = _RuleNames(path, text, data)
     claims = []
@@ -121,18 +124,45 @@ def read_chain(path: str | Path) -> list[Claim]:
             if group not in GROUPS:
                 raise ParseError(f"step '{name}': unknown induction group {group!r}", where,
                                  f"groups: {', '.join(repr(g) for g in GROUPS)}")
-        claim = equiv_claim(before, after, name=name, kind="step", file=str(path), line=line,
-                            bound=step.get("bound", data.get("bound")), unbounded=tuple(unbounded))
+        if rules and unbounded:
+            raise ParseError(f"step '{name}': 'unbounded' lifts equivalence steps only", where,
+                             'a by = "rules" step holds at the weakest bound of its rules')
+        try:   # one claim per output, paired by position (see claims.equiv_claims)
+            step_claims = equiv_claims(before, after, name=name, kind="step", file=str(path), line=line,
+                                       bound=step.get("bound", data.get("bound")), unbounded=tuple(unbounded))
+        except VerifyError as exc:
+            raise exc.located(where)
         if rules:
-            if unbounded:
-                raise ParseError(f"step '{name}': 'unbounded' lifts equivalence steps only", where,
-                                 'a by = "rules" step holds at the weakest bound of its rules')
-            claim = RulesStep(**{f.name: getattr(claim, f.name) for f in dataclasses.fields(Claim)},
-                              rules=rules, rules_dir=str(rule_names.directory))
-        claims.append(with_assumptions(claim, list(data.get("assume", [])) + list(step.get("assume", [])), where))
+            step_claims = [RulesStep(**{f.name: getattr(c, f.name) for f in dataclasses.fields(Claim)},
+                                     rules=rules, rules_dir=str(rule_names.directory)) for c in step_claims]
+        claims.extend(with_assumptions_each(step_claims, list(data.get("assume", [])) + list(step.get("assume", [])),
+                                            where))
     if data.get("end") and data["end"] not in reached:
         raise ParseError(f"the chain never reaches its end {data['end']}", Location(str(path), _line_of(text, "end")))
     return claims
+
+
+# What each key of a chain file holds: a string, or a list of strings ("a string" alone counts as a one-item
+# list, as for `rules`). Anything else is a located error (a number would crash later; a string read as a list
+# would be taken character by character).
+_STRING_KEYS = ("start", "end", "bound", "rules_dir", "name", "from", "to", "by")
+_LIST_KEYS = ("assume", "unbounded", "rules")
+
+
+def _check_types(path: Path, text: str, table: dict, step: str | None) -> None:
+    for key, value in table.items():
+        where = Location(str(path), _line_of(text, f'"{step}"') if step is not None and isinstance(step, str)
+                         else _line_of(text, key))
+        what = f"step '{step}': " if step is not None else ""
+        if key in _STRING_KEYS and not isinstance(value, str):
+            raise ParseError(f"{what}'{key}' must be a string, got {type(value).__name__} {value!r}", where,
+                             f'write {key} = "..."')
+        if key in _LIST_KEYS:
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+                raise ParseError(f"{what}'{key}' must be a list of strings, got {value!r}", where,
+                                 f'write {key} = ["..."]')
+            table[key] = items
 
 
 # -- steps justified by rules ----------------------------------------------------------------------------------

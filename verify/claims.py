@@ -79,7 +79,8 @@ class Claim:
         return seen
 
     def structural_ranks(self) -> set[str]:
-        """Ranks some operator reduces, re-tiles or iterates over. The others are parallel (see bounds)."""
+        """Ranks some operator reduces, re-tiles or iterates over, and ranks an assumption is along (it ties the
+        slices along that rank together). The others are parallel: see `plan`."""
         out: set[str] = set()
         for side in (self.lhs, self.rhs):
             for node in side.nodes():
@@ -88,19 +89,24 @@ class Claim:
                         out.add(r)
                     case ir.Split(rank=r, outer=o, inner=i) | ir.Unsplit(rank=r, outer=o, inner=i):
                         out.update((r, o, i))
+        out.update(along for _mask, along in self.assumptions)
         return out
 
-    def splits(self) -> dict[str, tuple[str, str]]:
-        out: dict[str, tuple[str, str]] = {}
+    def splits(self) -> list[tuple[str, str, str]]:
+        """Every view (rank, outer, inner) of a split rank, each once: one rank may be viewed several ways."""
+        out: list[tuple[str, str, str]] = []
         for side in (self.lhs, self.rhs):
             for node in side.nodes():
                 if isinstance(node, (ir.Split, ir.Unsplit)):
-                    out[node.rank] = (node.outer, node.inner)
+                    view = (node.rank, node.outer, node.inner)
+                    if view not in out:
+                        out.append(view)
         return out
 
 
 def _inputs_of(sides) -> tuple[tuple[str, tuple[str, ...]], ...]:
     found: dict[str, tuple[str, ...]] = {}
+    kinds: dict[str, str] = {}
     for side in sides:
         for node in side.nodes():
             if isinstance(node, ir.Input):
@@ -109,7 +115,13 @@ def _inputs_of(sides) -> tuple[tuple[str, tuple[str, ...]], ...]:
                         f"input '{node.name}' has ranks {found[node.name]} in one place and {node.ranks} in another",
                         Location(side.file, node.line),
                     )
+                # a mask in one place and a real in another: either reading would check a claim not written
+                if node.name in kinds and kinds[node.name] != node.kind:
+                    raise ShapeError(f"input '{node.name}' is a {kinds[node.name]} in one place and a {node.kind} "
+                                     f"in another", Location(side.file, node.line),
+                                     'declare it the same way everywhere, e.g. (CreateTensor "B[m,p]:mask")')
                 found[node.name] = node.ranks
+                kinds[node.name] = node.kind
     return tuple(sorted(found.items()))
 
 
@@ -129,12 +141,29 @@ def with_assumptions(claim: Claim, assumptions, location: Location | None = None
         mask, along = parse_assumption(text, location or claim.location)
         if mask not in claim.masks:
             raise ShapeError(f"assumption '{text}': '{mask}' is not a mask input of '{claim.name}'",
-                             location or claim.location, 'declare it as (CreateTensor "B[m,p]:mask")')
+                             location or claim.location,
+                             "`; assume:` covers every rule below it: move rules without that mask above the "
+                             'directive or into another file; a mask is declared as (CreateTensor "B[m,p]:mask")')
         if along not in ranks[mask]:
             raise ShapeError(f"assumption '{text}': mask '{mask}' has no rank '{along}' (ranks {ranks[mask]})",
                              location or claim.location)
         parsed.append((mask, along))
     return replace(claim, assumptions=tuple(sorted(set(parsed))))
+
+
+def with_assumptions_each(claims: list[Claim], assumptions, location: Location | None = None) -> list[Claim]:
+    """The assumptions of a program pair or chain step on each of its claims (one per output): an assumption
+    applies to the outputs that read its mask, and is an error only if none does."""
+    from .masks import parse_assumption
+
+    out = list(claims)
+    for text in assumptions:
+        mask, _ = parse_assumption(text, location or (claims[0].location if claims else None))
+        users = [i for i, c in enumerate(out) if mask in c.masks] or [0]
+        for i in users:
+            out[i] = with_assumptions(out[i], [f"{m} unmasked along {r}" for m, r in out[i].assumptions] + [text],
+                                      location)
+    return out
 
 
 def rule_claim(rule: ir.Rule, env=None) -> Claim:
@@ -156,18 +185,75 @@ def program_side(program: ir.Program, label: str, output: str | None = None) -> 
     return Side(label, ir.Ref(name, program.bindings[name].line), program.bindings, program.file)
 
 
+def equiv_claims(a: ir.Program, b: ir.Program, name: str | None = None, kind: str = "equiv",
+                 file: str | None = None, line: int | None = None, bound: str | None = None,
+                 unbounded: tuple[str, ...] = ()) -> list[Claim]:
+    """One claim per output: the k-th `(extract ...)` of `a` against the k-th of `b` (paired by position, not by
+    name). Programs with different numbers of outputs are a located error: comparing only some outputs would
+    certify programs that differ in the others."""
+    if not a.outputs or not b.outputs:
+        missing = a if not a.outputs else b
+        raise ShapeError(f"{missing.file} has no (extract ...): nothing to compare", Location(missing.file, None))
+    if len(a.outputs) != len(b.outputs):
+        more, fewer = (a, b) if len(a.outputs) > len(b.outputs) else (b, a)
+        extra_name, extra_line = more.outputs[len(fewer.outputs)]
+        raise ShapeError(f"{a.file} has {len(a.outputs)} output(s) but {b.file} has {len(b.outputs)}: outputs are "
+                         f"compared by position, and '{extra_name}' has no counterpart in {fewer.file}",
+                         Location(more.file, extra_line), "extract the same number of outputs, in the same order")
+    label = name or f"{a.file} == {b.file}"
+    claims = []
+    for k, ((out_a, _), (out_b, line_b)) in enumerate(zip(a.outputs, b.outputs), 1):
+        lhs, rhs = program_side(a, a.file, out_a), program_side(b, b.file, out_b)
+        ra = program_ranks(a)[out_a]
+        rb = program_ranks(b)[out_b]
+        if set(ra) != set(rb):
+            which = f"output {k} ({out_a} vs {out_b}) " if len(a.outputs) > 1 else "outputs "
+            raise ShapeError(f"the {which}differ in ranks: {a.file} gives {{{', '.join(ra)}}}, "
+                             f"{b.file} gives {{{', '.join(rb)}}}", Location(b.file, line_b))
+        named = label if len(a.outputs) == 1 else f"{label} [output {k} of {len(a.outputs)}: {out_a} = {out_b}]"
+        claims.append(Claim(named, kind, file or b.file, line, lhs, rhs, _inputs_of([lhs, rhs]), ra, bound=bound,
+                            unbounded=tuple(unbounded), masks=_masks_of([lhs, rhs])))
+    check_split_tiles_across(claims)
+    for rank, (size, line) in b.sizes.items():   # concrete CreateTensor sizes: the same inputs on both sides
+        if rank in a.sizes and a.sizes[rank][0] != size:
+            raise ShapeError(f"rank {rank} has size {size} here but {a.sizes[rank][0]} in {a.file}"
+                             + (f" at line {a.sizes[rank][1]}" if a.sizes[rank][1] else ""), Location(b.file, line),
+                             "the two programs read the same inputs: give them the same concrete sizes (the "
+                             "checker sweeps every size in the bound for both)")
+    return claims
+
+
 def equiv_claim(a: ir.Program, b: ir.Program, name: str | None = None, kind: str = "equiv",
                 file: str | None = None, line: int | None = None, bound: str | None = None,
                 unbounded: tuple[str, ...] = ()) -> Claim:
-    lhs, rhs = program_side(a, a.file), program_side(b, b.file)
-    ra = program_ranks(a)[lhs.expr.name]
-    rb = program_ranks(b)[rhs.expr.name]
-    if set(ra) != set(rb):
-        raise ShapeError(f"the outputs differ in ranks: {a.file} gives {{{', '.join(ra)}}}, "
-                         f"{b.file} gives {{{', '.join(rb)}}}", Location(b.file, b.outputs[0][1]))
-    label = name or f"{a.file} == {b.file}"
-    return Claim(label, kind, file or b.file, line, lhs, rhs, _inputs_of([lhs, rhs]), ra, bound=bound,
-                 unbounded=tuple(unbounded), masks=_masks_of([lhs, rhs]))
+    """The claim for two programs with one output each (`equiv_claims` compares every output)."""
+    claims = equiv_claims(a, b, name, kind, file, line, bound, unbounded)
+    if len(claims) != 1:
+        raise ShapeError(f"{a.file} and {b.file} have {len(claims)} outputs each: compare them with equiv_claims",
+                         Location(b.file, b.outputs[1][1]))
+    return claims[0]
+
+
+def check_split_tiles_across(claims) -> None:
+    """The two sides of an equivalence split the same rank pair with the same literal tile count, or the claim is
+    refused. Within one side the count is a free size (the check sweeps every count in the bound); across the
+    sides, two different literal counts (`(T_split_m_m1m0 X 4)` vs `... X 2`) would have the claim compare
+    programs that are not the ones written (4 tiles vs 2), so they are a located error, not a certificate."""
+    for claim in claims:
+        seen: dict[tuple[str, str, str], tuple[object, str, int | None]] = {}
+        for side in (claim.lhs, claim.rhs):
+            for node in side.nodes():
+                if isinstance(node, ir.Split) and isinstance(node.tiles, int):
+                    key = (node.rank, node.outer, node.inner)
+                    if key in seen and seen[key][0] != node.tiles:
+                        tiles, file, line = seen[key]
+                        raise ShapeError(
+                            f"rank {node.rank} is split into ({node.outer}, {node.inner}) with {node.tiles} tiles "
+                            f"here but with {tiles} in {file}" + (f" at line {line}" if line else ""),
+                            Location(side.file, node.line),
+                            "the two sides must tile alike (the checker sweeps every tile count in the bound "
+                            "for both); name a different tiling with different ranks, e.g. T_split_m_ab")
+                    seen.setdefault(key, (node.tiles, side.file, node.line))
 
 
 # -- bounds ---------------------------------------------------------------------------------------------------
@@ -220,6 +306,7 @@ class Plan:
     assignments: tuple[tuple[tuple[str, int], ...], ...]
     description: str
     parallel: tuple[str, ...]
+    pinned_bounds: tuple[str, ...] = ()     # bounds given for parallel ranks: covered by size 1, not needed
 
     def sizes(self):
         for a in self.assignments:
@@ -232,23 +319,49 @@ MAX_ASSIGNMENTS = 5000
 def plan(claim: Claim, bound: Bound) -> Plan:
     """Sizes for every rank of the claim.
 
-    A rank that is split is the product of its parts (rank = outer * INNER). A rank no operator reduces,
-    re-tiles or iterates over is *parallel*: each slice along it is computed by the same function from its own
-    inputs, so size 1 decides it for every size, and it is pinned to 1. Every other rank ranges over the bound.
+    A rank that is split is the product of its parts (rank = outer * INNER); a rank may be split several ways
+    (m = m1*M0 = a*B), and only assignments where every view gives the same size are kept. Every rank that is
+    not parallel ranges over the bound.
+
+    **Pinning parallel ranks.** Theorem: let r be a rank such that
+      (a) no operator of either side reduces, splits, unsplits, scans, shifts or takes the last element along
+          r, so every operator acts slice by slice along r: the slice r=j of each intermediate is computed from
+          the slices r=j of its operands (an operand without r is broadcast, the same for every j) by a function
+          that does not depend on j or on the size R; and
+      (b) the precondition on the inputs is a conjunction of conditions on single slices r=j (the same for
+          every j): each mask element is 0 or -inf on its own, and an assumption `B unmasked along s` with s != r
+          constrains fibres along s, each inside one slice r=j. An assumption *along r* is not of this form (it
+          ties the slices of B along r together: with R=1 it forces every element to 0), so it violates (b).
+    Then lhs = rhs for every R >= 1 (the other sizes fixed) iff lhs = rhs at R = 1. (If) inputs of size R that
+    satisfy the precondition restrict, slice by slice, to inputs of size 1 that satisfy it, and by (a) slice j
+    of each side's output is that side's output on the restriction; the sides agree on every slice. (Only if)
+    inputs of size 1 replicated along r satisfy the precondition and give the size-1 outputs on every slice.
+    `Claim.structural_ranks` collects the ranks that fail (a) or (b); every other rank is pinned to 1, whatever
+    the bound says about it (the pinned ranks, and any bound given for them, are reported in `Plan.parallel` and
+    `Plan.pinned_bounds`). Both directions are tested in tests/test_soundness.py.
+
+    Remark: a rank that satisfies (a) but has an assumption along it is decided by sizes 1 and 2 (its default
+    range): a slice j that fails at any size R still fails at size 2 next to an all-zero (unmasked) slice, and
+    that pair satisfies every `unmasked along` assumption. A bound of 1..1 for such a rank covers only size 1.
     """
     ranks = claim.ranks()
     splits = claim.splits()
+    _check_acyclic(claim, splits)
     structural = claim.structural_ranks()
-    tile_ranks = {r for pair in splits.values() for r in pair}
-    derived = set(splits)
+    tile_ranks = {r for _, outer, inner in splits for r in (outer, inner)}
+    derived = {rank for rank, _, _ in splits}
     free = [r for r in ranks if r not in derived]
     ranges: dict[str, range] = {}
     parallel = []
+    pinned_bounds = []
     for r in free:
         given = bound.get(r)
         if r not in structural:
             ranges[r] = range(1, 2)
             parallel.append(r)
+            if given and given != (1, 1):
+                pinned_bounds.append(f"{r.upper()}<={given[1]}" if given[0] == 1 else
+                                     f"{r.upper()}={given[0]}..{given[1]}")
         elif given:
             ranges[r] = range(given[0], given[1] + 1)
         else:
@@ -266,19 +379,43 @@ def plan(claim: Claim, bound: Bound) -> Plan:
         sizes = dict(zip(free, values))
         if _derive(sizes, splits):
             combos.append(tuple(sorted(sizes.items())))
+    if not combos:
+        views = "; ".join(f"{rank} = {outer} x {inner}" for rank, outer, inner in splits)
+        raise ShapeError(f"no size assignment in the bound makes the views of split ranks agree ({views})",
+                         claim.location, "widen the bound of the tile ranks")
     combos.sort(key=lambda a: (sum(v for _, v in a), a))
     shown = [f"{r.upper()}<={max(ranges[r])}" if min(ranges[r]) == 1 else
              f"{r.upper()}={min(ranges[r])}..{max(ranges[r])}" for r in free if r not in parallel]
     description = ", ".join(shown) if shown else "all sizes (no rank is reduced or tiled)"
-    return Plan(tuple(combos), description, tuple(parallel))
+    return Plan(tuple(combos), description, tuple(parallel), tuple(pinned_bounds))
+
+
+def _check_acyclic(claim: Claim, splits) -> None:
+    """Splits that form a cycle (m -> a, b and a -> m, c) give no sizes: a located error, not a crash."""
+    parts: dict[str, set[str]] = {}
+    for rank, outer, inner in splits:
+        parts.setdefault(rank, set()).update((outer, inner))
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for part in parts.get(start, ()):
+            if part == target or (part not in seen and reaches(part, target, seen | {part})):
+                return True
+        return False
+
+    for rank in parts:
+        if reaches(rank, rank, {rank}):
+            raise ShapeError(f"the splits of '{claim.name}' form a cycle: rank '{rank}' is split into parts that "
+                             f"are split back into '{rank}'", claim.location,
+                             "a tiling splits a rank into new ranks; use fresh rank names for each level")
 
 
 def _derive(sizes: dict[str, int], splits) -> bool:
-    """Fill split ranks as products of their parts (repeatedly, for multi-level tilings)."""
+    """Fill split ranks as products of their parts (repeatedly, for multi-level tilings); False when two views
+    of one rank disagree."""
     changed = True
     while changed:
         changed = False
-        for rank, (outer, inner) in splits.items():
+        for rank, outer, inner in splits:
             if outer in sizes and inner in sizes:
                 value = sizes[outer] * sizes[inner]
                 if rank in sizes and sizes[rank] != value:
@@ -286,7 +423,7 @@ def _derive(sizes: dict[str, int], splits) -> bool:
                 if rank not in sizes:
                     sizes[rank] = value
                     changed = True
-    return all(r in sizes for r in splits)
+    return all(rank in sizes for rank, _, _ in splits)
 
 
 # -- inputs ---------------------------------------------------------------------------------------------------
@@ -316,4 +453,4 @@ def aligned_pair(claim: Claim, left: Tensor, right: Tensor, batch: bool = False)
     return left.aligned(order), right.aligned(order)
 
 
-__all__ = ["Claim", "Side", "Bound", "Plan", "plan", "rule_claim", "equiv_claim", "symbolic_inputs", "FLOAT"]
+__all__ = ["Claim", "Side", "Bound", "Plan", "plan", "rule_claim", "equiv_claim", "equiv_claims", "symbolic_inputs", "FLOAT"]

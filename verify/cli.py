@@ -70,6 +70,8 @@ def _rich(report: Report, out) -> None:
             colour = colours[r.verdict.value]
             cached = " [dim](cached)[/dim]" if "cache" in r.engines else ""
             method = r.method if r.verdict is V.Verdict.CERTIFIED else r.detail or r.method
+            if r.verdict is V.Verdict.CERTIFIED and r.assumptions:
+                method += f"; assuming {', '.join(r.assumptions)}"
             table.add_row(escape(r.name), escape(f"{r.file}:{r.line}" if r.line else r.file),
                           f"[{colour}]{r.verdict.value}[/{colour}]", escape(r.bound), escape(method),
                           f"{r.seconds:.3f}{cached}")
@@ -224,6 +226,9 @@ def cmd_numeric(args, out, err) -> int:
         if not Path(path).is_file():
             print(f"usage error: no such file: {path}", file=err)
             return 2
+    for rank in ("E", "M", "P", "F"):
+        if getattr(args, rank) < 1:
+            raise BoundError(f"--{rank} must be at least 1, got {getattr(args, rank)}")
     rows = numerics.crosscheck(args.programs, E=args.E, M=args.M, P=args.P, F=args.F)
     rows += numerics.overflow_demo()
     print(f"{'program':32} {'sizes':22} {'dtype':8} {'max |error|':>12}  against", file=out)
@@ -467,7 +472,9 @@ def cmd_run(args, out, err) -> int:
     if not path.is_file():
         print(f"usage error: no such file: {path}", file=err)
         return 2
-    outputs, added = EB.run_program(path.read_text(encoding="utf-8"), str(path))
+    from .reader import source_text
+
+    outputs, added = EB.run_program(source_text(path), str(path))
     if added:
         print("; the file declares no datatype: the generated prelude was added", file=out)
     for output in outputs:
@@ -568,6 +575,10 @@ def run(argv, out=None, err=None) -> int:
         return args.func(args, out, err)
     except VerifyError as exc:
         print(exc.format(), file=err)
+        return 2
+    except OSError as exc:   # a path the user gave cannot be read or written (-o into a file, no permission)
+        where = exc.filename or "?"
+        print(f"{where}: usage error: {exc.strerror or exc}", file=err)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=err)

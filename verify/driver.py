@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import refute
-from .claims import (Bound, Claim, aligned_pair, effective_bound, equiv_claim, evaluate_both, plan, rule_claim,
+from .claims import (Bound, Claim, aligned_pair, effective_bound, evaluate_both, plan, rule_claim,
                      symbolic_inputs)
 from .errors import InternalError, VerifyError
 from .normal_form import NormalForm, NotNormalizable
 from .reader import SourceFile, expand_paths, read_file
 from .verdict import Result, Verdict
 
-ENCODING_VERSION = "nf-2"  # bump whenever an encoding or the confirmation of counterexamples changes
+ENCODING_VERSION = "nf-3"  # bump whenever an encoding or the confirmation of counterexamples changes
 
 
 @dataclass(frozen=True)
@@ -63,15 +63,23 @@ def _normal_form_equal(claim: Claim, sizes, fixed=None) -> bool | None:
         return None
 
 
-def _prove_masked(claim: Claim, sizes) -> tuple[bool, int, dict | None]:
-    """Every mask pattern at these sizes by the normal form: (all proved, patterns, first undecided pattern)."""
+def _prove_masked(claim: Claim, sizes, z3_timeout_ms: int):
+    """Every mask pattern at these sizes, by the normal form and, where it cannot decide, by Z3 with the
+    pattern fixed (masks are 0 or -inf, never unknown reals): (status, patterns, z3 proofs, pattern, payload)
+    with status "proved", or Z3's "model"/"unknown" at the first pattern it did not prove."""
+    from . import smt
     from .masks import patterns
 
     found = patterns(claim, sizes)
+    z3_proved = 0
     for pattern in found:
-        if not _normal_form_equal(claim, sizes, pattern):
-            return False, len(found), pattern
-    return True, len(found), None
+        if _normal_form_equal(claim, sizes, pattern):
+            continue
+        status, payload = smt.decide(claim, sizes, z3_timeout_ms, fixed=pattern)
+        if status != "proved":
+            return status, len(found), z3_proved, pattern, payload
+        z3_proved += 1
+    return "proved", len(found), z3_proved, None, None
 
 
 def prove_bounded(claim: Claim, options: Options) -> Result:
@@ -89,18 +97,24 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
     methods: list[str] = []
     z3_proved = 0
     mask_patterns = 0
+    z3_patterns = 0
     for sizes in sizes_list:
         if claim.masks:
-            # Masks are enumerated, pattern by pattern; -inf is outside what the Z3 encoding expresses.
-            proved, count, pattern = _prove_masked(claim, sizes)
+            # Masks are enumerated, pattern by pattern (each element 0 or -inf, in every engine).
+            status, count, by_z3, pattern, payload = _prove_masked(claim, sizes, int(options.z3_timeout * 1000))
             mask_patterns += count
-            if proved:
+            z3_patterns += by_z3
+            if status == "proved":
                 continue
             where = ", ".join(f"{k.upper()}={v}" for k, v in sorted(sizes.items()))
             shown = {k: v.tolist() for k, v in pattern.items()}
-            return result(Verdict.UNKNOWN, "normal form",
-                          detail=f"at {where}, masks {shown}: the normal form did not decide, and no "
-                                 f"counterexample was found")
+            if status == "model":
+                cx = refute.confirm(claim, sizes, payload, "z3 model")
+                if cx is not None:
+                    return result(Verdict.REFUTED, "z3 model, replayed in mpmath", counterexample=cx)
+                payload = "z3's model did not replay"
+            return result(Verdict.UNKNOWN, "normal form + z3",
+                          detail=f"at {where}, masks {shown}: the normal form did not decide; {payload}")
         if _normal_form_equal(claim, sizes):
             continue
         from . import smt
@@ -121,10 +135,15 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
     methods.append("normal form")
     if z3_proved:
         methods.append(f"z3 ({z3_proved} of {len(sizes_list)} size assignments)")
+    if z3_patterns:
+        methods.append(f"z3 ({z3_patterns} of {mask_patterns} mask patterns)")
     engines = {"normal form": f"equal at {len(sizes_list) - z3_proved} size assignments"
-                              + (f" ({mask_patterns} mask patterns)" if claim.masks else "")}
+                              + (f" ({mask_patterns - z3_patterns} of {mask_patterns} mask patterns)"
+                                 if claim.masks else "")}
     if z3_proved:
         engines["z3"] = f"unsat at {z3_proved} size assignments"
+    if z3_patterns:
+        engines["z3"] = f"unsat at {z3_patterns} mask patterns"
     engines["numeric search"] = f"no counterexample in {refute.TRIALS} trials x {len(sizes_list)} sizes"
     out = result(Verdict.CERTIFIED, " + ".join(methods), engines=engines)
     from .numerics import exp_overflow_warning
@@ -134,9 +153,25 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
         out.warnings.append(warning)
     out.detail = f"{len(sizes_list)} size assignments" + (
         f"; parallel ranks pinned to 1: {', '.join(the_plan.parallel)}" if the_plan.parallel else "")
+    if the_plan.parallel:
+        out.engines["parallel ranks"] = pinned_note(the_plan)
+    if the_plan.pinned_bounds:   # a bound the user gave for a pinned rank is reported, never silently dropped
+        out.warnings.append(f"bound {', '.join(the_plan.pinned_bounds)} not checked as such: "
+                            f"{', '.join(r.upper() for r in the_plan.parallel)} parallel, pinned to 1, which "
+                            f"decides every size")
     from .guards import cross_check  # independent numeric check; a proven disagreement -> ERROR
 
     return cross_check(claim, options, sizes_list, out)
+
+
+def pinned_note(the_plan) -> str:
+    """What pinning parallel ranks covers (see `claims.plan`), naming any bound given for them."""
+    ranks = ", ".join(r.upper() for r in the_plan.parallel)
+    note = f"{ranks} pinned to 1: parallel (no operator reduces, tiles or scans them, no assumption is along " \
+           f"them), so size 1 decides every size"
+    if the_plan.pinned_bounds:
+        note += f"; the bound {', '.join(the_plan.pinned_bounds)} is covered by that, not checked as such"
+    return note
 
 
 def small_sizes(claim: Claim, options: Options, count: int = 3) -> list[dict[str, int]]:
@@ -171,6 +206,13 @@ def second_opinion(claim: Claim, options: Options, result: Result) -> Result:
 
 
 def check_claim(claim: Claim, options: Options) -> Result:
+    """The verdict on one claim, naming the assumptions (`B unmasked along m`) it holds under."""
+    result = _check_claim_cached(claim, options)
+    result.assumptions = [f"{mask} unmasked along {rank}" for mask, rank in claim.assumptions]
+    return result
+
+
+def _check_claim_cached(claim: Claim, options: Options) -> Result:
     from .certificates import Cache, cache_key
 
     if getattr(claim, "rules", ()):   # a chain step by = "rules": its rules' and equivalence's checks are cached
@@ -181,11 +223,17 @@ def check_claim(claim: Claim, options: Options) -> Result:
     key = cache_key(claim, effective_bound(claim, options.bound), ENCODING_VERSION) if cache.mode != "off" else ""
     cached = cache.get(key) if key else None
     if cached is not None:
-        cached.engines["cache"] = f"hit {key[:12]}"
+        cached.engines["cache"] = f"hit {key[:12]} (authenticated)"
+        # the entry answers for this claim's content; where the claim is written now is the claim's own
+        cached.name, cached.file, cached.line = claim.name, claim.file, claim.line
+        cached.kind, cached.description = claim.kind, claim.description
         return cached
     result = _check_claim_uncached(claim, options)
     if key:
         cache.put(key, result)
+    if cache.rejected:   # a forged, copied or foreign entry: reported (not cached), never trusted
+        result.engines["cache rejected"] = cache.rejected
+        result.warnings.append(cache.rejected)
     return result
 
 
@@ -329,22 +377,34 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        if self.errors:
-            return 2
+        if self.errors or any(r.verdict is Verdict.ERROR for r in self.results):
+            return 2      # the project-wide rule: 2 for any ERROR or bad input, else 1 for REFUTED/UNKNOWN
         return 0 if all(r.verdict is Verdict.CERTIFIED for r in self.results) else 1
 
 
 def claims_of(source: SourceFile) -> list[Claim]:
     from .claims import with_assumptions
-    from .errors import Location
+    from .errors import Location, ParseError
 
     out = []
+    last = max((rule.line for rule in source.rules if rule.line is not None), default=None)
+    for text, line in source.assumptions:
+        if source.rules and (last is None or line > last):
+            raise ParseError(f"`; assume: {text}` applies to no rule: it covers only the rules below it",
+                             Location(source.path, line), "move it above the rules it is a precondition of")
     for rule in source.rules:
         claim = rule_claim(rule)
-        for text, line in source.assumptions:
+        for text, line in assumptions_above(source.assumptions, rule):
             claim = with_assumptions(claim, [text], Location(source.path, line))
         out.append(claim)
     return out
+
+
+def assumptions_above(assumptions, rule) -> list[tuple[str, int]]:
+    """The scope of `; assume:` in a rule file: every rule *below* the directive (a rule above it is checked
+    without it). A rule below it that has no such mask or rank is refused with a located error
+    (`with_assumptions`), never checked as if the directive were not there."""
+    return [(text, line) for text, line in assumptions if rule.line is not None and line < rule.line]
 
 
 def collect(paths) -> tuple[list[Claim], list[VerifyError], list[str]]:
@@ -407,10 +467,11 @@ def check_paths(paths, options: Options, progress=None) -> Report:
 def check_equiv(a: str | Path, b: str | Path, options: Options) -> Report:
     try:
         left, right = read_file(a), read_file(b)
-        claim = equiv_claim(left.program, right.program, name=f"{Path(a).name} == {Path(b).name}")
-        from .claims import with_assumptions
+        from .claims import equiv_claims, with_assumptions_each
 
-        claim = with_assumptions(claim, [text for text, _ in left.assumptions + right.assumptions])
+        claims = with_assumptions_each(equiv_claims(left.program, right.program,
+                                                    name=f"{Path(a).name} == {Path(b).name}"),
+                                       [text for text, _ in left.assumptions + right.assumptions])
     except VerifyError as exc:
         return Report([], [exc], [])
-    return Report(check_claims([claim], options), [], [], [claim])  # the same guards as `check`
+    return Report(check_claims(claims, options), [], [], claims)  # the same guards as `check`

@@ -1237,17 +1237,13 @@ def same_computation(a: ir.Program, b: ir.Program) -> bool:
 
 
 def validate_translation(before: ir.Program, after: ir.Program, options=None) -> list:
-    """Translation validation: the extracted program equals the input, output by output, by the checker."""
-    from .claims import equiv_claim
+    """Translation validation: the extracted program equals the input, output by output (paired by position;
+    a different number of outputs is an error), by the checker."""
+    from .claims import equiv_claims
     from .driver import Options, check_claim
 
-    results = []
-    for name in before.output_names():
-        a = ir.Program(before.file, before.bindings, [(name, None)])
-        b = ir.Program(after.file, after.bindings, [(name, None)])
-        claim = equiv_claim(a, b, name=f"{Path(before.file).name} == optimized ({name})")
-        results.append(check_claim(claim, options or Options()))
-    return results
+    claims = equiv_claims(before, after, name=f"{Path(before.file).name} == optimized")
+    return [check_claim(claim, options or Options()) for claim in claims]
 
 
 # -- verify run -----------------------------------------------------------------------------------------------------------

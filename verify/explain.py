@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from . import ir
-from .claims import Bound, Claim, Side, effective_bound, plan
+from .claims import Bound, Claim, Side, effective_bound, plan, with_assumptions
 from .driver import Options, check_claims, collect
 from .errors import UsageError, did_you_mean
 from .verdict import Result, Verdict, format_value, headline
@@ -50,7 +50,7 @@ class Candidate:
     """One precondition and what checking the claim under it gave."""
 
     precondition: str                # e.g. "M1=1", "b >= 0", "c constant along m"
-    kind: str                        # size | nonnegative | positive | constant
+    kind: str                        # size | nonnegative | positive | constant | assumption
     status: str = "not tried"        # certified | refuted | no counterexample | unknown | not tried
     evidence: str = ""               # bound and method, counterexample sizes, or trial count
     hint: str = ""                   # how to state the precondition in the rule, where we know how
@@ -257,7 +257,7 @@ def pinned(bound: Bound, sizes: dict[str, int]) -> Bound:
 
 def free_ranks(claim: Claim) -> list[str]:
     """Ranks that range over the bound: reduced/tiled/iterated ones that are not products of split parts."""
-    derived = set(claim.splits())
+    derived = {rank for rank, _, _ in claim.splits()}
     structural = claim.structural_ranks()
     return [r for r in claim.ranks() if r in structural and r not in derived]
 
@@ -305,8 +305,20 @@ def explain_claim(claim: Claim, options: Options, result: Result | None = None, 
                       "restriction the rule language cannot state, so rewrite only where it is known to hold")
         candidates.append((c, dataclasses.replace(claim, name=f"{claim.name} [{r.upper()}=1]",
                                                   bound=bound_spec(pinned(bound, {r: 1})))))
-    inputs = claim.input_ranks()
+    # a mask is 0 or -inf: "constant", "> 0", ">= 0" mean nothing for it; its candidate is an assumption
+    inputs = {n: rk for n, rk in claim.input_ranks().items() if n not in claim.masks}
     structural = claim.structural_ranks()
+    assumed = [f"{m} unmasked along {a}" for m, a in claim.assumptions]
+    for name in claim.masks:
+        for r in claim.input_ranks()[name]:
+            label = f"{name} unmasked along {r}"
+            if label in assumed:
+                continue
+            hint = (f"state it as `; assume: {label}` above the rule" if claim.kind == "rule" else
+                    f'state it as assume = ["{label}"] in the chain file')
+            candidates.append((Candidate(label, "assumption", hint=hint),
+                               dataclasses.replace(with_assumptions(claim, assumed + [label]),
+                                                   name=f"{claim.name} [{label}]", bound=bound_spec(bound))))
     for name, ranks in inputs.items():
         for r in ranks:
             if r in structural:

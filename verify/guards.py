@@ -292,6 +292,8 @@ CANARIES = [
      "(M_exp_m1m0p (M_sub_m1m0p (T_split_m_m1m0 s t) (R_max_m0 (T_split_m_m1m0 s t)))))"),
     ("canary: layout m0-major (needs non-square tiles)",
      "(rewrite (T_unsplit_m0m1_m (T_split_m_m1m0 x t)) (T_unsplit_m1m0_m (T_split_m_m0m1 x t)))"),
+    ("canary: x + (B - B) = x for a mask B (needs B = -inf; z3 decides the pattern)",
+     '(rewrite (M_add_mp x (M_sub_mp (CreateTensor "B[m,p]:mask") (CreateTensor "B[m,p]:mask"))) x)'),
 ]
 
 _GUARD: tuple[bool, str] | None = None
@@ -345,9 +347,10 @@ def _check_canary(label: str, claim) -> str | None:
     inputs = {n: np.array(t.values, dtype=float) for n, t in cx.inputs.items()}
     if rigorous_difference(claim, cx.sizes, inputs) is None:
         return f"{label}: its counterexample does not replay"
-    if driver._normal_form_equal(claim, cx.sizes):
+    pattern = {m: inputs[m] for m in claim.masks} or None     # masks: the counterexample's own pattern
+    if driver._normal_form_equal(claim, cx.sizes, pattern):
         return f"{label}: the normal form proves it at {cx.sizes}"
-    status, _ = smt.decide(claim, cx.sizes, 10_000)
+    status, _ = smt.decide(claim, cx.sizes, 10_000, fixed=pattern)
     if status == "proved":
         return f"{label}: z3 proves it at {cx.sizes}"
     return None
@@ -467,7 +470,7 @@ def _pick_assignments(sizes_list: list[dict], rng) -> list[dict]:
 
 def cross_check(claim, options, sizes_list, result):
     """Re-evaluate a CERTIFIED claim at random points; a proven disagreement makes it ERROR."""
-    from . import refute
+    from . import masks, refute
     from .claims import aligned_pair, evaluate_both
     from .evaluate import FLOAT
     from .verdict import Verdict
@@ -485,7 +488,7 @@ def cross_check(claim, options, sizes_list, result):
         if n_inputs * CROSS_TRIALS > MAX_CROSS_ELEMENTS and used:
             continue
         used += 1
-        inputs = {name: cross_values(rng, tuple(sizes[r] for r in ranks), constants) for name, ranks in claim.inputs}
+        inputs = masks.draw(claim, sizes, rng, CROSS_TRIALS, lambda shape: cross_values(rng, shape, constants))
         left, right = evaluate_both(claim, sizes, FLOAT, inputs, batch=CROSS_TRIALS)
         lv, rv = aligned_pair(claim, left, right, batch=True)
         lv, rv = np.broadcast_arrays(lv, rv)

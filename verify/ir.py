@@ -171,6 +171,8 @@ class Program:
     file: str
     bindings: dict[str, Binding]
     outputs: list[tuple[str, int | None]]
+    sizes: dict[str, tuple[int, int | None]] = field(default_factory=dict)  # rank -> (concrete size, line) from
+                                                                             # `(CreateTensor "X[m,p]" 8 4)`
 
     def output_names(self) -> list[str]:
         return [name for name, _ in self.outputs]

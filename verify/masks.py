@@ -65,6 +65,14 @@ def patterns(claim, sizes) -> list[dict[str, np.ndarray]]:
     return [dict(zip(claim.masks, combo)) for combo in itertools.product(*per_mask)]
 
 
+def draw(claim, sizes, rng: np.random.Generator, count: int, real) -> dict[str, np.ndarray]:
+    """`count` trial values for every input of a claim: mask inputs get patterns of 0 and -inf (`trials`, which
+    respect the assumptions), every other input `real(shape)`. Every engine that draws inputs goes through here,
+    so no engine ever feeds a real number into a mask."""
+    return {name: (trials(claim, name, rng, tuple(sizes[r] for r in ranks), count) if name in claim.masks
+                   else real(tuple(sizes[r] for r in ranks))) for name, ranks in claim.inputs}
+
+
 def trials(claim, name: str, rng: np.random.Generator, shape: tuple[int, ...], count: int) -> np.ndarray:
     """`count` mask patterns for one input, chosen to provoke -inf bugs, repaired to satisfy the assumptions."""
     ranks = dict(claim.inputs)[name]

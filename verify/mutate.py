@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from . import ir
-from .claims import Claim, Side, _inputs_of, equiv_claim, rule_claim
+from .claims import Claim, Side, _inputs_of, equiv_claims, rule_claim
 from .errors import Location, VerifyError
 from .notation import map_name, operator_name, reduce_name, split_name, unsplit_name
 from .verdict import Result, Verdict
@@ -262,7 +262,9 @@ def rule_mutants(rule: ir.Rule, assumptions=(), source_path: str = "") -> list[M
             mutant.key = ("rule", target, mutated.lhs, mutated.rhs)
             try:
                 claim = rule_claim(mutated)
-                for text, line in assumptions:
+                from .driver import assumptions_above
+
+                for text, line in assumptions_above(assumptions, rule):
                     claim = with_assumptions(claim, [text], Location(source_path or rule.file, line))
                 mutant.claim = claim
             except VerifyError as exc:
@@ -280,10 +282,16 @@ def program_mutants(reference: Claim, target: str) -> list[Mutant]:
     env = program_ranks(program)
     names = list(program.bindings)
     out = []
+    reached, stack = set(), [side.expr.name]
+    while stack:   # the bindings this output reaches
+        name = stack.pop()
+        if name not in reached and name in program.bindings:
+            reached.add(name)
+            stack.extend(x.name for x in ir.walk(program.bindings[name].expr) if isinstance(x, ir.Ref))
     for position, name in enumerate(names):
         binding = program.bindings[name]
-        if isinstance(binding.expr, ir.Input):
-            continue
+        if isinstance(binding.expr, ir.Input) or name not in reached:
+            continue   # a binding this output does not use (another output's) cannot change it
         ctx = _Context(_all_ranks(b.expr for b in program.bindings.values()),
                        _splits(b.expr for b in program.bindings.values()),
                        env={n: env[n] for n in names[:position]}, earlier=tuple(names[:position]))
@@ -332,12 +340,8 @@ def collect_mutants(paths) -> MutationReport:
     for path in files:
         try:
             if path.name.endswith(".toml"):
-                text = path.read_text(encoding="utf-8", errors="replace")
-                import tomllib
-
-                steps = tomllib.loads(text).get("step", [])
-                for step, claim in zip(steps, chain.read_chain(path)):
-                    chained.add((path.parent / step["to"]).resolve())
+                for claim in chain.read_chain(path):   # one claim per step and output (outputs by position)
+                    chained.add(Path(claim.rhs.file).resolve())
                     target = f"{path}:{claim.line} {claim.name}" if claim.line else f"{path} {claim.name}"
                     report.targets.append(target)
                     report.mutants.extend(program_mutants(claim, target))
@@ -355,10 +359,10 @@ def collect_mutants(paths) -> MutationReport:
         if path.resolve() in chained:
             continue  # its mutants are already compared with the program it was derived from
         try:
-            claim = equiv_claim(source.program, source.program, name=f"{path.name} == itself")
-            target = f"{path} (program)"
-            report.targets.append(target)
-            report.mutants.extend(program_mutants(claim, target))
+            for claim in equiv_claims(source.program, source.program, name=f"{path.name} == itself"):
+                target = f"{path} (program)" + (f" {claim.lhs.expr.name}" if len(source.program.outputs) > 1 else "")
+                report.targets.append(target)
+                report.mutants.extend(program_mutants(claim, target))
         except VerifyError as exc:
             report.errors.append(exc)
     seen = set()

@@ -54,15 +54,19 @@ def read_file(path: str | Path) -> SourceFile:
         raise UsageError(f"no such file: {path}")
     if path.is_dir():
         raise UsageError(f"{path} is a directory; `check` takes directories, `equiv` takes two files")
-    data = path.read_bytes()
+    return read_text(source_text(path), str(path))
+
+
+def source_text(path: Path) -> str:
+    """The text of an .egg file; a binary or non-UTF-8 file is a located error."""
+    data = Path(path).read_bytes()
     if b"\x00" in data:
         raise ParseError("binary file, not egglog text", Location(str(path), 1))
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ParseError(f"not UTF-8 text ({exc.reason})", Location(str(path), line)) from None
-    return read_text(text, str(path))
 
 
 def read_text(text: str, file: str = "<text>") -> SourceFile:
@@ -93,6 +97,7 @@ class _Reader:
         self.rules: list[ir.Rule] = []
         self.declared: dict[str, int] | None = None
         self.rule_vars: set[str] | None = None  # set while converting a rule
+        self.sizes: dict[str, tuple[int, int | None]] = {}   # rank -> (concrete CreateTensor size, line)
 
     # -- positions --------------------------------------------------------------------------------------
     def line_of(self, node) -> int | None:
@@ -113,7 +118,7 @@ class _Reader:
             self.command(command)
         if not self.bindings and not self.rules:
             raise self.error(ParseError, "the file has neither `let` bindings nor rules", line=1)
-        program = ir.Program(self.file, dict(self.bindings), list(self.outputs))
+        program = ir.Program(self.file, dict(self.bindings), list(self.outputs), dict(self.sizes))
         assumptions = [(m.group(1), i) for i, line in enumerate(self.lines, 1) if (m := ASSUME_RE.match(line))]
         self.instantiate_templates()
         return SourceFile(self.file, self.text, program, self.rules, self.expectation(), self.declared, assumptions)
@@ -293,6 +298,10 @@ class _Reader:
         kind = type(node).__name__
         line = self.line_of(node)
         if kind == "Var":
+            if node.name in self.bindings and self.rule_vars is not None:
+                raise self.error(ParseError, f"a rule mentions '{node.name}', a let name of this file", node,
+                                 "a rule holds for all tensors: use a pattern variable (a name that is not a let "
+                                 "name), or put the rule in a file without the program")
             if node.name in self.bindings:
                 return ir.Ref(node.name, line)
             if self.rule_vars is not None:
@@ -376,6 +385,12 @@ class _Reader:
         if sizes and len(sizes) != len(ranks):
             raise self.error(ShapeError, f"CreateTensor '{name}' has ranks ({', '.join(ranks)}) "
                              f"but {len(sizes)} size(s)", node)
+        for rank, size in zip(ranks, (_lit(a) for a in sizes)):
+            # concrete sizes (for running the program) must agree per rank; the checker sweeps sizes anyway
+            if rank in self.sizes and self.sizes[rank][0] != size:
+                raise self.error(ShapeError, f"rank {rank} has size {size} here but {self.sizes[rank][0]} at line "
+                                 f"{self.sizes[rank][1]}", node, "one program gives each rank one size")
+            self.sizes.setdefault(rank, (size, line))
         return ir.Input(name, ranks, line, kind)
 
 

@@ -63,8 +63,7 @@ def search(claim: Claim, assignments, seed: int = 0, limit_seconds: float | None
     for sizes in assignments:
         if limit_seconds is not None and time.monotonic() - start > limit_seconds:
             return None
-        inputs = {name: (masks.trials(claim, name, rng, tuple(sizes[r] for r in ranks), TRIALS) if name in claim.masks
-                         else _trial_values(rng, tuple(sizes[r] for r in ranks))) for name, ranks in claim.inputs}
+        inputs = masks.draw(claim, sizes, rng, TRIALS, lambda shape: _trial_values(rng, shape))
         left, right = evaluate_both(claim, sizes, FLOAT, inputs, batch=TRIALS)
         lv, rv = aligned_pair(claim, left, right, batch=True)
         lv, rv = np.broadcast_arrays(lv, rv)

@@ -48,8 +48,8 @@ class ReportData:
 
     @property
     def exit_code(self) -> int:
-        if self.errors:
-            return 2
+        if self.errors or any(r.verdict is Verdict.ERROR for r in self.results):
+            return 2      # the project-wide rule: 2 for any ERROR or bad input, else 1 for REFUTED/UNKNOWN
         return 0 if all(r.verdict is Verdict.CERTIFIED for r in self.results) else 1
 
 

@@ -10,7 +10,14 @@ Encoding, per size assignment, of every output element of both sides:
   function that is not exp: it is only a candidate, replayed in mpmath before anything is called REFUTED;
 - division carries definedness: every scalar is a pair (value, defined), `x / y` is defined iff both are and
   `y != 0`. The query asks for a point where the sides differ in definedness, or are both defined and differ;
-- -inf constants are not encoded (`NotEncodable`): such claims are left to the normal form and search.
+- infinities (mask elements of a fixed mask pattern, `Const -inf`, and what they propagate to) are tracked
+  exactly, outside Z3: a scalar is either a finite pair (value, defined) or `Inf(sign, defined)`. Whether a
+  value is infinite is then known statically, so each operation follows the semantics of the reference
+  evaluator case by case (x + -inf = -inf, -inf - -inf undefined, max(-inf, x) = x, exp(-inf) = 0,
+  fin(-inf) = 0, c * -inf by the sign of a numeral c, 0 * -inf undefined). An infinity times or divided by a
+  finite value whose sign is not a numeral is not encoded (`NotEncodable`): left to the normal form and
+  search, so the verdict is UNKNOWN, never a guess. Masks are never real unknowns here: `decide` takes one
+  fixed pattern (each element 0 or -inf) at a time, from `masks.patterns`.
 """
 
 from __future__ import annotations
@@ -29,6 +36,21 @@ class NotEncodable(Exception):
     pass
 
 
+class Inf:
+    """+inf or -inf (sign +1 / -1), defined when `defined` holds (a Z3 Bool)."""
+
+    def __init__(self, sign: int, defined):
+        self.sign, self.defined = sign, defined
+
+
+def _numeral_sign(value) -> int | None:
+    v = z3.simplify(value)
+    if z3.is_rational_value(v):
+        f = Fraction(v.numerator_as_long(), v.denominator_as_long())
+        return (f > 0) - (f < 0)
+    return None
+
+
 class Z3Algebra(ObjectAlgebra):
     name = "z3"
 
@@ -44,11 +66,62 @@ class Z3Algebra(ObjectAlgebra):
         return (var, z3.BoolVal(True))
 
     def const(self, value):
-        if not math.isfinite(value):
+        if math.isnan(value):
             raise NotEncodable(f"constant {value}")
+        if math.isinf(value):
+            return Inf(1 if value > 0 else -1, z3.BoolVal(True))
         return (z3.RealVal(Fraction(value)), z3.BoolVal(True))
 
     def scalar(self, op, *x):
+        if any(isinstance(v, Inf) for v in x):
+            return self._infinite(op, *x)
+        return self._finite(op, *x)
+
+    def _infinite(self, op, *x):
+        """An operation with an infinite operand, as the reference evaluator (mpmath) computes it."""
+        ok = z3.And(*[v.defined if isinstance(v, Inf) else v[1] for v in x])
+        undefined = (z3.RealVal(0), z3.BoolVal(False))
+        a = x[0]
+        b = x[1] if len(x) > 1 else None
+        match op:
+            case "exp":
+                return (z3.RealVal(0), ok) if a.sign < 0 else Inf(1, ok)
+            case "fin":
+                return (z3.RealVal(0), ok) if a.sign < 0 else Inf(1, ok)
+            case "log":
+                raise NotEncodable("log")
+            case "sub":
+                b = Inf(-b.sign, b.defined) if isinstance(b, Inf) else (-b[0], b[1])
+                return self._infinite("add", a, b)
+            case "add":
+                if isinstance(a, Inf) and isinstance(b, Inf):
+                    return Inf(a.sign, ok) if a.sign == b.sign else undefined
+                return Inf((a if isinstance(a, Inf) else b).sign, ok)
+            case "max":
+                if isinstance(a, Inf) and isinstance(b, Inf):
+                    return Inf(max(a.sign, b.sign), ok)
+                inf, other = (a, b) if isinstance(a, Inf) else (b, a)
+                return Inf(1, ok) if inf.sign > 0 else (other[0], ok)
+            case "mul":
+                if isinstance(a, Inf) and isinstance(b, Inf):
+                    return Inf(a.sign * b.sign, ok)
+                inf, other = (a, b) if isinstance(a, Inf) else (b, a)
+                sign = _numeral_sign(other[0])
+                if sign is None:
+                    raise NotEncodable("an infinity times a value of unknown sign")
+                return undefined if sign == 0 else Inf(inf.sign * sign, ok)
+            case "div":
+                if isinstance(a, Inf) and isinstance(b, Inf):
+                    return undefined
+                if isinstance(b, Inf):
+                    return (z3.RealVal(0), ok)          # finite / inf = 0
+                sign = _numeral_sign(b[0])
+                if sign is None:
+                    raise NotEncodable("an infinity divided by a value of unknown sign")
+                return undefined if sign == 0 else Inf(a.sign * sign, ok)
+        raise ValueError(op)
+
+    def _finite(self, op, *x):
         vals = [v for v, _ in x]
         ok = z3.And(*[d for _, d in x]) if len(x) > 1 else x[0][1]
         match op:
@@ -87,26 +160,33 @@ class Z3Algebra(ObjectAlgebra):
         return out
 
 
-def decide(claim: Claim, sizes: dict[str, int], timeout_ms: int = 5000):
-    """('proved', None) | ('model', inputs as float arrays) | ('unknown', reason)."""
+def _differ(a, b):
+    """The two results differ: in definedness, or both defined and different (an infinity differs from every
+    finite value and from the other infinity)."""
+    da = a.defined if isinstance(a, Inf) else a[1]
+    db = b.defined if isinstance(b, Inf) else b[1]
+    if isinstance(a, Inf) or isinstance(b, Inf):
+        same = isinstance(a, Inf) and isinstance(b, Inf) and a.sign == b.sign
+        return da != db if same else z3.Or(da != db, z3.And(da, db))
+    return z3.Or(da != db, z3.And(da, db, a[0] != b[0]))
+
+
+def decide(claim: Claim, sizes: dict[str, int], timeout_ms: int = 5000, fixed=None):
+    """('proved', None) | ('model', inputs as float arrays) | ('unknown', reason). `fixed`: one pattern (0 or
+    -inf per element) for every mask input; masks are never unknown reals."""
+    from .claims import symbolic_inputs
+
+    if claim.masks and not fixed:
+        return "unknown", "z3 encoding: a mask needs a fixed pattern"
     alg = Z3Algebra()
-    inputs = {}
-    for name, ranks in claim.inputs:
-        shape = tuple(sizes[r] for r in ranks)
-        arr = np.empty(shape, dtype=object)
-        for idx in np.ndindex(*shape):
-            arr[idx] = alg.input(name, idx)
-        inputs[name] = arr
+    inputs = symbolic_inputs(claim, sizes, alg, fixed)
     try:
         left, right = evaluate_both(claim, sizes, alg, inputs)
     except NotEncodable as exc:
         return "unknown", f"z3 encoding: {exc}"
     lv, rv = aligned_pair(claim, left, right)
     lv, rv = np.broadcast_arrays(lv, rv)
-    differences = []
-    for a, b in zip(lv.ravel(), rv.ravel()):
-        (va, da), (vb, db) = a, b
-        differences.append(z3.Or(da != db, z3.And(da, db, va != vb)))
+    differences = [_differ(a, b) for a, b in zip(lv.ravel(), rv.ravel())]
     solver = z3.Solver()
     solver.set("timeout", timeout_ms)
     solver.add(*alg.axioms())
@@ -119,6 +199,9 @@ def decide(claim: Claim, sizes: dict[str, int], timeout_ms: int = 5000):
     model = solver.model()
     values = {}
     for name, ranks in claim.inputs:
+        if fixed and name in fixed:
+            values[name] = np.array(fixed[name], dtype=float)
+            continue
         arr = np.zeros(tuple(sizes[r] for r in ranks))
         for idx in np.ndindex(*arr.shape):
             v = model.eval(inputs[name][idx][0], model_completion=True)

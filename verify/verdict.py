@@ -78,6 +78,7 @@ class Result:
     engines: dict[str, str] = field(default_factory=dict)   # engine -> what it concluded
     warnings: list[str] = field(default_factory=list)
     description: str = ""
+    assumptions: list[str] = field(default_factory=list)    # preconditions the verdict holds under (`; assume:`)
 
     @staticmethod
     def from_json(data: dict) -> "Result":
@@ -91,7 +92,7 @@ class Result:
 
 
 JSON_FIELDS = ("name", "file", "line", "kind", "verdict", "bound", "method", "seconds", "counterexample",
-               "detail", "engines", "warnings", "description")
+               "detail", "engines", "warnings", "description", "assumptions")
 
 
 def dumps(results: list[Result]) -> str:
@@ -104,7 +105,8 @@ def headline(result: Result) -> str:
     where = f"{result.file}:{result.line}" if result.line else result.file
     match result.verdict:
         case Verdict.CERTIFIED:
-            what = f"CERTIFIED ({result.bound}; {result.method})"
+            under = f"; assuming {', '.join(result.assumptions)}" if result.assumptions else ""
+            what = f"CERTIFIED ({result.bound}; {result.method}{under})"
         case Verdict.REFUTED:
             what = "REFUTED"
         case Verdict.UNKNOWN:
@@ -193,6 +195,6 @@ def result_from_json(data: dict) -> Result:
         name=data["name"], file=data["file"], line=data["line"], kind=data["kind"], verdict=Verdict(data["verdict"]),
         bound=data["bound"], method=data["method"], seconds=data["seconds"], counterexample=counterexample,
         detail=data.get("detail", ""), engines=dict(data.get("engines", {})), warnings=list(data.get("warnings", [])),
-        description=data.get("description", ""),
+        description=data.get("description", ""), assumptions=list(data.get("assumptions", [])),
     )
 
