@@ -45,6 +45,7 @@ class Options:
     memory_limit: int | None = 8 << 30   # bytes of address space per child process (RLIMIT_AS); None = no cap
     cache_dir: str = ".verify-cache"
     cache_mode: str = "off"        # rw | ro | off (the CLI turns it on; see certificates.py)
+    strict_shapes: bool = False    # no implicit tiling (implicit.py); a file may ask with `; shapes: strict`
 
 
 # -- one claim ------------------------------------------------------------------------------------------------
@@ -182,10 +183,18 @@ def check_claim(claim: Claim, options: Options) -> Result:
     cached = cache.get(key) if key else None
     if cached is not None:
         cached.engines["cache"] = f"hit {key[:12]}"
-        return cached
+        return _with_reading(claim, cached)
     result = _check_claim_uncached(claim, options)
     if key:
         cache.put(key, result)
+    return _with_reading(claim, result)
+
+
+def _with_reading(claim: Claim, result: Result) -> Result:
+    """A rule read with implicit tiling says so in its verdict (the method of a certificate)."""
+    reading = getattr(claim, "reading", "")
+    if reading and reading not in result.method:
+        result.method = f"{result.method}; {reading}" if result.method and result.method != "-" else reading
     return result
 
 
@@ -329,26 +338,40 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        if self.errors:
+        """2 if any ERROR or bad input, else 1 if anything is REFUTED or UNKNOWN, else 0."""
+        if self.errors or any(r.verdict is Verdict.ERROR for r in self.results):
             return 2
         return 0 if all(r.verdict is Verdict.CERTIFIED for r in self.results) else 1
 
 
-def claims_of(source: SourceFile) -> list[Claim]:
+def claims_of(source: SourceFile, strict: bool = False, errors: list | None = None) -> list[Claim]:
+    """The claims of a file's rules. With `errors`, a rule whose claim cannot be built (ill-ranked, a bad
+    assumption) is its own located error there and the other rules are still returned (per-rule isolation)."""
     from .claims import with_assumptions
     from .errors import Location
 
     out = []
     for rule in source.rules:
-        claim = rule_claim(rule)
-        for text, line in source.assumptions:
-            claim = with_assumptions(claim, [text], Location(source.path, line))
+        try:
+            claim = rule_claim(rule, strict=strict or source.strict_shapes)
+            for text, line in source.assumptions:
+                claim = with_assumptions(claim, [text], Location(source.path, line))
+        except VerifyError as exc:
+            if errors is None:
+                raise
+            exc = exc.located(Location(source.path, rule.line))
+            if rule.name not in exc.cause:
+                exc.cause = f"rule '{rule.name}': {exc.cause}"
+            errors.append(exc)
+            continue
         out.append(claim)
     return out
 
 
-def collect(paths) -> tuple[list[Claim], list[VerifyError], list[str]]:
-    """Claims from every file (rules) and chain file; user errors are collected, not raised."""
+def collect(paths, strict: bool = False) -> tuple[list[Claim], list[VerifyError], list[str]]:
+    """Claims from every file (rules) and chain file; user errors are collected, not raised. A rule that cannot
+    be read or ranked is one error, located at the rule; the file's other rules are still collected. Rules
+    with nothing to prove (naming rules, rules that only add terms) are notes."""
     from . import chain
 
     claims: list[Claim] = []
@@ -364,8 +387,10 @@ def collect(paths) -> tuple[list[Claim], list[VerifyError], list[str]]:
                 claims.extend(chain.read_chain(path))
                 continue
             source = read_file(path)
-            found = claims_of(source)
-            if not found:
+            errors.extend(source.rule_errors)
+            notes.extend(f"{path}:{line}: {text}" if line else f"{path}: {text}" for line, text in source.notices)
+            found = claims_of(source, strict, errors)
+            if not found and not source.rules and not source.rule_errors and not source.notices:
                 from .shapes import program_ranks
 
                 ranks = program_ranks(source.program)
@@ -400,7 +425,7 @@ def check_claims(claims: list[Claim], options: Options, progress=None) -> list[R
 
 
 def check_paths(paths, options: Options, progress=None) -> Report:
-    claims, errors, notes = collect(paths)
+    claims, errors, notes = collect(paths, options.strict_shapes)
     return Report(check_claims(claims, options, progress), errors, notes, claims)
 
 
