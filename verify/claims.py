@@ -55,6 +55,7 @@ class Claim:
     unbounded: tuple[str, ...] = () # induction lemma groups (verify/induction.py) that lift it to all sizes
     masks: tuple[str, ...] = ()     # inputs whose elements are 0 or -inf (see masks.py)
     assumptions: tuple[tuple[str, str], ...] = ()   # (mask, rank): the mask keeps an element along rank
+    reading: str = ""               # how a rule was read, when not strictly (implicit.READING); shown in verdicts
 
     @property
     def location(self) -> Location:
@@ -137,14 +138,26 @@ def with_assumptions(claim: Claim, assumptions, location: Location | None = None
     return replace(claim, assumptions=tuple(sorted(set(parsed))))
 
 
-def rule_claim(rule: ir.Rule, env=None) -> Claim:
-    inferred = infer_rule(rule, env)
+def rule_claim(rule: ir.Rule, env=None, strict: bool = False) -> Claim:
+    """The claim of a rule. A rule that is ill-ranked only because it tiles implicitly (a rank-m tensor under an
+    m1/m0 operator, see implicit.py) is read with implicit tiling unless `strict`; the claim says so."""
+    reading, description = "", rule.description
+    try:
+        inferred = infer_rule(rule, env)
+    except ShapeError:
+        from .implicit import READING, describe, implicit_rule
+
+        inferred = None if strict else implicit_rule(rule, env)
+        if inferred is None:
+            raise
+        reading = READING
+        description = describe(inferred) + (f". {rule.description}" if rule.description else "")
     check_split_tiles([inferred.lhs, inferred.rhs], rule.file)
     lhs = Side("lhs", inferred.lhs, file=rule.file)
     rhs = Side("rhs", inferred.rhs, file=rule.file)
     out = expr_ranks(inferred.lhs, rule.file)
-    return Claim(rule.name, "rule", rule.file, rule.line, lhs, rhs, _inputs_of([lhs, rhs]), out, rule.description,
-                 masks=_masks_of([lhs, rhs]))
+    return Claim(rule.name, "rule", rule.file, rule.line, lhs, rhs, _inputs_of([lhs, rhs]), out, description,
+                 masks=_masks_of([lhs, rhs]), reading=reading)
 
 
 def program_side(program: ir.Program, label: str, output: str | None = None) -> Side:
