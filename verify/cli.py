@@ -30,6 +30,7 @@ def _options(args) -> Options:
         jobs=args.jobs,
         cache_dir=args.cache_dir,
         cache_mode=args.cache,
+        strict_shapes=getattr(args, "strict_shapes", False),
     )
 
 
@@ -297,6 +298,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="where cached results live (default .verify-cache)")
     p.add_argument("--certificates", metavar="DIR",
                    help="write one JSON certificate per rule and chain step into DIR")
+    p.add_argument("--strict-shapes", action="store_true",
+                   help="no implicit tiling: a rank-m tensor under an m1/m0 operator is a shape error "
+                        "(per file: '; shapes: strict')")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -474,7 +478,31 @@ def cmd_run(args, out, err) -> int:
                     print(f";   {line}", file=out)
     if not outputs:
         print("; no output (the program has no extract or print command)", file=out)
-    return 0
+    if args.no_check:
+        return 0
+    from dataclasses import replace
+
+    options = replace(Options(), sympy=not args.no_sympy, strict_shapes=args.strict_shapes)
+    try:
+        checked = EB.check_run(str(path), outputs, options)
+    except VerifyError as exc:
+        print(f"; the checker cannot read this file, so its rules are not checked: {exc.format()}", file=out)
+        return 0
+    if checked is None:
+        return 0
+    for error in checked.errors:
+        print(error.format(), file=err)
+    for note in checked.notes:
+        print(f"; note: {note}", file=out)
+    print(f"; rules of {path}: {V.summary(checked.results)}", file=out)
+    for r in checked.results:
+        if r.verdict is not V.Verdict.CERTIFIED:
+            print("; " + V.format_result(r).replace("\n", "\n; "), file=out)
+    for name, r in checked.validations:
+        what = r if isinstance(r, str) else (
+            f"{r.verdict.value} ({r.bound}; {r.method})" if r.verdict is V.Verdict.CERTIFIED else V.headline(r))
+        print(f"; translation validation: the extracted {name} equals the file's {name}: {what}", file=out)
+    return checked.exit_code
 
 
 def cmd_draw(args, out, err) -> int:
@@ -515,6 +543,10 @@ def _egglog_commands(sub) -> None:
     rn = sub.add_parser("run", help="run a .egg program through egglog and show what it extracts")
     rn.add_argument("program")
     rn.add_argument("--quiet", action="store_true", help="do not annotate extracted terms with passes and memory")
+    rn.add_argument("--no-check", action="store_true",
+                    help="only run egglog: do not check the file's rules nor validate what it extracts")
+    rn.add_argument("--no-sympy", action="store_true", help="skip SymPy's second opinion")
+    rn.add_argument("--strict-shapes", action="store_true", help="no implicit tiling when checking the rules")
     rn.set_defaults(func=cmd_run)
     dr = sub.add_parser("draw", help="graphviz drawing of a program: one node per Einsum, coloured by pass")
     dr.add_argument("program")
