@@ -141,17 +141,25 @@ def with_assumptions(claim: Claim, assumptions, location: Location | None = None
 def rule_claim(rule: ir.Rule, env=None, strict: bool = False) -> Claim:
     """The claim of a rule. A rule that is ill-ranked only because it tiles implicitly (a rank-m tensor under an
     m1/m0 operator, see implicit.py) is read with implicit tiling unless `strict`; the claim says so."""
+    from .implicit import READING, describe, implicit_rule, unrelated_tiling
+
     reading, description = "", rule.description
     try:
-        inferred = infer_rule(rule, env)
-    except ShapeError:
-        from .implicit import READING, describe, implicit_rule
-
-        inferred = None if strict else implicit_rule(rule, env)
-        if inferred is None:
-            raise
-        reading = READING
+        inferred, failure = infer_rule(rule, env), None
+    except ShapeError as exc:
+        inferred, failure = None, exc
+    # Implicit tiling where the strict reading is ill-ranked, or where it relates rank m to nothing that
+    # splits it (m and m1/m0 would then have unrelated sizes, M != M1*M0: not a reading anyone means).
+    implicit = None if strict or (inferred is not None and not unrelated_tiling(inferred)) else implicit_rule(rule, env)
+    if implicit is not None:
+        inferred, reading = implicit, READING
         description = describe(inferred) + (f". {rule.description}" if rule.description else "")
+    elif failure is not None:
+        from .implicit import split_pairs
+
+        if not strict and split_pairs([rule.lhs, rule.rhs]) and not failure.hint:
+            failure.hint = "read with implicit tiling (m = m1*M0 + m0), it is ill-ranked too"
+        raise failure
     check_split_tiles([inferred.lhs, inferred.rhs], rule.file)
     lhs = Side("lhs", inferred.lhs, file=rule.file)
     rhs = Side("rhs", inferred.rhs, file=rule.file)

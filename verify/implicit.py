@@ -18,8 +18,9 @@ that is checked is an ordinary, strictly ranked one:
 The claim checked is then: for every size M1, M0 in the bound (m = m1*M0 + m0, m1 major, as `T_split` defines)
 and every finite real value of the pattern variables at their ranks, lhs = rhs after these insertions. Split and
 unsplit are bijections, so a rule whose variables are read as (m1, m0) tensors instead claims the same thing.
-The reading is used only when the strict reading is ill-ranked and the inserted splits and unsplits make it
-well-ranked; `; shapes: strict` in a file or `--strict-shapes` turns it off. The verdict says so, and the
+The reading is used when the strict reading is ill-ranked, or when it names m and m1/m0 with no split or unsplit
+between them (strictly, their sizes would be unrelated: M need not be M1*M0), and the inserted splits and unsplits
+make it well-ranked; `; shapes: strict` in a file or `--strict-shapes` turns it off. The verdict says so, and the
 claim's description shows both sides as checked.
 """
 
@@ -151,6 +152,16 @@ class _Reading:
             elif base in right and outer in left and inner in left:
                 lhs = self.unsplit(lhs, base)
         return lhs, rhs
+
+
+def unrelated_tiling(rule: ir.Rule) -> bool:
+    """Does the (strictly ranked) rule name a rank and its tile ranks (m and m1 or m0) without any split or
+    unsplit between them? Then strictly their sizes are unrelated (M need not be M1*M0)."""
+    pairs = split_pairs([rule.lhs, rule.rhs])
+    mentioned = set(_mentioned(rule.lhs)) | set(_mentioned(rule.rhs))
+    related = {node.rank for e in (rule.lhs, rule.rhs) for node in ir.walk(e) if isinstance(node, (ir.Split, ir.Unsplit))}
+    return any(base in mentioned and (outer in mentioned or inner in mentioned) and base not in related
+               for base, (outer, inner) in pairs.items())
 
 
 def implicit_rule(rule: ir.Rule, env=None) -> ir.Rule | None:
