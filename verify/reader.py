@@ -361,6 +361,7 @@ class _Reader:
         line = self.line_of(rule)
         defs: dict[str, object] = {}          # variable -> the egglog term a fact or a let defines it as
         query_vars: set[str] = set()
+        conditions: list = []
         for fact in rule.body:
             kind = type(fact).__name__
             if kind == "Eq":
@@ -393,6 +394,9 @@ class _Reader:
                 defs[left.name] = right
             elif kind == "Fact":
                 query_vars |= {v for v in _ast_vars(fact.expr) if v not in self.bindings}
+                head = fact.expr.name if type(fact.expr).__name__ == "Call" else None
+                if head is not None and not _is_operator(head) and head not in ("finite", "extended"):
+                    conditions.append(fact)     # a relation or comparison: a precondition on the binding
             else:
                 raise self.error(ParseError, f"unsupported fact ({kind})", rule)
         lets: dict[str, object] = {}
@@ -438,6 +442,10 @@ class _Reader:
             default = name == f"{Path(self.file).stem}:{line}"
             self.notices.append((line, what if default else f"{name}: {what}"))
             return
+        if conditions:
+            raise self.error(ParseError, f"unsupported rule: the fact ({conditions[0].expr.name} ...) is a precondition "
+                             "the checker cannot state", conditions[0].expr,
+                             "state the rule without it (the checker takes pattern variables to be finite reals)")
         defs.update(lets)
         for i, union in enumerate(unions, 1):
             a, b = union.lhs, union.rhs
