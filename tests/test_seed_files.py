@@ -218,3 +218,10 @@ def test_implicitly_read_rules_are_not_exported_but_multi_fact_rules_are(tmp_pat
     assert "not exported: split-row-max" in out and "read with implicit tiling" in out
     assert ':name "defer-division"' in target.read_text()
     EB.run_program(target.read_text(), str(target))
+
+
+def test_verify_run_validates_terms_extracted_under_the_files_own_datatype():
+    code, out, err = run_cli("run", SEED / "odd_forms.egg", "--no-sympy")
+    assert out.startswith('(R_max_m (CreateTensor 1 4 "S[m]"))')
+    assert "; translation validation: the extracted B equals the file's B: CERTIFIED" in out
+    assert code == 0, (out, err)

@@ -1346,7 +1346,8 @@ def check_run(path: str, outputs: list[RunOutput], options=None) -> RunCheck | N
     pairs = []
     for (name, _line), output in zip(source.program.outputs, extracted):
         try:
-            term = read_text(f"(let {name} {output.terms[0]})\n(extract {name})\n", "<extracted>").program
+            term = read_text(f"(let {name} {output.terms[0]})\n(extract {name})\n", "<extracted>",
+                             any_sizes=source.declared is not None).program
             before = ir.Program(source.program.file, source.program.bindings, [(name, None)])
             pairs.append((name, equiv_claim(before, term, name=f"{Path(path).name}: extracted {name} == input {name}")))
         except VerifyError as exc:

@@ -202,4 +202,4 @@ def describe(rule: ir.Rule) -> str:
         return printer.expr(e)
 
     ranks = ", ".join(f"{n}[{','.join(r)}]" for n, r in rule.var_ranks)
-    return f"{READING}: checked {text(rule.lhs)} = {text(rule.rhs)} for all {ranks}"
+    return f"{READING}: checked {text(rule.lhs)} = {text(rule.rhs)}" + (f" for all {ranks}" if ranks else "")

@@ -74,8 +74,12 @@ def read_file(path: str | Path) -> SourceFile:
     return read_text(text, str(path))
 
 
-def read_text(text: str, file: str = "<text>") -> SourceFile:
-    return _Reader(text, file).read()
+def read_text(text: str, file: str = "<text>", any_sizes: bool = False) -> SourceFile:
+    """`any_sizes`: CreateTensor sizes need not number the ranks (terms egglog extracted under a file's own
+    datatype, which fixes how many sizes every input has)."""
+    reader = _Reader(text, file)
+    reader.any_sizes = any_sizes
+    return reader.read()
 
 
 def _egglog_parse(text: str, file: str):
@@ -110,6 +114,7 @@ class _Reader:
         self.notices: list[tuple[int | None, str]] = []
         self.program_broken = False
         self.analysis_rules = 0
+        self.any_sizes = False
 
     # -- positions --------------------------------------------------------------------------------------
     def line_of(self, node) -> int | None:
@@ -265,6 +270,8 @@ class _Reader:
 
     def action(self, action) -> None:
         kind = type(action).__name__
+        if kind in ("Set", "Expr_") and _fact_target(action) in self.functions:
+            return                            # a fact about a function of the file's own (a cost, an analysis)
         if kind != "Let":
             raise self.error(ParseError, f"unsupported top-level action ({kind.lower()})", action,
                              "a program is made of (let NAME expr) and (extract NAME)")
@@ -597,11 +604,13 @@ class _Reader:
         except NotationError as exc:
             raise exc.located(Location(self.file, line)) from None
         sizes = args[:names[0]] + args[names[0] + 1:]
+        if self.rule_vars is not None:       # in a rule, a size may be a pattern variable: any size matches
+            sizes = [a for a in sizes if type(a).__name__ != "Var"]
         if any(type(a).__name__ != "Lit" or not isinstance(_lit(a), int) or isinstance(_lit(a), bool) for a in sizes):
             raise self.error(ParseError, "CreateTensor sizes must be integers", node)
         # A datatype that fixes the number of sizes (the seed's `(CreateTensor i64 i64 String)`) decides it for
         # every tensor; only without one must the sizes number the ranks.
-        if sizes and len(sizes) != len(ranks) and "CreateTensor" not in self.sorts:
+        if sizes and len(sizes) != len(ranks) and "CreateTensor" not in self.sorts and not self.any_sizes:
             raise self.error(ShapeError, f"CreateTensor '{name}' has ranks ({', '.join(ranks)}) "
                              f"but {len(sizes)} size(s)", node)
         return ir.Input(name, ranks, line, kind)
