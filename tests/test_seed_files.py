@@ -225,3 +225,15 @@ def test_verify_run_validates_terms_extracted_under_the_files_own_datatype():
     assert out.startswith('(R_max_m (CreateTensor 1 4 "S[m]"))')
     assert "; translation validation: the extracted B equals the file's B: CERTIFIED" in out
     assert code == 0, (out, err)
+
+
+MALFORMED = sorted(p for p in (ROOT / "tests" / "soundness" / "malformed").glob("*.egg")) + [SEED / "traps.egg"]
+
+
+@pytest.mark.parametrize("path", MALFORMED, ids=lambda p: p.name)
+def test_verify_run_on_bad_files_never_gives_a_traceback(path):
+    code, out, err = run_cli("run", path, "--no-sympy")
+    assert "Traceback" not in out + err
+    assert code in (0, 1, 2)
+    if code == 2:
+        assert err.strip() and "error" in err

@@ -464,7 +464,13 @@ def cmd_run(args, out, err) -> int:
     if not path.is_file():
         print(f"usage error: no such file: {path}", file=err)
         return 2
-    outputs, added = EB.run_program(path.read_text(encoding="utf-8"), str(path))
+    from .errors import InternalError
+
+    try:
+        outputs, added = EB.run_program(path.read_text(encoding="utf-8"), str(path))
+    except (InternalError, UnicodeDecodeError) as exc:       # egglog panicked, or not text: no traceback
+        print(f"{path}: error: {exc}", file=err)
+        return 2
     if added:
         print("; the file declares no datatype: the generated prelude was added", file=out)
     for output in outputs:

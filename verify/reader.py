@@ -93,6 +93,10 @@ def _egglog_parse(text: str, file: str):
         line = int(m.group(1)) if m else None
         cause = message.splitlines()[-1] if message.strip() else "egglog could not parse the file"
         raise ParseError(cause.removeprefix("parse error: "), Location(file, line)) from None
+    except BaseException as exc:  # noqa: BLE001 - a Rust panic (PanicException) is not an Exception
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise ParseError(f"egglog's parser failed on this file ({type(exc).__name__}: {exc})", Location(file)) from None
 
 
 class _Reader:
