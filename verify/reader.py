@@ -432,6 +432,11 @@ class _Reader:
                 if type(action.rhs).__name__ != "Var":
                     naming = False
             elif kind == "Union":
+                later = [v for v in _ast_vars(action.lhs) + _ast_vars(action.rhs)
+                         if v not in query_vars and v not in lets and v not in self.bindings]
+                if later:
+                    raise self.error(ParseError, f"unbound name '{later[0]}' in the union (a let must come before "
+                                     "its use)", action, "egglog rejects it too: move the let above the union")
                 unions.append(action)
             elif kind in ("Expr_", "Set", "Subsume", "Delete", "Change", "Panic"):
                 naming, adds_terms = False, True
