@@ -237,3 +237,13 @@ def test_verify_run_on_bad_files_never_gives_a_traceback(path):
     assert code in (0, 1, 2)
     if code == 2:
         assert err.strip() and "error" in err
+
+
+def test_json_lists_each_bad_rule_as_its_own_error_entry():
+    import json
+
+    code, out, err = run_cli("check", SEED / "traps.egg", "--no-sympy", "--cache", "off", "--json")
+    entries = {(r["name"], r["verdict"]) for r in json.loads(out)}
+    assert code == 2
+    assert ("two-terms", "ERROR") in entries and ("shadow", "ERROR") in entries and ("drop-outer", "ERROR") in entries
+    assert ("tied", "CERTIFIED") in entries and ("untied", "REFUTED") in entries

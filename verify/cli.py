@@ -38,7 +38,7 @@ def _emit(report: Report, args, out, err) -> int:
     for error in report.errors:
         print(error.format(), file=err)
     if args.json:
-        out.write(V.dumps(report.results) + "\n")
+        out.write(V.dumps(report.results + report.error_results()) + "\n")
         return report.exit_code
     if getattr(out, "isatty", lambda: False)() and not args.plain:
         _rich(report, out)

@@ -344,6 +344,20 @@ class Report:
         return 0 if all(r.verdict is Verdict.CERTIFIED for r in self.results) else 1
 
 
+    def error_results(self) -> list[Result]:
+        """Each error as an ERROR result (for --json): a bad rule is its own entry, named and located."""
+        import re
+
+        out = []
+        for error in self.errors:
+            where = error.location
+            m = re.match(r"rule '([^']*)': ", error.cause)
+            name = m.group(1) if m else (Path(where.file).name if where else "<input>")
+            out.append(Result(name, where.file if where else "", where.line if where else None, "rule",
+                              Verdict.ERROR, "-", "-", 0.0, detail=error.format()))
+        return out
+
+
 def claims_of(source: SourceFile, strict: bool = False, errors: list | None = None) -> list[Claim]:
     """The claims of a file's rules. With `errors`, a rule whose claim cannot be built (ill-ranked, a bad
     assumption) is its own located error there and the other rules are still returned (per-rule isolation)."""
@@ -360,7 +374,7 @@ def claims_of(source: SourceFile, strict: bool = False, errors: list | None = No
             if errors is None:
                 raise
             exc = exc.located(Location(source.path, rule.line))
-            if rule.name not in exc.cause:
+            if not exc.cause.startswith("rule '"):
                 exc.cause = f"rule '{rule.name}': {exc.cause}"
             errors.append(exc)
             continue

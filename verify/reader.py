@@ -147,6 +147,10 @@ class _Reader:
                 try:                      # per-rule isolation: a bad rule is its own error
                     self.command(command)
                 except VerifyError as exc:
+                    inner = getattr(command, "rewrite", None) or getattr(command, "rule", None)
+                    name = getattr(inner, "name", "") or self.rule_name(self.line_of(inner))[0]
+                    if not exc.cause.startswith("rule '"):
+                        exc.cause = f"rule '{name}': {exc.cause}"
                     self.rule_errors.append(exc)
                 continue
             program_part = kind == "ActionCommand" or kind == "UserDefined" and command.name == "extract"
