@@ -136,6 +136,7 @@ class _Reader:
         if not self.text.strip():
             raise self.error(ParseError, "empty file: no program, no rules", line=1)
         commands = _egglog_parse(self.text, self.file)
+        has_rules = any(type(c).__name__ in ("RewriteCommand", "BiRewriteCommand", "RuleCommand") for c in commands)
         for command in commands:
             if type(command).__name__ in ("Datatype", "Datatypes", "Constructor"):
                 self.command(command)     # declarations first: egglog checks every use against them
@@ -154,7 +155,7 @@ class _Reader:
                     self.rule_errors.append(exc)
                 continue
             program_part = kind == "ActionCommand" or kind == "UserDefined" and command.name == "extract"
-            if program_part and (self.rules or self.rule_errors or self.notices or self.program_broken):
+            if program_part and has_rules:
                 try:                      # a rule file's example program must not hide its rules' verdicts
                     self.command(command)
                 except VerifyError as exc:
