@@ -48,7 +48,8 @@ def _emit(report: Report, args, out, err) -> int:
         for result in report.results:
             print(V.format_result(result), file=out)
         if report.results:
-            print(V.summary(report.results), file=out)
+            errors = f"; {len(report.errors)} error(s), shown above" if report.errors else ""
+            print(V.summary(report.results) + errors, file=out)
     return report.exit_code
 
 
