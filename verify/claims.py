@@ -55,6 +55,7 @@ class Claim:
     unbounded: tuple[str, ...] = () # induction lemma groups (verify/induction.py) that lift it to all sizes
     masks: tuple[str, ...] = ()     # inputs whose elements are 0 or -inf (see masks.py)
     assumptions: tuple[tuple[str, str], ...] = ()   # (mask, rank): the mask keeps an element along rank
+    reading: str = ""               # how a rule was read, when not strictly (implicit.READING); shown in verdicts
 
     @property
     def location(self) -> Location:
@@ -166,14 +167,105 @@ def with_assumptions_each(claims: list[Claim], assumptions, location: Location |
     return out
 
 
-def rule_claim(rule: ir.Rule, env=None) -> Claim:
-    inferred = infer_rule(rule, env)
+def rule_claim(rule: ir.Rule, env=None, strict: bool = False) -> Claim:
+    """The claim of a rule. A rule that is ill-ranked only because it tiles implicitly (a rank-m tensor under an
+    m1/m0 operator, see implicit.py) is read with implicit tiling unless `strict`; the claim says so."""
+    from .implicit import READING, describe, implicit_rule, unrelated_tiling
+
+    reading, description = "", rule.description
+    try:
+        inferred, failure = infer_rule(rule, env), None
+    except ShapeError as exc:
+        inferred, failure = None, exc
+    # Implicit tiling where the strict reading is ill-ranked, or where it relates rank m to nothing that
+    # splits it (m and m1/m0 would then have unrelated sizes, M != M1*M0: not a reading anyone means).
+    implicit = None if strict or (inferred is not None and not unrelated_tiling(inferred)) else implicit_rule(rule, env)
+    if implicit is not None:
+        inferred, reading = implicit, READING
+        description = describe(inferred) + (f". {rule.description}" if rule.description else "")
+    elif failure is not None and (hoisted := _hoisted_rule_claim(rule, env)) is not None:
+        return hoisted
+    elif failure is not None:
+        from .implicit import split_pairs
+
+        if not strict and split_pairs([rule.lhs, rule.rhs]) and not failure.hint:
+            failure.hint = "read with implicit tiling (m = m1*M0 + m0), it is ill-ranked too"
+        raise failure
     check_split_tiles([inferred.lhs, inferred.rhs], rule.file)
     lhs = Side("lhs", inferred.lhs, file=rule.file)
     rhs = Side("rhs", inferred.rhs, file=rule.file)
     out = expr_ranks(inferred.lhs, rule.file)
-    return Claim(rule.name, "rule", rule.file, rule.line, lhs, rhs, _inputs_of([lhs, rhs]), out, rule.description,
-                 masks=_masks_of([lhs, rhs]))
+    return Claim(rule.name, "rule", rule.file, rule.line, lhs, rhs, _inputs_of([lhs, rhs]), out, description,
+                 masks=_masks_of([lhs, rhs]), reading=reading)
+
+
+def _nested_iterations(expr: ir.Expr) -> bool:
+    return any(isinstance(n, ir.Scan) and any(isinstance(m, (ir.Scan, ir.Shift, ir.Last)) and m.rank == n.rank
+                                                for m in ir.walk(n.body)) for n in ir.walk(expr))
+
+
+def _hoist(expr: ir.Expr, bindings: dict[str, ir.Binding]) -> ir.Expr:
+    """Every shift, last or scan over a scan's own rank inside its body (and free of that scan's state) becomes a
+    binding the body refers to by name: the meaning a program gives it (evaluated whole, then sliced)."""
+    from dataclasses import replace
+
+    def inside(e: ir.Expr, rank: str, state: str) -> ir.Expr:
+        if isinstance(e, (ir.Scan, ir.Shift, ir.Last)) and e.rank == rank and not any(
+                isinstance(n, ir.Prev) and n.name == state for n in ir.walk(e)):
+            value = _hoist(e, bindings)      # inner hoists first: they are bound before this one
+            name = f"_h{len(bindings) + 1}"
+            bindings[name] = ir.Binding(name, value, e.line)
+            return ir.Ref(name, e.line)
+        return rebuild(e, lambda x: inside(x, rank, state))
+
+    def rebuild(e: ir.Expr, go) -> ir.Expr:
+        match e:
+            case ir.Map(args=args):
+                return replace(e, args=tuple(go(a) for a in args))
+            case ir.Reduce() | ir.Split() | ir.Unsplit() | ir.Last():
+                return replace(e, arg=go(e.arg))
+            case ir.Shift():
+                return replace(e, arg=go(e.arg), init=go(e.init))
+            case ir.Scan():
+                return replace(e, init=go(e.init), body=inside(go_scan(e.body), e.rank, e.name))
+        return e
+
+    def go_scan(e: ir.Expr) -> ir.Expr:
+        return rebuild(e, go_scan)
+
+    return rebuild(expr, lambda x: _hoist(x, bindings))
+
+
+def _hoisted_rule_claim(rule: ir.Rule, env=None) -> Claim | None:
+    """A rule whose scan body nests an iteration over the scan's rank (`verify export` writes a chain step's
+    programs inline this way) as the claim between the programs it came from; None if it is not one."""
+    from .shapes import _Checker, _allowed, _mentioned, _substitute
+
+    if not (_nested_iterations(rule.lhs) or _nested_iterations(rule.rhs)):
+        return None
+    bindings: dict[str, ir.Binding] = {}
+    lhs, rhs = _hoist(rule.lhs, bindings), _hoist(rule.rhs, bindings)
+    order = _mentioned(rule.lhs) + [r for r in _mentioned(rule.rhs) if r not in _mentioned(rule.lhs)]
+    allowed: dict = {}
+    _allowed(rule.lhs, frozenset(order), allowed)
+    _allowed(rule.rhs, frozenset(order), allowed)
+    inputs = {name: ir.Input(name, tuple(r for r in order if r in ranks)) for name, ranks in allowed.items()}
+    bindings = {n: ir.Binding(n, _substitute(b.expr, inputs), b.line) for n, b in bindings.items()}
+    lhs, rhs = _substitute(lhs, inputs), _substitute(rhs, inputs)
+    ranks: dict = dict(env or {})
+    checker = _Checker(rule.file, ranks)
+    try:
+        for name, binding in bindings.items():
+            ranks[name] = checker.ranks(binding.expr)
+        left, right = checker.ranks(lhs), checker.ranks(rhs)
+    except ShapeError:
+        return None
+    if set(left) != set(right):
+        return None
+    check_split_tiles([lhs, rhs] + [b.expr for b in bindings.values()], rule.file)
+    sides = [Side("lhs", lhs, bindings, rule.file), Side("rhs", rhs, bindings, rule.file)]
+    return Claim(rule.name, "rule", rule.file, rule.line, sides[0], sides[1], _inputs_of(sides), left,
+                 rule.description, masks=_masks_of(sides))
 
 
 def program_side(program: ir.Program, label: str, output: str | None = None) -> Side:

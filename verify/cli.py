@@ -30,6 +30,7 @@ def _options(args) -> Options:
         jobs=args.jobs,
         cache_dir=args.cache_dir,
         cache_mode=args.cache,
+        strict_shapes=getattr(args, "strict_shapes", False),
     )
 
 
@@ -37,7 +38,7 @@ def _emit(report: Report, args, out, err) -> int:
     for error in report.errors:
         print(error.format(), file=err)
     if args.json:
-        out.write(V.dumps(report.results) + "\n")
+        out.write(V.dumps(report.results + report.error_results()) + "\n")
         return report.exit_code
     if getattr(out, "isatty", lambda: False)() and not args.plain:
         _rich(report, out)
@@ -47,7 +48,8 @@ def _emit(report: Report, args, out, err) -> int:
         for result in report.results:
             print(V.format_result(result), file=out)
         if report.results:
-            print(V.summary(report.results), file=out)
+            errors = f"; {len(report.errors)} error(s), shown above" if report.errors else ""
+            print(V.summary(report.results) + errors, file=out)
     return report.exit_code
 
 
@@ -302,6 +304,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="where cached results live (default .verify-cache)")
     p.add_argument("--certificates", metavar="DIR",
                    help="write one JSON certificate per rule and chain step into DIR")
+    p.add_argument("--strict-shapes", action="store_true",
+                   help="no implicit tiling: a rank-m tensor under an m1/m0 operator is a shape error "
+                        "(per file: '; shapes: strict')")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -472,9 +477,14 @@ def cmd_run(args, out, err) -> int:
     if not path.is_file():
         print(f"usage error: no such file: {path}", file=err)
         return 2
+    from .errors import InternalError
     from .reader import source_text
 
-    outputs, added = EB.run_program(source_text(path), str(path))
+    try:
+        outputs, added = EB.run_program(source_text(path), str(path))
+    except InternalError as exc:       # egglog panicked: no traceback
+        print(f"{path}: error: {exc}", file=err)
+        return 2
     if added:
         print("; the file declares no datatype: the generated prelude was added", file=out)
     for output in outputs:
@@ -488,7 +498,31 @@ def cmd_run(args, out, err) -> int:
                     print(f";   {line}", file=out)
     if not outputs:
         print("; no output (the program has no extract or print command)", file=out)
-    return 0
+    if args.no_check:
+        return 0
+    from dataclasses import replace
+
+    options = replace(Options(), sympy=not args.no_sympy, strict_shapes=args.strict_shapes)
+    try:
+        checked = EB.check_run(str(path), outputs, options)
+    except VerifyError as exc:
+        print(f"; the checker cannot read this file, so its rules are not checked: {exc.format()}", file=out)
+        return 0
+    if checked is None:
+        return 0
+    for error in checked.errors:
+        print(error.format(), file=err)
+    for note in checked.notes:
+        print(f"; note: {note}", file=out)
+    print(f"; rules of {path}: {V.summary(checked.results)}", file=out)
+    for r in checked.results:
+        if r.verdict is not V.Verdict.CERTIFIED:
+            print("; " + V.format_result(r).replace("\n", "\n; "), file=out)
+    for name, r in checked.validations:
+        what = r if isinstance(r, str) else (
+            f"{r.verdict.value} ({r.bound}; {r.method})" if r.verdict is V.Verdict.CERTIFIED else V.headline(r))
+        print(f"; translation validation: the extracted {name} equals the file's {name}: {what}", file=out)
+    return checked.exit_code
 
 
 def cmd_draw(args, out, err) -> int:
@@ -557,6 +591,10 @@ def _egglog_commands(sub) -> None:
     rn = sub.add_parser("run", help="run a .egg program through egglog and show what it extracts")
     rn.add_argument("program")
     rn.add_argument("--quiet", action="store_true", help="do not annotate extracted terms with passes and memory")
+    rn.add_argument("--no-check", action="store_true",
+                    help="only run egglog: do not check the file's rules nor validate what it extracts")
+    rn.add_argument("--no-sympy", action="store_true", help="skip SymPy's second opinion")
+    rn.add_argument("--strict-shapes", action="store_true", help="no implicit tiling when checking the rules")
     rn.set_defaults(func=cmd_run)
     dr = sub.add_parser("draw", help="graphviz drawing of a program: one node per Einsum, coloured by pass")
     dr.add_argument("program")

@@ -45,6 +45,7 @@ class Options:
     memory_limit: int | None = 8 << 30   # bytes of address space per child process (RLIMIT_AS); None = no cap
     cache_dir: str = ".verify-cache"
     cache_mode: str = "off"        # rw | ro | off (the CLI turns it on; see certificates.py)
+    strict_shapes: bool = False    # no implicit tiling (implicit.py); a file may ask with `; shapes: strict`
 
 
 # -- one claim ------------------------------------------------------------------------------------------------
@@ -227,13 +228,21 @@ def _check_claim_cached(claim: Claim, options: Options) -> Result:
         # the entry answers for this claim's content; where the claim is written now is the claim's own
         cached.name, cached.file, cached.line = claim.name, claim.file, claim.line
         cached.kind, cached.description = claim.kind, claim.description
-        return cached
+        return _with_reading(claim, cached)
     result = _check_claim_uncached(claim, options)
     if key:
         cache.put(key, result)
     if cache.rejected:   # a forged, copied or foreign entry: reported (not cached), never trusted
         result.engines["cache rejected"] = cache.rejected
         result.warnings.append(cache.rejected)
+    return _with_reading(claim, result)
+
+
+def _with_reading(claim: Claim, result: Result) -> Result:
+    """A rule read with implicit tiling says so in its verdict (the method of a certificate)."""
+    reading = getattr(claim, "reading", "")
+    if reading and reading not in result.method:
+        result.method = f"{result.method}; {reading}" if result.method and result.method != "-" else reading
     return result
 
 
@@ -377,12 +386,29 @@ class Report:
 
     @property
     def exit_code(self) -> int:
+        """2 if any ERROR or bad input, else 1 if anything is REFUTED or UNKNOWN, else 0."""
         if self.errors or any(r.verdict is Verdict.ERROR for r in self.results):
-            return 2      # the project-wide rule: 2 for any ERROR or bad input, else 1 for REFUTED/UNKNOWN
+            return 2
         return 0 if all(r.verdict is Verdict.CERTIFIED for r in self.results) else 1
 
 
-def claims_of(source: SourceFile) -> list[Claim]:
+    def error_results(self) -> list[Result]:
+        """Each error as an ERROR result (for --json): a bad rule is its own entry, named and located."""
+        import re
+
+        out = []
+        for error in self.errors:
+            where = error.location
+            m = re.match(r"rule '([^']*)': ", error.cause)
+            name = m.group(1) if m else (Path(where.file).name if where else "<input>")
+            out.append(Result(name, where.file if where else "", where.line if where else None, "rule",
+                              Verdict.ERROR, "-", "-", 0.0, detail=error.format()))
+        return out
+
+
+def claims_of(source: SourceFile, strict: bool = False, errors: list | None = None) -> list[Claim]:
+    """The claims of a file's rules. With `errors`, a rule whose claim cannot be built (ill-ranked, a bad
+    assumption) is its own located error there and the other rules are still returned (per-rule isolation)."""
     from .claims import with_assumptions
     from .errors import Location, ParseError
 
@@ -393,9 +419,18 @@ def claims_of(source: SourceFile) -> list[Claim]:
             raise ParseError(f"`; assume: {text}` applies to no rule: it covers only the rules below it",
                              Location(source.path, line), "move it above the rules it is a precondition of")
     for rule in source.rules:
-        claim = rule_claim(rule)
-        for text, line in assumptions_above(source.assumptions, rule):
-            claim = with_assumptions(claim, [text], Location(source.path, line))
+        try:
+            claim = rule_claim(rule, strict=strict or source.strict_shapes)
+            for text, line in assumptions_above(source.assumptions, rule):
+                claim = with_assumptions(claim, [text], Location(source.path, line))
+        except VerifyError as exc:
+            if errors is None:
+                raise
+            exc = exc.located(Location(source.path, rule.line))
+            if not exc.cause.startswith("rule '"):
+                exc.cause = f"rule '{rule.name}': {exc.cause}"
+            errors.append(exc)
+            continue
         out.append(claim)
     return out
 
@@ -407,8 +442,10 @@ def assumptions_above(assumptions, rule) -> list[tuple[str, int]]:
     return [(text, line) for text, line in assumptions if rule.line is not None and line < rule.line]
 
 
-def collect(paths) -> tuple[list[Claim], list[VerifyError], list[str]]:
-    """Claims from every file (rules) and chain file; user errors are collected, not raised."""
+def collect(paths, strict: bool = False) -> tuple[list[Claim], list[VerifyError], list[str]]:
+    """Claims from every file (rules) and chain file; user errors are collected, not raised. A rule that cannot
+    be read or ranked is one error, located at the rule; the file's other rules are still collected. Rules
+    with nothing to prove (naming rules, rules that only add terms) are notes."""
     from . import chain
 
     claims: list[Claim] = []
@@ -424,8 +461,10 @@ def collect(paths) -> tuple[list[Claim], list[VerifyError], list[str]]:
                 claims.extend(chain.read_chain(path))
                 continue
             source = read_file(path)
-            found = claims_of(source)
-            if not found:
+            errors.extend(source.rule_errors)
+            notes.extend(f"{path}:{line}: {text}" if line else f"{path}: {text}" for line, text in source.notices)
+            found = claims_of(source, strict, errors)
+            if not found and not source.rules and not source.rule_errors and not source.notices:
                 from .shapes import program_ranks
 
                 ranks = program_ranks(source.program)
@@ -460,7 +499,7 @@ def check_claims(claims: list[Claim], options: Options, progress=None) -> list[R
 
 
 def check_paths(paths, options: Options, progress=None) -> Report:
-    claims, errors, notes = collect(paths)
+    claims, errors, notes = collect(paths, options.strict_shapes)
     return Report(check_claims(claims, options, progress), errors, notes, claims)
 
 

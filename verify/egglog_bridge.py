@@ -368,6 +368,10 @@ def _as_rewrite(claim, result, status: RuleStatus, sources: dict) -> None:
     if getattr(claim, "assumptions", ()) or getattr(claim, "masks", ()):
         status.reason = "holds only under its stated assumptions / for mask inputs; not a plain rewrite"
         return
+    if getattr(claim, "reading", ""):
+        status.reason = (f"certified as {claim.reading}; its egglog text is ill-ranked, so write the splits "
+                         "explicitly to export it")
+        return
     try:
         if claim.kind == "rule":
             if claim.file not in sources:
@@ -502,12 +506,16 @@ def rewrite_text(rule: CertifiedRule, tiles: dict[tuple[str, str], int] | None =
 
 
 def _fix_tiles(e: ir.Expr, bound: set, tiles: dict) -> ir.Expr:
-    """A tile count that only the right side names (`t` of split-max) becomes the program's tile count."""
+    """A tile count that the left side does not bind (the literal `4` of split-max, or a variable only the right
+    side names) becomes the program's tile count: the checker sweeps every tile count, so a certificate does not
+    depend on the number written (README, "Tiling")."""
     from dataclasses import replace
 
     match e:
         case ir.Split(tiles=t) if (isinstance(t, str) and t not in bound) or t is None:
             return replace(e, tiles=tiles.get((e.outer, e.inner), DEFAULT_TILES), arg=_fix_tiles(e.arg, bound, tiles))
+        case ir.Split(tiles=t) if isinstance(t, int):
+            return replace(e, tiles=tiles.get((e.outer, e.inner), t), arg=_fix_tiles(e.arg, bound, tiles))
         case ir.Map(args=args):
             return replace(e, args=tuple(_fix_tiles(a, bound, tiles) for a in args))
         case ir.Reduce() | ir.Split() | ir.Unsplit() | ir.Last():
@@ -1290,6 +1298,60 @@ def run_program(text: str, file: str) -> tuple[list[RunOutput], bool]:
         else:
             outputs.append(RunOutput("other", str(out).strip()))
     return outputs, added
+
+
+@dataclass
+class RunCheck:
+    """What `verify run` adds to egglog's output for a file with rules: every rule's verdict, and whether each
+    extracted term equals the file's own program output (translation validation)."""
+
+    results: list = field(default_factory=list)           # Result per rule claim
+    errors: list = field(default_factory=list)            # located errors (unreadable rules, ...)
+    notes: list[str] = field(default_factory=list)
+    validations: list[tuple[str, object]] = field(default_factory=list)   # (output name, Result or reason)
+
+    @property
+    def exit_code(self) -> int:
+        from .verdict import Verdict
+
+        verdicts = [r.verdict for r in self.results] + [v.verdict for _, v in self.validations if not isinstance(v, str)]
+        if self.errors or Verdict.ERROR in verdicts:
+            return 2
+        if any(v is not Verdict.CERTIFIED for v in verdicts) or any(isinstance(v, str) for _, v in self.validations):
+            return 1
+        return 0
+
+
+def check_run(path: str, outputs: list[RunOutput], options=None) -> RunCheck | None:
+    """For `verify run FILE`: None when the file has no rules (a plain program: egglog's output is all); else
+    the verdict of every rule of the file and, for every `(extract NAME)` of the file's program, whether the
+    term egglog extracted equals the program's NAME (checked like `verify equiv`)."""
+    from .claims import equiv_claim
+    from .driver import Options, check_claims, claims_of
+    from .reader import read_file, read_text
+
+    options = options or Options()
+    source = read_file(path)
+    if not source.rules and not source.rule_errors and not source.notices:
+        return None
+    out = RunCheck()
+    out.errors.extend(source.rule_errors)
+    out.notes.extend(f"{path}:{line}: {text}" if line else f"{path}: {text}" for line, text in source.notices)
+    claims = claims_of(source, options.strict_shapes, out.errors)
+    extracted = [o for o in outputs if o.kind == "extract"]
+    pairs = []
+    for (name, _line), output in zip(source.program.outputs, extracted):
+        try:
+            term = read_text(f"(let {name} {output.terms[0]})\n(extract {name})\n", "<extracted>",
+                             any_sizes=source.declared is not None).program
+            before = ir.Program(source.program.file, source.program.bindings, [(name, None)])
+            pairs.append((name, equiv_claim(before, term, name=f"{Path(path).name}: extracted {name} == input {name}")))
+        except VerifyError as exc:
+            out.validations.append((name, f"not validated: the extracted term cannot be read ({exc.cause})"))
+    results = check_claims(claims + [claim for _, claim in pairs], options)
+    out.results = results[:len(claims)]
+    out.validations = [(name, result) for (name, _), result in zip(pairs, results[len(claims):])] + out.validations
+    return out
 
 
 def _strip_comments(text: str) -> str:

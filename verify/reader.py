@@ -5,12 +5,16 @@ only walks egglog's command objects. Names follow `notation.py`.
 
 What a file may contain:
 - `(datatype Tensor ...)` / `(constructor ...)`: optional. If a file declares constructors, every operator it
-  uses must be declared there with the right arity (as egglog itself would demand); otherwise the shared prelude
-  (generated from the operator names, see `egglog_bridge.prelude`) is assumed.
+  uses must be declared there and used as declared (argument count and literal sorts, as egglog itself would
+  demand: the seed's `(CreateTensor i64 i64 String)` means `(CreateTensor 64 1024 "Q")`); otherwise the shared
+  prelude (generated from the operator names, see `egglog_bridge.prelude`) is assumed.
 - `(let NAME expr)` and `(extract NAME)`: a program; the extracted names are its outputs.
-- `(rewrite lhs rhs)`, `(birewrite lhs rhs)`, `(rule ((= v lhs)) ((union v rhs)))`: rules. Identifiers that
-  are not `let` names are pattern variables.
-- Scheduling commands (`run`, `run-schedule`, `ruleset`, `check`, `push`, `pop`, ...) are accepted and ignored.
+- `(rewrite lhs rhs)`, `(birewrite lhs rhs)`, `(rule (FACTS) (ACTIONS))`: rules. Identifiers that are not
+  `let` names are pattern variables (a global in a rule stands for its term). A `rule` ending in `(union a B)`
+  claims a = B with every fact `(= v term)` substituted; naming rules and rules that only add terms or facts
+  are notices (nothing to prove). A rule that cannot be read is its own located error (`rule_errors`).
+- Scheduling commands (`run`, `run-schedule`, `ruleset`, `check`, `push`, `pop`, ...), function and relation
+  declarations and facts about them are accepted and ignored.
 - Comments: `; expect: certified|refuted` in the first lines states a file's expected verdict (test corpus);
   `; NAME: text` directly above a rule names it; otherwise a rule is called `<file stem>:<line>`.
 """
@@ -28,13 +32,17 @@ from .notation import (LeafOp, MapOp, ReduceOp, ScanOp, SplitOp, UnsplitOp, pars
 
 IGNORED_COMMANDS = {
     "RunSchedule", "AddRuleset", "UnstableCombinedRuleset", "Check", "Push", "Pop", "PrintFunction",
-    "PrintSize", "PrintOverallStatistics", "Fail", "Sort", "Relation", "Function",
+    "PrintSize", "PrintOverallStatistics", "Fail", "Sort", "Relation", "Function", "FunctionCommand",
+    "PrintAllFunctionsSize",
 }
 IGNORED_USER_COMMANDS = {"run", "run-schedule", "print-stats"}
-RULE_NAME_RE = re.compile(r"^\s*;+\s*([A-Za-z][\w.\-]*)\s*:\s*(.*)$")
+RULE_NAME_RE = re.compile(r"^\s*;+\s*([A-Za-z][\w.\-]*(?: \d+)?)\s*:\s*(.*)$")  # `; split-max: ...`, `; Rule 5: ...`
 EXPECT_RE = re.compile(r"^\s*;+\s*expect\s*:\s*([a-z]+)", re.I)
 FOR_RANKS_RE = re.compile(r"^\s*;+\s*for-ranks\s*:\s*([a-z])\s+in\s+([a-z](?:\s*,\s*[a-z])*)\s*$", re.I)
 ASSUME_RE = re.compile(r"^\s*;+\s*assume\s*:\s*(.+?)\s*$", re.I)
+SHAPES_RE = re.compile(r"^\s*;+\s*shapes\s*:\s*(strict|implicit)\s*$", re.I)
+# Sorts of a declared constructor's arguments that are literals, not tensors (egglog's own check).
+LITERAL_SORTS = {"i64": int, "String": str, "f64": float, "bool": bool}
 
 
 @dataclass
@@ -46,6 +54,11 @@ class SourceFile:
     expect: str | None = None
     declared: dict[str, int] | None = None  # constructor -> arity, when the file declares its own
     assumptions: list[tuple[str, int]] = field(default_factory=list)  # `; assume: B unmasked along m`, line
+    # Per-rule isolation: a rule (or top-level let) that cannot be read is its own located error here, and the
+    # file's other rules are still read. `notices`: rules with nothing to prove (line, what the rule does).
+    rule_errors: list[VerifyError] = field(default_factory=list)
+    notices: list[tuple[int | None, str]] = field(default_factory=list)
+    strict_shapes: bool = False             # `; shapes: strict`: no implicit tiling for this file's rules
 
 
 def read_file(path: str | Path) -> SourceFile:
@@ -69,8 +82,12 @@ def source_text(path: Path) -> str:
         raise ParseError(f"not UTF-8 text ({exc.reason})", Location(str(path), line)) from None
 
 
-def read_text(text: str, file: str = "<text>") -> SourceFile:
-    return _Reader(text, file).read()
+def read_text(text: str, file: str = "<text>", any_sizes: bool = False) -> SourceFile:
+    """`any_sizes`: CreateTensor sizes need not number the ranks (terms egglog extracted under a file's own
+    datatype, which fixes how many sizes every input has)."""
+    reader = _Reader(text, file)
+    reader.any_sizes = any_sizes
+    return reader.read()
 
 
 def _egglog_parse(text: str, file: str):
@@ -84,6 +101,10 @@ def _egglog_parse(text: str, file: str):
         line = int(m.group(1)) if m else None
         cause = message.splitlines()[-1] if message.strip() else "egglog could not parse the file"
         raise ParseError(cause.removeprefix("parse error: "), Location(file, line)) from None
+    except BaseException as exc:  # noqa: BLE001 - a Rust panic (PanicException) is not an Exception
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise ParseError(f"egglog's parser failed on this file ({type(exc).__name__}: {exc})", Location(file)) from None
 
 
 class _Reader:
@@ -96,8 +117,17 @@ class _Reader:
         self.outputs: list[tuple[str, int | None]] = []
         self.rules: list[ir.Rule] = []
         self.declared: dict[str, int] | None = None
+        self.sorts: dict[str, tuple[str, ...]] = {}   # declared constructor -> argument sorts
+        self.functions: set[str] = set()              # other declared functions and relations (analyses)
         self.rule_vars: set[str] | None = None  # set while converting a rule
         self.sizes: dict[str, tuple[int, int | None]] = {}   # rank -> (concrete CreateTensor size, line)
+        self.rule_defs: dict[str, object] | None = None  # a `rule`'s fact- and let-defined names
+        self.resolving: dict[str, ir.Expr | None] | None = None
+        self.rule_errors: list[VerifyError] = []
+        self.notices: list[tuple[int | None, str]] = []
+        self.program_broken = False
+        self.analysis_rules = 0
+        self.any_sizes = False
 
     # -- positions --------------------------------------------------------------------------------------
     def line_of(self, node) -> int | None:
@@ -114,14 +144,46 @@ class _Reader:
     def read(self) -> SourceFile:
         if not self.text.strip():
             raise self.error(ParseError, "empty file: no program, no rules", line=1)
-        for command in _egglog_parse(self.text, self.file):
+        commands = _egglog_parse(self.text, self.file)
+        has_rules = any(type(c).__name__ in ("RewriteCommand", "BiRewriteCommand", "RuleCommand") for c in commands)
+        for command in commands:
+            if type(command).__name__ in ("Datatype", "Datatypes", "Constructor"):
+                self.command(command)     # declarations first: egglog checks every use against them
+        for command in commands:
+            if type(command).__name__ in ("Datatype", "Datatypes", "Constructor"):
+                continue
+            kind = type(command).__name__
+            if kind in ("RewriteCommand", "BiRewriteCommand", "RuleCommand"):
+                try:                      # per-rule isolation: a bad rule is its own error
+                    self.command(command)
+                except VerifyError as exc:
+                    inner = getattr(command, "rewrite", None) or getattr(command, "rule", None)
+                    name = getattr(inner, "name", "") or self.rule_name(self.line_of(inner))[0]
+                    if not exc.cause.startswith("rule '"):
+                        exc.cause = f"rule '{name}': {exc.cause}"
+                    self.rule_errors.append(exc)
+                continue
+            program_part = kind == "ActionCommand" or kind == "UserDefined" and command.name == "extract"
+            if program_part and has_rules:
+                try:                      # a rule file's example program must not hide its rules' verdicts
+                    self.command(command)
+                except VerifyError as exc:
+                    if not self.program_broken:
+                        self.rule_errors.append(exc)
+                    self.program_broken = True
+                continue
             self.command(command)
-        if not self.bindings and not self.rules:
+        if self.analysis_rules:
+            self.notices.append((None, f"{self.analysis_rules} rule(s) only set facts of the file's own functions "
+                                       "(an analysis); no equality claimed"))
+        if not self.bindings and not self.rules and not self.rule_errors and not self.notices:
             raise self.error(ParseError, "the file has neither `let` bindings nor rules", line=1)
         program = ir.Program(self.file, dict(self.bindings), list(self.outputs), dict(self.sizes))
         assumptions = [(m.group(1), i) for i, line in enumerate(self.lines, 1) if (m := ASSUME_RE.match(line))]
         self.instantiate_templates()
-        return SourceFile(self.file, self.text, program, self.rules, self.expectation(), self.declared, assumptions)
+        strict = any((m := SHAPES_RE.match(line)) and m.group(1).lower() == "strict" for line in self.lines)
+        return SourceFile(self.file, self.text, program, self.rules, self.expectation(), self.declared, assumptions,
+                          self.rule_errors, self.notices, strict)
 
     def instantiate_templates(self) -> None:
         """`; for-ranks: x in m, p, e`: each rule is a template over the rank letter x (and x0, x1, ...), and
@@ -163,7 +225,10 @@ class _Reader:
                 variants = entry[2] if isinstance(entry, tuple) and len(entry) > 2 else getattr(entry, "variants", [])
                 self.declare(getattr(variants, "variants", variants) if not isinstance(variants, list) else variants)
         elif kind == "Constructor":
-            self.declare_one(command.name, len(command.schema.input) if hasattr(command, "schema") else None)
+            inputs = tuple(command.schema.input) if hasattr(command, "schema") else None
+            self.declare_one(command.name, len(inputs) if inputs is not None else None, inputs)
+        elif kind in ("Function", "FunctionCommand", "Relation"):
+            self.functions.add(getattr(command, "name", ""))
         elif kind == "ActionCommand":
             self.action(command.action)
         elif kind == "RewriteCommand":
@@ -186,15 +251,45 @@ class _Reader:
 
     def declare(self, variants) -> None:
         for variant in variants:
-            self.declare_one(variant.name, len(variant.types))
+            self.declare_one(variant.name, len(variant.types), tuple(variant.types))
 
-    def declare_one(self, name: str, arity: int | None) -> None:
+    def declare_one(self, name: str, arity: int | None, sorts: tuple[str, ...] | None = None) -> None:
         if self.declared is None:
             self.declared = {}
         self.declared[name] = arity if arity is not None else -1
+        if sorts is not None:
+            self.sorts[name] = sorts
+
+    def check_declared_use(self, node, name: str, args) -> None:
+        """A use of a constructor the file declares must match the declaration, as egglog demands."""
+        sorts = self.sorts.get(name)
+        if sorts is None:
+            return
+        if len(sorts) != len(args):
+            raise self.error(ParseError, f"'{name}' is declared ({name} {' '.join(sorts)}) with {len(sorts)} "
+                             f"argument(s) but used with {len(args)}", node,
+                             "egglog rejects this too (arity mismatch); use it as declared")
+        for i, (sort, arg) in enumerate(zip(sorts, args), 1):
+            kind = type(arg).__name__
+            if kind == "Var":
+                continue                  # a pattern variable or a let name: egglog infers its sort
+            want = LITERAL_SORTS.get(sort)
+            if want is None:              # a tensor (or another datatype): anything but a literal
+                if kind == "Lit":
+                    raise self.error(ParseError, f"argument {i} of '{name}' must be a {sort} (declared "
+                                     f"({name} {' '.join(sorts)})), got the literal {_lit(arg)!r}", node)
+                continue
+            value = _lit(arg) if kind == "Lit" else None
+            if kind != "Lit" or not isinstance(value, want) or (want is int and isinstance(value, bool)):
+                got = f"the literal {value!r}" if kind == "Lit" else "a term"
+                raise self.error(ParseError, f"argument {i} of '{name}' must be a {sort} (declared "
+                                 f"({name} {' '.join(sorts)})), got {got}", node,
+                                 "egglog rejects this too (type mismatch); use it as declared")
 
     def action(self, action) -> None:
         kind = type(action).__name__
+        if kind in ("Set", "Expr_") and _fact_target(action) in self.functions:
+            return                            # a fact about a function of the file's own (a cost, an analysis)
         if kind != "Let":
             raise self.error(ParseError, f"unsupported top-level action ({kind.lower()})", action,
                              "a program is made of (let NAME expr) and (extract NAME)")
@@ -252,30 +347,163 @@ class _Reader:
         return f"{stem}:{line}", ""
 
     def rewrite(self, rewrite, bidirectional: bool) -> None:
-        if rewrite.conditions:
+        if rewrite.conditions and not self.analysis_guards(rewrite.conditions):
             raise self.error(ParseError, "conditional rewrites (:when) are not supported yet", rewrite,
                              "state the rule without conditions, or split it into unconditional rules")
-        self.add_rule(rewrite.lhs, rewrite.rhs, self.line_of(rewrite), bidirectional)
+        self.add_rule(rewrite.lhs, rewrite.rhs, self.line_of(rewrite), bidirectional,
+                      explicit_name=getattr(rewrite, "name", "") or None)
+
+    def analysis_guards(self, conditions) -> bool:
+        """`:when` facts that only restate the checker's own assumptions, as `verify export` writes them: the
+        ranks analysis (a pattern variable's ranks lie within those it was certified for) and `finite` (the
+        checker takes pattern variables to be finite reals). A rule read without them is the rule that was
+        certified; any other condition is a precondition the checker cannot state."""
+        allowed = {"ranks", "finite", "extended", "set-contains", "set-not-contains", "set-diff", "set-of",
+                   "set-empty", "set-remove", "set-insert", "="}
+        if not {"ranks", "finite"} <= self.functions:
+            return False
+
+        def ok(node) -> bool:
+            kind = type(node).__name__
+            if kind == "Eq":
+                return ok(node.left) and ok(node.right)
+            if kind == "Fact":
+                return ok(node.expr)
+            if kind == "Call":
+                return node.name in allowed and all(ok(a) for a in node.args)
+            return kind in ("Var", "Lit")
+
+        return all(ok(c) for c in conditions)
 
     def rule(self, rule) -> None:
+        """`(rule (FACTS) (ACTIONS))` in every shape the seed writes:
+        - naming rules (actions are `let NAME var`): nothing to prove, a notice;
+        - rules whose actions only add terms or facts (no union): nothing to prove, a notice;
+        - rules that end in `(union a B)`: the claim a = B for every binding that satisfies every fact. A fact
+          `(= v term)` defines v (substituted); `let` names of the actions are usable in the union; a variable
+          constrained by two terms, or a fact between two terms, is a precondition the checker cannot state:
+          a located error for this rule only."""
         line = self.line_of(rule)
-        body, head = list(rule.body), list(rule.head)
-        shape_ok = (
-            len(body) == 1 and type(body[0]).__name__ == "Eq" and len(head) == 1
-            and type(head[0]).__name__ == "Union"
-        )
-        if shape_ok:
-            eq, union = body[0], head[0]
-            left, right = eq.left, eq.right
-            if type(left).__name__ != "Var" and type(right).__name__ == "Var":
-                left, right = right, left
-            if type(left).__name__ == "Var" and {type(union.lhs).__name__, type(union.rhs).__name__} & {"Var"}:
-                other = union.rhs if getattr(union.lhs, "name", None) == left.name else union.lhs
-                if getattr(union.lhs, "name", None) == left.name or getattr(union.rhs, "name", None) == left.name:
-                    self.add_rule(right, other, line, False, explicit_name=rule.name or None)
-                    return
-        raise self.error(ParseError, "unsupported rule shape", rule,
-                         "the checker reads (rule ((= v LHS)) ((union v RHS))); write other rules as rewrites")
+        defs: dict[str, object] = {}          # variable -> the egglog term a fact or a let defines it as
+        query_vars: set[str] = set()
+        conditions: list = []
+        for fact in rule.body:
+            kind = type(fact).__name__
+            if kind == "Eq":
+                left, right = fact.left, fact.right
+                sides = [left, right]
+                query_vars |= {v for side in sides for v in _ast_vars(side) if v not in self.bindings}
+                lvar = type(left).__name__ == "Var" and left.name not in self.bindings
+                rvar = type(right).__name__ == "Var" and right.name not in self.bindings
+                if lvar and rvar and left.name == right.name:
+                    continue
+                if not lvar and rvar:
+                    left, right, lvar, rvar = right, left, rvar, lvar
+                if not lvar:
+                    raise self.error(ParseError, "unsupported rule: a fact equates two terms, a precondition the "
+                                     "checker cannot state", fact,
+                                     "bind each term to a variable: (= v TERM), one term per variable")
+                if left.name in defs and not (rvar and right.name in defs):
+                    if rvar:
+                        left, right = right, left
+                    else:
+                        first = self.line_of(defs[left.name])
+                        raise self.error(ParseError, f"unsupported rule: variable '{left.name}' is constrained by two "
+                                         f"terms (line {first} and here), a precondition the checker cannot state",
+                                         fact, "let one fact define it and drop the other, or split the rule")
+                if left.name in defs:
+                    first = self.line_of(defs[left.name])
+                    raise self.error(ParseError, f"unsupported rule: variables '{left.name}' and '{right.name}' are "
+                                     f"both defined and then equated (line {first} and here), a precondition the "
+                                     "checker cannot state", fact)
+                defs[left.name] = right
+            elif kind == "Fact":
+                query_vars |= {v for v in _ast_vars(fact.expr) if v not in self.bindings}
+                head = fact.expr.name if type(fact.expr).__name__ == "Call" else None
+                if head is not None and not _is_operator(head) and head not in ("finite", "extended"):
+                    conditions.append(fact)     # a relation or comparison: a precondition on the binding
+            else:
+                raise self.error(ParseError, f"unsupported fact ({kind})", rule)
+        lets: dict[str, object] = {}
+        unions = []
+        naming, adds_terms = True, False
+        for action in rule.head:
+            kind = type(action).__name__
+            if kind == "Let":
+                name = action.lhs
+                if name in query_vars or name in lets:
+                    raise self.error(ParseError, f"'{name}' is bound twice in this rule (egglog: variable {name} "
+                                     "was already defined)", action, "give the let another name")
+                if name in self.bindings:
+                    raise self.error(ParseError, f"the rule's let '{name}' shadows the global '{name}' (line "
+                                     f"{self.bindings[name].line}); egglog does not allow shadowing", action)
+                undefined = [v for v in _ast_vars(action.rhs) if v not in query_vars and v not in lets
+                             and v not in self.bindings]
+                if undefined:
+                    raise self.error(ParseError, f"unbound name '{undefined[0]}' in the rule's actions", action,
+                                     "egglog rejects it too: bind it in the query or with an earlier let")
+                lets[name] = action.rhs
+                if type(action.rhs).__name__ != "Var":
+                    naming = False
+            elif kind == "Union":
+                later = [v for v in _ast_vars(action.lhs) + _ast_vars(action.rhs)
+                         if v not in query_vars and v not in lets and v not in self.bindings]
+                if later:
+                    raise self.error(ParseError, f"unbound name '{later[0]}' in the union (a let must come before "
+                                     "its use)", action, "egglog rejects it too: move the let above the union")
+                unions.append(action)
+            elif kind in ("Expr_", "Set", "Subsume", "Delete", "Change", "Panic"):
+                naming, adds_terms = False, True
+            else:
+                raise self.error(ParseError, f"unsupported action ({kind.lower()}) in a rule", action)
+        name, description = self.rule_name(line)
+        name = getattr(rule, "name", "") or name
+        if not unions and not lets and rule.head and all(_fact_target(a) in self.functions for a in rule.head):
+            self.analysis_rules += 1       # e.g. the ranks analysis of `verify export`: facts, not terms
+            return
+        if not unions:
+            self.check_terms([f for f in rule.body] + [a for a in rule.head])
+            if naming and lets:
+                what = f"names a term ({', '.join(lets)}); nothing to prove"
+            elif lets and not adds_terms:
+                what = f"adds terms ({', '.join(lets)}); no equality claimed"
+            else:
+                what = "adds terms or facts; no equality claimed"
+            default = name == f"{Path(self.file).stem}:{line}"
+            self.notices.append((line, what if default else f"{name}: {what}"))
+            return
+        if conditions:
+            raise self.error(ParseError, f"unsupported rule: the fact ({conditions[0].expr.name} ...) is a precondition "
+                             "the checker cannot state", conditions[0].expr,
+                             "state the rule without it (the checker takes pattern variables to be finite reals)")
+        defs.update(lets)
+        for i, union in enumerate(unions, 1):
+            a, b = union.lhs, union.rhs
+            if type(b).__name__ == "Var" and b.name in defs and not (type(a).__name__ == "Var" and a.name in defs):
+                a, b = b, a
+            free = [v for v in list(_ast_vars(a)) + list(_ast_vars(b))
+                    if v not in defs and v not in query_vars and v not in self.bindings]
+            if free:
+                raise self.error(ParseError, f"unbound name '{free[0]}' in the union", union,
+                                 "egglog rejects it too: bind it in the query or with a let")
+            self.rule_vars, self.rule_defs, self.resolving = set(), defs, {}
+            try:
+                left, right = self.expr(a), self.expr(b)
+            finally:
+                self.rule_vars, self.rule_defs, self.resolving = None, None, None
+            label = name if len(unions) == 1 else f"{name} (union {i})"
+            self.rules.append(ir.Rule(label, left, right, self.file, line, description, False))
+
+    def check_terms(self, nodes) -> None:
+        """The terms of a rule with nothing to prove still use declared constructors as declared."""
+        for node in nodes:
+            for call in _ast_calls(node):
+                if call.name in self.sorts:
+                    self.check_declared_use(call, call.name, list(call.args))
+                elif self.declared is not None and call.name not in self.functions and _is_operator(call.name) \
+                        and call.name not in self.declared:
+                    raise self.error(ParseError, f"constructor '{call.name}' is not declared in this file's datatype",
+                                     call, did_you_mean(call.name, self.declared))
 
     def add_rule(self, lhs, rhs, line, bidirectional: bool, explicit_name: str | None = None) -> None:
         name, description = self.rule_name(line)
@@ -298,11 +526,11 @@ class _Reader:
         kind = type(node).__name__
         line = self.line_of(node)
         if kind == "Var":
-            if node.name in self.bindings and self.rule_vars is not None:
-                raise self.error(ParseError, f"a rule mentions '{node.name}', a let name of this file", node,
-                                 "a rule holds for all tensors: use a pattern variable (a name that is not a let "
-                                 "name), or put the rule in a file without the program")
+            if self.rule_defs is not None and node.name in self.rule_defs:
+                return self.resolve(node)
             if node.name in self.bindings:
+                if self.rule_vars is not None:   # a global in a rule stands for its term
+                    return _inline(self.bindings, ir.Ref(node.name, line))
                 return ir.Ref(node.name, line)
             if self.rule_vars is not None:
                 self.rule_vars.add(node.name)
@@ -323,6 +551,7 @@ class _Reader:
                              did_you_mean(name, self.declared) or "declare it, or drop the datatype to use the prelude")
         expected = _arity(op)
         declared = self.declared.get(name) if self.declared else None
+        self.check_declared_use(node, name, args)
         if declared is not None and declared >= 0 and declared != len(args) and not isinstance(op, LeafOp):
             raise self.error(ParseError, f"'{name}' is declared with {declared} argument(s) but used with {len(args)}", node)
         if expected is not None and len(args) != expected:
@@ -354,6 +583,19 @@ class _Reader:
                 return ir.Last(rank, self.expr(args[0]), line)
         raise AssertionError(op)
 
+    def resolve(self, var) -> ir.Expr:
+        """A variable defined by a fact or a let of the rule being read: its term (facts substituted)."""
+        name = var.name
+        if name in self.resolving:
+            if self.resolving[name] is None:
+                raise self.error(ParseError, f"unsupported rule: '{name}' is defined in terms of itself (a cyclic "
+                                 "fact), a precondition the checker cannot state", var)
+            return self.resolving[name]
+        self.resolving[name] = None
+        value = self.expr(self.rule_defs[name])
+        self.resolving[name] = value
+        return value
+
     def string_arg(self, node, arg, what: str) -> str:
         if type(arg).__name__ != "Lit" or not isinstance(_lit(arg), str):
             raise self.error(ParseError, f"'{node.name}' expects a string for {what}", node)
@@ -372,17 +614,26 @@ class _Reader:
         raise self.error(ParseError, f"the second argument of '{node.name}' must be an integer tile count", node)
 
     def create_tensor(self, node, args, line) -> ir.Input:
-        if not args or type(args[0]).__name__ != "Lit" or not isinstance(_lit(args[0]), str):
-            raise self.error(ParseError, 'CreateTensor needs a name string first, e.g. (CreateTensor "Q")', node)
+        """`(CreateTensor "Q")`, name first `(CreateTensor "Q" 64 1024)` or sizes first as the seed declares
+        `(CreateTensor i64 i64 String)`: `(CreateTensor 64 1024 "Q")`. The sizes are those of the tensor's ranks
+        in order (Q[e,p]: E then P); they are only for running a program, the checker sweeps sizes anyway."""
+        names = [i for i, a in enumerate(args) if type(a).__name__ == "Lit" and isinstance(_lit(a), str)]
+        if len(names) != 1 or names[0] not in (0, len(args) - 1):
+            raise self.error(ParseError, 'CreateTensor needs one name string, first or last, e.g. (CreateTensor "Q") '
+                             'or (CreateTensor 64 1024 "Q")', node)
         try:
-            spec, kind = parse_tensor_kind(_lit(args[0]))
+            spec, kind = parse_tensor_kind(_lit(args[names[0]]))
             name, ranks = parse_tensor_name(spec)
         except NotationError as exc:
             raise exc.located(Location(self.file, line)) from None
-        sizes = args[1:]
-        if any(type(a).__name__ != "Lit" or not isinstance(_lit(a), int) for a in sizes):
+        sizes = args[:names[0]] + args[names[0] + 1:]
+        if self.rule_vars is not None:       # in a rule, a size may be a pattern variable: any size matches
+            sizes = [a for a in sizes if type(a).__name__ != "Var"]
+        if any(type(a).__name__ != "Lit" or not isinstance(_lit(a), int) or isinstance(_lit(a), bool) for a in sizes):
             raise self.error(ParseError, "CreateTensor sizes must be integers", node)
-        if sizes and len(sizes) != len(ranks):
+        # A datatype that fixes the number of sizes (the seed's `(CreateTensor i64 i64 String)`) decides it for
+        # every tensor; only without one must the sizes number the ranks.
+        if sizes and len(sizes) != len(ranks) and "CreateTensor" not in self.sorts and not self.any_sizes:
             raise self.error(ShapeError, f"CreateTensor '{name}' has ranks ({', '.join(ranks)}) "
                              f"but {len(sizes)} size(s)", node)
         for rank, size in zip(ranks, (_lit(a) for a in sizes)):
@@ -411,6 +662,77 @@ def _arity(op) -> int | None:
 
 def _lit(node):
     return node.value.value
+
+
+def _ast_vars(node) -> list[str]:
+    """Variable names in an egglog expression, in order."""
+    out: list[str] = []
+    for n in _ast_nodes(node):
+        if type(n).__name__ == "Var" and n.name not in out:
+            out.append(n.name)
+    return out
+
+
+def _ast_nodes(node):
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        kind = type(n).__name__
+        if kind == "Call":
+            stack.extend(reversed(list(n.args)))
+        elif kind in ("Eq",):
+            stack.extend([n.right, n.left])
+        elif kind in ("Fact", "Expr_"):
+            stack.append(n.expr)
+        elif kind in ("Let", "Union"):
+            stack.append(n.rhs)
+            if kind == "Union":
+                stack.append(n.lhs)
+        elif kind in ("Set", "Change"):
+            stack.extend(list(getattr(n, "args", [])))
+            if hasattr(n, "rhs"):
+                stack.append(n.rhs)
+
+
+def _fact_target(action) -> str | None:
+    """The function an action sets or asserts: `(set (ranks ?e) ...)` -> ranks, `(finite ?e)` -> finite."""
+    kind = type(action).__name__
+    if kind == "Set":
+        return action.lhs
+    if kind == "Expr_" and type(action.expr).__name__ == "Call":
+        return action.expr.name
+    return None
+
+
+def _ast_calls(node):
+    return [n for n in _ast_nodes(node) if type(n).__name__ == "Call"]
+
+
+def _is_operator(name: str) -> bool:
+    try:
+        parse_operator(name)
+        return True
+    except NotationError:
+        return False
+
+
+def _inline(bindings: dict[str, ir.Binding], expr: ir.Expr) -> ir.Expr:
+    """`expr` with every reference to a program binding replaced by its term."""
+    from dataclasses import replace as _replace
+
+    match expr:
+        case ir.Ref(name=name):
+            return _inline(bindings, bindings[name].expr)
+        case ir.Map(args=args):
+            return _replace(expr, args=tuple(_inline(bindings, a) for a in args))
+        case ir.Reduce() | ir.Split() | ir.Unsplit() | ir.Last():
+            return _replace(expr, arg=_inline(bindings, expr.arg))
+        case ir.Scan():
+            return _replace(expr, init=_inline(bindings, expr.init), body=_inline(bindings, expr.body))
+        case ir.Shift():
+            return _replace(expr, arg=_inline(bindings, expr.arg), init=_inline(bindings, expr.init))
+    return expr
 
 
 def _ranks_in(expr: ir.Expr) -> set[str]:

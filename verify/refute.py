@@ -7,7 +7,8 @@ denominators, equal maxima), large magnitudes and negative values, all-equal ten
 A float64 mismatch is only a *candidate*. Before anything is reported REFUTED, the candidate is replayed in
 mpmath at 60 significant digits (`evaluate.Mp`) and must differ there by far more than rounding: a true rule
 can never be refuted by float noise. Candidates are then shrunk: values are rounded to small integers and
-zeroed one at a time, keeping each change only while the replay still disagrees.
+zeroed one at a time, keeping each change only while the replay still disagrees. A difference between two
+numbers is preferred to one where a side is undefined (shrinking never zeroes a denominator to get one).
 """
 
 from __future__ import annotations
@@ -72,15 +73,25 @@ def search(claim: Claim, assignments, seed: int = 0, limit_seconds: float | None
         # Prefer readable trials: integer-valued ones first.
         order = [t for t in (2, 3, 5, 7, 0, 1, 4, 6) + tuple(range(8, TRIALS)) if t < TRIALS]
         seen = set()
+        fallback = None
         for t in order:
             if t in seen or not bad[t].any():
                 continue
             seen.add(t)
             trial = {name: values[t] for name, values in inputs.items()}
             cx = confirm(claim, sizes, trial, "numeric search")
-            if cx is not None:
+            if cx is not None and _defined(cx):
                 return shrink(claim, cx, trial)
+            if cx is not None and fallback is None:
+                fallback = (cx, trial)
+        if fallback is not None:   # every difference at these sizes has an undefined side (e.g. a division by 0)
+            return shrink(claim, *fallback)
     return None
+
+
+def _defined(cx: Counterexample) -> bool:
+    """Both reported values are numbers: a difference a reader cannot put down to an undefined division."""
+    return "nan" not in (cx.lhs_value, cx.rhs_value)
 
 
 def replay(claim: Claim, sizes: dict[str, int], inputs: dict[str, np.ndarray]):
@@ -189,7 +200,7 @@ def shrink(claim: Claim, cx: Counterexample, trial: dict[str, np.ndarray]) -> Co
     def attempt(candidate) -> bool:
         nonlocal best, current
         found = confirm(claim, sizes, candidate, cx.found_by)
-        if found is not None:
+        if found is not None and (_defined(found) or not _defined(current)):   # never shrink into an undefined value
             best, current = candidate, found
             return True
         return False
