@@ -29,7 +29,7 @@ from .normal_form import NormalForm, NotNormalizable
 from .reader import SourceFile, expand_paths, read_file
 from .verdict import Result, Verdict
 
-ENCODING_VERSION = "nf-2"  # bump whenever an encoding or the confirmation of counterexamples changes
+ENCODING_VERSION = "nf-3"  # bump whenever an encoding or the confirmation of counterexamples changes
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class Options:
     memory_limit: int | None = 8 << 30   # bytes of address space per child process (RLIMIT_AS); None = no cap
     cache_dir: str = ".verify-cache"
     cache_mode: str = "off"        # rw | ro | off (the CLI turns it on; see certificates.py)
+    executor: str = "local"        # local (threads x child processes) | dask | dask=SCHEDULER_ADDRESS (cluster.py)
 
 
 # -- one claim ------------------------------------------------------------------------------------------------
@@ -329,8 +330,8 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        if self.errors:
-            return 2
+        if self.errors or any(r.verdict is Verdict.ERROR for r in self.results):
+            return 2        # the exit-status rule (README): ERROR or bad input, then REFUTED/UNKNOWN, then 0
         return 0 if all(r.verdict is Verdict.CERTIFIED for r in self.results) else 1
 
 
@@ -377,34 +378,75 @@ def collect(paths) -> tuple[list[Claim], list[VerifyError], list[str]]:
     return claims, errors, notes
 
 
-def check_claims(claims: list[Claim], options: Options, progress=None) -> list[Result]:
+def check_bound_ranks(claims: list[Claim], bound: Bound) -> None:
+    """A rank named in `--bound` that no claim has is a user error (a typo would otherwise be ignored)."""
+    from .errors import BoundError, did_you_mean
+
+    if not claims or not bound.ranges:
+        return
+    known = {r.upper() for c in claims for r in c.ranks()} | {r.upper() for c in claims for r in c.splits()}
+    for rank, _ in bound.ranges:
+        if rank not in known:
+            raise BoundError(f"--bound names rank {rank}, which no claim checked here has",
+                             hint=did_you_mean(rank, sorted(known)) or f"the ranks are: {', '.join(sorted(known))}")
+
+
+def check_claims(claims: list[Claim], options: Options, progress=None, events=None) -> list[Result]:
+    """Every claim's result, in input order. `progress(result)` and `events.finished(index, result)` are called
+    (in the calling thread) as each claim completes, in completion order; `events.started(index, claim)` as a
+    claim starts (from a worker thread when jobs > 1). A consumer that raises (e.g. BrokenPipeError) stops the run:
+    claims not yet started are cancelled."""
+    from concurrent.futures import as_completed
+
     from . import guards
 
     guards.preflight(claims, options)       # an absurd bound is one user error, before any work
+    check_bound_ranks(claims, options.bound)
     guard_ok, guard_detail = guards.vacuity_guard(options) if claims else (True, "")
     if not guard_ok:  # verdicts of a vacuous encoding are neither read from nor written to the cache
         from dataclasses import replace
 
         options = replace(options, cache_mode="off")
+    results: list[Result | None] = [None] * len(claims)
 
-    def one(claim):
-        result = check_claim(claim, options)
+    def finish(i, result):
+        guards.apply_guard([result], guard_ok, guard_detail)
+        results[i] = result
         if progress:
             progress(result)
-        return result
+        if events:
+            events.finished(i, result)
 
-    if options.jobs <= 1:
-        return guards.apply_guard([one(c) for c in claims], guard_ok, guard_detail)
-    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
-        return guards.apply_guard(list(pool.map(one, claims)), guard_ok, guard_detail)
+    def one(i, claim):
+        if events:
+            events.started(i, claim)
+        return check_claim(claim, options)
+
+    if options.executor != "local" and claims:
+        from . import cluster
+
+        for i, result in cluster.map_claims(claims, options, events):
+            finish(i, result)
+    elif options.jobs <= 1:
+        for i, claim in enumerate(claims):
+            finish(i, one(i, claim))
+    else:
+        pool = ThreadPoolExecutor(max_workers=options.jobs)
+        try:
+            futures = {pool.submit(one, i, c): i for i, c in enumerate(claims)}
+            for future in as_completed(futures):
+                finish(futures[future], future.result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return results
 
 
-def check_paths(paths, options: Options, progress=None) -> Report:
+def check_paths(paths, options: Options, progress=None, events=None) -> Report:
     claims, errors, notes = collect(paths)
-    return Report(check_claims(claims, options, progress), errors, notes, claims)
+    return Report(check_claims(claims, options, progress, events), errors, notes, claims)
 
 
-def check_equiv(a: str | Path, b: str | Path, options: Options) -> Report:
+def check_equiv(a: str | Path, b: str | Path, options: Options, events=None) -> Report:
     try:
         left, right = read_file(a), read_file(b)
         claim = equiv_claim(left.program, right.program, name=f"{Path(a).name} == {Path(b).name}")
@@ -413,4 +455,4 @@ def check_equiv(a: str | Path, b: str | Path, options: Options) -> Report:
         claim = with_assumptions(claim, [text for text, _ in left.assumptions + right.assumptions])
     except VerifyError as exc:
         return Report([], [exc], [])
-    return Report(check_claims([claim], options), [], [], [claim])  # the same guards as `check`
+    return Report(check_claims([claim], options, events=events), [], [], [claim])  # the same guards as `check`
