@@ -13,13 +13,15 @@ killable child process (`driver.run_isolated`), so `_work` lifts that flag in th
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
 from .errors import UsageError
 from .verdict import Result, Verdict
 
-CONNECT_TIMEOUT = 10.0   # seconds to reach a scheduler before the run is a user error (exit 2)
+# seconds to reach a scheduler before the run is a user error (exit 2); env VERIFY_DASK_CONNECT_TIMEOUT
+CONNECT_TIMEOUT = float(os.environ.get("VERIFY_DASK_CONNECT_TIMEOUT", 10))
 
 
 def parse(spec: str) -> str | None:

@@ -7,9 +7,10 @@ Two checks live here:
   whose right side exponentiates an argument that is not bounded while its left side does not is
   "real-equivalent; exp argument unbounded above": equal over the reals, overflowing in float32 for scores
   above about 88 (exp(88.7) is the largest float32).
-- `crosscheck`: the programs evaluated at realistic sizes by the reference evaluator, in float64 and float32,
-  against an independent attention written directly in numpy (and torch's scaled_dot_product_attention when
-  torch is installed, as an optional extra).
+- `compare` (`verify numeric`): any program evaluated at realistic sizes by the reference evaluator, in
+  float64 and float32, against a reference program in float64 and, for programs with attention's interface
+  (Q, K, V, optionally a mask and a scale), an independent attention written directly in numpy and torch's
+  scaled_dot_product_attention when torch is installed (an optional extra the tests never need).
 """
 
 from __future__ import annotations
@@ -101,19 +102,6 @@ def reference_attention(Q, K, V):
     return (weights @ V.T).T                           # [f, p]
 
 
-def torch_attention(Q, K, V):
-    try:
-        import torch
-    except ImportError:
-        return None
-    q = torch.from_numpy(Q.T.copy())[None, None]
-    k = torch.from_numpy(K.T.copy())[None, None]
-    v = torch.from_numpy(V.T.copy())[None, None]
-    # scaled_dot_product_attention divides by sqrt(E); undo it, since the cascades leave the scale out
-    out = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)
-    return out[0, 0].numpy().T
-
-
 @dataclass
 class Row:
     program: str
@@ -134,29 +122,9 @@ def run_program(path, sizes, inputs, dtype=np.float64) -> np.ndarray:
     return out.aligned(("f", "p"))
 
 
-def crosscheck(paths, E=64, M=1024, P=128, F=64, tiles=(8, 32, 128), seed=0, scale=1.0) -> list[Row]:
-    rng = np.random.default_rng(seed)
-    Q = rng.normal(size=(E, P)) * scale
-    K = rng.normal(size=(E, M))
-    V = rng.normal(size=(F, M))
-    inputs = {"Q": Q, "K": K, "V": V}
-    ref = reference_attention(Q, K, V)
-    refs = {"numpy reference": ref}
-    t = torch_attention(Q, K, V)
-    if t is not None:
-        refs["torch sdpa"] = t
-    rows = []
-    for path in paths:
-        for m1 in tiles:
-            sizes = {"e": E, "f": F, "p": P, "m": M, "m1": m1, "m0": M // m1}
-            for dtype in (np.float64, np.float32):
-                got = run_program(path, sizes, inputs, dtype).astype(np.float64)
-                for label, expected in refs.items():
-                    err = float(np.nanmax(np.abs(got - expected))) if np.isfinite(got).all() else float("inf")
-                    rows.append(Row(Path(path).name, f"M1={m1}, M0={M // m1}", np.dtype(dtype).name, err, label))
-            if "tiles" not in Path(path).read_text() and "T_split" not in Path(path).read_text():
-                break  # an untiled program: one row per dtype is enough
-    return rows
+def crosscheck(paths, E=64, M=1024, P=128, F=64, tiles=(8, 32, 128), seed=0) -> list[Row]:
+    """The attention programs at realistic sizes (see `compare`)."""
+    return compare(paths, {"e": E, "m": M, "p": P, "f": F}, seed=seed, tiles=tiles)
 
 
 def overflow_demo(shifted="proofs/attention.egg", unshifted="proofs/attention_noshift.egg", E=64, M=256, P=16,
@@ -207,7 +175,7 @@ def describe(path) -> ProgramSpec:
                        tuple(claim.ranks()), claim.splits())
 
 
-def size_plans(spec: ProgramSpec, given: dict[str, int]) -> list[dict[str, int]]:
+def size_plans(spec: ProgramSpec, given: dict[str, int], tiles=TILES) -> list[dict[str, int]]:
     """Size assignments for one program: ranks from `given` (lower-case names), else the realistic defaults;
     a split rank's parts from `given`, else every tile count of TILES that divides it."""
     from .errors import BoundError
@@ -233,7 +201,7 @@ def size_plans(spec: ProgramSpec, given: dict[str, int]) -> list[dict[str, int]]
                                      f"{(outer if outer in given else inner).upper()}={known}")
                 choices = [(known, total // known)] if outer in given else [(total // known, known)]
             else:
-                choices = [(t, total // t) for t in TILES if total and total % t == 0 and t < total] or [(1, total)]
+                choices = [(t, total // t) for t in tiles if total and total % t == 0 and t < total] or [(1, total)]
             for o, i in choices:
                 if total is not None and o * i != total:
                     raise BoundError(f"{spec.path}: {outer.upper()}*{inner.upper()} = {o * i} but "
@@ -324,7 +292,7 @@ def max_error(got: np.ndarray, expected: np.ndarray) -> float:
     return float(np.max(np.abs(got - expected))) if got.size else 0.0
 
 
-def compare(paths, given: dict[str, int], reference: str | None = None, seed: int = 0) -> list[Row]:
+def compare(paths, given: dict[str, int], reference: str | None = None, seed: int = 0, tiles=TILES) -> list[Row]:
     """Every program at its size plans, in float64 and float32, against: the reference program evaluated in
     float64 by the reference evaluator (`reference`, default the first program; same inputs and sizes), and,
     for programs with attention's interface, numpy attention and torch's SDPA (when torch is installed)."""
@@ -337,7 +305,7 @@ def compare(paths, given: dict[str, int], reference: str | None = None, seed: in
         if set(spec.out_ranks) != set(ref_spec.out_ranks) or dict(spec.inputs).keys() != dict(ref_spec.inputs).keys():
             raise ShapeError(f"{spec.path} and the reference {ref_spec.path} differ in inputs or output ranks: "
                              "compare it alone, or give --reference")
-        for sizes in size_plans(spec, given):
+        for sizes in size_plans(spec, given, tiles):
             rng = np.random.default_rng(seed)
             inputs = make_inputs(spec, sizes, rng)
             expected = {}
