@@ -317,8 +317,9 @@ def _targets(paths) -> tuple[list, list, list[str]]:
     plain: list[str] = []
 
     def flush():
-        c, e, n = collect(plain)
-        claims.extend(c), errors.extend(e), notes.extend(n)
+        for path in plain:        # one by one: a missing path is one error, not the end of the run
+            c, e, n = collect([path])
+            claims.extend(c), errors.extend(e), notes.extend(n)
         plain.clear()
 
     for target in paths:

@@ -22,6 +22,7 @@ workflow.
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import tomllib
 from dataclasses import dataclass, field
@@ -107,13 +108,14 @@ def rule_hashes(text: str, file: str) -> dict[str, str] | None:
         return None
 
 
-def chain_edges(path: Path) -> tuple[set[Path], Path | None, set[str]]:
-    """(programs, rules directory, cited rule names) of a chain file, from its TOML alone (a chain that does
-    not read names nothing: it is re-checked only when it changes itself)."""
+def chain_edges(path: Path) -> tuple[set[Path], Path | None, set[str], set[str]]:
+    """(programs, rules directory, cited rule names, its own step names) of a chain file, from its TOML alone
+    (a chain that does not read names nothing: it is re-checked only when it changes itself). A chain inside a
+    rules directory is cited by its step names, like a rule."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8", errors="replace"))
     except (OSError, tomllib.TOMLDecodeError):
-        return set(), None, set()
+        return set(), None, set(), set()
     programs: set[Path] = set()
     names: set[str] = set()
 
@@ -138,7 +140,8 @@ def chain_edges(path: Path) -> tuple[set[Path], Path | None, set[str]]:
             rules_dir = (path.parent / given).resolve()
         else:
             rules_dir = next((p / "rules" for p in path.resolve().parents if (p / "rules").is_dir()), None)
-    return programs, rules_dir, names
+    own = {step["name"] for step in steps if isinstance(step, dict) and isinstance(step.get("name"), str)}
+    return programs, rules_dir, names, own
 
 
 def _relative(path: Path) -> str:
@@ -208,31 +211,41 @@ def plan(ref: str, paths=None, staged: bool = False) -> Plan:
                         rule_targets.append((f"{_relative(p)}:{name}",
                                              "new rule" if name not in (old_h or {}) else "rule changed"))
     used_programs: set[Path] = set()
-    chain_targets = []
+    chains = []
     for f in files:
-        if not f.name.endswith(".chain.toml"):
-            continue
-        programs, rules_dir, names = chain_edges(f)
-        used_programs |= programs
-        why = None
-        if f in abs_changed:
-            why = "chain changed"
-        elif programs & abs_changed:
-            why = "names a changed program: " + ", ".join(sorted(_relative(p) for p in programs & abs_changed))
-        elif rules_dir is not None:
-            hit = sorted(names & _moved_out(changed_rules.get(rules_dir.resolve(), set()), root, ref, rules_dir))
-            if hit:
-                why = "cites a changed rule: " + ", ".join(hit)
-        if why:
-            chain_targets.append((_relative(f), why))
+        if f.name.endswith(".chain.toml"):
+            programs, rules_dir, names, own = chain_edges(f)
+            used_programs |= programs
+            chains.append((f, programs, rules_dir, names, own))
+    chain_targets: dict[Path, str] = {}
+    grew = True
+    while grew:       # a re-checked chain inside a rules directory changes the "rules" (steps) it defines
+        grew = False
+        for f, programs, rules_dir, names, own in chains:
+            if f in chain_targets:
+                continue
+            why = None
+            if f in abs_changed:
+                why = "chain changed"
+            elif programs & abs_changed:
+                why = "names a changed program: " + ", ".join(sorted(_relative(p) for p in programs & abs_changed))
+            elif rules_dir is not None:
+                hit = sorted(names & _moved_out(changed_rules.get(rules_dir.resolve(), set()), root, ref, rules_dir))
+                if hit:
+                    why = "cites a changed rule: " + ", ".join(hit)
+            if why:
+                chain_targets[f] = why
+                grew = True
+                for directory in f.parents:
+                    changed_rules.setdefault(directory, set()).update(own)
     for target, why in rule_targets:
         file = (Path.cwd() / target.split(":", 1)[0]).resolve() if ":" in target and not Path(target).exists() \
             else (Path.cwd() / target).resolve()
         if why == "changed program" and file in used_programs:
             continue                      # its chains are re-checked instead
         add(target, why)
-    for target, why in chain_targets:
-        add(target, why)
+    for f, why in chain_targets.items():
+        add(_relative(f), why)
     return out
 
 
@@ -240,25 +253,30 @@ def _moved_out(names: set[str], root: Path, ref: str, rules_dir: Path) -> set[st
     """Drop names whose rule merely moved between files of the directory: same hash before and after."""
     if not names:
         return names
+    now, old = _hash_maps(root, ref, rules_dir.resolve())
+    return {n for n in names if n not in now or n not in old or now[n] != old[n]}
+
+
+@functools.lru_cache(maxsize=None)
+def _hash_maps(root: Path, ref: str, rules_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """name -> content hash of every rule of a rules directory, now and at REF (.egg files only)."""
+    from .certificates import claim_hash
     from .driver import collect
 
     try:
         claims, _errors, _notes = collect([str(rules_dir)])
-    except Exception:  # noqa: BLE001
-        return names
-    from .certificates import claim_hash
-
-    now = {c.name: claim_hash(c) for c in claims}
-    rel_dir = rules_dir.resolve().relative_to(root) if root in rules_dir.resolve().parents else None
-    if rel_dir is None:
-        return names
-    listing = subprocess.run(["git", "ls-tree", "-r", "--name-only", "-z", ref, "--", str(rel_dir)], cwd=root,
-                             capture_output=True, text=True)
+    except Exception:  # noqa: BLE001 - what does not read counts as changed
+        claims = []
+    now = {c.name: claim_hash(c) for c in claims if c.kind == "rule"}
     old: dict[str, str] = {}
+    if root not in rules_dir.parents and rules_dir != root:
+        return now, old
+    listing = subprocess.run(["git", "ls-tree", "-r", "--name-only", "-z", ref, "--",
+                              str(rules_dir.relative_to(root))], cwd=root, capture_output=True, text=True)
     for rel in filter(None, listing.stdout.split("\0")):
         if rel.endswith(".egg"):
             text = _old_text(ref, root, rel)
             hashes = rule_hashes(text, str((root / rel).resolve())) if text is not None else None
             for n, h in (hashes or {}).items():
                 old.setdefault(n, h)
-    return {n for n in names if n not in now or n not in old or now[n] != old[n]}
+    return now, old
