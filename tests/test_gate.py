@@ -46,6 +46,11 @@ def validate(name: str, text: str):
     return data
 
 
+@pytest.fixture(autouse=True)
+def _in_the_repository(monkeypatch):
+    monkeypatch.chdir(ROOT)          # relative paths below are the repository's
+
+
 @pytest.fixture
 def rules(tmp_path):
     d = tmp_path / "r"
@@ -150,6 +155,22 @@ def test_optimize_json():
     code, out, _ = run_cli("optimize", ROOT / "proofs/attention.egg", "--json", "--no-sympy")
     data = validate("optimize", out)
     assert code == 0 and data["verified"] and data["output"]["passes"] == 1
+
+
+@pytest.mark.parametrize("argv, schema", [
+    (["check", "nope.egg"], "check"), (["check", "rules/softmax.egg", "--bound", "Q=2"], "check"),
+    (["check", "rules", "--jobs", "0"], "check"), (["check", "rules", "--no-such-option"], "check"),
+    (["equiv", "nope.egg", "nope2.egg"], "check"), (["report", "-o", "{tmp}/r", "nope.egg"], "check"),
+    (["explain", "nope.egg"], "explain"), (["mutate", "nope.egg"], "mutate"),
+    (["numeric", "nope.egg"], "numeric"), (["numeric", "proofs/attention.egg", "--M", "0"], "numeric"),
+    (["deps", "--changed-since", "no-such-ref"], "deps"), (["optimize", "nope.egg"], "optimize"),
+])
+def test_json_of_bad_input_is_in_the_command_schema(argv, schema, tmp_path):
+    code, out, err = run_cli(*[a.replace("{tmp}", str(tmp_path)) for a in argv], "--json")
+    assert code == 2 and "Traceback" not in err
+    data = validate(schema, out)
+    text = json.dumps(data)
+    assert "error" in text
 
 
 # -- exit status, basics -----------------------------------------------------------------------------------------

@@ -391,10 +391,11 @@ def cmd_numeric(args, out, err) -> int:
 
     from . import numerics
 
+    from .errors import UsageError
+
     for path in args.programs:
         if not Path(path).is_file():
-            print(f"usage error: no such file: {path}", file=err)
-            return 2
+            raise UsageError(f"no such file: {path}")
     given = {rank: value for rank, value in (("e", args.E), ("m", args.M), ("p", args.P), ("f", args.F))
              if value is not None}
     for rank, (lo, hi) in Bound.parse(args.bound).ranges:
@@ -785,15 +786,40 @@ def run(argv, out=None, err=None) -> int:
     try:
         args = parser().parse_args(argv)
     except SystemExit as exc:
-        return int(exc.code or 0) if exc.code in (0, None) else 2
+        if exc.code in (0, None):
+            return 0
+        if "--json" in argv:     # argparse has printed the usage error; the JSON says so in the schema
+            from .errors import UsageError
+
+            command = next((a for a in argv if not a.startswith("-")), "")
+            _json_error(argparse.Namespace(command=command), UsageError(
+                "invalid arguments (see the usage message on stderr)"), out)
+        return 2
     try:
         return args.func(args, out, err)
     except VerifyError as exc:
         print(exc.format(), file=err)
+        if getattr(args, "json", False):
+            _json_error(args, exc, out)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=err)
         return 130
+
+
+def _json_error(args, exc: VerifyError, out) -> None:
+    """With --json, bad input is output too, in the command's schema (schemas/): a result of kind "input"
+    for the commands that list results, else {"errors": [...]}."""
+    import json
+
+    if args.command in ("check", "equiv", "report"):
+        out.write(V.dumps([V.error_result(exc)]) + "\n")
+    elif args.command == "explain":
+        from .explain import Explanation, dumps
+
+        out.write(dumps([Explanation(V.error_result(exc))]) + "\n")
+    else:
+        out.write(json.dumps({"errors": [exc.format()]}, indent=2) + "\n")
 
 
 def main() -> None:
