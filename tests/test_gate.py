@@ -84,6 +84,10 @@ def test_heartbeat_names_a_claim_that_runs_long():
     beats = [i for i, line in enumerate(lines) if line.startswith("... still checking 3-pass -> 2-pass")]
     done = next(i for i, line in enumerate(lines) if ": 3-pass -> 2-pass (normalise in tiles): CERTIFIED" in line)
     assert beats and beats[0] < done and "proofs/attention.chain.toml:9" in lines[beats[0]]
+    # with --json, stdout is one JSON document: the heartbeat goes to stderr, and follows the run
+    proc = verify_process("check", "--json", "--cache", "off", "--heartbeat", "0.3", "proofs/attention.chain.toml")
+    assert len(json.loads(proc.stdout)) == 3
+    assert "... still checking 3-pass -> 2-pass" in proc.stderr and "... still checking 2-pass -> 1-pass" in proc.stderr
 
 
 def test_a_pipe_closed_early_stops_the_run_without_a_traceback():

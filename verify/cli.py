@@ -93,13 +93,16 @@ class _Stream:
     """Plain output as results complete: each result is printed as soon as it and every result before it are
     done (input order: files in the order given, directories sorted, rules by line; with --jobs or a cluster a
     finished result waits for the ones before it). While the next result is still being checked, a heartbeat
-    line `... still checking NAME (file:line), N s` is printed every `--heartbeat` seconds."""
+    line `... still checking NAME (file:line), N s` is printed every `--heartbeat` seconds (on stderr with
+    --json, whose stdout is one JSON document)."""
 
-    def __init__(self, args, out, notes=()):
+    def __init__(self, args, out, notes=(), err=None):
         import threading
 
         self.active = not args.json and not _rich_output(args, out)
+        self.beats = self.active or (args.json and err is not None)
         self.out = out
+        self.beat_out = err if args.json else out
         self.interval = args.heartbeat
         self.lock = threading.Lock()
         self.next = 0
@@ -124,12 +127,12 @@ class _Stream:
             self.claims[i] = claim
 
     def finished(self, i, result) -> None:
-        if not self.active:
-            return
         with self.lock:
             self.done[i] = result
             while self.next in self.done:
-                self._print(V.format_result(self.done.pop(self.next)))
+                done = self.done.pop(self.next)
+                if self.active:
+                    self._print(V.format_result(done))
                 self.next += 1
 
     def _beat(self) -> None:
@@ -143,7 +146,8 @@ class _Stream:
                     continue
                 where = f"{claim.file}:{claim.line}" if claim.line else claim.file
                 try:
-                    self._print(f"... still checking {claim.name} ({where}), {time.monotonic() - since:.0f} s")
+                    print(f"... still checking {claim.name} ({where}), {time.monotonic() - since:.0f} s",
+                          file=self.beat_out, flush=True)
                 except (BrokenPipeError, ValueError):
                     self.broken = True
                     return
@@ -151,7 +155,7 @@ class _Stream:
     def __enter__(self):
         import threading
 
-        if self.active and self.interval and self.interval > 0:
+        if self.beats and self.interval and self.interval > 0:
             self.thread = threading.Thread(target=self._beat, daemon=True)
             self.thread.start()
         return self
@@ -357,12 +361,8 @@ def cmd_check(args, out, err) -> int:
         print("usage error: give rule files, chain files or directories (or --changed-since REF)", file=err)
         return 2
     claims, errors, notes = _targets(paths)
-    if args.json:
-        report = Report(check_claims(claims, options), errors, notes, claims)
-        stream = None
-    else:
-        with _Stream(args, out, notes) as stream, _Progress(args, out, len(claims)) as progress:
-            report = Report(check_claims(claims, options, progress, stream), errors, notes, claims)
+    with _Stream(args, out, notes, err) as stream, _Progress(args, out, len(claims)) as progress:
+        report = Report(check_claims(claims, options, progress, stream), errors, notes, claims)
     if not report.results and not report.errors and not report.notes:
         print("error: nothing to check", file=err)
         return 2
@@ -371,16 +371,16 @@ def cmd_check(args, out, err) -> int:
         from .driver import ENCODING_VERSION
 
         written = write_certificates(zip(report.claims, report.results), args.certificates, ENCODING_VERSION)
-        if stream is not None and stream.active:
+        if stream.active:
             print(f"note: wrote {len(written)} certificates to {args.certificates}", file=out)
         else:
             report.notes.append(f"wrote {len(written)} certificates to {args.certificates}")
-    return _emit(report, args, out, err, streamed=stream is not None and stream.active)
+    return _emit(report, args, out, err, streamed=stream.active)
 
 
 def cmd_equiv(args, out, err) -> int:
     options = _options(args)
-    with _Stream(args, out) as stream:
+    with _Stream(args, out, err=err) as stream:
         report = check_equiv(args.a, args.b, options, stream)
     return _emit(report, args, out, err, streamed=stream.active)
 
