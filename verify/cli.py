@@ -31,7 +31,7 @@ examples:
   verify check --changed-since origin/main         # only what a change affects (rules, chains, programs)
   verify check rules/ --json > results.json        # every result, ERROR included (schemas/check.schema.json)
   verify equiv proofs/attention.egg proofs/attention_1pass.egg
-  verify explain rules/softmax.egg:3               # smallest failing sizes and preconditions that fix it
+  verify explain myrules/factor.egg:factor-out     # smallest failing sizes and preconditions that fix it
   verify mutate rules/ --executor dask             # on a local dask cluster (pip install 'verify[cluster]')
   verify numeric proofs/masked/attention_masked.egg --sizes M=512,E=64
   verify draw proofs/attention_1pass.egg -o cascade.svg
