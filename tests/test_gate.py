@@ -203,6 +203,8 @@ def test_bound_naming_an_unknown_rank_is_an_error():
     assert code == 2 and "--bound names rank Q" in err and "Traceback" not in err
     code, _, _ = run_cli("check", ROOT / "rules/tiling.egg:5", "--bound", "M1=3", "--cache", "off")
     assert code == 0
+    code, _, err = run_cli("explain", f"{ROOT / 'rules/softmax.egg'}:exp-rescale", "--bound", "Z=2")
+    assert code == 2 and "--bound names rank Z" in err
 
 
 def test_error_verdicts_exit_2_refuted_exit_1(rules):

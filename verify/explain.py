@@ -387,7 +387,10 @@ def _minimal(failing: list[dict[str, int]], ranks) -> list[dict[str, int]]:
 
 
 def explain(target: str, options: Options, budget: float = 60.0) -> list[Explanation]:
+    from .driver import check_bound_ranks
+
     claims = select(target)
+    check_bound_ranks(claims, options.bound)     # --bound naming a rank these claims lack is bad input
     first = dataclasses.replace(options, sympy=False, bound=Bound())   # the verdicts `verify check` gives
     results = check_claims([dataclasses.replace(c, bound=bound_spec(effective_bound(c, options.bound)))
                             for c in claims], first)
