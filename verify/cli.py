@@ -218,6 +218,10 @@ def _rich(report: Report, out) -> None:
         at = ", ".join(f"{k}={v}" for k, v in cx.at.items()) or "(scalar)"
         console.print(f"  at {at}: lhs = {V.format_value(cx.lhs_value)}, rhs = {V.format_value(cx.rhs_value)}",
                       style="bold", markup=False, highlight=False)
+        if cx.edge_case is not None:       # the ordinary counterexample above; the edge case second, as text
+            second = V.format_counterexample(cx.edge_case).replace(
+                "  counterexample (", "  second counterexample, an edge case (", 1)
+            console.print(second, markup=False, highlight=False)
     if report.results:
         console.print(V.summary(report.results), highlight=False)
 
