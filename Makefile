@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	@# the optional cluster executor (dask.distributed), so that its tests run here and in CI; timed
+	$(BIN)/python -c 'import subprocess, sys, time; t = time.monotonic(); \
+	  subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "-e", ".[cluster]"]); \
+	  print(f"verify[cluster] (dask.distributed) installed in {time.monotonic() - t:.1f} s")'
 	touch $(STAMP)
 
 # the optional extra verify[codegen] (torch, triton): tests/test_codegen.py and the bench's kernel section need it

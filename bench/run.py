@@ -399,6 +399,34 @@ def bench_make_verify(runs: int) -> dict:
     return out
 
 
+def bench_mutate_cluster(runs: int) -> dict:
+    """`verify mutate rules/` locally (--jobs 1 and --jobs 2) and on a local dask cluster of 2 worker processes
+    (--executor dask --jobs 2, cluster start-up included): wall time, and whether the verdicts are identical."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return {"skipped": "dask.distributed is not installed (pip install 'verify[cluster]')"}
+    modes = {"local, --jobs 1": ["--jobs", "1"], "local, --jobs 2": ["--jobs", "2"],
+             "dask LocalCluster, 2 workers": ["--jobs", "2", "--executor", "dask"]}
+    out: dict = {"cpus": os.cpu_count()}
+    verdicts = {}
+    for label, extra in modes.items():
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            proc = subprocess.run(VERIFY + ["mutate", "rules", "--json", *extra], cwd=ROOT, capture_output=True,
+                                  text=True)
+            times.append(time.perf_counter() - start)
+            data = json.loads(proc.stdout)
+            verdicts[label] = [(d["target"], d["change"], d["verdict"]) for d in data["details"]]
+        out[label] = {"median_seconds": statistics.median(times), "runs": times, "mutants": data["mutants"],
+                      "score": data["score"], "exit": proc.returncode}
+        print(f"  {label:30} {statistics.median(times):7.1f} s  ({data['mutants']} mutants)", flush=True)
+    first = next(iter(verdicts.values()))
+    out["identical_verdicts"] = all(v == first for v in verdicts.values())
+    return out
+
+
 def rules_table(results: dict) -> str:
     lines = ["", "whole checker:"]
     for label, row in results.get("rules", {}).items():
@@ -418,7 +446,14 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per size; the median is reported")
     parser.add_argument("--no-z3", action="store_true", help="skip the naive Z3 baseline")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    parser.add_argument("--only-cluster", action="store_true",
+                        help="only `verify mutate rules/`, local vs a local dask cluster")
     args = parser.parse_args(argv)
+    if args.only_cluster:
+        print("verify mutate rules/: local vs a local dask cluster", flush=True)
+        data = {"mutate_cluster": bench_mutate_cluster(args.runs)}
+        Path(args.out).write_text(json.dumps(data, indent=2) + "\n")
+        return 0
 
     m1s = [1, 2, 4, 8] if args.quick else [2 ** k for k in range(10)]   # 1 .. 512
     m0s = [4, 8]
@@ -462,6 +497,9 @@ def main(argv=None) -> int:
     # -- section 6: make verify, cold and warm cache ------------------------------------------------------
     print("make verify: verify check rules proofs --jobs 2, cold then warm cache", flush=True)
     results["make_verify"] = bench_make_verify(args.runs)
+    # -- section 7: mutation testing, local vs a local dask cluster ---------------------------------------
+    print("verify mutate rules/: local vs a local dask cluster", flush=True)
+    results["mutate_cluster"] = bench_mutate_cluster(args.runs)
 
     # -- section 7: generated kernels vs SDPA (bench/kernels.py; needs the verify[codegen] extra) ----------
     from kernels import bench_kernels, kernels_table

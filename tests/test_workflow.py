@@ -224,6 +224,10 @@ def test_gate_configuration_runs_verify_check_on_rule_files_with_the_cache():
     config = (ROOT / ".pre-commit-config.yaml").read_text()
     for text in (workflow, hooks, config):
         assert "verify check" in text and ".verify-cache" in text
-        assert "tests/(corpus|soundness)" in text
+        assert "tests/(corpus|soundness)" in text or "tests/corpus" in text
     assert "id: verify-rules" in hooks and "id: verify-rules" in config
-    assert "actions/cache" in workflow and "git diff --name-only" in workflow
+    # the exact dependents of a change (verify/deps.py), deleted files included: no --diff-filter
+    assert "--staged" in hooks and "--staged" in config and "always_run: true" in hooks
+    assert "--changed-since" in workflow and "verify deps --changed-since" in workflow
+    assert "diff-filter" not in workflow
+    assert "actions/cache" in workflow

@@ -1,8 +1,9 @@
 """The command line. The only module that writes to the terminal.
 
 Every command is a plain function `(args, out, err) -> exit status`, so tests drive it with StringIO.
-Exit status: 0 everything certified, 1 something refuted or unknown, 2 bad input (file, line and cause on
-stderr, never a traceback).
+Exit status, the same for every command: 2 if there was any ERROR or bad input (file, line and cause on
+stderr, never a traceback), else 1 if anything was REFUTED or UNKNOWN or a requested output was not written,
+else 0.
 """
 
 from __future__ import annotations
@@ -18,11 +19,42 @@ from .driver import Options, Report, check_equiv, check_paths
 from .errors import BoundError, UsageError, VerifyError
 
 
+EXIT_HELP = """\
+exit status (every command):
+  2  any ERROR or bad input (the message names file, line and cause; never a traceback)
+  1  otherwise, anything REFUTED or UNKNOWN, or a requested output not written
+  0  everything certified, every requested output written
+
+examples:
+  verify check rules/ proofs/                      # the proof gate (results stream as they complete)
+  verify check rules/tiling.egg:split-max          # one rule (FILE:NAME or FILE:LINE)
+  verify check --changed-since origin/main         # only what a change affects (rules, chains, programs)
+  verify check rules/ --json > results.json        # every result, ERROR included (schemas/check.schema.json)
+  verify equiv proofs/attention.egg proofs/attention_1pass.egg
+  verify explain myrules/factor.egg:factor-out     # smallest failing sizes and preconditions that fix it
+  verify mutate rules/ --executor dask             # on a local dask cluster (pip install 'verify[cluster]')
+  verify numeric proofs/masked/attention_masked.egg --sizes M=512,E=64
+  verify draw proofs/attention_1pass.egg -o cascade.svg
+"""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("verify")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _options(args) -> Options:
     if args.timeout is not None and not (0 < args.timeout <= 86400):
         raise BoundError(f"--timeout must be between 0 and 86400 seconds, got {args.timeout:g}")
     if args.jobs < 1 or args.jobs > 64:
         raise BoundError(f"--jobs must be between 1 and 64, got {args.jobs}")
+    from .cluster import parse as parse_executor
+
+    parse_executor(args.executor)
     return Options(
         bound=Bound.parse(args.bound),
         timeout=args.timeout or 60.0,
@@ -31,26 +63,110 @@ def _options(args) -> Options:
         cache_dir=args.cache_dir,
         cache_mode=args.cache,
         strict_shapes=getattr(args, "strict_shapes", False),
+        executor=args.executor,
     )
 
 
-def _emit(report: Report, args, out, err) -> int:
+def _emit(report: Report, args, out, err, streamed: bool = False) -> int:
     for error in report.errors:
         print(error.format(), file=err)
     if args.json:
         out.write(V.dumps(report.results + report.error_results()) + "\n")
         return report.exit_code
-    if getattr(out, "isatty", lambda: False)() and not args.plain:
+    if _rich_output(args, out):
         _rich(report, out)
     else:
-        for note in report.notes:
-            print(f"note: {note}", file=out)
-        for result in report.results:
-            print(V.format_result(result), file=out)
+        if not streamed:
+            for note in report.notes:
+                print(f"note: {note}", file=out)
+            for result in report.results:
+                print(V.format_result(result), file=out)
         if report.results:
             errors = f"; {len(report.errors)} error(s), shown above" if report.errors else ""
             print(V.summary(report.results) + errors, file=out)
     return report.exit_code
+
+
+def _rich_output(args, out) -> bool:
+    return getattr(out, "isatty", lambda: False)() and not args.plain and not args.json
+
+
+class _Stream:
+    """Plain output as results complete: each result is printed as soon as it and every result before it are
+    done (input order: files in the order given, directories sorted, rules by line; with --jobs or a cluster a
+    finished result waits for the ones before it). While the next result is still being checked, a heartbeat
+    line `... still checking NAME (file:line), N s` is printed every `--heartbeat` seconds (on stderr with
+    --json, whose stdout is one JSON document)."""
+
+    def __init__(self, args, out, notes=(), err=None):
+        import threading
+
+        self.active = not args.json and not _rich_output(args, out)
+        self.beats = self.active or (args.json and err is not None)
+        self.out = out
+        self.beat_out = err if args.json else out
+        self.interval = args.heartbeat
+        self.lock = threading.Lock()
+        self.next = 0
+        self.done: dict[int, object] = {}
+        self.started_at: dict[int, float] = {}
+        self.claims: dict[int, object] = {}
+        self.stop = threading.Event()
+        self.broken = False
+        self.thread = None
+        if self.active:
+            for note in notes:
+                self._print(f"note: {note}")
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def started(self, i, claim) -> None:
+        import time
+
+        with self.lock:
+            self.started_at.setdefault(i, time.monotonic())
+            self.claims[i] = claim
+
+    def finished(self, i, result) -> None:
+        with self.lock:
+            self.done[i] = result
+            while self.next in self.done:
+                done = self.done.pop(self.next)
+                if self.active:
+                    self._print(V.format_result(done))
+                self.next += 1
+
+    def _beat(self) -> None:
+        import time
+
+        while not self.stop.wait(self.interval):
+            with self.lock:
+                i, since = self.next, self.started_at.get(self.next)
+                claim = self.claims.get(i)
+                if since is None or claim is None or time.monotonic() - since < self.interval:
+                    continue
+                where = f"{claim.file}:{claim.line}" if claim.line else claim.file
+                try:
+                    print(f"... still checking {claim.name} ({where}), {time.monotonic() - since:.0f} s",
+                          file=self.beat_out, flush=True)
+                except (BrokenPipeError, ValueError):
+                    self.broken = True
+                    return
+
+    def __enter__(self):
+        import threading
+
+        if self.beats and self.interval and self.interval > 0:
+            self.thread = threading.Thread(target=self._beat, daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(2)
+        return False
 
 
 def _rich(report: Report, out) -> None:
@@ -106,6 +222,10 @@ def _rich(report: Report, out) -> None:
         at = ", ".join(f"{k}={v}" for k, v in cx.at.items()) or "(scalar)"
         console.print(f"  at {at}: lhs = {V.format_value(cx.lhs_value)}, rhs = {V.format_value(cx.rhs_value)}",
                       style="bold", markup=False, highlight=False)
+        if cx.edge_case is not None:       # the ordinary counterexample above; the edge case second, as text
+            second = V.format_counterexample(cx.edge_case).replace(
+                "  counterexample (", "  second counterexample, an edge case (", 1)
+            console.print(second, markup=False, highlight=False)
     if report.results:
         console.print(V.summary(report.results), highlight=False)
 
@@ -150,7 +270,7 @@ def _rich_tensors(tensors: dict, at: dict | None = None):
 class _Progress:
     """A transient progress bar on a terminal, shown only once a run has taken longer than a second."""
 
-    def __init__(self, args, out):
+    def __init__(self, args, out, total=None):
         self.progress = None
         if args.json or args.plain or not getattr(out, "isatty", lambda: False)():
             return
@@ -159,9 +279,10 @@ class _Progress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from .driver import collect
+        if total is None:
+            from .driver import collect
 
-        total = len(collect(args.paths)[0]) or None
+            total = len(collect(args.paths)[0]) or None
         self.progress = Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                  TextColumn("{task.description}"), console=Console(file=out), transient=True)
         self.task = self.progress.add_task("", total=total)
@@ -199,10 +320,57 @@ class _Progress:
         return False
 
 
+def _targets(paths, strict: bool = False) -> tuple[list, list, list[str]]:
+    """`FILE`, `DIR` and `FILE:RULE` targets -> (claims, errors, notes); a FILE:RULE naming nothing raises."""
+    from .driver import collect
+    from .explain import select, split_target
+
+    claims, errors, notes = [], [], []
+    plain: list[str] = []
+
+    def flush():
+        for path in plain:        # one by one: a missing path is one error, not the end of the run
+            c, e, n = collect([path], strict)
+            claims.extend(c), errors.extend(e), notes.extend(n)
+        plain.clear()
+
+    for target in paths:
+        if Path(target).exists() or ":" not in target:
+            plain.append(target)
+            continue
+        flush()
+        claims.extend(select(target, strict))
+    flush()
+    return claims, errors, notes
+
+
 def cmd_check(args, out, err) -> int:
+    from .driver import check_claims
+
     options = _options(args)
-    with _Progress(args, out) as progress:
-        report = check_paths(args.paths, options, progress)
+    paths = list(args.paths)
+    if args.staged and args.changed_since is None:
+        args.changed_since = "HEAD"
+    if args.changed_since is not None:
+        from . import deps
+
+        plan = deps.plan(args.changed_since, paths, staged=args.staged)
+        print(f"changed since {args.changed_since}{' (staged)' if args.staged else ''}: {len(plan.changed)} file(s); re-checking "
+              f"{len(plan.targets)} target(s)" + "".join(f"\n  {t}  ({plan.reasons[t]})" for t in plan.targets),
+              file=err)
+        if not plan.targets:
+            if args.json:
+                out.write("[]\n")
+            else:
+                print("nothing to check: no rule, chain or program depends on the changes", file=out)
+            return 0
+        paths = plan.targets
+    elif not paths:
+        print("usage error: give rule files, chain files or directories (or --changed-since REF)", file=err)
+        return 2
+    claims, errors, notes = _targets(paths, options.strict_shapes)
+    with _Stream(args, out, notes, err) as stream, _Progress(args, out, len(claims)) as progress:
+        report = Report(check_claims(claims, options, progress, stream), errors, notes, claims)
     if not report.results and not report.errors and not report.notes:
         print("error: nothing to check", file=err)
         return 2
@@ -211,36 +379,62 @@ def cmd_check(args, out, err) -> int:
         from .driver import ENCODING_VERSION
 
         written = write_certificates(zip(report.claims, report.results), args.certificates, ENCODING_VERSION)
-        report.notes.append(f"wrote {len(written)} certificates to {args.certificates}")
-    return _emit(report, args, out, err)
+        if stream.active:
+            print(f"note: wrote {len(written)} certificates to {args.certificates}", file=out)
+        else:
+            report.notes.append(f"wrote {len(written)} certificates to {args.certificates}")
+    return _emit(report, args, out, err, streamed=stream.active)
 
 
 def cmd_equiv(args, out, err) -> int:
-    report = check_equiv(args.a, args.b, _options(args))
-    return _emit(report, args, out, err)
+    options = _options(args)
+    with _Stream(args, out, err=err) as stream:
+        report = check_equiv(args.a, args.b, options, stream)
+    return _emit(report, args, out, err, streamed=stream.active)
 
 
 def cmd_numeric(args, out, err) -> int:
-    """Programs at realistic sizes against an independent numpy attention (and torch if installed)."""
+    """Programs at realistic sizes against the reference evaluator, and attention against numpy and torch SDPA."""
+    import json
+
     from . import numerics
+
+    from .errors import UsageError
 
     for path in args.programs:
         if not Path(path).is_file():
-            print(f"usage error: no such file: {path}", file=err)
-            return 2
-    for rank in ("E", "M", "P", "F"):
-        if getattr(args, rank) < 1:
-            raise BoundError(f"--{rank} must be at least 1, got {getattr(args, rank)}")
-    rows = numerics.crosscheck(args.programs, E=args.E, M=args.M, P=args.P, F=args.F)
-    rows += numerics.overflow_demo()
-    print(f"{'program':32} {'sizes':22} {'dtype':8} {'max |error|':>12}  against", file=out)
-    worst64 = 0.0
+            raise UsageError(f"no such file: {path}")
+    given = {rank: value for rank, value in (("e", args.E), ("m", args.M), ("p", args.P), ("f", args.F))
+             if value is not None}
+    for rank, (lo, hi) in Bound.parse(args.bound).ranges:
+        given[rank.lower()] = hi
+    given.update({k.lower(): v for k, v in _sizes(args.sizes).items()})
+    for rank, value in given.items():
+        if not 1 <= value <= 1 << 20:
+            raise BoundError(f"size {rank.upper()}={value} must be between 1 and {1 << 20}")
+    programs = args.programs or DEFAULT_NUMERIC
+    rows = numerics.compare(programs, given, args.reference)
+    if not args.programs:
+        rows += numerics.overflow_demo()      # the unshifted cascade overflowing in float32
+    worst64 = max((r.max_abs_error for r in rows if r.dtype == "float64" and "noshift" not in r.program),
+                  default=0.0)
+    ok = worst64 < args.tolerance
+    if args.json:
+        value = lambda x: x if x == x and abs(x) != float("inf") else ("nan" if x != x else "inf")  # noqa: E731
+        out.write(json.dumps({"rows": [{"program": r.program, "sizes": r.tiles, "dtype": r.dtype,
+                                        "max_abs_error": value(r.max_abs_error), "against": r.against}
+                                       for r in rows],
+                              "worst_float64": value(worst64), "ok": ok, "errors": []}, indent=2) + "\n")
+        return 0 if ok else 1
+    print(f"{'program':32} {'sizes':26} {'dtype':8} {'max |error|':>12}  against", file=out)
     for r in rows:
-        print(f"{r.program:32} {r.tiles:22} {r.dtype:8} {r.max_abs_error:12.3e}  {r.against}", file=out)
-        if r.dtype == "float64" and "noshift" not in r.program:
-            worst64 = max(worst64, r.max_abs_error)
-    print(f"worst float64 error of the cascades: {worst64:.3e}", file=out)
-    return 0 if worst64 < 1e-9 else 1
+        print(f"{r.program:32} {r.tiles:26} {r.dtype:8} {r.max_abs_error:12.3e}  {r.against}", file=out)
+    print(f"worst float64 error: {worst64:.3e} (tolerance {args.tolerance:g})", file=out)
+    return 0 if ok else 1
+
+
+DEFAULT_NUMERIC = ["proofs/attention.egg", "proofs/attention_2pass.egg", "proofs/attention_2pass_deferred.egg",
+                   "proofs/attention_1pass.egg"]
 
 
 def cmd_explain(args, out, err) -> int:
@@ -250,11 +444,22 @@ def cmd_explain(args, out, err) -> int:
     if not (0 < args.budget <= 86400):
         raise BoundError(f"--budget must be between 0 and 86400 seconds, got {args.budget:g}")
     options = _options(args)
-    explanations = [e for target in args.targets for e in explain.explain(target, options, budget=args.budget)]
+    explanations, errors = [], []
+    for target in args.targets:
+        try:
+            explanations.extend(explain.explain(target, options, budget=args.budget))
+        except VerifyError as exc:
+            if not args.json:
+                raise
+            print(exc.format(), file=err)       # with --json the error is a result as well (kind "input")
+            errors.append(exc)
+            explanations.append(explain.Explanation(V.error_result(exc)))
     if args.json:
         out.write(explain.dumps(explanations) + "\n")
     else:
         print("\n\n".join(e.format() for e in explanations), file=out)
+    if errors or any(e.result.verdict is V.Verdict.ERROR for e in explanations):
+        return 2
     return 0 if all(e.result.verdict is V.Verdict.CERTIFIED for e in explanations) else 1
 
 
@@ -268,7 +473,10 @@ def cmd_report(args, out, err) -> int:
     for error in data.errors:
         print(error.format(), file=err)
     target = R.write(data, args.output, args.format)
-    print(f"{V.summary(data.results)}; {len(data.programs)} programs; wrote {target}", file=out)
+    if args.json:
+        out.write(V.dumps(data.results + [V.error_result(e) for e in data.errors]) + "\n")
+    else:
+        print(f"{V.summary(data.results)}; {len(data.programs)} programs; wrote {target}", file=out)
     return data.exit_code
 
 
@@ -282,7 +490,7 @@ def cmd_mutate(args, out, err) -> int:
     result = mutate.run(args.paths, options)
     for error in result.errors:
         print(error.format(), file=err)
-    if result.errors and not result.mutants:
+    if result.errors and not result.mutants and not args.json:
         return 2
     if args.json:
         out.write(mutate.dumps(result) + "\n")
@@ -307,13 +515,29 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict-shapes", action="store_true",
                    help="no implicit tiling: a rank-m tensor under an m1/m0 operator is a shape error "
                         "(per file: '; shapes: strict')")
+    p.add_argument("--executor", default=os.environ.get("VERIFY_EXECUTOR", "local"),
+                   metavar="local|dask[=ADDRESS]",
+                   help="where claims run: local (default), dask (a local dask cluster) or dask=HOST:PORT "
+                        "(needs pip install 'verify[cluster]'); env VERIFY_EXECUTOR")
+    p.add_argument("--heartbeat", type=float, default=float(os.environ.get("VERIFY_HEARTBEAT", 30)),
+                   metavar="SECONDS", help="in plain output, say which claim is still running every SECONDS "
+                                           "(default 30; 0: never); env VERIFY_HEARTBEAT")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="verify", description="Certify or refute tensor rewrite rules and cascades.")
+    p = argparse.ArgumentParser(prog="verify", description="Certify or refute tensor rewrite rules and cascades.",
+                                epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"verify {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("check", help="check rule files, chain files and directories")
-    c.add_argument("paths", nargs="+", help=".egg rule files, .chain.toml chains, or directories")
+    c = sub.add_parser("check", help="check rule files, chain files and directories",
+                       epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("paths", nargs="*", metavar="PATH",
+                   help=".egg rule files, .chain.toml chains, directories, or FILE:RULE (a name or a line)")
+    c.add_argument("--changed-since", metavar="REF",
+                   help="check only what depends on the files changed since git REF (PATHs: where to look, "
+                        "default rules and proofs where they exist, else everything)")
+    c.add_argument("--staged", action="store_true",
+                   help="with --changed-since (default HEAD): the staged changes only (the pre-commit hook)")
     _common(c)
     c.set_defaults(func=cmd_check)
     e = sub.add_parser("equiv", help="are the extracted outputs of two programs equal?")
@@ -321,11 +545,19 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("b")
     _common(e)
     e.set_defaults(func=cmd_equiv)
-    n = sub.add_parser("numeric", help="evaluate programs at realistic sizes against a reference attention")
-    n.add_argument("programs", nargs="*", default=["proofs/attention.egg", "proofs/attention_2pass.egg",
-                                                    "proofs/attention_2pass_deferred.egg", "proofs/attention_1pass.egg"])
+    n = sub.add_parser("numeric", help="evaluate any program at realistic sizes against the reference evaluator "
+                                       "(and attention against numpy and torch SDPA)")
+    n.add_argument("programs", nargs="*", metavar="PROGRAM",
+                   help=".egg programs (default: the four attention cascades of proofs/, and the overflow demo)")
     for rank, default in (("E", 64), ("M", 1024), ("P", 128), ("F", 64)):
-        n.add_argument(f"--{rank}", type=int, default=default, help=f"size of rank {rank.lower()} (default {default})")
+        n.add_argument(f"--{rank}", type=int, default=None, help=f"size of rank {rank.lower()} (default {default})")
+    n.add_argument("--sizes", help="sizes of any ranks, e.g. M=4096,M1=64,E=64,J=4 (a split rank's parts: every "
+                                   "tile count of 8, 32, 128 that divides it unless given)")
+    n.add_argument("--bound", help="sizes as a bound: each rank at its upper end (M1=8,M0=4 -> M1=8, M0=4)")
+    n.add_argument("--reference", metavar="PROGRAM",
+                   help="the program every other one is compared with (default: the first)")
+    n.add_argument("--tolerance", type=float, default=1e-9, help="largest float64 error that passes (default 1e-9)")
+    n.add_argument("--json", action="store_true", help="print a JSON object (schemas/numeric.schema.json)")
     n.set_defaults(func=cmd_numeric)
     x = sub.add_parser("explain", help="why a rule is refuted: smallest failing sizes, preconditions that fix it")
     x.add_argument("targets", nargs="+", metavar="FILE[:RULE]",
@@ -344,8 +576,31 @@ def parser() -> argparse.ArgumentParser:
     mu.add_argument("--verbose", "-v", action="store_true", help="also list refuted and ill-shaped mutants")
     _common(mu)
     mu.set_defaults(func=cmd_mutate)
+    dp = sub.add_parser("deps", help="what a change makes the gate re-check (the dependency graph, verify/deps.py)")
+    dp.add_argument("paths", nargs="*", help="where to look (default rules and proofs where they exist)")
+    dp.add_argument("--changed-since", metavar="REF", default="HEAD", help="git revision to compare with "
+                                                                         "(default HEAD)")
+    dp.add_argument("--staged", action="store_true", help="the staged changes only")
+    dp.add_argument("--files", action="store_true", help="print the files of the targets (for tools taking files)")
+    dp.add_argument("--json", action="store_true", help="print a JSON object (schemas/deps.schema.json)")
+    dp.set_defaults(func=cmd_deps)
     _egglog_commands(sub)
     return p
+
+
+def cmd_deps(args, out, err) -> int:
+    import json
+
+    from . import deps
+
+    plan = deps.plan(args.changed_since, args.paths, staged=args.staged)
+    if args.json:
+        out.write(json.dumps({"ref": plan.ref, "changed": plan.changed, "targets": plan.targets,
+                              "reasons": plan.reasons, "files": plan.files}, indent=2) + "\n")
+    else:
+        for t in plan.files if args.files else plan.targets:
+            print(t, file=out)
+    return 0
 
 
 # -- egglog: export, optimize, run, draw (verify/egglog_bridge.py, cost.py, draw.py) ----------------------------
@@ -387,7 +642,8 @@ def cmd_export(args, out, err) -> int:
     for s in shown:
         if not s.exported:
             print(f"  not exported: {s.name} ({s.file}:{s.line or ''}): {s.reason or s.verdict}", file=out)
-    return 0
+    verdicts = {str(getattr(s.verdict, "value", s.verdict)) for s in shown}
+    return 2 if "ERROR" in verdicts else 1 if verdicts & {"REFUTED", "UNKNOWN"} else 0
 
 
 def _sizes(spec: str | None) -> dict:
@@ -531,11 +787,11 @@ def cmd_draw(args, out, err) -> int:
     from .reader import read_file
 
     source = read_file(args.program)
-    written, used_dot, note = draw.draw(source.program, args.output)
-    print(f"wrote {written}", file=out)
+    written, renderer, note = draw.draw(source.program, args.output, use_dot=not args.no_dot)
+    print(f"wrote {written}" + (f" ({renderer})" if renderer != "none" else ""), file=out)
     if note:
-        print(note, file=err if not used_dot else out)
-    return 0
+        print(note, file=err)
+    return 0 if Path(written) == Path(args.output) else 1   # the requested file was not written
 
 
 def cmd_codegen(args, out, err) -> int:
@@ -596,9 +852,12 @@ def _egglog_commands(sub) -> None:
     rn.add_argument("--no-sympy", action="store_true", help="skip SymPy's second opinion")
     rn.add_argument("--strict-shapes", action="store_true", help="no implicit tiling when checking the rules")
     rn.set_defaults(func=cmd_run)
-    dr = sub.add_parser("draw", help="graphviz drawing of a program: one node per Einsum, coloured by pass")
+    dr = sub.add_parser("draw", help="draw a program: one node per Einsum, coloured by pass (SVG)")
     dr.add_argument("program")
-    dr.add_argument("-o", "--output", required=True, help="FILE.svg (FILE.dot if graphviz is missing)")
+    dr.add_argument("-o", "--output", required=True,
+                    help="FILE.svg: with graphviz's dot where installed, else networkx + matplotlib; FILE.dot: "
+                         "the graphviz source")
+    dr.add_argument("--no-dot", action="store_true", help="do not use graphviz's dot even where installed")
     dr.set_defaults(func=cmd_draw)
 
 
@@ -608,12 +867,24 @@ def run(argv, out=None, err=None) -> int:
     try:
         args = parser().parse_args(argv)
     except SystemExit as exc:
-        return int(exc.code or 0) if exc.code in (0, None) else 2
+        if exc.code in (0, None):
+            return 0
+        if "--json" in argv:     # argparse has printed the usage error; the JSON says so in the schema
+            from .errors import UsageError
+
+            command = next((a for a in argv if not a.startswith("-")), "")
+            _json_error(argparse.Namespace(command=command), UsageError(
+                "invalid arguments (see the usage message on stderr)"), out)
+        return 2
     try:
         return args.func(args, out, err)
     except VerifyError as exc:
         print(exc.format(), file=err)
+        if getattr(args, "json", False):
+            _json_error(args, exc, out)
         return 2
+    except BrokenPipeError:
+        raise                # the reader went away: main() stops without a traceback, exit 1
     except OSError as exc:   # a path the user gave cannot be read or written (-o into a file, no permission)
         where = exc.filename or "?"
         print(f"{where}: usage error: {exc.strerror or exc}", file=err)
@@ -623,8 +894,31 @@ def run(argv, out=None, err=None) -> int:
         return 130
 
 
+def _json_error(args, exc: VerifyError, out) -> None:
+    """With --json, bad input is output too, in the command's schema (schemas/): a result of kind "input"
+    for the commands that list results, else {"errors": [...]}."""
+    import json
+
+    if args.command in ("check", "equiv", "report"):
+        out.write(V.dumps([V.error_result(exc)]) + "\n")
+    elif args.command == "explain":
+        from .explain import Explanation, dumps
+
+        out.write(dumps([Explanation(V.error_result(exc))]) + "\n")
+    else:
+        out.write(json.dumps({"errors": [exc.format()]}, indent=2) + "\n")
+
+
 def main() -> None:
-    sys.exit(run(sys.argv[1:]))
+    try:
+        code = run(sys.argv[1:])
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (`verify check rules | head`): stop, without a traceback; the output was not
+        # all written, so exit 1 (the exit-status rule). Python would flush stdout again at exit: point it away.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
+    sys.exit(code)
 
 
 if __name__ == "__main__":

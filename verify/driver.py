@@ -46,6 +46,7 @@ class Options:
     cache_dir: str = ".verify-cache"
     cache_mode: str = "off"        # rw | ro | off (the CLI turns it on; see certificates.py)
     strict_shapes: bool = False    # no implicit tiling (implicit.py); a file may ask with `; shapes: strict`
+    executor: str = "local"        # local (threads x child processes) | dask | dask=SCHEDULER_ADDRESS (cluster.py)
 
 
 # -- one claim ------------------------------------------------------------------------------------------------
@@ -394,16 +395,9 @@ class Report:
 
     def error_results(self) -> list[Result]:
         """Each error as an ERROR result (for --json): a bad rule is its own entry, named and located."""
-        import re
+        from .verdict import error_result
 
-        out = []
-        for error in self.errors:
-            where = error.location
-            m = re.match(r"rule '([^']*)': ", error.cause)
-            name = m.group(1) if m else (Path(where.file).name if where else "<input>")
-            out.append(Result(name, where.file if where else "", where.line if where else None, "rule",
-                              Verdict.ERROR, "-", "-", 0.0, detail=error.format()))
-        return out
+        return [error_result(e) for e in self.errors]
 
 
 def claims_of(source: SourceFile, strict: bool = False, errors: list | None = None) -> list[Claim]:
@@ -476,34 +470,75 @@ def collect(paths, strict: bool = False) -> tuple[list[Claim], list[VerifyError]
     return claims, errors, notes
 
 
-def check_claims(claims: list[Claim], options: Options, progress=None) -> list[Result]:
+def check_bound_ranks(claims: list[Claim], bound: Bound) -> None:
+    """A rank named in `--bound` that no claim has is a user error (a typo would otherwise be ignored)."""
+    from .errors import BoundError, did_you_mean
+
+    if not claims or not bound.ranges:
+        return
+    known = {r.upper() for c in claims for r in c.ranks()} | {r.upper() for c in claims for view in c.splits() for r in view}
+    for rank, _ in bound.ranges:
+        if rank not in known:
+            raise BoundError(f"--bound names rank {rank}, which no claim checked here has",
+                             hint=did_you_mean(rank, sorted(known)) or f"the ranks are: {', '.join(sorted(known))}")
+
+
+def check_claims(claims: list[Claim], options: Options, progress=None, events=None) -> list[Result]:
+    """Every claim's result, in input order. `progress(result)` and `events.finished(index, result)` are called
+    (in the calling thread) as each claim completes, in completion order; `events.started(index, claim)` as a
+    claim starts (from a worker thread when jobs > 1). A consumer that raises (e.g. BrokenPipeError) stops the run:
+    claims not yet started are cancelled."""
+    from concurrent.futures import as_completed
+
     from . import guards
 
     guards.preflight(claims, options)       # an absurd bound is one user error, before any work
+    check_bound_ranks(claims, options.bound)
     guard_ok, guard_detail = guards.vacuity_guard(options) if claims else (True, "")
     if not guard_ok:  # verdicts of a vacuous encoding are neither read from nor written to the cache
         from dataclasses import replace
 
         options = replace(options, cache_mode="off")
+    results: list[Result | None] = [None] * len(claims)
 
-    def one(claim):
-        result = check_claim(claim, options)
+    def finish(i, result):
+        guards.apply_guard([result], guard_ok, guard_detail)
+        results[i] = result
         if progress:
             progress(result)
-        return result
+        if events:
+            events.finished(i, result)
 
-    if options.jobs <= 1:
-        return guards.apply_guard([one(c) for c in claims], guard_ok, guard_detail)
-    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
-        return guards.apply_guard(list(pool.map(one, claims)), guard_ok, guard_detail)
+    def one(i, claim):
+        if events:
+            events.started(i, claim)
+        return check_claim(claim, options)
+
+    if options.executor != "local" and claims:
+        from . import cluster
+
+        for i, result in cluster.map_claims(claims, options, events):
+            finish(i, result)
+    elif options.jobs <= 1:
+        for i, claim in enumerate(claims):
+            finish(i, one(i, claim))
+    else:
+        pool = ThreadPoolExecutor(max_workers=options.jobs)
+        try:
+            futures = {pool.submit(one, i, c): i for i, c in enumerate(claims)}
+            for future in as_completed(futures):
+                finish(futures[future], future.result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return results
 
 
-def check_paths(paths, options: Options, progress=None) -> Report:
+def check_paths(paths, options: Options, progress=None, events=None) -> Report:
     claims, errors, notes = collect(paths, options.strict_shapes)
-    return Report(check_claims(claims, options, progress), errors, notes, claims)
+    return Report(check_claims(claims, options, progress, events), errors, notes, claims)
 
 
-def check_equiv(a: str | Path, b: str | Path, options: Options) -> Report:
+def check_equiv(a: str | Path, b: str | Path, options: Options, events=None) -> Report:
     try:
         left, right = read_file(a), read_file(b)
         from .claims import equiv_claims, with_assumptions_each
@@ -513,4 +548,4 @@ def check_equiv(a: str | Path, b: str | Path, options: Options) -> Report:
                                        [text for text, _ in left.assumptions + right.assumptions])
     except VerifyError as exc:
         return Report([], [exc], [])
-    return Report(check_claims(claims, options), [], [], claims)  # the same guards as `check`
+    return Report(check_claims(claims, options, events=events), [], [], claims)  # the same guards as `check`

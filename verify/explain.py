@@ -172,10 +172,17 @@ def split_target(target: str) -> tuple[str, str | None]:
     raise UsageError(f"no such file: {target.split(':')[0]}", hint="write verify explain FILE or FILE:RULE")
 
 
-def select(target: str) -> list[Claim]:
+def select(target: str, strict: bool = False) -> list[Claim]:
+    """The claims `FILE` or `FILE:RULE` names. A file's other bad rules do not stop a good one being named
+    (per-rule isolation); naming a bad rule, or a whole file with one, raises its error."""
     path, rule = split_target(target)
-    claims, errors, _ = collect([path])
-    if errors:
+    claims, errors, _ = collect([path], strict)
+    if errors and rule is None:
+        raise errors[0]
+    own = [e for e in errors if rule is not None and e.cause.startswith(f"rule '{rule}'")]
+    if own:
+        raise own[0]
+    if not claims and errors:
         raise errors[0]
     if rule is None:
         if not claims:
@@ -399,7 +406,10 @@ def _minimal(failing: list[dict[str, int]], ranks) -> list[dict[str, int]]:
 
 
 def explain(target: str, options: Options, budget: float = 60.0) -> list[Explanation]:
+    from .driver import check_bound_ranks
+
     claims = select(target)
+    check_bound_ranks(claims, options.bound)     # --bound naming a rank these claims lack is bad input
     first = dataclasses.replace(options, sympy=False, bound=Bound())   # the verdicts `verify check` gives
     results = check_claims([dataclasses.replace(c, bound=bound_spec(effective_bound(c, options.bound)))
                             for c in claims], first)

@@ -245,8 +245,9 @@ RIGOROUS_SECONDS = 20.0  # a replay that takes longer gives up (the candidate is
 
 
 def rigorous_difference(claim, sizes: dict[str, int], inputs: dict[str, np.ndarray],
-                        seconds: float = RIGOROUS_SECONDS):
-    """An output position where the two sides provably differ at these inputs, or None."""
+                        seconds: float = RIGOROUS_SECONDS, only=None):
+    """An output position where the two sides provably differ at these inputs (one of `only`, if given), or
+    None."""
     from .claims import aligned_pair, evaluate_both
 
     start = time.monotonic()
@@ -260,7 +261,7 @@ def rigorous_difference(claim, sizes: dict[str, int], inputs: dict[str, np.ndarr
         settled = True
         for idx in np.ndindex(*lv.shape):
             a, b = lv[idx], rv[idx]
-            if certainly_differ(a, b):
+            if (only is None or idx in only) and certainly_differ(a, b):
                 return idx
             if not (_settled(a, prec) and _settled(b, prec)):
                 settled = False

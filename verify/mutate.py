@@ -60,6 +60,7 @@ class MutationReport:
     duplicates: int = 0
     errors: list[VerifyError] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
+    originals: list[Result] = field(default_factory=list)   # the unmutated rules and steps, checked as well
 
     def by_verdict(self, verdict: Verdict) -> list[Mutant]:
         return [m for m in self.mutants if m.result is not None and m.result.verdict is verdict]
@@ -79,8 +80,12 @@ class MutationReport:
 
     @property
     def exit_code(self) -> int:
-        if self.errors:
+        """The exit-status rule: 2 for bad input or an ERROR on an unmutated rule or step; 1 if one of them is
+        REFUTED or UNKNOWN (mutating a false rule proves nothing) or a mutant was not refuted; else 0."""
+        if self.errors or any(r.verdict is Verdict.ERROR for r in self.originals):
             return 2
+        if any(r.verdict is not Verdict.CERTIFIED for r in self.originals):
+            return 1
         return 0 if self.score == 1.0 else 1
 
     def format(self, verbose: bool = False) -> str:
@@ -92,6 +97,13 @@ class MutationReport:
                      f"(certified), {len(unknown)} unknown, {len(error)} error; {len(self.skipped)} ill-shaped "
                      f"(skipped); {self.duplicates} duplicates dropped")
         lines.append(f"  score: {len(refuted)} / {killable} non-equivalent mutants refuted = {100 * self.score:.1f}%")
+        failed = [r for r in self.originals if r.verdict is not Verdict.CERTIFIED]
+        if self.originals:
+            lines.append(f"  the unmutated rules and steps: {len(self.originals) - len(failed)} of "
+                         f"{len(self.originals)} certified")
+        for r in failed:
+            lines.append(f"  not certified (its mutants prove nothing): {r.file}:{r.line} {r.name}: "
+                         f"{r.verdict.value} {r.detail}".rstrip())
         if certified:
             lines.append("equivalent mutants (certified: the change keeps the meaning):")
             lines.extend(f"  {m.label}" for m in certified)
@@ -122,6 +134,8 @@ class MutationReport:
             "ill_shaped": len(self.skipped),
             "duplicates": self.duplicates,
             "details": [one(m) for m in self.mutants],
+            "originals": [r.to_json() for r in self.originals],
+            "errors": [e.format() for e in self.errors],
         }
 
 
@@ -403,7 +417,11 @@ def run(paths, options, progress=None) -> MutationReport:
             m.skipped = exc.cause
             continue
         todo.append(m)
-    results = check_claims([m.claim for m in todo], options, progress)
+    from .driver import collect
+
+    originals = collect(paths)[0]
+    results = check_claims(originals + [m.claim for m in todo], options, progress)
+    report.originals, results = results[:len(originals)], results[len(originals):]
     for mutant, result in zip(todo, results):
         if result.verdict is Verdict.ERROR and ("shape error:" in result.detail or "bound error:" in result.detail):
             mutant.skipped = result.detail   # ill-shaped only at evaluation time (e.g. a split that cannot fit)

@@ -4,6 +4,11 @@ Search evaluates both sides in float64 on a batch of trials per size assignment 
 trial values are chosen to expose the usual bugs: random normals, small integers (ties and zeros: empty-looking
 denominators, equal maxima), large magnitudes and negative values, all-equal tensors, nonnegative values.
 
+A counterexample that convinces: when the first one found is an edge case (a side undefined or infinite
+where they differ: 0 * inf, a zero denominator), the search goes on (a few seconds at most) for an *ordinary*
+one, where both sides are defined and finite, and reports that first, with the edge case as a second example
+(`Counterexample.edge_case`).
+
 A float64 mismatch is only a *candidate*. Before anything is reported REFUTED, the candidate is replayed in
 mpmath at 60 significant digits (`evaluate.Mp`) and must differ there by far more than rounding: a true rule
 can never be refuted by float noise. Candidates are then shrunk: values are rounded to small integers and
@@ -23,6 +28,12 @@ from .evaluate import FLOAT, Mp, same_value
 from .verdict import Counterexample, TensorValue
 
 TRIALS = 24
+ORDINARY_SECONDS = 3.0   # extra search for an ordinary counterexample once an edge case is found
+
+
+def is_ordinary(cx: Counterexample) -> bool:
+    """Both sides defined and finite where they differ."""
+    return not isinstance(cx.lhs_value, str) and not isinstance(cx.rhs_value, str)
 
 
 def _trial_values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -56,37 +67,49 @@ def _mismatches(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def search(claim: Claim, assignments, seed: int = 0, limit_seconds: float | None = None) -> Counterexample | None:
-    """The first replayed counterexample over the assignments (smallest first), or None."""
+    """The first replayed counterexample over the assignments (smallest first), or None. If it is an edge case,
+    an ordinary one is preferred (see the module docstring)."""
     import time
 
     start = time.monotonic()
     rng = np.random.default_rng(seed)
+    edge: Counterexample | None = None
+    edge_time = 0.0
     for sizes in assignments:
         if limit_seconds is not None and time.monotonic() - start > limit_seconds:
-            return None
+            break
+        if edge is not None and time.monotonic() - edge_time > ORDINARY_SECONDS:
+            break
         inputs = masks.draw(claim, sizes, rng, TRIALS, lambda shape: _trial_values(rng, shape))
         left, right = evaluate_both(claim, sizes, FLOAT, inputs, batch=TRIALS)
         lv, rv = aligned_pair(claim, left, right, batch=True)
         lv, rv = np.broadcast_arrays(lv, rv)
         bad = _mismatches(lv, rv)
         bad = np.broadcast_to(bad, (TRIALS,) + bad.shape[1:])  # a claim without inputs has no trial axis
+        with np.errstate(invalid="ignore"):
+            finite = np.broadcast_to(np.isfinite(lv) & np.isfinite(rv), bad.shape)
         # Prefer readable trials: integer-valued ones first.
         order = [t for t in (2, 3, 5, 7, 0, 1, 4, 6) + tuple(range(8, TRIALS)) if t < TRIALS]
         seen = set()
-        fallback = None
         for t in order:
             if t in seen or not bad[t].any():
                 continue
             seen.add(t)
+            if edge is not None and not (bad[t] & finite[t]).any():
+                continue
+            if edge is not None and time.monotonic() - edge_time > ORDINARY_SECONDS:
+                break
             trial = {name: values[t] for name, values in inputs.items()}
-            cx = confirm(claim, sizes, trial, "numeric search")
-            if cx is not None and _defined(cx):
-                return shrink(claim, cx, trial)
-            if cx is not None and fallback is None:
-                fallback = (cx, trial)
-        if fallback is not None:   # every difference at these sizes has an undefined side (e.g. a division by 0)
-            return shrink(claim, *fallback)
-    return None
+            cx = confirm(claim, sizes, trial, "numeric search", ordinary=edge is not None)
+            if cx is None:
+                continue
+            cx = shrink(claim, cx, trial, ordinary=edge is not None or is_ordinary(cx))
+            if is_ordinary(cx):
+                cx.edge_case = edge
+                return cx
+            if edge is None:
+                edge, edge_time = cx, time.monotonic()
+    return edge
 
 
 def _defined(cx: Counterexample) -> bool:
@@ -118,15 +141,24 @@ def _mp_same(mp: Mp, a, b) -> bool:
     return abs(a - b) <= m.mpf(10) ** -30 * (1 + max(abs(a), abs(b)))
 
 
-def confirm(claim: Claim, sizes, trial, found_by: str) -> Counterexample | None:
+def confirm(claim: Claim, sizes, trial, found_by: str, ordinary: bool = False) -> Counterexample | None:
+    """A counterexample at these inputs, proved by interval arithmetic; with `ordinary`, only at a position
+    where both sides are defined and finite."""
     lv, rv, idx = replay(claim, sizes, trial)
     if idx is None:
         return None
+    only = None
+    if ordinary:
+        m = Mp().mp
+        only = {i for i in np.ndindex(*lv.shape) if not (m.isnan(lv[i]) or m.isinf(lv[i]) or m.isnan(rv[i])
+                                                          or m.isinf(rv[i])) and not _mp_same(Mp(), lv[i], rv[i])}
+        if not only:
+            return None
     # 60 digits can be fooled (cancellation after exp, a rounding residue as a divisor): report only a
     # difference that interval arithmetic proves (guards.rigorous_difference).
     from .guards import rigorous_difference
 
-    idx = rigorous_difference(claim, sizes, trial)
+    idx = rigorous_difference(claim, sizes, trial, only=only)
     if idx is None:
         return None
     return make_counterexample(claim, sizes, trial, lv, rv, idx, found_by)
@@ -191,15 +223,16 @@ def _short(label: str) -> str:
     return Path(label).stem if "/" in label or label.endswith(".egg") else label
 
 
-def shrink(claim: Claim, cx: Counterexample, trial: dict[str, np.ndarray]) -> Counterexample:
-    """Simplify the inputs while the replay still disagrees: round to integers, then zero single values."""
+def shrink(claim: Claim, cx: Counterexample, trial: dict[str, np.ndarray], ordinary: bool = False) -> Counterexample:
+    """Simplify the inputs while the replay still disagrees (at an ordinary position, with `ordinary`): round to
+    integers, then zero single values."""
     sizes = cx.sizes
     best = {k: np.array(v, dtype=float) for k, v in trial.items()}
     current = cx
 
     def attempt(candidate) -> bool:
         nonlocal best, current
-        found = confirm(claim, sizes, candidate, cx.found_by)
+        found = confirm(claim, sizes, candidate, cx.found_by, ordinary=ordinary)
         if found is not None and (_defined(found) or not _defined(current)):   # never shrink into an undefined value
             best, current = candidate, found
             return True

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+from types import SimpleNamespace
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,19 @@ class ProgramInfo:
 
 
 @dataclass
+class RuleInfo:
+    """A rule as written (its source text) and the picture of its two sides."""
+    name: str
+    file: str
+    line: int | None
+    text: str
+    verdict: str
+    lhs: object = None                            # IR expressions, for the picture
+    rhs: object = None
+    picture: str | None = None                    # file name inside DIR
+
+
+@dataclass
 class ReportData:
     results: list[Result]
     programs: list[ProgramInfo]
@@ -45,11 +59,12 @@ class ReportData:
     notes: list[str]
     seconds: float
     created: str
+    rules: list[RuleInfo] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
         if self.errors or any(r.verdict is Verdict.ERROR for r in self.results):
-            return 2      # the project-wide rule: 2 for any ERROR or bad input, else 1 for REFUTED/UNKNOWN
+            return 2        # the exit-status rule (README): ERROR or bad input, then REFUTED/UNKNOWN, then 0
         return 0 if all(r.verdict is Verdict.CERTIFIED for r in self.results) else 1
 
 
@@ -85,8 +100,32 @@ def build(paths, options: Options, progress=None) -> ReportData:
             info = by_file.get(Path(side.file).resolve())
             if info is not None and claim.kind in ("step", "equiv"):
                 info.steps.append((claim.name, result.verdict.value))
+    rules = [RuleInfo(c.name, c.file, c.line, rule_source(c.file, c.line), r.verdict.value, c.lhs.expr, c.rhs.expr)
+             for c, r in zip(claims, results) if c.kind == "rule"]
     return ReportData(results, programs, errors, notes, time.monotonic() - start,
-                      time.strftime("%Y-%m-%d %H:%M:%S"))
+                      time.strftime("%Y-%m-%d %H:%M:%S"), rules)
+
+
+def rule_source(file: str, line: int | None) -> str:
+    """The text of the rule written at file:line: its comment lines above it and the form itself (to the
+    parenthesis that closes it)."""
+    try:
+        lines = Path(file).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    if not line or line > len(lines):
+        return ""
+    start = line - 1
+    while start > 0 and lines[start - 1].lstrip().startswith(";") and lines[start - 1].strip() != ";":
+        start -= 1
+    out, depth = [], 0
+    for text in lines[line - 1:]:
+        out.append(text)
+        code = text.split(";", 1)[0]
+        depth += code.count("(") - code.count(")")
+        if depth <= 0 and "(" in "".join(out):
+            break
+    return "\n".join(lines[start:line - 1] + out)
 
 
 # -- pictures -------------------------------------------------------------------------------------------------
@@ -140,6 +179,16 @@ def write(data: ReportData, directory: str | Path, fmt: str = "html") -> Path:
     if draw is not None:
         for info in data.programs:
             draw_program(info, directory, draw)
+        for k, rule in enumerate(data.rules):
+            try:
+                target = draw.rule_svg(SimpleNamespace(lhs=rule.lhs, rhs=rule.rhs), directory / "pictures" /
+                                       f"rule-{k}.svg")
+            except Exception:  # noqa: BLE001 - a picture that cannot be drawn only costs the picture
+                target = None
+            if target is not None:
+                rule.picture = f"pictures/{target.name}"
+        if data.rules and not any(r.picture for r in data.rules):
+            data.notes.append("no rule pictures: " + (draw.python_renderer() or "drawing failed"))
     else:
         data.notes.append("no cascade pictures: verify.draw is not available")
     (directory / "results.json").write_text(V.dumps(data.results) + "\n", encoding="utf-8")
@@ -166,6 +215,12 @@ def markdown(data: ReportData) -> str:
         lines += ["", "## Failures", ""]
         for r in failures:
             lines += [f"### {r.name}", "", "```", V.format_result(r), "```", ""]
+    if data.rules:
+        lines += ["", "## Rules", ""]
+        for r in data.rules:
+            lines += [f"### {r.name} ({r.file}:{r.line}): **{r.verdict}**", "", "```", r.text, "```", ""]
+            if r.picture:
+                lines += [f"![{r.name}]({r.picture})", ""]
     if data.programs:
         lines += ["", "## Programs", ""]
         for p in data.programs:
@@ -202,7 +257,7 @@ td.s { text-align: right; font-variant-numeric: tabular-nums; }
 .UNKNOWN { color: #9a6700; font-weight: bold; }
 .ERROR { color: #7b1fa2; font-weight: bold; }
 pre { background: #f6f8fa; padding: 1em; overflow-x: auto; }
-.program img { max-width: 100%; border: 1px solid #ddd; }
+.program img, .rule img { max-width: 100%; border: 1px solid #ddd; }
 """
 
 
@@ -230,6 +285,14 @@ def page(data: ReportData, directory: Path) -> str:
         parts.append("<h2>Failures</h2>")
         for r in failures:
             parts.append(f'<h3 id="r{id(r)}">{e(r.name)}</h3><pre>{e(V.format_result(r))}</pre>')
+    if data.rules:
+        parts.append("<h2>Rules</h2>")
+        for r in data.rules:
+            parts.append(f'<div class="rule"><h3>{e(r.name)} <small>{e(r.file)}:{r.line}</small> '
+                         f'<span class="{r.verdict}">{r.verdict}</span></h3><pre>{e(r.text)}</pre>')
+            if r.picture:
+                parts.append(f'<img src="{e(r.picture)}" alt="both sides of {e(r.name)}">')
+            parts.append("</div>")
     if data.programs:
         parts.append("<h2>Programs</h2>")
         for p in data.programs:

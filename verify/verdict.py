@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -61,6 +62,8 @@ class Counterexample:
     intermediates: dict[str, TensorValue] = field(default_factory=dict)
     found_by: str = ""                  # "numeric search" | "z3 model" | "induction step"
     replayed: bool = True               # replayed in the mpmath evaluator before being reported
+    edge_case: "Counterexample | None" = None   # a second example, at an edge (a side undefined or infinite),
+                                                # when this one is ordinary (both sides defined and finite)
 
 
 @dataclass
@@ -93,6 +96,17 @@ class Result:
 
 JSON_FIELDS = ("name", "file", "line", "kind", "verdict", "bound", "method", "seconds", "counterexample",
                "detail", "engines", "warnings", "description", "assumptions")
+
+
+def error_result(error) -> Result:
+    """A user error that stopped a file (or a target) from being read, as a result: kind "input", verdict ERROR,
+    so that `--json` lists it with the rest (schemas/check.schema.json)."""
+    where = getattr(error, "location", None)
+    file = where.file if where is not None else ""
+    rule = re.match(r"rule '([^']*)': ", getattr(error, "cause", ""))   # one bad rule of a file (per-rule isolation)
+    return Result(name=rule.group(1) if rule else (file or "<input>"), file=file,
+                  line=where.line if where is not None else None, kind="rule" if rule else "input",
+                  verdict=Verdict.ERROR, bound="-", method="-", seconds=0.0, detail=error.format())
 
 
 def dumps(results: list[Result]) -> str:
@@ -154,6 +168,10 @@ def format_counterexample(cx: Counterexample) -> str:
     parts.append(format_tensor("lhs", cx.lhs))
     parts.append(format_tensor("rhs", cx.rhs))
     parts.append(f"  at {at}: lhs = {format_value(cx.lhs_value)}, rhs = {format_value(cx.rhs_value)}")
+    if cx.edge_case is not None:
+        second = format_counterexample(cx.edge_case).splitlines()
+        second[0] = second[0].replace("  counterexample (", "  second counterexample, an edge case (", 1)
+        parts.extend(second)
     return "\n".join(parts)
 
 
@@ -180,17 +198,21 @@ def _tensor(d) -> TensorValue:
     return TensorValue(list(d["ranks"]), d["values"])
 
 
+def _counterexample(cx: dict | None) -> Counterexample | None:
+    if not cx:
+        return None
+    return Counterexample(
+        sizes=cx["sizes"], inputs={k: _tensor(v) for k, v in cx["inputs"].items()},
+        lhs=_tensor(cx["lhs"]), rhs=_tensor(cx["rhs"]), at=cx["at"], lhs_value=cx["lhs_value"],
+        rhs_value=cx["rhs_value"], intermediates={k: _tensor(v) for k, v in cx.get("intermediates", {}).items()},
+        found_by=cx.get("found_by", ""), replayed=cx.get("replayed", True),
+        edge_case=_counterexample(cx.get("edge_case")),
+    )
+
+
 def result_from_json(data: dict) -> Result:
     """Inverse of Result.to_json (used by the cache)."""
-    cx = data.get("counterexample")
-    counterexample = None
-    if cx:
-        counterexample = Counterexample(
-            sizes=cx["sizes"], inputs={k: _tensor(v) for k, v in cx["inputs"].items()},
-            lhs=_tensor(cx["lhs"]), rhs=_tensor(cx["rhs"]), at=cx["at"], lhs_value=cx["lhs_value"],
-            rhs_value=cx["rhs_value"], intermediates={k: _tensor(v) for k, v in cx.get("intermediates", {}).items()},
-            found_by=cx.get("found_by", ""), replayed=cx.get("replayed", True),
-        )
+    counterexample = _counterexample(data.get("counterexample"))
     return Result(
         name=data["name"], file=data["file"], line=data["line"], kind=data["kind"], verdict=Verdict(data["verdict"]),
         bound=data["bound"], method=data["method"], seconds=data["seconds"], counterexample=counterexample,
