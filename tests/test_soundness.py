@@ -465,3 +465,27 @@ def test_a_bound_for_a_pinned_rank_is_reported():
     result = check_claim(claim, replace(OPTIONS, bound=Bound.parse("P=2")))
     assert result.verdict is Verdict.CERTIFIED
     assert any("bound P<=2 not checked as such" in w for w in result.warnings)
+
+
+BOUND_ON_SPLIT_RANK = """; five: y * min(|N - 5|, 1) = y, with N = M the count of m: false exactly at M = 5, which no default tiling
+; (M1, M0 <= 4) reaches
+(rewrite (M_mul_p y (M_sub_p (Const 0.0) (M_max_p (M_sub_p (Const 0.0) (M_max_p (M_sub_p (R_add_m1 (R_add_m0 (T_split_m_m1m0 (M_exp_mp (M_mul_mp x (Const 0.0))) 2))) (Const 5.0)) (M_sub_p (Const 5.0) (R_add_m1 (R_add_m0 (T_split_m_m1m0 (M_exp_mp (M_mul_mp x (Const 0.0))) 2)))))) (Const -1.0)))) y)
+"""
+
+
+def test_a_bound_on_a_split_rank_bounds_the_product_of_its_parts(tmp_path):
+    """`--bound M=5..5` on a claim that splits m was dropped (the default tiles were checked and the rule
+    certified); it now checks M1*M0 = 5 and refutes."""
+    path = tmp_path / "five.egg"
+    path.write_text(BOUND_ON_SPLIT_RANK)
+    code, out, err = run_cli("check", path, "--cache", "off", "--no-sympy")
+    assert code == 0 and "CERTIFIED" in out, (out, err)          # true at every default tiling
+    code, out, err = run_cli("check", path, "--cache", "off", "--no-sympy", "--bound", "M=5..5")
+    assert code == 1 and "REFUTED" in out and "m=5" in out, (out, err)
+    code, out, err = run_cli("check", path, "--cache", "off", "--no-sympy", "--bound", "M=4..6")
+    assert code == 1 and "REFUTED" in out, (out, err)
+
+
+def test_a_bound_naming_a_rank_twice_is_an_error(tmp_path):
+    code, out, err = run_cli("check", ROOT / "rules" / "tiling.egg", "--bound", "M1=3,M1=2", "--cache", "off")
+    assert code == 2 and "twice" in err, (out, err)

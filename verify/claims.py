@@ -376,6 +376,8 @@ class Bound:
                 raise BoundError(f"bound '{part}' is empty or below 1", hint="sizes start at 1")
             if hi > 100_000:
                 raise BoundError(f"bound '{part}' is absurdly large (at most 100000 per rank)")
+            if m.group(1).upper() in ranges:
+                raise BoundError(f"bound names rank {m.group(1).upper()} twice", hint="give each rank one range")
             ranges[m.group(1).upper()] = (lo, hi)
         return Bound(tuple(sorted(ranges.items())))
 
@@ -443,6 +445,15 @@ def plan(claim: Claim, bound: Bound) -> Plan:
     tile_ranks = {r for _, outer, inner in splits for r in (outer, inner)}
     derived = {rank for rank, _, _ in splits}
     free = [r for r in ranks if r not in derived]
+    # A bound on a split rank (M for m = m1*M0) bounds the product of its parts: its parts range up to it (where
+    # the bound says nothing of them) and only assignments whose product lies in it are kept. It is never
+    # dropped: `--bound M=5..5` checks M1*M0 = 5, not the default tile ranges.
+    derived_bounds = {d: bound.get(d) for d in derived if bound.get(d)}
+    part_cap: dict[str, int] = {}
+    for rank, outer, inner in splits:
+        if rank in derived_bounds:
+            for part in (outer, inner):
+                part_cap[part] = max(part_cap.get(part, 1), derived_bounds[rank][1])
     ranges: dict[str, range] = {}
     parallel = []
     pinned_bounds = []
@@ -456,6 +467,8 @@ def plan(claim: Claim, bound: Bound) -> Plan:
                                      f"{r.upper()}={given[0]}..{given[1]}")
         elif given:
             ranges[r] = range(given[0], given[1] + 1)
+        elif r in part_cap:
+            ranges[r] = range(1, part_cap[r] + 1)
         else:
             # masks are enumerated pattern by pattern (2^elements), so their claims default to small tiles
             tile_default = OTHER_DEFAULT if claim.masks else TILE_DEFAULT
@@ -469,7 +482,7 @@ def plan(claim: Claim, bound: Bound) -> Plan:
                          hint="give a range with a lower end for large sizes, e.g. --bound M1=512..512,M0=8..8")
     for values in itertools.product(*(ranges[r] for r in free)):
         sizes = dict(zip(free, values))
-        if _derive(sizes, splits):
+        if _derive(sizes, splits) and all(lo <= sizes[d] <= hi for d, (lo, hi) in derived_bounds.items()):
             combos.append(tuple(sorted(sizes.items())))
     if not combos:
         views = "; ".join(f"{rank} = {outer} x {inner}" for rank, outer, inner in splits)
@@ -478,6 +491,8 @@ def plan(claim: Claim, bound: Bound) -> Plan:
     combos.sort(key=lambda a: (sum(v for _, v in a), a))
     shown = [f"{r.upper()}<={max(ranges[r])}" if min(ranges[r]) == 1 else
              f"{r.upper()}={min(ranges[r])}..{max(ranges[r])}" for r in free if r not in parallel]
+    shown += [f"{d.upper()}<={hi}" if lo == 1 else f"{d.upper()}={lo}..{hi}" for d, (lo, hi) in
+              sorted(derived_bounds.items())]
     description = ", ".join(shown) if shown else "all sizes (no rank is reduced or tiled)"
     return Plan(tuple(combos), description, tuple(parallel), tuple(pinned_bounds))
 
