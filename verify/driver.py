@@ -7,7 +7,9 @@ The order for one claim, cheapest first (as Alive2 orders its obligations):
 3. where the normal form cannot decide an assignment: Z3 (a proof, or a model that must replay);
 4. for a CERTIFIED claim: SymPy's second opinion at the smallest assignments, recorded in `engines`;
    a disagreement is an internal error (verdict ERROR), never a pass; likewise a numeric cross-check;
-5. a chain step naming induction lemmas between modelled cascades: the lemmas lift it to all sizes.
+5. a chain step naming induction lemmas between modelled cascades: the lemmas lift it to all sizes;
+6. any other certified claim: the rule-level lift (verify/unbounded/) generates quantifier-free obligations
+   from the claim's own IR; proved, they lift it to all sizes, naming the lemma shape; else it says why not.
 Each claim runs in a child process that is killed at `--timeout` (Z3 and SymPy do not always honour their own
 limits); a killed check is UNKNOWN.
 """
@@ -29,7 +31,7 @@ from .normal_form import NormalForm, NotNormalizable
 from .reader import SourceFile, expand_paths, read_file
 from .verdict import Result, Verdict
 
-ENCODING_VERSION = "nf-2"  # bump whenever an encoding or the confirmation of counterexamples changes
+ENCODING_VERSION = "nf-3"  # bump whenever an encoding or the confirmation of counterexamples changes
 
 
 @dataclass(frozen=True)
@@ -191,15 +193,21 @@ def check_claim(claim: Claim, options: Options) -> Result:
 
 def _check_claim_uncached(claim: Claim, options: Options) -> Result:
     start = time.monotonic()
-    outcome = run_isolated(prove_bounded, (claim, options), options.timeout, options.isolate, options.memory_limit)
+    if not claim.unbounded:
+        from .unbounded import lemma_obligations
+
+        lemma_obligations()     # proved once, here: the children forked below inherit them
+    outcome = run_isolated(_prove_and_lift, (claim, options), options.timeout, options.isolate, options.memory_limit)
     if isinstance(outcome, _Failure):
         verdict = Verdict.UNKNOWN if outcome.kind in ("timeout", "memory") else Verdict.ERROR
         if outcome.kind == "user":
             verdict = Verdict.ERROR
         return Result(claim.name, claim.file, claim.line, claim.kind, verdict, "-", "-",
                       time.monotonic() - start, detail=outcome.detail, description=claim.description)
+    outcome, lifted = outcome
     result = second_opinion(claim, options, outcome)
     result = lift_to_all_sizes(claim, options, result)
+    result = lift_rule_level(claim, result, lifted)
     result.seconds = time.monotonic() - start
     return result
 
@@ -259,6 +267,40 @@ def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
     result.engines["bounded"] = f"{result.method} at {bounded}"
     result.bound = "all sizes, by induction"
     result.method = f"induction: {', '.join(claim.unbounded)} ({len(lemmas)} lemmas); {result.method} at {bounded}"
+    return result
+
+
+def _prove_and_lift(claim: Claim, options: Options):
+    """The bounded proof and, for a certified claim, the rule-level lift (both in the claim's child process)."""
+    result = prove_bounded(claim, options)
+    if claim.unbounded or result.verdict is not Verdict.CERTIFIED:
+        return result, None
+    from .unbounded import lift
+
+    lifted = lift(claim)
+    for o in lifted.obligations:
+        o.query = ""          # the SMT text stays in the child (python -m verify.unbounded prints it)
+    return result, lifted
+
+
+def lift_rule_level(claim: Claim, result: Result, lifted) -> Result:
+    """A bounded certificate plus the proved obligations of the claim's shape -> CERTIFIED (all sizes ...).
+    Steps that name model lemma groups (claim.unbounded) are left to `lift_to_all_sizes`."""
+    if lifted is None or claim.unbounded or result.verdict is not Verdict.CERTIFIED:
+        return result
+    if not lifted.lifted:
+        result.engines["unbounded"] = f"not lifted: {lifted.reason}"
+        result.detail = (result.detail + "; " if result.detail else "") + f"not lifted to all sizes: {lifted.reason}"
+        return result
+    bounded = result.bound
+    lemmas = ", ".join(f"{n}" for n, _ in lifted.lemma_obligations)
+    result.engines["bounded"] = f"{result.method} at {bounded}"
+    result.engines["unbounded"] = (f"{lifted.shape}: {len(lifted.obligations)} obligations proved "
+                                   f"({', '.join(o.name for o in lifted.obligations)}) in "
+                                   f"{sum(o.seconds for o in lifted.obligations) * 1000:.0f} ms"
+                                   + (f"; lemmas (induction): {lemmas}" if lemmas else ""))
+    result.bound = lifted.bound_text()
+    result.method = f"{lifted.method_text()}; {result.method} at {bounded}"
     return result
 
 

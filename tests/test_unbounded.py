@@ -1,0 +1,221 @@
+"""The rule-level lift (verify/unbounded/): every rule of rules/ and every step of the derivation chain holds for
+all sizes, each naming its shape; nothing false or only true at small sizes is ever lifted. Real Z3 throughout."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from verify.driver import Options, check_paths, collect, prove_bounded
+from verify.unbounded import lift
+from verify.verdict import Verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = Options(sympy=False, isolate=False)
+
+# every rule of rules/ and the shape it must be lifted by
+SHAPES = {
+    "split-sum-any": "reduction split", "split-max-any": "reduction split",
+    "unsplit-split-any": "view/pointwise", "split-max": "reduction split", "split-sum": "reduction split",
+    "unsplit-split": "view/pointwise", "split-unsplit": "view/pointwise", "split-exp": "view/pointwise",
+    "split-sub": "view/pointwise", "split-mul": "view/pointwise", "split-contract": "reduction congruence",
+    "exp-rescale": "view/pointwise", "factor-out-of-sum": "factor-out", "division-deferral": "factor-out",
+    "shift-invariance": "factor-out", "max-shift": "factor-out", "online-sum": "scan",
+    "online-weighted-sum": "scan", "running-max": "scan",
+}
+
+
+def _claims(*paths):
+    claims, errors, _ = collect([str(ROOT / p) for p in paths])
+    assert not errors
+    return claims
+
+
+def _write(tmp_path: Path, text: str, name: str = "r.egg") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_every_rule_is_lifted_by_its_shape():
+    claims = _claims("rules")
+    assert {c.name.split("[")[0] for c in claims} == set(SHAPES)
+    for claim in claims:
+        out = lift(claim)
+        assert out.lifted, (claim.name, out.reason)
+        assert out.shape.startswith(SHAPES[claim.name.split("[")[0]]), (claim.name, out.shape)
+        assert out.obligations and all(o.verdict == "proved" for o in out.obligations)
+        assert set(out.ranks) == set(claim.ranks())       # every rank symbolic: none pinned
+        for name, verdict in out.lemma_obligations:
+            assert verdict == "proved", name
+
+
+def test_split_rules_use_the_split_lemmas_and_scans_their_invariant():
+    by_name = {c.name: c for c in _claims("rules")}
+    assert lift(by_name["split-sum"]).lemmas == ("split.sum",)
+    assert lift(by_name["split-max"]).lemmas == ("split.max",)
+    assert "linearity" in lift(by_name["division-deferral"]).lemmas
+    names = [o.name for o in lift(by_name["online-sum"]).obligations]
+    assert any(n.startswith("scan.base") for n in names) and any(n.startswith("scan.step") for n in names)
+
+
+def test_gate_reports_every_rule_and_derivation_step_for_all_sizes():
+    report = check_paths([str(ROOT / "rules"), str(ROOT / "proofs" / "derivation.chain.toml")], FAST)
+    assert report.results and not report.errors
+    for r in report.results:
+        assert r.verdict is Verdict.CERTIFIED, (r.name, r.detail)
+        assert r.bound.startswith("all sizes"), (r.name, r.bound, r.engines.get("unbounded"))
+        if r.kind == "rule" or "rules/online" in r.file:
+            assert r.method.startswith("unbounded: "), r.method
+    steps = [r for r in report.results if r.file.endswith("derivation.chain.toml")]
+    assert len(steps) == 4
+    for r in steps:
+        assert "shapes:" in r.method, r.method
+
+
+# -- adversarial ------------------------------------------------------------------------------------------------
+
+SMALL_ONLY = """\
+; count12: with C = sum_m exp(0*x) = M, C*C + 2 = 3*C holds for M = 1 and 2 only
+(rewrite (M_add_p (M_mul_p (R_add_m (M_exp_mp (M_mul_mp (Const 0.0) x))) (R_add_m (M_exp_mp (M_mul_mp (Const 0.0) x)))) (Const 2.0)) (M_mul_p (Const 3.0) (R_add_m (M_exp_mp (M_mul_mp (Const 0.0) x)))))
+"""
+
+# (M1-1)(M1-2)(M1-3)(M1-4) = 0: true for every tile count in the default bound 1..4, false at 5
+def _tiles_rule() -> str:
+    c = "(R_add_m1 (M_exp_m1p (M_mul_m1p (Const 0.0) (R_max_m0 (T_split_m_m1m0 x t)))))"
+    sq = f"(M_mul_p {c} {c})"
+    lhs = f"(M_add_p (M_add_p (M_mul_p {sq} {sq}) (M_mul_p (Const 35.0) {sq})) (Const 24.0))"
+    rhs = f"(M_add_p (M_mul_p (Const 10.0) (M_mul_p {sq} {c})) (M_mul_p (Const 50.0) {c}))"
+    return f"; tiles4: (M1-1)(M1-2)(M1-3)(M1-4) = 0 for a tile count M1 <= 4 only\n(rewrite {lhs} {rhs})\n"
+
+
+@pytest.mark.parametrize("text", [SMALL_ONLY, "TILES"])
+def test_rules_true_only_at_small_sizes_are_never_lifted(tmp_path, text):
+    path = _write(tmp_path, _tiles_rule() if text == "TILES" else text)
+    report = check_paths([str(path)], FAST)
+    (r,) = report.results
+    assert r.verdict is Verdict.CERTIFIED          # true at every size of the bound ...
+    assert not r.bound.startswith("all sizes")    # ... and never claimed beyond it
+    assert r.engines["unbounded"].startswith("not lifted")
+    assert "not lifted to all sizes" in r.detail
+
+
+FALSE_RULES = """\
+; layout: tiling one operand with the wrong layout
+(rewrite (R_add_m (M_mul_mp x y)) (R_add_m1 (R_add_m0 (M_mul_m1m0p (T_split_m_m1m0 x t) (T_split_m_m0m1 y t)))))
+; localmax: the local max within tiles for the global max
+(rewrite (T_split_m_m1m0 (M_sub_mp x (R_max_m x)) t) (M_sub_m1m0p (T_split_m_m1m0 x t) (R_max_m0 (T_split_m_m1m0 x t))))
+; mixrank: a factor that varies along p pulled out of a sum over p
+(rewrite (R_add_m (M_mul_mp x (R_add_p x))) (M_mul_p (R_add_m x) (R_add_m (R_add_p x))))
+; unsplitlayout: unsplit with the other layout
+(rewrite (T_unsplit_m1m0_m (T_split_m_m0m1 x t)) x)
+; varying: a factor that varies along m pulled out of the sum
+(rewrite (R_add_m (M_mul_mp (M_exp_mp c) x)) (M_mul_p (R_max_m (M_exp_mp c)) (R_add_m x)))
+; divvary: a divisor that varies along m
+(rewrite (R_add_m (M_div_mp a d)) (M_div_p (R_add_m a) (R_max_m d)))
+; maxscale: max(s*c) = max(s)*c needs c >= 0
+(rewrite (R_max_m (M_mul_mp s c)) (M_mul_p (R_max_m s) c))
+; broadcast: a tensor broadcast along m is not a sum over m
+(rewrite (R_add_m (M_add_mp x (R_max_m x))) (M_add_p (R_add_m x) (R_max_m x)))
+"""
+
+
+def test_false_rules_fail_their_obligations(tmp_path):
+    path = _write(tmp_path, FALSE_RULES)
+    claims, errors, _ = collect([str(path)])
+    assert not errors and len(claims) == 8
+    for claim in claims:
+        out = lift(claim)
+        assert not out.lifted, claim.name
+        assert out.reason
+
+
+def test_masked_claims_are_not_lifted():
+    (claim,) = [c for c in _claims("proofs/masked.chain.toml")]
+    out = lift(claim)
+    assert not out.lifted and "mask" in out.reason
+
+
+SCANS = {
+    # the correction flipped: exp(R[k] - R[k-1])
+    "flipped": "(M_exp_m1p (M_sub_m1p R (S_shift_m1 R (Const -inf))))",
+    # no correction at all (right only while R never changes)
+    "dropped": "(M_exp_m1p (M_sub_m1p R R))",
+    # half the correction: exp((R[k-1] - R[k]) / 2)
+    "halved": "(M_exp_m1p (M_div_m1p (M_sub_m1p (S_shift_m1 R (Const -inf)) R) (Const 2.0)))",
+    # the correction of the step before: exp(R[k-2] - R[k-1])
+    "late": "(M_exp_m1p (M_sub_m1p (S_shift_m1 (S_shift_m1 R (Const -inf)) (Const -inf)) (S_shift_m1 R (Const 0.0))))",
+}
+
+
+def test_a_changed_fill_that_is_multiplied_by_zero_is_still_lifted(tmp_path):
+    """exp(shift(R, 0) - R) differs from the correction only at k = 0, where it multiplies the initial 0."""
+    rhs = (ROOT / "rules/online/online-sum.rhs.egg").read_text().replace(
+        "(S_shift_m1 R (Const -inf))", "(S_shift_m1 R (Const 0.0))")
+    (tmp_path / "lhs.egg").write_text((ROOT / "rules/online/online-sum.lhs.egg").read_text())
+    (tmp_path / "rhs.egg").write_text(rhs)
+    (tmp_path / "c.chain.toml").write_text('[[step]]\nname = "s"\nfrom = "lhs.egg"\nto = "rhs.egg"\n')
+    (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+    assert lift(claim).lifted
+    assert prove_bounded(claim, FAST).verdict is Verdict.CERTIFIED
+
+
+@pytest.mark.parametrize("name", sorted(SCANS))
+def test_scans_with_wrong_corrections_fail_base_or_step(tmp_path, name):
+    rhs = (ROOT / "rules/online/online-sum.rhs.egg").read_text()
+    old = "(M_exp_m1p (M_sub_m1p (S_shift_m1 R (Const -inf)) R))"
+    assert old in rhs
+    (tmp_path / "lhs.egg").write_text((ROOT / "rules/online/online-sum.lhs.egg").read_text())
+    (tmp_path / "rhs.egg").write_text(rhs.replace(old, SCANS[name]))
+    (tmp_path / "c.chain.toml").write_text('[[step]]\nname = "s"\nfrom = "lhs.egg"\nto = "rhs.egg"\n')
+    (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+    out = lift(claim)
+    assert not out.lifted, out.reason
+    assert prove_bounded(claim, FAST).verdict is Verdict.REFUTED
+
+
+def test_no_nonequivalent_mutant_passes_its_obligations():
+    """Every mutant of rules/ (rule files and the scan rules' programs) that the lift proves is CERTIFIED by the bounded
+    checker too (an equivalent mutant); every non-equivalent one fails its obligations."""
+    from verify.mutate import collect_mutants
+
+    report = collect_mutants([str(ROOT / "rules")])
+    checked = lifted = 0
+    for m in report.mutants:
+        if m.claim is None:
+            continue
+        checked += 1
+        out = lift(m.claim)
+        if out.lifted:
+            lifted += 1
+            assert prove_bounded(m.claim, FAST).verdict is Verdict.CERTIFIED, m.label
+    assert checked > 300 and lifted < checked // 5
+
+
+def test_unbounded_agrees_with_the_bounded_checker_at_512():
+    """Every lifted rule is CERTIFIED by the bounded checker at 512 (tiles M1 = 512, or an unsplit rank of 512).
+    max-shift is outside the normal form (max of differences): Z3 decides it at M = 8, and at M = 512 the numeric
+    search finds no counterexample (the bounded checker's Z3 times out there: that is not counted as agreement)."""
+    from verify import refute
+    from verify.claims import Bound, effective_bound, plan
+
+    for claim in _claims("rules"):
+        assert lift(claim).lifted
+        ranks = set(claim.ranks())
+        outer = sorted(r for r in ranks if r.endswith("1") and r[:-1] + "0" in ranks)
+        plain = sorted(r for r in claim.structural_ranks() if not r[-1].isdigit() and r not in claim.splits())
+        big = (outer + plain)[:1]            # one rank at 512, every other structural rank at 2
+        size = 8 if claim.name == "max-shift" else 512
+        spec = ",".join([f"{r.upper()}={size}..{size}" for r in big]
+                        + [f"{r.upper()}=2..2" for r in (outer + plain)[1:]]
+                        + [f"{r[:-1].upper()}0=2..2" for r in outer])
+        if not spec:
+            continue
+        result = prove_bounded(claim, Options(sympy=False, isolate=False, bound=Bound.parse(spec)))
+        assert result.verdict is Verdict.CERTIFIED, (claim.name, spec, result.detail)
+        if size != 512:
+            bound = Bound.parse(spec.replace(f"{size}..{size}", "512..512"))
+            sizes = list(plan(claim, effective_bound(claim, bound)).sizes())
+            assert refute.search(claim, sizes) is None
