@@ -219,3 +219,58 @@ def test_unbounded_agrees_with_the_bounded_checker_at_512():
             bound = Bound.parse(spec.replace(f"{size}..{size}", "512..512"))
             sizes = list(plan(claim, effective_bound(claim, bound)).sizes())
             assert refute.search(claim, sizes) is None
+
+
+# -- the model-based lift, kept as a second opinion ----------------------------------------------------------
+
+MODEL_SHA256 = {   # the cascades verify/induction.py's lemmas describe; a change here must be reviewed
+    "attention.egg": "11f4b3b3964850fa3fcfacb0268d1708d4ac4adbe1fbadface0e75230f7389f8",
+    "attention_1pass.egg": "eb1696607845397f4295fd1417e9a845f2b1ae6f889a177cb02e4d1c66af2f39",
+    "attention_2pass.egg": "831422cdaef8c3c25dd8cde1d5b937e2d222cc7f7087cca0e749238ae5806287",
+    "attention_2pass_deferred.egg": "923d32645d85b0f2bc0c2ce464107ef8cf5184fad0b06e4cf61e802d8847f158",
+    "attention_splitkv.egg": "ca0b81ef016cab72d5148b4f61a42d5bf4f88fced412c4bd100cf17dd5bff931",
+}
+
+
+def test_model_files_are_pinned_by_content_hash():
+    import hashlib
+
+    from verify import induction
+
+    models = ROOT / "verify" / "models"
+    found = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(models.glob("*.egg"))}
+    assert found == MODEL_SHA256
+    assert set(induction.REQUIRES) == set(MODEL_SHA256)
+    assert {m for ms in induction.MODELS.values() for m in ms} == set(MODEL_SHA256)
+
+
+def _certified(claim):
+    from verify.verdict import Result
+
+    return Result(claim.name, claim.file, claim.line, claim.kind, Verdict.CERTIFIED, "M1<=8", "normal form", 0.0)
+
+
+def test_a_model_lift_needs_every_lemma_group_of_its_argument():
+    """split-KV is lifted only with the 2-pass, 1-pass and merge groups (n-ary merge -> fold -> 1-pass -> 3-pass)."""
+    import dataclasses
+
+    from verify import induction
+    from verify.chain import read_chain
+    from verify.driver import lift_to_all_sizes
+
+    (claim,) = [c for c in read_chain(ROOT / "proofs" / "variants.chain.toml") if "split-KV" in c.name]
+    assert set(claim.unbounded) == set(induction.GROUPS)
+    alone = dataclasses.replace(claim, unbounded=(induction.GROUP_MERGE,))
+    out = lift_to_all_sizes(alone, FAST, _certified(alone))
+    assert out.bound == "M1<=8" and "also needs the lemma group(s)" in out.engines["induction"]
+    out = lift_to_all_sizes(claim, FAST, _certified(claim))
+    assert out.bound == "all sizes, by induction", out.engines
+    assert "merge.nary.step" in out.engines["induction"]
+
+
+def test_the_nary_merge_lemma_fails_for_a_merge_that_forgets_a_rescale():
+    from verify.induction import prove_all
+
+    merge = {o.name: o.verdict for o in prove_all("merge_forgets_rescale")["merge operator"]}
+    assert merge["merge.nary.step"] == "refuted"
+    assert {o.name: o.verdict for o in prove_all()["merge operator"]}["merge.nary.step"] == "proved"

@@ -249,6 +249,15 @@ def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
                                        f"{', '.join(claim.unbounded)} model (verify/models/); bounded only")
         result.warnings.append("not lifted to all sizes: a program of this step is not a modelled cascade")
         return result
+    from .induction import REQUIRES
+
+    needed = [g for side in (claim.lhs, claim.rhs) for g in REQUIRES[known[structure(side)]]]
+    missing = sorted(set(needed) - set(claim.unbounded))
+    if missing:
+        result.engines["induction"] = (f"not lifted: the argument for these cascades also needs the lemma "
+                                       f"group(s) {', '.join(missing)}; bounded only")
+        result.warnings.append("not lifted to all sizes: a lemma group the argument needs is not named")
+        return result
     outcome = run_isolated(_induction_groups, (claim.unbounded,), options.timeout, options.isolate)
     if isinstance(outcome, _Failure):
         result.verdict = Verdict.UNKNOWN
