@@ -1004,8 +1004,19 @@ def _nary_merge(v: Variant) -> list[Obligation]:
     Op = So + on * q.exp_diff("m_n", Mp)
     mg = _merge(q, v, ("M_n", Dn, On), ("m_n", dn, on), "M_fold")
     q.goal(q.real(mg[0]) == q.real(Mp), mg[1] == Dp, mg[2] == Op)
-    out.append(_discharge(q, GROUP_MERGE, t0=t0))
+    out.append(_discharge(q, GROUP_MERGE, _replay_nary(v), t0=t0))
     return out
+
+
+def _replay_nary(v: Variant):
+    """Two chunk states: the first n chunks summarised as (M_n, D_n, O_n), then chunk n; n-ary merge vs fold."""
+    def replay(cex):
+        a, b = (cex["M_n"], cex["D_n"], cex["O_n"]), (cex["m_n"], cex["d_n"], cex["o_n"])
+        m = max(a[0], b[0])
+        nary = (m, a[1] * _fexp(a[0] - m) + b[1] * _fexp(b[0] - m), a[2] * _fexp(a[0] - m) + b[2] * _fexp(b[0] - m))
+        fold = _f_merge(v, a, b)
+        return {"n-ary merge": nary, "fold of (+)": fold, "disagrees": any(_differ(x, y) for x, y in zip(nary, fold))}
+    return replay
 
 
 # ---------------------------------------------------------------------------------------------------------
