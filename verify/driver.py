@@ -193,10 +193,9 @@ def check_claim(claim: Claim, options: Options) -> Result:
 
 def _check_claim_uncached(claim: Claim, options: Options) -> Result:
     start = time.monotonic()
-    if not claim.unbounded:
-        from .unbounded import lemma_obligations
+    from .unbounded import lemma_obligations
 
-        lemma_obligations()     # proved once, here: the children forked below inherit them
+    lemma_obligations()         # proved once, here: the children forked below inherit them
     outcome = run_isolated(_prove_and_lift, (claim, options), options.timeout, options.isolate, options.memory_limit)
     if isinstance(outcome, _Failure):
         verdict = Verdict.UNKNOWN if outcome.kind in ("timeout", "memory") else Verdict.ERROR
@@ -282,7 +281,7 @@ def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
 def _prove_and_lift(claim: Claim, options: Options):
     """The bounded proof and, for a certified claim, the rule-level lift (both in the claim's child process)."""
     result = prove_bounded(claim, options)
-    if claim.unbounded or result.verdict is not Verdict.CERTIFIED:
+    if result.verdict is not Verdict.CERTIFIED:
         return result, None
     from .unbounded import lift
 
@@ -294,8 +293,13 @@ def _prove_and_lift(claim: Claim, options: Options):
 
 def lift_rule_level(claim: Claim, result: Result, lifted) -> Result:
     """A bounded certificate plus the proved obligations of the claim's shape -> CERTIFIED (all sizes ...).
-    Steps that name model lemma groups (claim.unbounded) are left to `lift_to_all_sizes`."""
-    if lifted is None or claim.unbounded or result.verdict is not Verdict.CERTIFIED:
+    Steps that name model lemma groups (claim.unbounded) are decided by `lift_to_all_sizes`; the rule-level
+    lift is recorded beside it as a second opinion."""
+    if lifted is None or result.verdict is not Verdict.CERTIFIED:
+        return result
+    if claim.unbounded:
+        result.engines["unbounded (rule-level)"] = (f"lifted: {lifted.shape}, {len(lifted.obligations)} obligations"
+                                                    if lifted.lifted else f"not lifted: {lifted.reason}")
         return result
     if not lifted.lifted:
         result.engines["unbounded"] = f"not lifted: {lifted.reason}"

@@ -26,14 +26,13 @@ hypotheses alone are checked satisfiable (else the result is "vacuous", not a pr
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 import z3
 
-from .terms import NEG_INF, Env, NotLiftable, Red, conditions, factors, key, linear
+from .terms import NEG_INF, Env, NotLiftable, Red, canon, conditions, factors, linear
 
 TIMEOUT_MS = 5_000
 
@@ -54,7 +53,7 @@ class _Z3:
         self.funcs: dict[tuple, z3.FuncDeclRef] = {}
         self.atoms: dict[tuple, tuple] = {}      # canonical linear form -> (atom, z3 form)
         self.facts: list = []
-        self.reds: dict[int, Red] = {}
+        self.reds: dict[str, Red] = {}
 
     def fn(self, name: str, arity: int):
         k = (name, arity)
@@ -76,11 +75,12 @@ class _Z3:
                 return z3.ToReal(t[1])
             case "red":
                 r: Red = t[1]
-                if id(r) not in self.reds:
-                    self.reds[id(r)] = r
+                k = canon(r)                        # alpha-equivalent reductions are one value
+                if k not in self.reds:
+                    self.reds[k] = r
                     if positive_body(r.body):
                         self.facts.append(r.const > 0)
-                return r.const
+                return self.reds[k].const
             case "op":
                 args = [self.conv(a) for a in t[2:]] if t[1] != "exp" else []
                 match t[1]:
@@ -149,43 +149,6 @@ def top_reds(t: tuple, out: list) -> list:
     return out
 
 
-_FRESH = re.compile(r"\b[jqr]_[A-Za-z0-9]+![0-9]+\b")
-
-
-def _canon(red: Red, names: list) -> str:
-    """The reduction's text with its own (and nested) bound variables renamed by first appearance."""
-    text = f"{red.op},{red.rank},{red.bound.sexpr()}|{_skey(red.body)}"
-    bound = set(names)
-    order: dict[str, str] = {}
-
-    def sub(m):
-        n = m.group(0)
-        if n not in bound:
-            return n
-        return order.setdefault(n, f"#{len(order)}")
-    return _FRESH.sub(sub, text)
-
-
-def _skey(t: tuple) -> str:
-    if t[0] == "red":
-        r = t[1]
-        return f"red[{r.op},{r.rank},{r.size.sexpr()},{r.bound.sexpr()},{_skey(r.body)}]"
-    if t[0] == "op":
-        return f"{t[1]}[{';'.join(_skey(a) for a in t[2:])}]"
-    return key(t)
-
-
-def _all_bvars(red: Red) -> list:
-    out = list(red.bvars)
-    for inner in _nested(red.body):
-        out += _all_bvars(inner)
-    return out
-
-
-def _nested(t: tuple) -> list:
-    return top_reds(t, [])
-
-
 class Prover:
     def __init__(self, env: Env, label: str):
         self.env = env
@@ -233,12 +196,12 @@ class Prover:
                 x = parent[x]
             return x
         eqs, used = [], []
-        canon = {id(r): _canon(r, _all_bvars(r)) for r in reds}
+        canon_ = {id(r): canon(r) for r in reds}
         for i, a in enumerate(reds):
             for b in reds[i + 1:]:
                 if a.op != b.op or a.rank != b.rank or not a.size.eq(b.size) or find(id(a)) == find(id(b)):
                     continue
-                if canon[id(a)] != canon[id(b)]:
+                if canon_[id(a)] != canon_[id(b)]:
                     sub = hyps + a.hyps + b.hyps + [a.bound == b.bound]
                     ok, obs = self.equal(a.body, b.body, sub, f"{name}/{a.op}_{a.rank}", depth + 1)
                     if not ok:

@@ -41,6 +41,7 @@ infinite constants (outside the scan shape of `scan.py`), scans.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -76,6 +77,7 @@ class Red:
     lemmas: tuple = ()          # lemma groups used to normalise it
     conds: list = field(default_factory=list)   # definedness conditions (not mentioning the bound variables)
     const: z3.ArithRef | None = None
+    key: str | None = None
 
     def __post_init__(self):
         self.const = z3.Real(f"{self.op}_{self.rank}!{next(_COUNTER)}")
@@ -298,8 +300,38 @@ def key(t: tuple) -> str:
         case "op":
             return f"{t[1]}[{';'.join(key(a) for a in t[2:])}]"
         case "red":
-            return f"red#{id(t[1])}"
+            return canon(t[1])
     raise AssertionError(t)
+
+
+_FRESH = re.compile(r"\b[jqr]_[A-Za-z0-9]+![0-9]+\b")
+
+
+def canon(red: Red) -> str:
+    """The reduction as text, its own (and nested) bound variables renamed by first appearance: two reductions
+    with the same text are the same value (alpha-equivalence). Computed once, after normalisation."""
+    if red.key is None:
+        bound = set(_all_bvars(red))
+        text = f"red[{red.op},{red.rank},{red.size.sexpr()},{red.bound.sexpr()}|{key(red.body)}]"
+        order: dict[str, str] = {}
+
+        def sub(m):
+            n = m.group(0)
+            return order.setdefault(n, f"#{len(order)}") if n in bound else n
+        red.key = _FRESH.sub(sub, text)
+    return red.key
+
+
+def _all_bvars(red: Red) -> list:
+    out = list(red.bvars)
+    stack = [red.body]
+    while stack:
+        t = stack.pop()
+        if t[0] == "red":
+            out += _all_bvars(t[1])
+        elif t[0] == "op":
+            stack.extend(t[2:])
+    return out
 
 
 def is_one(t: tuple) -> bool:
