@@ -346,3 +346,16 @@ def test_wrong_two_pass_programs_are_not_lifted(tmp_path, change):
     (tmp_path / "b.egg").write_text(WRONG_PROGRAM.replace("(M_sub_m1p GM LM)", "(M_sub_m1p LM GM)"))
     (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
     assert lift(claim).lifted
+
+
+def test_parallel_jobs_with_the_lift_in_a_fresh_process():
+    """--jobs 2 runs claims in threads of one process; z3 runs there only once, before any thread starts (a
+    race on z3's global context crashed the process: 'ASSERTION VIOLATION ... ast.cpp')."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "verify.cli", "check", "rules", "--jobs", "2", "--no-sympy",
+                           "--cache", "off"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "ASSERTION" not in done.stderr
+    assert done.stdout.count("CERTIFIED (all sizes") == 25

@@ -436,6 +436,10 @@ def check_claims(claims: list[Claim], options: Options, progress=None) -> list[R
     from . import guards
 
     guards.preflight(claims, options)       # an absurd bound is one user error, before any work
+    if claims:
+        from .unbounded import lemma_obligations
+
+        lemma_obligations()     # z3 in this process once, before any thread starts (see lemma_obligations)
     guard_ok, guard_detail = guards.vacuity_guard(options) if claims else (True, "")
     if not guard_ok:  # verdicts of a vacuous encoding are neither read from nor written to the cache
         from dataclasses import replace

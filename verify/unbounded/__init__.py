@@ -24,6 +24,7 @@ says why. The bounded checker remains the judge of refutation.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -61,23 +62,30 @@ class Lift:
 
 
 _LEMMAS: dict | None = None
+_LOCK = threading.Lock()      # z3's global context is not thread-safe (`--jobs` runs claims in threads)
 
 
 def lemma_obligations() -> dict[str, list]:
-    """The induction lemmas behind the shapes (verify/induction.py), proved once per process."""
+    """The induction lemmas behind the shapes (verify/induction.py), proved once per process. The driver calls
+    it before it starts threads or forks children, so that no child is forked while z3 runs in the parent."""
     global _LEMMAS
-    if _LEMMAS is None:
-        from .. import induction as I
-
-        v = I.VARIANTS["correct"]
-        lp = I._linearity_positivity(v)
-        _LEMMAS = {
-            "split.sum": I._split_sum(v),
-            "split.max": [o for o in I._split_max(v)],
-            "linearity": [o for o in lp if o.name.startswith("linearity")],
-            "positivity": [o for o in lp if o.name.startswith("positivity")],
-        }
+    with _LOCK:
+        if _LEMMAS is None:
+            _LEMMAS = _prove_lemmas()
     return _LEMMAS
+
+
+def _prove_lemmas() -> dict[str, list]:
+    from .. import induction as I
+
+    v = I.VARIANTS["correct"]
+    lp = I._linearity_positivity(v)
+    return {
+        "split.sum": I._split_sum(v),
+        "split.max": I._split_max(v),
+        "linearity": [o for o in lp if o.name.startswith("linearity")],
+        "positivity": [o for o in lp if o.name.startswith("positivity")],
+    }
 
 
 def _shape(lemmas: set, scan: bool, reductions: bool) -> str:
