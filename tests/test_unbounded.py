@@ -119,13 +119,38 @@ FALSE_RULES = """\
 (rewrite (R_max_m (M_mul_mp s c)) (M_mul_p (R_max_m s) c))
 ; broadcast: a tensor broadcast along m is not a sum over m
 (rewrite (R_add_m (M_add_mp x (R_max_m x))) (M_add_p (R_add_m x) (R_max_m x)))
+; resplit: split with the other layout after an unsplit
+(rewrite (T_split_m_m0m1 (T_unsplit_m1m0_m x) t) x)
+; transposed: a sum over tiles of a transposed split
+(rewrite (R_add_m1 (M_mul_m1m0p (T_split_m_m1m0 x t) (T_split_m_m1m0 y t))) (R_add_m1 (M_mul_m1m0p (T_split_m_m1m0 x t) (T_split_m_m0m1 y t))))
+; tilemax: the max within the tile for the max over m
+(rewrite (M_sub_mp x (R_max_m x)) (T_unsplit_m1m0_m (M_sub_m1m0p (T_split_m_m1m0 x t) (R_max_m0 (T_split_m_m1m0 x t)))))
 """
+
+TRUE_RULES = """\
+; resplit-ok: split of an unsplit
+(rewrite (T_split_m_m1m0 (T_unsplit_m1m0_m x) t) x)
+; broadcast-ok: a factor broadcast along m (a max over m) leaves the sum
+(rewrite (R_add_m (M_mul_mp x (R_max_m x))) (M_mul_p (R_add_m x) (R_max_m x)))
+; inner-first: a sum over m is the sum over m0 of the sums over m1
+(rewrite (R_add_m x) (R_add_m0 (R_add_m1 (T_split_m_m1m0 x t))))
+; count: a sum of a constant along m is M times it
+(rewrite (R_add_m (M_mul_mp (M_exp_mp (M_mul_mp (Const 0.0) x)) c)) (M_mul_p (R_add_m (M_exp_mp (M_mul_mp (Const 0.0) x))) c))
+"""
+
+
+def test_true_rules_outside_rules_dir_are_lifted(tmp_path):
+    claims, errors, _ = collect([str(_write(tmp_path, TRUE_RULES))])
+    assert not errors and len(claims) == 4
+    for claim in claims:
+        assert lift(claim).lifted, (claim.name, lift(claim).reason)
+        assert prove_bounded(claim, FAST).verdict is Verdict.CERTIFIED
 
 
 def test_false_rules_fail_their_obligations(tmp_path):
     path = _write(tmp_path, FALSE_RULES)
     claims, errors, _ = collect([str(path)])
-    assert not errors and len(claims) == 8
+    assert not errors and len(claims) == 11
     for claim in claims:
         out = lift(claim)
         assert not out.lifted, claim.name
@@ -359,3 +384,29 @@ def test_parallel_jobs_with_the_lift_in_a_fresh_process():
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "ASSERTION" not in done.stderr
     assert done.stdout.count("CERTIFIED (all sizes") == 25
+
+
+def test_a_program_that_counts_its_tiles_is_not_lifted(tmp_path):
+    """The 2-pass plus (C-1)(C-2)...(C-8), C = sum over tiles of exp(LM - LM) = M1: equal to the 3-pass for
+    M1 <= 8 only. Its own obligations must fail (z3 may pick M1 = 9), though the plain 2-pass lifts."""
+    from dataclasses import replace
+
+    from verify.claims import Bound
+
+    text = (ROOT / "proofs" / "attention_2pass_deferred.egg").read_text().replace("(extract AV)", "")
+    expr = "(M_sub_p C (Const 1.0))"
+    for k in range(2, 9):
+        expr = f"(M_mul_p {expr} (M_sub_p C (Const {k}.0)))"
+    text += f"(let ONE (M_exp_m1p (M_sub_m1p LM LM)))\n(let C (R_add_m1 ONE))\n(let AV2 (M_add_fp AV {expr}))\n" \
+            "(extract AV2)\n"
+    (tmp_path / "late.egg").write_text(text)
+    (tmp_path / "attention.egg").write_text((ROOT / "proofs" / "attention.egg").read_text())
+    (tmp_path / "c.chain.toml").write_text('[[step]]\nname = "late"\nfrom = "attention.egg"\nto = "late.egg"\n')
+    (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+    out = lift(claim)
+    assert not out.lifted and "not proved" in out.reason
+    bounded = prove_bounded(claim, Options(sympy=False, isolate=False, bound=Bound.parse("M1=8,M0=2,F=1")))
+    assert bounded.verdict is Verdict.CERTIFIED
+    beyond = prove_bounded(replace(claim), Options(sympy=False, isolate=False,
+                                                   bound=Bound.parse("M1=9..9,M0=1..1,F=1")))
+    assert beyond.verdict is Verdict.REFUTED
