@@ -323,9 +323,10 @@ def test_variant_programs_are_lifted_with_every_rank_symbolic():
         assert set(out.ranks) == set(claims[name].ranks())
     splitkv = lift(claims["3-pass -> split-KV (FlashDecoding) with a tree of merges"])
     assert {"C1", "C0", "J"} <= set(splitkv.bound_text().split("(")[1].rstrip(")").replace(",", "").split())
-    # several scans in one program: not derived mechanically, said so
-    out = lift(claims["2-pass -> 1-pass (online softmax)"])
-    assert not out.lifted and "more than one scan" in out.reason
+    # log has no lemma: the log-sum-exp 1-pass stays bounded, and says why
+    (lse,) = _claims("proofs/lse.chain.toml")
+    out = lift(lse)
+    assert not out.lifted and "log is outside the shapes" in out.reason
 
 
 def test_variants_chain_reports_all_sizes():
@@ -410,3 +411,29 @@ def test_a_program_that_counts_its_tiles_is_not_lifted(tmp_path):
     beyond = prove_bounded(replace(claim), Options(sympy=False, isolate=False,
                                                    bound=Bound.parse("M1=9..9,M0=1..1,F=1")))
     assert beyond.verdict is Verdict.REFUTED
+
+
+ONEPASS_BUGS = {
+    "drop the numerator rescale": ("(M_mul_fm1p (S_prev_m1 \"RNV\") PRM)", "(S_prev_m1 \"RNV\")"),
+    "flip the correction": ("(M_sub_m1p (S_shift_m1 RM (Const -inf)) RM)", "(M_sub_m1p RM (S_shift_m1 RM (Const -inf)))"),
+    "local max for the running max": ("(M_sub_m1m0p BQK RM)", "(M_sub_m1m0p BQK LM)"),
+}
+
+
+def test_the_one_pass_cascade_is_lifted_by_closed_forms_and_its_bugs_are_not(tmp_path):
+    (claim,) = [c for c in _claims("proofs/attention.chain.toml") if c.name.startswith("2-pass -> 1-pass")]
+    out = lift(claim)
+    assert out.lifted and out.shape.startswith("scans by closed forms"), out.reason
+    names = [o.name for o in out.obligations]
+    for scan in ("RM", "RD", "RNV"):
+        assert any(n.startswith(f"scan.base ({scan}[0]") for n in names)
+        assert any(n.startswith(f"scan.step ({scan}[t]") for n in names)
+    text = (ROOT / "proofs" / "attention_1pass.egg").read_text()
+    (tmp_path / "a.egg").write_text((ROOT / "proofs" / "attention_2pass_deferred.egg").read_text())
+    (tmp_path / "c.chain.toml").write_text('[[step]]\nname = "s"\nfrom = "a.egg"\nto = "b.egg"\n')
+    for bug, (old, new) in ONEPASS_BUGS.items():
+        assert old in text, bug
+        (tmp_path / "b.egg").write_text(text.replace(old, new))
+        (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+        assert not lift(claim).lifted, bug
+        assert prove_bounded(claim, FAST).verdict is Verdict.REFUTED, bug

@@ -12,6 +12,8 @@ claim's two sides (never from a hand model):
   the terms (no index variable of the reduction occurs in the factor); exp is split into the part that varies
   and the part that does not. Positivity makes sums of exponentials valid divisors.
 - *scan* (running max, online sums): the invariant is the other side over a prefix (scan.py); base and step.
+- *scans by closed forms* (programs with several scans, e.g. the 1-pass cascade): each scan's closed form is
+  proposed by its body's pattern and proved by base and step; then the sides are compared (closed.py).
 
 Every rank is symbolic, so a lifted claim holds for all sizes of every rank: no rank is pinned and no
 slice-independence argument is used. Claims with mask inputs are never lifted (a mask's -inf elements are not
@@ -88,7 +90,9 @@ def _prove_lemmas() -> dict[str, list]:
     }
 
 
-def _shape(lemmas: set, scan: bool, reductions: bool) -> str:
+def _shape(lemmas: set, scan: bool | str, reductions: bool) -> str:
+    if scan == "closed":
+        return "scans by closed forms (running max, rescaled running sum; base and step each)"
     if scan:
         return "scan (invariant: the other side over a prefix; base and step)"
     if any(x.startswith("split.") for x in lemmas):
@@ -130,7 +134,20 @@ def _lift(claim) -> Lift:
     prover = Prover(env, claim.name)
     scan = is_scan_claim(claim)
     if scan:
-        ok, obs = lift_scan(claim, env, out_idx, hyps, prover)
+        try:
+            ok, obs = lift_scan(claim, env, out_idx, hyps, prover)
+        except NotLiftable as single:
+            from .closed import lift_closed
+
+            env = Env(claim.splits())          # afresh: several scans, each by its proved closed form
+            for r in claim.ranks():
+                env.size(r)
+            prover = Prover(env, claim.name)
+            scan = "closed"
+            try:
+                ok, obs = lift_closed(claim, env, out_idx, hyps, prover)
+            except NotLiftable as several:
+                raise NotLiftable(f"{single}; as scans with closed forms: {several}") from None
     else:
         env.bindings = claim.lhs.bindings
         left = env.eval(claim.lhs.expr, out_idx)

@@ -105,6 +105,7 @@ class Env:
         self.last: dict[str, z3.ArithRef] = {}
         self.prefix: dict[str, tuple] = {}    # rank -> ("one",) | ("upto", n) | ("step", t)
         self.scan_eval = None                 # callback for Scan/Prev/Shift nodes
+        self.closed: dict = {}                # scan -> (closed form, bindings), once proved (closed.py)
 
     def size(self, rank: str) -> z3.ArithRef:
         if rank not in self.sizes:
@@ -162,7 +163,7 @@ class Env:
                 mode = self.prefix.get(rank)
                 if mode is not None and mode[0] == "one":        # a prefix of one element: the element
                     return self.eval(arg, {**idx, rank: z3.IntVal(0)})
-                size = self.size(rank) if mode is None else mode[1]
+                size = self.size(rank) if mode is None else z3.simplify(mode[1])
                 j = fresh(f"j_{rank}")
                 red = Red(op, rank, size, j, frozenset({j.decl().name()}), [j >= 0, j < size],
                           self.eval(arg, {**idx, rank: j}))
@@ -194,8 +195,11 @@ class Env:
                     self.hyps += [t == a * self.size(i) + b, b >= 0, b < self.size(i), a >= 0, a < self.size(o)]
                 rest = {k: v for k, v in idx.items() if k != rank}
                 return self.eval(arg, {**rest, o: a, i: b})
-            case ir.Last(rank=rank, arg=arg) if rank in self.last:
+            case ir.Last(rank=rank, arg=arg) if rank in self.last:     # a prefix's end (scan.py, closed.py)
                 return self.eval(arg, {**idx, rank: self.last[rank]})
+            case ir.Last(rank=rank) if self.closed and self.scan_eval is not None and isinstance(
+                    _deref_ref(expr.arg, self.bindings), ir.Scan):
+                return self.scan_eval(self, expr, idx)
             case ir.Scan() | ir.Prev() | ir.Shift() | ir.Last():
                 if self.scan_eval is not None:
                     return self.scan_eval(self, expr, idx)
@@ -281,6 +285,12 @@ class Env:
                 self.lemmas.add(f"split.{'sum' if red.op == 'add' else 'max'}")
                 self._flatten(red)          # a two-level tiling flattens twice
                 return
+
+
+def _deref_ref(expr, bindings):
+    while isinstance(expr, ir.Ref) and expr.name in bindings:
+        expr = bindings[expr.name].expr
+    return expr
 
 
 def _raise(exc):
