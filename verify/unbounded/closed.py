@@ -21,26 +21,8 @@ import z3
 
 from .. import ir
 from .prove import Prover
+from .scan import _deref, _walk_refs as _walk
 from .terms import Env, NotLiftable, simplify_inf
-
-
-def _deref(expr, bindings):
-    for _ in range(100):
-        if not isinstance(expr, ir.Ref):
-            return expr
-        if expr.name not in bindings:
-            raise NotLiftable(f"reference to {expr.name}, which this side does not bind")
-        expr = bindings[expr.name].expr
-    raise NotLiftable("references nested too deeply")
-
-
-def _walk(expr, bindings, seen=None):
-    seen = set() if seen is None else seen
-    for n in ir.walk(expr):
-        yield n
-        if isinstance(n, ir.Ref) and n.name not in seen and n.name in bindings:
-            seen.add(n.name)
-            yield from _walk(bindings[n.name].expr, bindings, seen)
 
 
 def _is_const(expr, bindings, value) -> bool:
