@@ -108,8 +108,8 @@ def test_normal_form_proves_without_z3_at_larger_bound():
     claim = equiv_claim(program("attention.egg"), program("attention_1pass.egg"))
     result = check_claim(claim, Options(bound=Bound.parse("M1=8,M0=4,F=2"), isolate=False, sympy=False))
     assert result.verdict is Verdict.CERTIFIED
-    assert result.method == "normal form"
-    assert "M1<=8" in result.bound
+    assert result.engines["bounded"] == "normal form at E<=2, M1<=8, M0<=4"     # no z3 in the bounded proof
+    assert result.bound.startswith("all sizes")          # and lifted (verify/unbounded/, closed forms)
 
 
 def test_sympy_second_opinion_is_recorded():
