@@ -451,3 +451,17 @@ def test_one_pass_program_mutants_that_lift_are_equivalent():
     for m in sample:
         if lift(m.claim).lifted:
             assert prove_bounded(m.claim, FAST).verdict is Verdict.CERTIFIED, m.label
+
+
+def test_equal_scans_over_differently_bound_lets_are_not_confused(tmp_path):
+    """Both sides scan `(M_max_m1p (S_prev_m1 "RM") L)`, the same IR, but L is a max on one side and a sum on the
+    other: each scan must be read through the lets of its own side (it once was not: a false lift)."""
+    common = '(let B (CreateTensor "B[m1,m0,p]"))\n(let X (CreateTensor "X[m1,p]"))\n'
+    scan = '(let RM (S_scan_m1 "RM" (Const -inf) (M_max_m1p (S_prev_m1 "RM") L)))\n' \
+           '(let G (M_add_p (S_last_m1 RM) (R_max_m1 X)))\n(extract G)\n'
+    (tmp_path / "a.egg").write_text(common + "(let L (R_max_m0 B))\n" + scan)
+    (tmp_path / "b.egg").write_text(common + "(let L (R_add_m0 B))\n" + scan)
+    (tmp_path / "c.chain.toml").write_text('[[step]]\nname = "s"\nfrom = "a.egg"\nto = "b.egg"\n')
+    (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+    assert prove_bounded(claim, FAST).verdict is Verdict.REFUTED
+    assert not lift(claim).lifted

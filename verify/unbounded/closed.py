@@ -62,32 +62,35 @@ def candidate(scan: ir.Scan, bindings) -> ir.Expr:
 
 def lift_closed(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
     sides = (claim.lhs, claim.rhs)
-    scans: dict = {}                     # scan node -> bindings of its side
+    # (side's bindings, scan node) -> bindings: a scan's body names lets of ITS side (equal IR on the other side
+    # may name other lets), so a scan is always looked up together with the bindings it is read under
+    scans: dict = {}
     for side in sides:
         for n in _walk(side.expr, side.bindings):
             if isinstance(n, ir.Scan):
-                scans.setdefault(n, side.bindings)
+                scans.setdefault((id(side.bindings), n), side.bindings)
     if not scans:
         raise NotLiftable("no scan")
-    for s, b in scans.items():
+    for (_, s), b in scans.items():
         for n in _walk(s.body, b):
             if isinstance(n, ir.Reduce) and n.rank == s.rank:     # (a view of it is index arithmetic: fine)
                 raise NotLiftable(f"scan {s.name}: its body reduces its iterative rank {s.rank}")
     order, pending = [], dict(scans)
     while pending:                       # dependency order: a scan after the scans its body reads
-        ready = [s for s, b in pending.items()
-                 if not any(isinstance(n, ir.Scan) and n in pending and n != s for n in _walk(s.body, b))]
+        ready = [key for key, b in pending.items()
+                 if not any(isinstance(n, ir.Scan) and (id(b), n) in pending and n != key[1]
+                            for n in _walk(key[1].body, b))]
         if not ready:
             raise NotLiftable("scans that read each other (a cycle)")
-        for s in ready:
-            order.append(s)
-            del pending[s]
+        for key in ready:
+            order.append(key)
+            del pending[key]
     env.allow_inf = True
     env.closed = {}
     state: dict = {"scan": None, "prev": None, "base": True}
 
     def closed_at(e: Env, s, t, idx):
-        expr, bindings = e.closed[s]
+        expr, bindings = e.closed[(id(e.bindings), s)]
         saved = (e.prefix, e.last, e.bindings)
         size = z3.simplify(t + 1)
         whole = size.eq(e.size(s.rank))          # the prefix is the whole range: a plain reduction (may flatten)
@@ -105,13 +108,13 @@ def lift_closed(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
                 if state["base"]:
                     return e.eval(init, idx)
                 return e.eval(arg, {**idx, r: idx[r] - 1})
-            case ir.Scan() if expr in e.closed:
+            case ir.Scan() if (id(e.bindings), expr) in e.closed:
                 if expr.rank not in idx:
                     raise NotLiftable(f"scan {expr.name} read without an index for {expr.rank}")
                 return closed_at(e, expr, idx[expr.rank], idx)
             case ir.Last(rank=r, arg=arg):
                 s = _deref(arg, e.bindings)
-                if isinstance(s, ir.Scan) and s in e.closed and s.rank == r:
+                if isinstance(s, ir.Scan) and (id(e.bindings), s) in e.closed and s.rank == r:
                     return closed_at(e, s, e.size(r) - 1, idx)
         raise NotLiftable(f"{type(expr).__name__} outside the closed-form shape")
 
@@ -122,8 +125,8 @@ def lift_closed(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
             all_idx[r] = z3.Int(f"i_{r}")
             hyps = hyps + [all_idx[r] >= 0, all_idx[r] < env.size(r)]
     obligations, ok = [], True
-    for s in order:
-        bindings = scans[s]
+    for key in order:
+        s, bindings = key[1], scans[key]
         expr = candidate(s, bindings)
         k = s.rank
         idx = {r: v for r, v in all_idx.items() if r != k}
@@ -158,7 +161,7 @@ def lift_closed(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
         obligations += obs_b + obs_s
         if not (ok_b and ok_s):
             return False, obligations
-        env.closed[s] = (expr, bindings)
+        env.closed[key] = (expr, bindings)
     env.bindings = claim.lhs.bindings
     left = simplify_inf(env.eval(claim.lhs.expr, out_idx))
     env.bindings = claim.rhs.bindings
