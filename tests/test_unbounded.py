@@ -323,10 +323,10 @@ def test_variant_programs_are_lifted_with_every_rank_symbolic():
         assert set(out.ranks) == set(claims[name].ranks())
     splitkv = lift(claims["3-pass -> split-KV (FlashDecoding) with a tree of merges"])
     assert {"C1", "C0", "J"} <= set(splitkv.bound_text().split("(")[1].rstrip(")").replace(",", "").split())
-    # log has no lemma: the log-sum-exp 1-pass stays bounded, and says why
-    (lse,) = _claims("proofs/lse.chain.toml")
-    out = lift(lse)
-    assert not out.lifted and "log is outside the shapes" in out.reason
+    # masks: the masked 1-pass stays bounded, and says why
+    (masked,) = _claims("proofs/masked.chain.toml")
+    out = lift(masked)
+    assert not out.lifted and "mask" in out.reason
 
 
 def test_variants_chain_reports_all_sizes():
@@ -465,3 +465,23 @@ def test_equal_scans_over_differently_bound_lets_are_not_confused(tmp_path):
     (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
     assert prove_bounded(claim, FAST).verdict is Verdict.REFUTED
     assert not lift(claim).lifted
+
+
+LOG_RULES = """\
+; logdiff: log x - log x = 0 (undefined for x < 0, and -inf - -inf at x = 0)
+(rewrite (M_sub_p (M_log_p x) (M_log_p x)) (M_mul_p (Const 0.0) x))
+; logsum: a log inside a sum
+(rewrite (R_add_m (M_log_mp (M_exp_mp x))) (R_add_m (M_log_mp (M_exp_mp x))))
+"""
+
+
+def test_logs_are_lifted_only_when_their_arguments_are_provably_positive(tmp_path):
+    claims, errors, _ = collect([str(_write(tmp_path, LOG_RULES))])
+    assert not errors
+    by_name = {c.name: c for c in claims}
+    out = lift(by_name["logdiff"])
+    assert not out.lifted and "not proved" in out.reason
+    out = lift(by_name["logsum"])
+    assert not out.lifted and "log inside" in out.reason
+    (lse,) = _claims("proofs/lse.chain.toml")
+    assert lift(lse).lifted

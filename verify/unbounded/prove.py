@@ -11,13 +11,15 @@ Semantics). The hypotheses are all true facts:
   range; a flattened split reduction reads ``j = j_o*N_i + j_i``), are equal (and equally defined) for every
   index in range; then sum_j a_j = sum_j b_j and max_j a_j = max_j b_j. Nested reductions are compared the same
   way inside the sub-obligation. Each proved pair adds ``R_a = R_b`` as a hypothesis.
-- *positivity* (group "positivity"): a sum or max over a nonempty range of a positive body (c*exp(L), c > 0) is
-  positive;
+- *positivity* (group "positivity"): a sum over a nonempty range of a positive body (c*exp(L), c > 0) is
+  positive; so is such a max (it is one of the terms);
 - exp: each ``exp(L)`` (L a linear form over the query's real terms) is a positive real atom with the ground facts
   of ``verify/induction.py``: sign facts, congruence (``L1 = L2 -> exp(L1) = exp(L2)``) and the product rule
   ``exp(L1)*exp(L2) = exp(L3)`` when L1 + L2 = L3 syntactically. All true of the real exp, so ``unsat`` is a
   proof for the real exp.
 - max is ``If(a >= b, a, b)``: exact on finite reals.
+- log is an uninterpreted function (congruence only), and the goal also demands that every log argument is
+  positive (so each log is finite and the sides' values are finite reals); a log inside a reduction is refused.
 
 A ``sat`` answer proves nothing either way (the reductions are abstracted): the claim is then *not lifted* and
 keeps its bounded certificate. Unknown (timeout) likewise; it is never a pass. After every ``unsat`` the
@@ -32,7 +34,7 @@ from fractions import Fraction
 
 import z3
 
-from .terms import NEG_INF, Env, NotLiftable, Red, canon, conditions, factors, linear
+from .terms import NEG_INF, Env, NotLiftable, Red, canon, conditions, factors, linear, log_args
 
 TIMEOUT_MS = 5_000
 
@@ -96,6 +98,8 @@ class _Z3:
                         return z3.If(args[0] >= args[1], args[0], args[1])
                     case "exp":
                         return self.exp(t[2])
+                    case "log":
+                        return z3.Function("log", z3.RealSort(), z3.RealSort())(args[0])
         raise NotLiftable(f"no encoding for {t[:2]}")
 
     def exp(self, arg: tuple):
@@ -158,7 +162,8 @@ class Prover:
         start = time.monotonic()
         vl, vr = z.conv(lhs), z.conv(rhs)
         dl, dr = z.defined(lhs), z.defined(rhs)
-        goal = z3.And(dl == dr, z3.Implies(dl, vl == vr))
+        goal = z3.And(dl == dr, z3.Implies(dl, vl == vr),
+                      *[z.conv(a) > 0 for a in log_args(lhs) + log_args(rhs)])   # every log finite
         facts = hyps + z.facts + z.exp_facts()
         if z.facts:
             self.env.lemmas.add("positivity")     # a reduction of positive terms is positive

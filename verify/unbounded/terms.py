@@ -35,7 +35,8 @@ Two reductions are then *the same value* when their ops and ranks agree and thei
 bound index in range (congruence of sum and max); `prove.py` checks that per pair, recursively.
 
 Anything outside this fragment raises `NotLiftable` with the reason: masks (their -inf elements), log and fin,
-infinite constants (outside the scan shape of `scan.py`), scans.
+infinite constants (outside the scan shapes), scans (unless `scan.py` or `closed.py` supplies how to read them:
+`prefix`, `last` and `scan_eval` below).
 """
 
 from __future__ import annotations
@@ -156,8 +157,8 @@ class Env:
                     raise NotLiftable(f"reference to {name}, which this side does not bind")
                 return self.eval(self.bindings[name].expr, idx)
             case ir.Map(op=op, args=args):
-                if op in ("log", "fin"):
-                    raise NotLiftable(f"{op} is outside the shapes (no lemma about it)")
+                if op == "fin":
+                    raise NotLiftable("fin is outside the shapes (no lemma about it)")
                 return ("op", op, *(self.eval(a, idx) for a in args))
             case ir.Reduce(op=op, rank=rank, arg=arg):
                 mode = self.prefix.get(rank)
@@ -233,6 +234,9 @@ class Env:
 
     def normalise(self, red: Red) -> tuple:
         dep = lambda t: bool(self.term_vars(t) & red.bvars)   # noqa: E731
+        if log_args(red.body):
+            raise NotLiftable(f"log inside the {red.op}-reduction over {red.rank} (a log of 0 is -inf: only a log "
+                              f"whose argument an obligation proves positive is encoded)")
         conds = conditions(red.body)
         if any(dep(c) for c in conds):
             raise NotLiftable(f"a definedness condition (a divisor) of the {red.op}-reduction over {red.rank} "
@@ -472,3 +476,15 @@ def simplify_inf(t: tuple) -> tuple:
     if op == "add" and zero[0]:
         return args[1]
     return ("op", op, *args)
+
+
+def log_args(t: tuple) -> list:
+    """The arguments of every log in t (outside reductions: normalise refuses a log inside one). A query proves
+    each of them positive, so every log it encodes is finite; log is then an uninterpreted function (prove.py)."""
+    out = []
+    if t[0] == "op":
+        for a in t[2:]:
+            out += log_args(a)
+        if t[1] == "log":
+            out.append(t[2])
+    return out
