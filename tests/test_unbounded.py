@@ -123,6 +123,8 @@ FALSE_RULES = """\
 (rewrite (T_split_m_m0m1 (T_unsplit_m1m0_m x) t) x)
 ; transposed: a sum over tiles of a transposed split
 (rewrite (R_add_m1 (M_mul_m1m0p (T_split_m_m1m0 x t) (T_split_m_m1m0 y t))) (R_add_m1 (M_mul_m1m0p (T_split_m_m1m0 x t) (T_split_m_m0m1 y t))))
+; nested: sum over m of a/(b/c) is undefined at c = 0, M*(c/b) is not (factoring once dropped the divisor c)
+(rewrite (R_add_m (M_div_mp (M_exp_mp (M_mul_mp (Const 0.0) x)) (M_div_p b c))) (M_mul_p (R_add_m (M_exp_mp (M_mul_mp (Const 0.0) x))) (M_div_p c b)))
 ; tilemax: the max within the tile for the max over m
 (rewrite (M_sub_mp x (R_max_m x)) (T_unsplit_m1m0_m (M_sub_m1m0p (T_split_m_m1m0 x t) (R_max_m0 (T_split_m_m1m0 x t)))))
 """
@@ -150,7 +152,7 @@ def test_true_rules_outside_rules_dir_are_lifted(tmp_path):
 def test_false_rules_fail_their_obligations(tmp_path):
     path = _write(tmp_path, FALSE_RULES)
     claims, errors, _ = collect([str(path)])
-    assert not errors and len(claims) == 11
+    assert not errors and len(claims) == 12
     for claim in claims:
         out = lift(claim)
         assert not out.lifted, claim.name

@@ -248,9 +248,11 @@ class Env:
             lind = {k: v for k, v in lin.items() if k not in ldep}
             out_t = product(coef, lind, [f for f in nums if not dep(f)], [f for f in dens if not dep(f)])
             body = product(Fraction(1), ldep, [f for f in nums if dep(f)], [f for f in dens if dep(f)])
-            if not dep(body):                      # sum_j c = N * c
+            if not dep(body):
+                if conds:       # N * c would lose the divisors factoring dropped (a/(b/c): c): keep the sum
+                    return ("red", red)
                 self.lemmas.add("linearity")
-                return mul(("cnt", red.size), out_t)
+                return mul(("cnt", red.size), out_t)   # sum_j c = N * c
             red.body = body
             self._flatten(red)
             if not is_one(out_t):
