@@ -373,6 +373,49 @@ def bench_rules(runs: int) -> dict:
     return out
 
 
+def bench_unbounded(runs: int) -> dict:
+    """The rule-level lift (verify/unbounded/), in this process: the induction lemmas behind the shapes, then
+    every obligation of every rule of rules/ (the derivation chain's steps add none: a step by rules is
+    unbounded when its rules are); beside it, the program-level lift of the derivation chain's and the
+    variants' steps (not needed by the gate: the translation validation, and the variants' own certificates)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from verify import induction
+    from verify.driver import collect
+    from verify.unbounded import lift
+
+    def lemmas():
+        v = induction.VARIANTS["correct"]
+        return induction._split_sum(v) + induction._split_max(v) + induction._linearity_positivity(v)
+
+    rules, _, _ = collect([str(ROOT / "rules")])
+    steps, _, _ = collect([str(ROOT / "proofs" / "derivation.chain.toml"), str(ROOT / "proofs" / "variants.chain.toml")])
+    rows: dict[str, list[float]] = {"lemmas": [], "rules": [], "programs": []}
+    lifted = {}
+    for _ in range(runs):
+        t = time.perf_counter()
+        assert all(o.verdict == "proved" for o in lemmas())
+        rows["lemmas"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        outs = [lift(c) for c in rules]
+        rows["rules"].append(time.perf_counter() - t)
+        lifted = {c.name: o.lifted for c, o in zip(rules, outs)}
+        t = time.perf_counter()
+        progs = [lift(c) for c in steps]
+        rows["programs"].append(time.perf_counter() - t)
+        lifted.update({c.name: o.lifted for c, o in zip(steps, progs)})
+    out = {k: statistics.median(v) for k, v in rows.items()}
+    out["rules_and_derivation_total_s"] = out["lemmas"] + out["rules"]
+    out["rules_lifted"] = sum(lifted[c.name] for c in rules)
+    out["rules_count"] = len(rules)
+    out["lifted"] = lifted
+    print(f"  lemmas {out['lemmas'] * 1000:.0f} ms + {len(rules)} rules {out['rules'] * 1000:.0f} ms = "
+          f"{out['rules_and_derivation_total_s']:.2f} s ({out['rules_lifted']}/{len(rules)} lifted); "
+          f"program-level lift of {len(steps)} chain steps {out['programs']:.2f} s", flush=True)
+    return out
+
+
 def bench_chain_4096() -> list:
     results, wall = _verify_json(["check", "proofs/attention.chain.toml", "--bound", "M1=512..512,M0=8..8,F=2",
                                   "--cache", "off", "--timeout", "120"])
@@ -434,6 +477,11 @@ def rules_table(results: dict) -> str:
                      f"{row['under_100ms']}/{row['rules']} under 100 ms")
     for row in results.get("chain_4096", []):
         lines.append(f"  chain step at M=4096: {row['step']}: {row['verdict']} {row['seconds']:.2f} s")
+    ub = results.get("unbounded")
+    if ub:
+        lines.append(f"  unbounded obligations, rules/ + derivation chain: {ub['rules_and_derivation_total_s']:.2f} s "
+                     f"(lemmas {ub['lemmas']:.2f} s, rules {ub['rules']:.2f} s); program-level lift of the chain "
+                     f"steps {ub['programs']:.2f} s")
     mv = results.get("make_verify")
     if mv:
         lines.append(f"  make verify (check rules proofs -j 2): cold {mv['cold_s']:.1f} s, warm {mv['warm_s']:.2f} s")
@@ -494,7 +542,10 @@ def main(argv=None) -> int:
     # -- section 5: the chain steps through the whole checker at M = 4096 ---------------------------------
     print("chain steps at M1=512, M0=8, F=2 (verify check proofs/attention.chain.toml)", flush=True)
     results["chain_4096"] = bench_chain_4096()
-    # -- section 6: make verify, cold and warm cache ------------------------------------------------------
+    # -- section 6: unbounded obligations (rule-level lift) ------------------------------------------------
+    print("unbounded: every obligation of rules/ and the derivation chain (verify/unbounded/)", flush=True)
+    results["unbounded"] = bench_unbounded(args.runs)
+    # -- section 7: make verify, cold and warm cache ------------------------------------------------------
     print("make verify: verify check rules proofs --jobs 2, cold then warm cache", flush=True)
     results["make_verify"] = bench_make_verify(args.runs)
     # -- section 7: mutation testing, local vs a local dask cluster ---------------------------------------

@@ -76,7 +76,8 @@ def test_two_pass_equals_three_pass():
     claim = equiv_claim(program("attention.egg"), program("attention_2pass.egg"))
     result = check_claim(claim, OPTIONS)
     assert result.verdict is Verdict.CERTIFIED
-    assert "M1<=4" in result.bound and "M0<=4" in result.bound
+    assert "M1<=4" in result.engines["bounded"] and "M0<=4" in result.engines["bounded"]
+    assert result.bound.startswith("all sizes")          # lifted by its own obligations (verify/unbounded/)
 
 
 def test_sign_flipped_correction_is_refuted(tmp_path):
@@ -107,8 +108,8 @@ def test_normal_form_proves_without_z3_at_larger_bound():
     claim = equiv_claim(program("attention.egg"), program("attention_1pass.egg"))
     result = check_claim(claim, Options(bound=Bound.parse("M1=8,M0=4,F=2"), isolate=False, sympy=False))
     assert result.verdict is Verdict.CERTIFIED
-    assert result.method == "normal form"
-    assert "M1<=8" in result.bound
+    assert result.engines["bounded"] == "normal form at E<=2, M1<=8, M0<=4"     # no z3 in the bounded proof
+    assert result.bound.startswith("all sizes")          # and lifted (verify/unbounded/, closed forms)
 
 
 def test_sympy_second_opinion_is_recorded():

@@ -122,7 +122,8 @@ def test_name_first_and_ranked_names_still_read(tmp_path):
 
 def test_implicit_tiling_is_named_in_the_verdict_and_strict_shapes_refuse_it(tmp_path):
     code, out, _ = run_cli("check", SEED / "rules_seed_style.egg", "--no-sympy", "--cache", "off", "--plain")
-    assert "split-row-max: CERTIFIED (M1<=4, M0<=4; normal form; read with implicit tiling (m = m1*M0 + m0))" in out
+    assert "split-row-max: CERTIFIED (all sizes (M, M1, M0 symbolic)" in out
+    assert "normal form at M1<=4, M0<=4; read with implicit tiling (m = m1*M0 + m0))" in out
     assert "checked (R_max_m x) = (R_max_m1 (R_max_m0 (T_split_m_m1m0 x))) for all x[m]" in out
     code, out, err = run_cli("check", SEED / "rules_seed_style.egg", "--no-sympy", "--cache", "off", "--plain",
                              "--strict-shapes")

@@ -297,6 +297,16 @@ def weakest_bound(bounds) -> str | None:
     return ", ".join(f"{r}<={hi}" if lo == 1 else f"{r}={lo}..{hi}" for r, (lo, hi) in ranges.items())
 
 
+def _shapes(results: dict) -> str:
+    """'reduction split [split.max] (split-max), ...': each rule's unbounded shape, rules grouped by shape."""
+    groups: dict[str, list[str]] = {}
+    for rule, r in results.items():
+        shape = r.method.split(";")[0].removeprefix("unbounded: ").split(" (")[0] \
+            if r.method.startswith("unbounded: ") else f"bounded ({r.bound})"
+        groups.setdefault(shape, []).append(rule)
+    return ", ".join(f"{shape} ({', '.join(rules)})" for shape, rules in groups.items())
+
+
 def _iterations(sat) -> str:
     return f"{sat.iterations} iteration{'' if sat.iterations == 1 else 's'}"
 
@@ -392,7 +402,10 @@ def check_rules_step(claim: RulesStep, options) -> "object":
         return result(Verdict.UNKNOWN, detail="the rules' bounds do not overlap (or cannot be read): "
                       + "; ".join(f"{rule}: {found[rule][1].bound}" for rule in claim.rules))
     warnings.extend(w for w in equivalence.warnings if w not in warnings)
-    out = result(Verdict.CERTIFIED, bound, f"rules: {names} (egglog, {_iterations(sat)})",
+    method = f"rules: {names} (egglog, {_iterations(sat)})"
+    if bound.startswith("all sizes"):   # every rule lifted: say by which shapes (their lemmas are in engines)
+        method += "; shapes: " + _shapes({rule: found[rule][1] for rule in claim.rules})
+    out = result(Verdict.CERTIFIED, bound, method,
                  f"{len(claim.rules)} certified rules rewrite {Path(claim.lhs.file).name} into "
                  f"{Path(claim.rhs.file).name}: {sat.rows} e-graph rows; bound = the weakest of the rules' bounds")
     return out

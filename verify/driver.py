@@ -7,7 +7,9 @@ The order for one claim, cheapest first (as Alive2 orders its obligations):
 3. where the normal form cannot decide an assignment: Z3 (a proof, or a model that must replay);
 4. for a CERTIFIED claim: SymPy's second opinion at the smallest assignments, recorded in `engines`;
    a disagreement is an internal error (verdict ERROR), never a pass; likewise a numeric cross-check;
-5. a chain step naming induction lemmas between modelled cascades: the lemmas lift it to all sizes.
+5. a chain step naming induction lemmas between modelled cascades: the lemmas lift it to all sizes;
+6. any other certified claim: the rule-level lift (verify/unbounded/) generates quantifier-free obligations
+   from the claim's own IR; proved, they lift it to all sizes, naming the lemma shape; else it says why not.
 Each claim runs in a child process that is killed at `--timeout` (Z3 and SymPy do not always honour their own
 limits); a killed check is UNKNOWN.
 """
@@ -249,15 +251,20 @@ def _with_reading(claim: Claim, result: Result) -> Result:
 
 def _check_claim_uncached(claim: Claim, options: Options) -> Result:
     start = time.monotonic()
-    outcome = run_isolated(prove_bounded, (claim, options), options.timeout, options.isolate, options.memory_limit)
+    from .unbounded import lemma_obligations
+
+    lemma_obligations()         # proved once, here: the children forked below inherit them
+    outcome = run_isolated(_prove_and_lift, (claim, options), options.timeout, options.isolate, options.memory_limit)
     if isinstance(outcome, _Failure):
         verdict = Verdict.UNKNOWN if outcome.kind in ("timeout", "memory") else Verdict.ERROR
         if outcome.kind == "user":
             verdict = Verdict.ERROR
         return Result(claim.name, claim.file, claim.line, claim.kind, verdict, "-", "-",
                       time.monotonic() - start, detail=outcome.detail, description=claim.description)
+    outcome, lifted = outcome
     result = second_opinion(claim, options, outcome)
     result = lift_to_all_sizes(claim, options, result)
+    result = lift_rule_level(claim, result, lifted)
     result.seconds = time.monotonic() - start
     return result
 
@@ -299,6 +306,15 @@ def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
                                        f"{', '.join(claim.unbounded)} model (verify/models/); bounded only")
         result.warnings.append("not lifted to all sizes: a program of this step is not a modelled cascade")
         return result
+    from .induction import REQUIRES
+
+    needed = [g for side in (claim.lhs, claim.rhs) for g in REQUIRES[known[structure(side)]]]
+    missing = sorted(set(needed) - set(claim.unbounded))
+    if missing:
+        result.engines["induction"] = (f"not lifted: the argument for these cascades also needs the lemma "
+                                       f"group(s) {', '.join(missing)}; bounded only")
+        result.warnings.append("not lifted to all sizes: a lemma group the argument needs is not named")
+        return result
     outcome = run_isolated(_induction_groups, (claim.unbounded,), options.timeout, options.isolate)
     if isinstance(outcome, _Failure):
         result.verdict = Verdict.UNKNOWN
@@ -317,6 +333,45 @@ def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
     result.engines["bounded"] = f"{result.method} at {bounded}"
     result.bound = "all sizes, by induction"
     result.method = f"induction: {', '.join(claim.unbounded)} ({len(lemmas)} lemmas); {result.method} at {bounded}"
+    return result
+
+
+def _prove_and_lift(claim: Claim, options: Options):
+    """The bounded proof and, for a certified claim, the rule-level lift (both in the claim's child process)."""
+    result = prove_bounded(claim, options)
+    if result.verdict is not Verdict.CERTIFIED:
+        return result, None
+    from .unbounded import lift
+
+    lifted = lift(claim)
+    for o in lifted.obligations:
+        o.query = ""          # the SMT text stays in the child (python -m verify.unbounded prints it)
+    return result, lifted
+
+
+def lift_rule_level(claim: Claim, result: Result, lifted) -> Result:
+    """A bounded certificate plus the proved obligations of the claim's shape -> CERTIFIED (all sizes ...).
+    Steps that name model lemma groups (claim.unbounded) are decided by `lift_to_all_sizes`; the rule-level
+    lift is recorded beside it as a second opinion."""
+    if lifted is None or result.verdict is not Verdict.CERTIFIED:
+        return result
+    if claim.unbounded:
+        result.engines["unbounded (rule-level)"] = (f"lifted: {lifted.shape}, {len(lifted.obligations)} obligations"
+                                                    if lifted.lifted else f"not lifted: {lifted.reason}")
+        return result
+    if not lifted.lifted:
+        result.engines["unbounded"] = f"not lifted: {lifted.reason}"
+        result.detail = (result.detail + "; " if result.detail else "") + f"not lifted to all sizes: {lifted.reason}"
+        return result
+    bounded = result.bound
+    lemmas = ", ".join(f"{n}" for n, _ in lifted.lemma_obligations)
+    result.engines["bounded"] = f"{result.method} at {bounded}"
+    result.engines["unbounded"] = (f"{lifted.shape}: {len(lifted.obligations)} obligations proved "
+                                   f"({', '.join(o.name for o in lifted.obligations)}) in "
+                                   f"{sum(o.seconds for o in lifted.obligations) * 1000:.0f} ms"
+                                   + (f"; lemmas (induction): {lemmas}" if lemmas else ""))
+    result.bound = lifted.bound_text()
+    result.method = f"{lifted.method_text()}; {result.method} at {bounded}"
     return result
 
 
@@ -494,6 +549,10 @@ def check_claims(claims: list[Claim], options: Options, progress=None, events=No
 
     guards.preflight(claims, options)       # an absurd bound is one user error, before any work
     check_bound_ranks(claims, options.bound)
+    if claims:
+        from .unbounded import lemma_obligations
+
+        lemma_obligations()     # z3 in this process once, before any thread starts (see lemma_obligations)
     guard_ok, guard_detail = guards.vacuity_guard(options) if claims else (True, "")
     if not guard_ok:  # verdicts of a vacuous encoding are neither read from nor written to the cache
         from dataclasses import replace

@@ -93,6 +93,8 @@ Obligations (names as in the returned records)
   merge.commutative, merge.associative, merge.identity.left/right (-inf handled exactly),
   merge.one_tile               the 1-pass state after one tile = e (+) summary(tile) = summary(tile)
   merge.step_is_1pass          1-pass step k -> k+1 = state_k (+) summary(tile_k)
+  merge.nary.base/step         the n-ary merge over a chunk rank (max of the chunk maxima, each chunk rescaled to
+                               it and summed: split-KV) is the left fold of (+) (induction on n, rebase lemma)
   Conclusion: by commutativity and associativity every tree/fold of (+) over the M1 tile summaries equals the
   left fold from e in tile order, which is the 1-pass state sequence (one_tile + step_is_1pass, induction on
   k), which equals the 3-pass by the group above - for every M1 >= 1, M0 >= 1. A tree over tile summaries
@@ -121,6 +123,17 @@ GROUP_MERGE = "merge operator"
 GROUPS = (GROUP_2PASS, GROUP_1PASS, GROUP_MERGE)
 # The cascades each group's lemmas describe (files in verify/models/): each is proved equal to the 3-pass
 # cascade for every tile count. A chain step is lifted only when both its programs are among them.
+# The lemma groups the argument for each model needs, all of them: a step is lifted only when it names every
+# group the argument for both of its programs uses (the 1-pass conclusion is stated through the 2-pass AV; the
+# split-KV argument goes n-ary merge -> fold of merges -> 1-pass -> 2-pass -> 3-pass; the n-ary merge step uses
+# the rebase lemma of the 1-pass group).
+REQUIRES = {
+    "attention.egg": (),
+    "attention_2pass.egg": (GROUP_2PASS,),
+    "attention_2pass_deferred.egg": (GROUP_2PASS,),
+    "attention_1pass.egg": (GROUP_2PASS, GROUP_1PASS),
+    "attention_splitkv.egg": (GROUP_2PASS, GROUP_1PASS, GROUP_MERGE),
+}
 MODELS = {
     GROUP_2PASS: ("attention.egg", "attention_2pass.egg", "attention_2pass_deferred.egg"),
     GROUP_1PASS: ("attention.egg", "attention_1pass.egg"),
@@ -964,7 +977,46 @@ def _merge_laws(v: Variant) -> list[Obligation]:
     mg = _merge(q, v, ("RM_k", rdk, rnvk), ("LM_k", sld, slnv), "m_k1")
     q.goal(q.real(s1[0]) == q.real(mg[0]), s1[1] == mg[1], s1[2] == mg[2])
     out.append(_discharge(q, GROUP_MERGE, _replay_step_merge(v), t0=t0))
+    return out + _nary_merge(v)
+
+
+def _nary_merge(v: Variant) -> list[Obligation]:
+    """The n-ary merge of n >= 1 chunk states (M_n, D_n, O_n) = (max_c m_c, sum_c d_c exp(m_c - M_n),
+    sum_c o_c exp(m_c - M_n)), as split-KV computes it over a chunk rank, is the left fold of binary merges."""
+    out = []
+    t0 = time.perf_counter()
+    q = _Query("merge.nary.base", "n = 1: the n-ary merge of one chunk state is that state (= e (+) state)")
+    m0, d0, o0, M1 = q.real("m_0"), q.real("d_0"), q.real("o_0"), q.real("M_1")
+    q.hyp(M1 == m0)                                                   # max over one chunk
+    e = q.exp_diff("m_0", "M_1")
+    q.goal(d0 * e == d0, o0 * e == o0)
+    out.append(_discharge(q, GROUP_MERGE, t0=t0))
+
+    t0 = time.perf_counter()
+    q = _Query("merge.nary.step", "for n >= 1: nary(n+1) = nary(n) (+) (m_n, d_n, o_n), using the rebase lemma "
+               "for the first n chunks: sum_{c<n} d_c exp(m_c - M') = exp(M_n - M') D_n")
+    Dn, On, dn, on = q.real("D_n"), q.real("O_n"), q.real("d_n"), q.real("o_n")
+    q.real("M_n"), q.real("m_n")
+    Mp = q.max_def("M_n1", "M_n", "m_n")                             # max over n+1 chunks
+    Sd, So = q.real("S_d"), q.real("S_o")                             # the first n chunks rebased to M'
+    q.hyp(Sd == q.exp_diff("M_n", Mp) * Dn, So == q.exp_diff("M_n", Mp) * On)   # rebase (group 1-pass)
+    Dp = Sd + dn * q.exp_diff("m_n", Mp)
+    Op = So + on * q.exp_diff("m_n", Mp)
+    mg = _merge(q, v, ("M_n", Dn, On), ("m_n", dn, on), "M_fold")
+    q.goal(q.real(mg[0]) == q.real(Mp), mg[1] == Dp, mg[2] == Op)
+    out.append(_discharge(q, GROUP_MERGE, _replay_nary(v), t0=t0))
     return out
+
+
+def _replay_nary(v: Variant):
+    """Two chunk states: the first n chunks summarised as (M_n, D_n, O_n), then chunk n; n-ary merge vs fold."""
+    def replay(cex):
+        a, b = (cex["M_n"], cex["D_n"], cex["O_n"]), (cex["m_n"], cex["d_n"], cex["o_n"])
+        m = max(a[0], b[0])
+        nary = (m, a[1] * _fexp(a[0] - m) + b[1] * _fexp(b[0] - m), a[2] * _fexp(a[0] - m) + b[2] * _fexp(b[0] - m))
+        fold = _f_merge(v, a, b)
+        return {"n-ary merge": nary, "fold of (+)": fold, "disagrees": any(_differ(x, y) for x, y in zip(nary, fold))}
+    return replay
 
 
 # ---------------------------------------------------------------------------------------------------------
