@@ -420,7 +420,9 @@ def run(paths, options, progress=None) -> MutationReport:
             report.errors.append(error)
         if error.location is not None:
             broken.add((str(Path(error.location.file).resolve()), error.location.line))
-    report.mutants = [m for m in report.mutants if not (m.origin and m.origin in broken)]
+    dropped = {m.target for m in report.mutants if m.origin and m.origin in broken}
+    report.targets = [t for t in report.targets if t not in dropped]
+    report.mutants = [m for m in report.mutants if m.target not in dropped]
     todo = []
     for m in report.mutants:
         if m.claim is None:
