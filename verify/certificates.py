@@ -11,7 +11,7 @@ Cache modes: `rw` (default), `ro` (CI: read hits, never write; a miss falls back
 **Cache entries are authenticated.** A cache directory can be written by anyone who can write the checkout (a
 pull request can commit `.verify-cache/` with `git add -f`), so an entry is trusted only if it carries an
 HMAC-SHA256, under a secret key, of its cache key and its result. The key lives outside the repository:
-`VERIFY_CACHE_KEY` (e.g. a CI secret) or, failing that, a random key generated on first use in
+`VERIFY_CACHE_KEY` (e.g. a CI secret; at least 32 characters) or, failing that, a random key generated on first use in
 `$XDG_CACHE_HOME/verify/cache-key` (default `~/.cache/verify/`, mode 0600). An entry that was edited, copied to
 another key's slot, or written on another machine or runner (another key) fails the check: it is ignored,
 reported in the result (`engines["cache"]` and a warning), proved again, and (mode `rw`) replaced. Without a
@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import re
+import sys
 import tempfile
 from pathlib import Path
 
@@ -112,6 +113,7 @@ def cache_key(claim: Claim, bound: Bound, encoding: str) -> str:
 
 
 KEY_ENV = "VERIFY_CACHE_KEY"
+_SHORT_KEY_SAID = False
 
 
 def key_file() -> Path:
@@ -123,7 +125,14 @@ def secret_key() -> bytes | None:
     """The key that authenticates cache entries (see the module docstring); None when none can be had."""
     given = os.environ.get(KEY_ENV)
     if given:
-        return given.encode()
+        if len(given) >= 32:
+            return given.encode()
+        global _SHORT_KEY_SAID
+        if not _SHORT_KEY_SAID:   # as short a key as a key file may not have: no key, and the cache is off
+            _SHORT_KEY_SAID = True
+            print(f"warning: {KEY_ENV} is shorter than 32 characters, too short to authenticate cache entries: "
+                  "the result cache is off", file=sys.stderr)
+        return None
     path = key_file()
     try:
         if not path.exists():        # written whole under a temporary name, then linked: never read half-written

@@ -64,6 +64,11 @@ def _line_of(text: str, needle: str) -> int | None:
     return None
 
 
+def _program_key(chain: Path, name: str) -> str:
+    """A program named in a chain file, as the file it is (relative to the chain file, resolved)."""
+    return str((chain.parent / name).resolve())
+
+
 def read_chain(path: str | Path) -> list[Claim]:
     path = Path(path)
     text = path.read_text(encoding="utf-8", errors="replace")
@@ -81,13 +86,24 @@ def read_chain(path: str | Path) -> list[Claim]:
     _check_types(path, text, data, None)
     for step in steps:
         _check_types(path, text, step, step.get("name"))
-    reached = {data.get("start")} if data.get("start") else set()
+    # programs reached so far, by resolved path (another spelling of the same file is the same program)
+    reached = {_program_key(path, data["start"]): data["start"]} if data.get("start") else {}
     rule_names = _RuleNames(path, text, data)
     claims = []
+    named: dict[str, int | None] = {}
+    headers = [i for i, row in enumerate(text.splitlines()) if row.strip().replace(" ", "") == "[[step]]"]
     for number, step in enumerate(steps, 1):
         name = step.get("name", f"step {number}")
-        line = _line_of(text, f'"{name}"') if "name" in step else None
+        line = None
+        if "name" in step:   # the line of this step's name (searched from its own [[step]] header)
+            start = headers[number - 1] if len(headers) == len(steps) else 0
+            found = _line_of("\n".join(text.splitlines()[start:]), f'"{name}"')
+            line = found + start if found is not None else _line_of(text, f'"{name}"')
         where = Location(str(path), line)
+        if name in named:
+            raise ParseError(f"step name '{name}' is used twice (first at line {named[name]})", where,
+                             "give every step its own name: results and certificates are named after it")
+        named[name] = line
         unknown = set(step) - STEP_KEYS
         if unknown:
             raise ParseError(f"step '{name}': unknown key(s) {', '.join(sorted(unknown))}", where,
@@ -95,11 +111,11 @@ def read_chain(path: str | Path) -> list[Claim]:
         for key in ("from", "to"):
             if not isinstance(step.get(key), str):
                 raise ParseError(f"step '{name}' needs '{key} = \"program.egg\"'", where)
-        if reached and step["from"] not in reached:
+        if reached and _program_key(path, step["from"]) not in reached:
             raise ParseError(f"step '{name}' starts from {step['from']}, which no earlier step reached", where,
-                             f"reached so far: {', '.join(sorted(reached))}")
-        reached.add(step["from"])
-        reached.add(step["to"])
+                             f"reached so far: {', '.join(sorted(reached.values()))}")
+        reached.setdefault(_program_key(path, step["from"]), step["from"])
+        reached.setdefault(_program_key(path, step["to"]), step["to"])
         by = step.get("by", "equivalence")
         if by not in JUSTIFICATIONS:
             raise ParseError(f"step '{name}': unknown justification by = {by!r}", where,
@@ -137,7 +153,7 @@ def read_chain(path: str | Path) -> list[Claim]:
                                      rules=rules, rules_dir=str(rule_names.directory)) for c in step_claims]
         claims.extend(with_assumptions_each(step_claims, list(data.get("assume", [])) + list(step.get("assume", [])),
                                             where))
-    if data.get("end") and data["end"] not in reached:
+    if data.get("end") and _program_key(path, data["end"]) not in reached:
         raise ParseError(f"the chain never reaches its end {data['end']}", Location(str(path), _line_of(text, "end")))
     return claims
 

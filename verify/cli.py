@@ -762,8 +762,10 @@ def cmd_run(args, out, err) -> int:
     try:
         checked = EB.check_run(str(path), outputs, options)
     except VerifyError as exc:
-        print(f"; the checker cannot read this file, so its rules are not checked: {exc.format()}", file=out)
-        return 0
+        print("; the checker cannot read this file: its rules are not checked and the extraction above is NOT "
+              "validated", file=out)
+        print(exc.format(), file=err)
+        return 2
     if checked is None:
         return 0
     for error in checked.errors:

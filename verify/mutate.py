@@ -48,6 +48,7 @@ class Mutant:
     skipped: str = ""      # why it was not checked (ill-shaped)
     result: Result | None = None
     key: object = None     # structural identity, to drop duplicate mutants
+    origin: tuple = ()     # (file, line) of the mutated rule: its mutants are dropped if the rule itself is an error
 
     @property
     def label(self) -> str:
@@ -272,7 +273,7 @@ def rule_mutants(rule: ir.Rule, assumptions=(), source_path: str = "") -> list[M
     for side in ("lhs", "rhs"):
         for change, new in mutations(getattr(rule, side), ctx):
             mutated = replace(rule, **{side: new}, name=f"{rule.name} [{side}: {change}]")
-            mutant = Mutant(target, f"{side}: {change}")
+            mutant = Mutant(target, f"{side}: {change}", origin=(str(Path(rule.file).resolve()), rule.line))
             mutant.key = ("rule", target, mutated.lhs, mutated.rhs)
             try:
                 claim = rule_claim(mutated)
@@ -406,7 +407,22 @@ def run(paths, options, progress=None) -> MutationReport:
 
     from .guards import preflight
 
+    from .driver import collect
+
     report = collect_mutants(paths)
+    originals, original_errors, _ = collect(paths)
+    # A rule that is itself an error (ill-ranked, unreadable) is reported as such, and its mutants say nothing.
+    known = {e.format() for e in report.errors}
+    broken = set()
+    for error in original_errors:
+        if error.format() not in known:
+            known.add(error.format())
+            report.errors.append(error)
+        if error.location is not None:
+            broken.add((str(Path(error.location.file).resolve()), error.location.line))
+    dropped = {m.target for m in report.mutants if m.origin and m.origin in broken}
+    report.targets = [t for t in report.targets if t not in dropped]
+    report.mutants = [m for m in report.mutants if m.target not in dropped]
     todo = []
     for m in report.mutants:
         if m.claim is None:
@@ -417,9 +433,6 @@ def run(paths, options, progress=None) -> MutationReport:
             m.skipped = exc.cause
             continue
         todo.append(m)
-    from .driver import collect
-
-    originals = collect(paths)[0]
     results = check_claims(originals + [m.claim for m in todo], options, progress)
     report.originals, results = results[:len(originals)], results[len(originals):]
     for mutant, result in zip(todo, results):

@@ -39,6 +39,7 @@ IGNORED_USER_COMMANDS = {"run", "run-schedule", "print-stats"}
 RULE_NAME_RE = re.compile(r"^\s*;+\s*([A-Za-z][\w.\-]*(?: \d+)?)\s*:\s*(.*)$")  # `; split-max: ...`, `; Rule 5: ...`
 EXPECT_RE = re.compile(r"^\s*;+\s*expect\s*:\s*([a-z]+)", re.I)
 FOR_RANKS_RE = re.compile(r"^\s*;+\s*for-ranks\s*:\s*([a-z])\s+in\s+([a-z](?:\s*,\s*[a-z])*)\s*$", re.I)
+FOR_RANKS_ANY_RE = re.compile(r"^\s*;+\s*for-ranks\s*:", re.I)   # any attempt at the directive, to refuse malformed ones
 ASSUME_RE = re.compile(r"^\s*;+\s*assume\s*:\s*(.+?)\s*$", re.I)
 SHAPES_RE = re.compile(r"^\s*;+\s*shapes\s*:\s*(strict|implicit)\s*$", re.I)
 # Sorts of a declared constructor's arguments that are literals, not tensors (egglog's own check).
@@ -191,6 +192,10 @@ class _Reader:
         for i, line in enumerate(self.lines, 1):
             m = FOR_RANKS_RE.match(line)
             if not m:
+                if FOR_RANKS_ANY_RE.match(line):
+                    raise self.error(ParseError, f"malformed directive `{line.strip()}`", line=i,
+                                     hint="write `; for-ranks: x in m, p, e`: a template rank letter, then the "
+                                          "rank letters it stands for")
                 continue
             letter = m.group(1)
             targets = [t.strip() for t in m.group(2).split(",")]
@@ -290,6 +295,20 @@ class _Reader:
         kind = type(action).__name__
         if kind in ("Set", "Expr_") and _fact_target(action) in self.functions:
             return                            # a fact about a function of the file's own (a cost, an analysis)
+        if kind == "Union":   # a top-level union asserts an equality: it is checked as a claim, like a rule
+            line = self.line_of(action)
+            name, description = self.rule_name(line)
+            self.rule_vars = set()
+            try:
+                left, right = self.expr(action.lhs), self.expr(action.rhs)
+                free = sorted(self.rule_vars)
+            finally:
+                self.rule_vars = None
+            if free:
+                raise self.error(ParseError, f"unbound name '{free[0]}' in the union", action,
+                                 "egglog rejects it too: bind it with a let above the union")
+            self.rules.append(ir.Rule(name, left, right, self.file, line, description, False))
+            return
         if kind != "Let":
             raise self.error(ParseError, f"unsupported top-level action ({kind.lower()})", action,
                              "a program is made of (let NAME expr) and (extract NAME)")
@@ -348,7 +367,11 @@ class _Reader:
 
     def rewrite(self, rewrite, bidirectional: bool) -> None:
         if rewrite.conditions and not self.analysis_guards(rewrite.conditions):
-            raise self.error(ParseError, "conditional rewrites (:when) are not supported yet", rewrite,
+            cause = ("a `:when` guard is accepted only when it restates the checker's own assumptions (the "
+                     "`ranks`/`finite` analyses of `verify export`, declared in the file); ")
+            cause += ("this file does not declare both `ranks` and `finite`" if not {"ranks", "finite"} <= self.functions
+                      else "this guard is a precondition the checker cannot state")
+            raise self.error(ParseError, cause, rewrite,
                              "state the rule without conditions, or split it into unconditional rules")
         self.add_rule(rewrite.lhs, rewrite.rhs, self.line_of(rewrite), bidirectional,
                       explicit_name=getattr(rewrite, "name", "") or None)
@@ -453,6 +476,12 @@ class _Reader:
                                      "its use)", action, "egglog rejects it too: move the let above the union")
                 unions.append(action)
             elif kind in ("Expr_", "Set", "Subsume", "Delete", "Change", "Panic"):
+                target = _fact_target(action)
+                if kind in ("Set", "Expr_") and target is not None and target not in self.functions and not (
+                        self.declared is not None and target in self.declared or _is_operator(target)):
+                    raise self.error(ParseError, f"the rule's action uses '{target}', a function this file does not "
+                                     "declare", action, "egglog rejects it too (unbound function): declare it with "
+                                     "(function ...) or (relation ...)")
                 naming, adds_terms = False, True
             else:
                 raise self.error(ParseError, f"unsupported action ({kind.lower()}) in a rule", action)
@@ -517,6 +546,11 @@ class _Reader:
             if unbound:
                 raise self.error(ParseError, f"the right-hand side uses pattern variable(s) "
                                  f"{', '.join(sorted(unbound))} that the left-hand side does not bind", rhs)
+            unbound = _vars(left) - _vars(right) if bidirectional else set()
+            if unbound:    # a birewrite also rewrites right to left (egglog: "Unbound symbol")
+                raise self.error(ParseError, f"the birewrite's reverse direction: the left-hand side uses pattern "
+                                 f"variable(s) {', '.join(sorted(unbound))} that the right-hand side does not bind",
+                                 lhs)
         finally:
             self.rule_vars = None
         self.rules.append(ir.Rule(name, left, right, self.file, line, description, bidirectional))

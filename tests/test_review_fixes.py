@@ -1,0 +1,116 @@
+"""Defects found by an adversarial review (findings 3, 4, 5 and 7): each is a located error or a checked claim,
+never a silent pass."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from verify import certificates, cli
+
+ROOT = Path(__file__).resolve().parent.parent
+ILL_RANKED = "(rewrite (R_add_m (R_add_m x)) (R_add_m x))\n"
+GOOD = "; sum-add: the sum of a sum\n(rewrite (R_add_m (M_add_mp x y)) (M_add_p (R_add_m x) (R_add_m y)))\n"
+
+
+def run_cli(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.run([str(a) for a in argv], out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_mutate_reports_an_ill_ranked_rule_and_still_mutates_the_others(tmp_path):
+    bad = write(tmp_path / "rules" / "bad.egg", ILL_RANKED)
+    code, out, err = run_cli("mutate", bad)
+    assert code == 2 and f"{bad}:1: shape error:" in err, (code, out, err)
+    assert "equivalent" not in out
+    write(tmp_path / "rules" / "good.egg", GOOD)
+    code, out, err = run_cli("mutate", tmp_path / "rules")
+    assert code == 2 and "bad.egg:1: shape error:" in err, (code, out, err)
+    assert "bad.egg:1" not in out and "of 1 rule(s)" in out   # no mutant of the broken rule
+    assert " refuted, 0 equivalent" in out and "mutants: 0 refuted" not in out, out   # the good rule's mutants ran
+
+
+def test_run_checks_a_top_level_union_as_a_claim(tmp_path):
+    program = write(tmp_path / "u.egg", '(let X (CreateTensor "X[p]"))\n'
+                                        "(let A (M_exp_p (M_add_p (M_exp_p X) (Const 1.0))))\n"
+                                        "(let B (M_mul_p X (Const 0.0)))\n(union A B)\n(extract A)\n")
+    code, out, err = run_cli("run", program)
+    assert code == 1, (code, out, err)
+    assert "u:4: REFUTED" in out and "counterexample" in out, out
+    code, out, err = run_cli("check", "--cache", "off", program)
+    assert code == 1 and "u:4: REFUTED" in out, (code, out, err)
+
+
+def test_run_on_a_file_the_checker_cannot_read_says_the_extraction_is_not_validated(tmp_path):
+    program = write(tmp_path / "r.egg", '(let X (CreateTensor "X[m,p]"))\n(let A (R_add_m X))\n(M_exp_p A)\n'
+                                        "(extract A)\n")
+    code, out, err = run_cli("run", program)
+    assert code == 2, (code, out, err)
+    assert "NOT validated" in out and f"{program}:3: parse error: unsupported top-level action" in err, (out, err)
+
+
+def test_birewrite_whose_right_side_lacks_a_variable_is_refused(tmp_path):
+    rule = write(tmp_path / "b.egg", "(birewrite (M_mul_p x (Const 0.0)) (M_add_p (Const 0.0) (Const 0.0)))\n")
+    code, out, err = run_cli("check", "--cache", "off", rule)
+    assert code == 2 and f"{rule}:1: parse error:" in err, (code, out, err)
+    assert "pattern variable(s) x that the right-hand side does not bind" in err, err
+
+
+def test_malformed_for_ranks_directive_is_a_located_error(tmp_path):
+    rule = write(tmp_path / "f.egg", "; for-ranks: x in m, p1\n; t: split sum\n"
+                                     "(rewrite (R_add_x y) (R_add_x1 (R_add_x0 (T_split_x_x1x0 y 2))))\n")
+    code, out, err = run_cli("check", "--cache", "off", rule)
+    assert code == 2 and f"{rule}:1: parse error: malformed directive" in err, (code, out, err)
+
+
+def _chain(tmp_path, text: str) -> Path:
+    for name in ("attention.egg", "attention_2pass.egg"):
+        write(tmp_path / "ch" / name, (ROOT / "proofs" / name).read_text())
+    return write(tmp_path / "ch" / "c.chain.toml", text)
+
+
+def test_duplicate_chain_step_names_are_a_located_error(tmp_path):
+    chain = _chain(tmp_path, 'start = "attention.egg"\nend = "attention_2pass.egg"\n'
+                             '[[step]]\nname = "s"\nfrom = "attention.egg"\nto = "attention_2pass.egg"\n'
+                             '[[step]]\nname = "s"\nfrom = "attention_2pass.egg"\nto = "attention.egg"\n')
+    code, out, err = run_cli("check", "--cache", "off", chain)
+    assert code == 2 and f"{chain}:8: parse error: step name 's' is used twice (first at line 4)" in err, (code, err)
+
+
+def test_a_chain_step_may_name_a_reached_program_by_another_path(tmp_path):
+    chain = _chain(tmp_path, 'start = "attention.egg"\nend = "attention_2pass.egg"\n'
+                             '[[step]]\nname = "s"\nfrom = "../ch/attention.egg"\nto = "attention_2pass.egg"\n'
+                             'bound = "M1=1..1,M0=1..1"\n')
+    code, out, err = run_cli("check", "--cache", "off", "--no-sympy", chain)
+    assert code == 0 and "CERTIFIED" in out, (code, out, err)
+
+
+def test_a_short_cache_key_in_the_environment_is_refused(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("VERIFY_CACHE_KEY", "a")
+    monkeypatch.setattr(certificates, "_SHORT_KEY_SAID", False)
+    assert certificates.secret_key() is None
+    assert "VERIFY_CACHE_KEY is shorter than 32 characters" in capsys.readouterr().err
+    assert certificates.Cache(tmp_path / "cache", "rw").mode == "off"
+    monkeypatch.setenv("VERIFY_CACHE_KEY", "k" * 32)
+    assert certificates.secret_key() == b"k" * 32
+
+
+def test_an_undeclared_function_in_a_rule_action_is_a_located_error(tmp_path):
+    rule = write(tmp_path / "a.egg", "(rule ((= v (R_add_m x))) ((set (foo v) 1)))\n")
+    code, out, err = run_cli("check", "--cache", "off", rule)
+    assert code == 2 and f"{rule}:1: parse error:" in err and "'foo', a function this file does not declare" in err
+
+
+def test_when_guard_message_agrees_with_the_readme(tmp_path):
+    rule = write(tmp_path / "w.egg", "(rewrite (M_mul_p x (Const 1.0)) x :when ((finite x)))\n")
+    code, out, err = run_cli("check", "--cache", "off", rule)
+    assert code == 2 and "not supported yet" not in err, err
+    assert "accepted only when it restates the checker's own assumptions" in err, err
+    assert "accepted only when it restates the checker's own assumptions" in (ROOT / "README.md").read_text()
