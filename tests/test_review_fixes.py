@@ -114,3 +114,57 @@ def test_when_guard_message_agrees_with_the_readme(tmp_path):
     assert code == 2 and "not supported yet" not in err, err
     assert "accepted only when it restates the checker's own assumptions" in err, err
     assert "accepted only when it restates the checker's own assumptions" in (ROOT / "README.md").read_text()
+
+
+# -- finding 1: a rule certified only within a bound, applied by egglog at the program's own sizes ---------------
+
+COUNT_RULE = """; count-vanish: (N-1)(N-2) y = 0 with N = E (a count over e): true only for E <= 2
+(rewrite (M_mul_p (M_mul_p (M_sub_p (R_add_e (M_exp_ep (M_mul_ep x (Const 0.0)))) (Const 1.0)) (M_sub_p (R_add_e (M_exp_ep (M_mul_ep x (Const 0.0)))) (Const 2.0))) y) (M_mul_p y (Const 0.0)))
+"""
+COUNT_PROGRAM = """(let X (CreateTensor 3 4 "X[e,p]"))
+(let Y (CreateTensor 4 "Y[p]"))
+(let N (R_add_e (M_exp_ep (M_mul_ep X (Const 0.0)))))
+(let W (M_mul_p (M_mul_p (M_sub_p N (Const 1.0)) (M_sub_p N (Const 2.0))) Y))
+(let Z (M_add_p Y W))
+(extract Z)
+"""
+
+
+def _count_files(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "count.egg").write_text(COUNT_RULE)
+    program = tmp_path / "prog.egg"
+    program.write_text(COUNT_PROGRAM)
+    return rules, program
+
+
+def test_rules_certified_only_within_a_bound_do_not_drive_egglog(tmp_path):
+    """The rule is CERTIFIED at E <= 2 and false at E = 3 (the program's size): it is not exported, and optimize
+    leaves the program as it is; nothing claims Z = Y."""
+    rules, program = _count_files(tmp_path)
+    code, out, err = run_cli("export", "--rules", rules, "-o", tmp_path / "out.egg", "--no-sympy")
+    assert "not exported: count-vanish" in out and "not for all sizes" in out, (out, err)
+    assert "count-vanish" not in (tmp_path / "out.egg").read_text().split("; not exported")[0].replace(
+        "; count-vanish", "")
+    code, out, err = run_cli("optimize", program, "--rules", rules, "--cost", "memory", "--no-sympy")
+    assert code == 0 and "0 of 1 rules used" in out and "(Const 2.0)" in out, (out, err)
+
+
+def test_allow_bounded_warns_about_declared_sizes_and_writes_no_kernel(tmp_path):
+    rules, program = _count_files(tmp_path)
+    kernel = tmp_path / "z.py"
+    code, out, err = run_cli("optimize", program, "--rules", rules, "--cost", "memory", "--no-sympy",
+                             "--allow-bounded", "--emit", "torch", "--emit-output", kernel)
+    assert code == 1 and "declares E=3, outside the bound" in err and not kernel.exists(), (out, err)
+
+
+def test_equiv_says_when_declared_sizes_lie_outside_the_bound(tmp_path):
+    _, program = _count_files(tmp_path)
+    other = tmp_path / "other.egg"
+    other.write_text('(let X (CreateTensor 3 4 "X[e,p]"))\n(let Y (CreateTensor 4 "Y[p]"))\n'
+                     '(let Z (M_add_p Y (M_mul_p Y (Const 0.0))))\n(extract Z)\n')
+    code, out, err = run_cli("equiv", program, other, "--cache", "off", "--no-sympy")
+    assert "declare E=3, outside the bound checked" in out, (out, err)
+    code, out, err = run_cli("equiv", program, other, "--cache", "off", "--no-sympy", "--bound", "E=3..3")
+    assert code == 1 and "REFUTED" in out, (out, err)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import verdict as V
 from .claims import Bound
-from .driver import Options, Report, check_equiv, check_paths
+from .driver import Options, Report, check_equiv, check_paths, declared_sizes_outside
 from .errors import BoundError, UsageError, VerifyError
 
 
@@ -608,7 +608,8 @@ def cmd_deps(args, out, err) -> int:
 def _certified_rules(args, err):
     from . import egglog_bridge as EB
 
-    statuses, errors = EB.certify_rules(args.rules, Options(sympy=not args.no_sympy))
+    statuses, errors = EB.certify_rules(args.rules, Options(sympy=not args.no_sympy),
+                                        allow_bounded=args.allow_bounded)
     for error in errors:
         print(error.format(), file=err)
     return statuses, errors
@@ -677,11 +678,17 @@ def cmd_optimize(args, out, err) -> int:
     result = EB.optimize(source.program, statuses, args.cost, forbid, schedule, _sizes(args.sizes))
     sat = result.saturation
     rules = [s for s in statuses if s.exported]
+    outside = declared_sizes_outside(source.program, result.verdicts)
+    if outside:      # only with --allow-bounded: rules and validation hold within a bound the program leaves
+        print(f"warning: {args.program} declares {outside}, outside the bound the result was checked at; the "
+              "output is not certified at those sizes" + (" and no kernel is written" if args.emit else ""),
+              file=err)
     checks = "; ".join(f"{r.verdict.value} ({r.bound}; {r.method})" for r in result.verdicts) or "not checked"
     header = [
         f"verify optimize {args.program} --cost {args.cost}{' --no-scan' if args.no_scan else ''}",
         f"e-graph: {sat.rows} rows, {sat.iterations} iterations ({sat.stop}), {sat.seconds:.2f} s; "
-        f"{len(rules)} certified rules of {len(statuses)}",
+        f"{len(rules)} of {len(statuses)} rules used (certified"
+        f"{' within their bounds' if args.allow_bounded else ' for all sizes'})",
         "rules that matched: " + (", ".join(f"{name} ({n})" for name, n in sorted(sat.matches.items()) if n)
                                   or "none"),
         f"extraction: {result.candidates} candidates, {result.evaluations} exact DAG costs, "
@@ -697,7 +704,7 @@ def cmd_optimize(args, out, err) -> int:
     text = program_text(result.program, header=header)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
-    if args.emit and result.verified:
+    if args.emit and result.verified and not outside:
         from .codegen import generate
 
         origin = f"verify optimize {args.program} --cost {args.cost} --emit {args.emit}"
@@ -717,6 +724,8 @@ def cmd_optimize(args, out, err) -> int:
         out.write(json.dumps(payload, indent=2) + "\n")
     elif not args.emit:
         out.write(text)
+    if outside:
+        return 1
     if not result.verified:
         details = "; ".join(f"{r.verdict.value}: {r.detail}" for r in result.verdicts) or "no verdict"
         print(f"error: TRANSLATION VALIDATION FAILED: the extracted program was not proved equal to "
@@ -826,6 +835,9 @@ def _egglog_commands(sub) -> None:
     ex.add_argument("-o", "--output", default="build/certified_rules.egg",
                     help="where to write (default build/certified_rules.egg)")
     ex.add_argument("--rules", default="rules", help="rules directory (default rules)")
+    ex.add_argument("--allow-bounded", action="store_true",
+                    help="also use rules certified only within a bound (default: only rules certified for all "
+                         "sizes, since egglog applies a rule at every size)")
     ex.add_argument("--rule", metavar="NAME", help="export only this rule; an error unless it is certified")
     ex.add_argument("--no-sympy", action="store_true", help="skip SymPy's second opinion")
     ex.set_defaults(func=cmd_export)
@@ -836,6 +848,9 @@ def _egglog_commands(sub) -> None:
     op.add_argument("--no-scan", action="store_true", help="do not extract scans (S_scan/S_prev/S_shift/S_last)")
     op.add_argument("--json", action="store_true", help="print a JSON object instead of the program")
     op.add_argument("--rules", default="rules", help="rules directory (default rules)")
+    op.add_argument("--allow-bounded", action="store_true",
+                    help="also use rules certified only within a bound (default: only rules certified for all "
+                         "sizes, since egglog applies a rule at every size)")
     op.add_argument("-o", "--output", help="also write the optimized program to this file")
     op.add_argument("--sizes", help="reference sizes that rank memory, e.g. M=4096,M0=64,P=512,E=64,F=64")
     op.add_argument("--iterations", type=int, default=12, help="rule iterations at most (default 12)")

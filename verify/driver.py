@@ -16,6 +16,8 @@ limits); a killed check is UNKNOWN.
 
 from __future__ import annotations
 
+import re
+
 import multiprocessing
 import time
 import traceback
@@ -597,6 +599,20 @@ def check_paths(paths, options: Options, progress=None, events=None) -> Report:
     return Report(check_claims(claims, options, progress, events), errors, notes, claims)
 
 
+def declared_sizes_outside(program, verdicts) -> str:
+    """The program's declared CreateTensor sizes that lie outside a bounded verdict's bound ("" if none): a
+    bound is written `R<=hi`, `R=lo..hi` or `all sizes (...)` (claims.plan)."""
+    outside = []
+    for result in verdicts:
+        if result.bound.startswith("all sizes"):
+            continue
+        for rank, lo, hi in re.findall(r"\b([A-Z][0-9]*)(?:<=|=(\d+)\.\.)(\d+)", result.bound):
+            declared = program.sizes.get(rank.lower())
+            if declared and not int(lo or 1) <= declared[0] <= int(hi):
+                outside.append(f"{rank}={declared[0]}")
+    return ", ".join(sorted(set(outside)))
+
+
 def check_equiv(a: str | Path, b: str | Path, options: Options, events=None) -> Report:
     try:
         left, right = read_file(a), read_file(b)
@@ -607,4 +623,22 @@ def check_equiv(a: str | Path, b: str | Path, options: Options, events=None) -> 
                                        [text for text, _ in left.assumptions + right.assumptions])
     except VerifyError as exc:
         return Report([], [exc], [])
-    return Report(check_claims(claims, options, events=events), [], [], claims)  # the same guards as `check`
+    programs = (left.program, right.program)
+
+    class SizesOutside:
+        """Says, before a result is shown, when the programs declare sizes outside the bound it was checked at."""
+
+        def started(self, i, claim):
+            if events:
+                events.started(i, claim)
+
+        def finished(self, i, result):
+            outside = sorted({x for p in programs for x in declared_sizes_outside(p, [result]).split(", ") if x})
+            if outside:
+                result.warnings.append(f"the programs declare {', '.join(outside)}, outside the bound checked: not "
+                                       "certified at those sizes")
+            if events:
+                events.finished(i, result)
+
+    results = check_claims(claims, options, events=SizesOutside())    # the same guards as `check`
+    return Report(results, [], [], claims)

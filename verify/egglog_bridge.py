@@ -406,9 +406,16 @@ def _as_rewrite(claim, result, status: RuleStatus, sources: dict) -> None:
         tuple(getattr(result, "warnings", ()) or ()))
 
 
-def certify_rules(rules_dir: str | Path = "rules", options=None, progress=None) -> tuple[list[RuleStatus], list]:
+def certify_rules(rules_dir: str | Path = "rules", options=None, progress=None,
+                  allow_bounded: bool = False) -> tuple[list[RuleStatus], list]:
     """Check every rule and chain step under `rules_dir` with the driver now; the certified ones become
-    CertifiedRules. Returns (statuses, user errors)."""
+    CertifiedRules. Returns (statuses, user errors).
+
+    Only rules certified **for all sizes** become rewrites unless `allow_bounded`: egglog applies a rewrite to
+    a term of any size, so a rule certified at M <= 4 (say) would otherwise be used at the program's M = 1024,
+    where it was never checked (a rule true only for small sizes then makes `optimize` emit a wrong program
+    whose translation validation, itself bounded, cannot see it). With `allow_bounded` such rules are exported,
+    each marked with its bound, and whatever they produce holds only within it."""
     from .driver import Options, check_claims, collect
 
     claims, errors, _notes = collect([str(rules_dir)])
@@ -419,6 +426,10 @@ def certify_rules(rules_dir: str | Path = "rules", options=None, progress=None) 
         status = RuleStatus(claim.name, claim.file, claim.line, result.verdict.value, result.detail or result.method)
         statuses.append(status)
         if result.verdict.value == "CERTIFIED":
+            if not allow_bounded and not result.bound.startswith("all sizes"):
+                status.reason = (f"certified only at {result.bound}, not for all sizes; egglog would apply it at "
+                                 "every size (--allow-bounded uses it anyway)")
+                continue
             _as_rewrite(claim, result, status, sources)
     return statuses, errors
 
