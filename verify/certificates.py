@@ -109,7 +109,26 @@ def claim_hash(claim: Claim) -> str:
 
 
 def cache_key(claim: Claim, bound: Bound, encoding: str) -> str:
-    return hashlib.sha256(f"{claim_hash(claim)}|{bound.ranges!r}|{encoding}".encode()).hexdigest()
+    """The claim's content, its bound, the encoding version and the checker's own source (`checker_digest`):
+    a verdict is reused only by the very checker that reached it. An encoding version alone was not enough: a
+    change that lifts verdicts to all sizes (or fixes a soundness bug) without a bump would be answered by
+    verdicts of the old code."""
+    return hashlib.sha256(f"{claim_hash(claim)}|{bound.ranges!r}|{encoding}|{checker_digest()}".encode()).hexdigest()
+
+
+_DIGEST: str | None = None
+
+
+def checker_digest() -> str:
+    """sha256 of every source and model file of the `verify` package (computed once per process)."""
+    global _DIGEST
+    if _DIGEST is None:
+        root = Path(__file__).resolve().parent
+        digest = hashlib.sha256()
+        for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".egg") and "__pycache__" not in p.parts):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+        _DIGEST = digest.hexdigest()
+    return _DIGEST
 
 
 KEY_ENV = "VERIFY_CACHE_KEY"
