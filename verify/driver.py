@@ -22,7 +22,7 @@ import multiprocessing
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import refute
@@ -357,10 +357,20 @@ def lift_rule_level(claim: Claim, result: Result, lifted) -> Result:
     lift is recorded beside it as a second opinion."""
     if lifted is None or result.verdict is not Verdict.CERTIFIED:
         return result
-    if claim.unbounded:
+    if claim.unbounded and not (lifted.lifted and result.bound == "all sizes, by induction"):
         result.engines["unbounded (rule-level)"] = (f"lifted: {lifted.shape}, {len(lifted.obligations)} obligations"
                                                     if lifted.lifted else f"not lifted: {lifted.reason}")
         return result
+    if claim.unbounded:
+        # both lifts hold: the rule-level one decides (its obligations are generated from the claim's own IR
+        # and every rank, E, P, F included, is symbolic); the model induction stays as a second opinion
+        induction = result.method.split("; ")[0]
+        result.engines["induction (models, second opinion)"] = induction
+        result.bound, result.method = result.engines.get("bounded", " at ").rsplit(" at ", 1)[1], \
+            result.engines.get("bounded", " at ").rsplit(" at ", 1)[0]
+        lifted_result = lift_rule_level(replace(claim, unbounded=()), result, lifted)
+        lifted_result.method += f"; second opinion: {induction}"
+        return lifted_result
     if not lifted.lifted:
         result.engines["unbounded"] = f"not lifted: {lifted.reason}"
         result.detail = (result.detail + "; " if result.detail else "") + f"not lifted to all sizes: {lifted.reason}"
