@@ -489,3 +489,37 @@ def test_logs_are_lifted_only_when_their_arguments_are_provably_positive(tmp_pat
     assert not out.lifted and "log inside" in out.reason
     (lse,) = _claims("proofs/lse.chain.toml")
     assert lift(lse).lifted
+
+
+SCAN_SUMS_ITS_STATE_OVER_P = """(let Y (CreateTensor "Y[m1,p]"))
+(let NP (R_add_p (M_exp_m1p (M_mul_m1p (Const 0.0) Y))))
+(let AL (M_mul_m1 (M_sub_m1 NP (Const 1.0)) (M_sub_m1 NP (Const 2.0))))
+(let X (S_scan_m1 "X" (Const 0.0)
+  (M_add_m1p (M_add_m1p Y (S_prev_m1 "X"))
+    (M_mul_m1p AL (M_sub_m1p (R_add_p (M_mul_m1p (S_prev_m1 "X") (M_exp_m1p (M_mul_m1p (Const 0.0) Y))))
+                             (M_mul_m1p NP (S_prev_m1 "X")))))))
+(let Z (S_last_m1 X))
+(extract Z)
+"""
+
+
+def test_a_scan_that_reads_its_state_inside_a_reduction_over_another_rank_is_not_lifted(tmp_path):
+    """X[t,p] = Y + X[t-1,p] + (P-1)(P-2)(sum_p' X[t-1,p'] - P X[t-1,p]) is the prefix sum only for P <= 2. The
+    lift held the previous state as one term at the output index, so inside sum_p it read X[t-1,p] for every p'
+    and certified this for all sizes (an adversarial review found it). Now it stays bounded, and P = 3 refutes."""
+    from verify import cli
+
+    lhs, rhs = tmp_path / "lhs.egg", tmp_path / "rhs.egg"
+    lhs.write_text(SCAN_SUMS_ITS_STATE_OVER_P)
+    rhs.write_text('(let Y (CreateTensor "Y[m1,p]"))\n(let Z (R_add_m1 Y))\n(extract Z)\n')
+
+    def run(*argv):
+        import io
+
+        out, err = io.StringIO(), io.StringIO()
+        return cli.run([str(a) for a in argv], out, err), out.getvalue() + err.getvalue()
+
+    code, out = run("equiv", lhs, rhs, "--cache", "off", "--no-sympy")
+    assert "all sizes" not in out and "CERTIFIED (M1<=2, P<=2" in out, out
+    code, out = run("equiv", lhs, rhs, "--cache", "off", "--no-sympy", "--bound", "P=3,M1=2")
+    assert code == 1 and "REFUTED" in out, out

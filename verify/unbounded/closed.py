@@ -21,7 +21,7 @@ import z3
 
 from .. import ir
 from .prove import Prover
-from .scan import _deref, _walk_refs as _walk
+from .scan import _deref, _walk_refs as _walk, read_prev
 from .terms import Env, NotLiftable, simplify_inf
 
 
@@ -87,7 +87,7 @@ def lift_closed(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
             del pending[key]
     env.allow_inf = True
     env.closed = {}
-    state: dict = {"scan": None, "prev": None, "base": True}
+    state: dict = {"scan": None, "prev": None, "base": True, "at": {}}
 
     def closed_at(e: Env, s, t, idx):
         expr, bindings = e.closed[(id(e.bindings), s)]
@@ -103,7 +103,7 @@ def lift_closed(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
     def scan_eval(e: Env, expr, idx):
         match expr:
             case ir.Prev(name=name) if state["scan"] is not None and name == state["scan"].name:
-                return state["prev"]
+                return read_prev(state, idx)
             case ir.Shift(rank=r, arg=arg, init=init) if state["scan"] is not None and r == state["scan"].rank:
                 if state["base"]:
                     return e.eval(init, idx)
@@ -142,7 +142,7 @@ def lift_closed(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
 
         def body_at(t, prev, base):
             env.bindings = bindings
-            state.update(scan=s, prev=prev, base=base)
+            state.update(scan=s, prev=prev, base=base, at={**idx, k: t})
             try:
                 return simplify_inf(env.eval(s.body, {**idx, k: t}))
             finally:

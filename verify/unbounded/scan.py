@@ -74,12 +74,12 @@ def lift_scan(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
             raise NotLiftable(f"the scan body reduces its iterative rank {k}")
     n_k = env.size(k)
     env.allow_inf = True
-    state = {"prev": None, "base": True}
+    state = {"prev": None, "base": True, "at": {}}
 
     def scan_eval(e: Env, expr, idx):
         match expr:
             case ir.Prev(rank=r, name=name) if r == k and name == scan.name:
-                return state["prev"]
+                return read_prev(state, idx)
             case ir.Shift(rank=r, arg=arg, init=init) if r == k:
                 if any(isinstance(n, (ir.Scan, ir.Prev)) for n in _walk_refs(arg, side.bindings)):
                     raise NotLiftable("a shift of an iterative value")
@@ -101,7 +101,7 @@ def lift_scan(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
 
     def body_at(t, prev, base):
         env.bindings = side.bindings
-        state["prev"], state["base"] = prev, base
+        state["prev"], state["base"], state["at"] = prev, base, {**out_idx, k: t}
         return simplify_inf(env.eval(scan.body, {**out_idx, k: t}))
 
     zero = z3.IntVal(0)
@@ -116,6 +116,17 @@ def lift_scan(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
     step_r = inv(("step", t), t)
     ok_s, obs_s = prover.equal(step_l, step_r, step_hyps, f"scan.step ({scan.name}[t] = Inv(t+1), t >= 1)")
     return ok_b and ok_s, obs_b + obs_s
+
+
+def read_prev(state: dict, idx: dict):
+    """The previous state, which the obligations hold as one term at the body's own index `state["at"]`. A read
+    at any other index (inside a reduction over another rank, say sum_p of prev) would silently be that same
+    term, so it is outside the shape: a false "all sizes" once came from exactly that."""
+    for rank, value in state["at"].items():
+        if rank in idx and not idx[rank].eq(value):
+            raise NotLiftable(f"the scan body reads its previous state at another index of rank {rank} "
+                              "(e.g. inside a reduction over it)")
+    return state["prev"]
 
 
 def _eval_init(env: Env, init, side, out_idx):
