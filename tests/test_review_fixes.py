@@ -168,3 +168,35 @@ def test_equiv_says_when_declared_sizes_lie_outside_the_bound(tmp_path):
     assert "declare E=3, outside the bound checked" in out, (out, err)
     code, out, err = run_cli("equiv", program, other, "--cache", "off", "--no-sympy", "--bound", "E=3..3")
     assert code == 1 and "REFUTED" in out, (out, err)
+
+
+# -- second review: draw on ill-ranked input, ambiguous rule names, impossible sizes -----------------------------
+
+def test_draw_refuses_an_ill_ranked_program_and_a_file_without_a_program(tmp_path):
+    ill = tmp_path / "ill.egg"
+    ill.write_text('(let S (CreateTensor "S[m,p]"))\n(let T (M_add_p S (Const 1.0)))\n(extract T)\n')
+    code, out, err = run_cli("draw", ill, "-o", tmp_path / "ill.svg")
+    assert code == 2 and "shape error" in err and not (tmp_path / "ill.svg").exists(), (out, err)
+    rules = tmp_path / "rules.egg"
+    rules.write_text("(rewrite (R_max_m x) (R_max_m x))\n")
+    code, out, err = run_cli("draw", rules, "-o", tmp_path / "r.svg")
+    assert code == 2 and "no program to draw" in err, (out, err)
+
+
+def test_a_rule_name_two_rule_files_share_is_ambiguous_in_a_rules_step(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.egg").write_text("; dup: sum over m twice\n(rewrite (R_add_m x) (R_add_m x))\n")
+    (rules / "b.egg").write_text("; dup: max over m twice\n(rewrite (R_max_m x) (R_max_m x))\n")
+    (tmp_path / "p.egg").write_text('(let X (CreateTensor "X[m,p]"))\n(let Y (R_add_m X))\n(extract Y)\n')
+    (tmp_path / "c.chain.toml").write_text('rules_dir = "rules"\n\n[[step]]\nname = "s"\nfrom = "p.egg"\n'
+                                           'to = "p.egg"\nby = "rules"\nrules = ["dup"]\n')
+    code, out, err = run_cli("check", tmp_path / "c.chain.toml", "--cache", "off", "--no-sympy")
+    assert code == 2 and "ambiguous" in out + err, (out, err)
+
+
+def test_create_tensor_sizes_below_one_are_a_located_error(tmp_path):
+    path = tmp_path / "b.egg"
+    path.write_text('(let K (CreateTensor 0 -2 "K"))\n(let S (R_add_m K))\n(extract S)\n')
+    code, out, err = run_cli("check", path, "--cache", "off")
+    assert code == 2 and f"{path}:1: parse error: CreateTensor sizes must be at least 1" in err, (out, err)

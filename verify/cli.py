@@ -797,7 +797,13 @@ def cmd_draw(args, out, err) -> int:
     from . import draw
     from .reader import read_file
 
+    from .shapes import program_ranks
+
     source = read_file(args.program)
+    if not source.program.bindings:
+        raise UsageError(f"{args.program} has no program to draw (no let bindings)",
+                         hint="draw a program file, e.g. proofs/attention.egg; `verify report` draws rules")
+    program_ranks(source.program)     # an ill-ranked program is a located error, as in check and codegen
     written, renderer, note = draw.draw(source.program, args.output, use_dot=not args.no_dot)
     print(f"wrote {written}" + (f" ({renderer})" if renderer != "none" else ""), file=out)
     if note:

@@ -673,9 +673,16 @@ def certify_named(rules_dir: str | Path, names, options=None) -> dict[str, tuple
         raise errors[0]
     out: dict[str, tuple[RuleStatus, object]] = {}
     sources: dict[str, object] = {}
+    first: dict[str, object] = {}
     for claim in claims:
-        if claim.name not in wanted or claim.name in out:
+        if claim.name not in wanted:
             continue
+        if claim.name in first:        # which one a step means would depend on file order: refuse
+            other = first[claim.name]
+            raise UsageError(f"rule name '{claim.name}' is ambiguous under {rules_dir}: it names the rule at "
+                             f"{other.file}:{other.line} and the one at {claim.file}:{claim.line}",
+                             Location(claim.file, claim.line), "give the rules distinct names")
+        first[claim.name] = claim
         result = check_claim(claim, options or Options())
         status = RuleStatus(claim.name, claim.file, claim.line, result.verdict.value, result.detail or result.method)
         out[claim.name] = (status, result)

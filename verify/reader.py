@@ -665,6 +665,9 @@ class _Reader:
             sizes = [a for a in sizes if type(a).__name__ != "Var"]
         if any(type(a).__name__ != "Lit" or not isinstance(_lit(a), int) or isinstance(_lit(a), bool) for a in sizes):
             raise self.error(ParseError, "CreateTensor sizes must be integers", node)
+        if any(_lit(a) < 1 for a in sizes):
+            raise self.error(ParseError, "CreateTensor sizes must be at least 1", node,
+                             "a tensor has at least one element along each rank")
         # A datatype that fixes the number of sizes (the seed's `(CreateTensor i64 i64 String)`) decides it for
         # every tensor; only without one must the sizes number the ranks.
         if sizes and len(sizes) != len(ranks) and "CreateTensor" not in self.sorts and not self.any_sizes:
