@@ -15,7 +15,7 @@ import numpy as np
 
 from . import ir
 from .errors import BoundError, Location, ShapeError
-from .evaluate import Algebra, Evaluator, FLOAT, Tensor
+from .evaluate import FLOAT, Algebra, Evaluator, Tensor
 from .shapes import check_split_tiles, expr_ranks, infer_rule, program_ranks
 
 
@@ -127,7 +127,8 @@ def _inputs_of(sides) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 def _masks_of(sides) -> tuple[str, ...]:
-    return tuple(sorted({n.name for side in sides for n in side.nodes() if isinstance(n, ir.Input) and n.kind == "mask"}))
+    return tuple(sorted({n.name for side in sides for n in side.nodes()
+                         if isinstance(n, ir.Input) and n.kind == "mask"}))
 
 
 def with_assumptions(claim: Claim, assumptions, location: Location | None = None) -> Claim:
@@ -239,7 +240,7 @@ def _hoist(expr: ir.Expr, bindings: dict[str, ir.Binding]) -> ir.Expr:
 def _hoisted_rule_claim(rule: ir.Rule, env=None) -> Claim | None:
     """A rule whose scan body nests an iteration over the scan's rank (`verify export` writes a chain step's
     programs inline this way) as the claim between the programs it came from; None if it is not one."""
-    from .shapes import _Checker, _allowed, _mentioned, _substitute
+    from .shapes import _allowed, _Checker, _mentioned, _substitute
 
     if not (_nested_iterations(rule.lhs) or _nested_iterations(rule.rhs)):
         return None
@@ -362,7 +363,7 @@ class Bound:
     ranges: tuple[tuple[str, tuple[int, int]], ...] = ()
 
     @staticmethod
-    def parse(spec: str | None) -> "Bound":
+    def parse(spec: str | None) -> Bound:
         if not spec:
             return Bound()
         ranges = {}
@@ -384,12 +385,12 @@ class Bound:
     def get(self, rank: str) -> tuple[int, int] | None:
         return dict(self.ranges).get(rank.upper())
 
-    def over(self, other: "Bound") -> "Bound":
+    def over(self, other: Bound) -> Bound:
         """This bound, with `other` filling the ranks this one does not mention."""
         return Bound(tuple(sorted({**dict(other.ranges), **dict(self.ranges)}.items())))
 
 
-def effective_bound(claim: "Claim", bound: Bound) -> Bound:
+def effective_bound(claim: Claim, bound: Bound) -> Bound:
     return bound.over(Bound.parse(claim.bound)) if claim.bound else bound
 
 
@@ -560,4 +561,5 @@ def aligned_pair(claim: Claim, left: Tensor, right: Tensor, batch: bool = False)
     return left.aligned(order), right.aligned(order)
 
 
-__all__ = ["Claim", "Side", "Bound", "Plan", "plan", "rule_claim", "equiv_claim", "equiv_claims", "symbolic_inputs", "FLOAT"]
+__all__ = ["Claim", "Side", "Bound", "Plan", "plan", "rule_claim", "equiv_claim", "equiv_claims", "symbolic_inputs",
+           "FLOAT"]

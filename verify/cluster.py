@@ -90,7 +90,7 @@ def map_claims(claims, options, events=None):
             i, claim, started = futures[future]
             try:
                 result = future.result()
-            except Exception as exc:  # noqa: BLE001 - a worker lost or killed: this claim is UNKNOWN
+            except Exception as exc:  # a worker lost or killed: this claim is UNKNOWN
                 result = Result(claim.name, claim.file, claim.line, claim.kind, Verdict.UNKNOWN, "-", "-",
                                 time.monotonic() - started,
                                 detail=f"the cluster did not return a result ({type(exc).__name__}: {exc})",

@@ -159,7 +159,8 @@ def unrelated_tiling(rule: ir.Rule) -> bool:
     unsplit between them? Then strictly their sizes are unrelated (M need not be M1*M0)."""
     pairs = split_pairs([rule.lhs, rule.rhs])
     mentioned = set(_mentioned(rule.lhs)) | set(_mentioned(rule.rhs))
-    related = {node.rank for e in (rule.lhs, rule.rhs) for node in ir.walk(e) if isinstance(node, (ir.Split, ir.Unsplit))}
+    related = {node.rank for e in (rule.lhs, rule.rhs) for node in ir.walk(e)
+               if isinstance(node, (ir.Split, ir.Unsplit))}
     return any(base in mentioned and (outer in mentioned or inner in mentioned) and base not in related
                for base, (outer, inner) in pairs.items())
 
@@ -173,7 +174,7 @@ def implicit_rule(rule: ir.Rule, env=None) -> ir.Rule | None:
     if not reading.pairs:
         return None
     order = _mentioned(rule.lhs) + [r for r in _mentioned(rule.rhs) if r not in _mentioned(rule.lhs)]
-    for base, (outer, inner) in reading.pairs.items():
+    for base, (outer, _inner) in reading.pairs.items():
         if base not in order and outer in order:
             order.insert(order.index(outer), base)
     universe = frozenset(order)

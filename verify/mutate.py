@@ -403,11 +403,8 @@ def collect_mutants(paths) -> MutationReport:
 
 
 def run(paths, options, progress=None) -> MutationReport:
-    from .driver import check_claims
-
+    from .driver import check_claims, collect
     from .guards import preflight
-
-    from .driver import collect
 
     report = collect_mutants(paths)
     originals, original_errors, _ = collect(paths)

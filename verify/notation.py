@@ -39,7 +39,7 @@ def parse_ranks(text: str, what: str = "rank list") -> tuple[str, ...]:
 class MapOp:
     op: str
     space: tuple[str, ...]
-    reduce: "ReduceOp | None" = None
+    reduce: ReduceOp | None = None
 
     @property
     def arity(self) -> int:
@@ -238,4 +238,6 @@ def parse_tensor_name(text: str) -> tuple[str, tuple[str, ...]]:
                 hint=f'declare them, e.g. (CreateTensor "{name}[m,p]"); only Q, K and V have conventional ranks',
             )
         return name, CONVENTIONAL_INPUTS[name]
-    return name, parse_ranks(ranks.replace(",", "").replace(" ", ""), f"ranks of input '{name}'") if ranks.strip() else ()
+    if not ranks.strip():
+        return name, ()
+    return name, parse_ranks(ranks.replace(",", "").replace(" ", ""), f"ranks of input '{name}'")
