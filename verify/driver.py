@@ -577,7 +577,8 @@ def check_claims(claims: list[Claim], options: Options, progress=None, events=No
     if options.executor != "local" and claims:
         from . import cluster
 
-        for i, result in cluster.map_claims(claims, options, events):
+        for i, result in cluster.map_claims(claims, options, events, check=check_claim,
+                                            encoding=ENCODING_VERSION):
             finish(i, result)
     elif options.jobs <= 1:
         for i, claim in enumerate(claims):
