@@ -7,6 +7,7 @@ from chain steps. Every back end consumes claims and nothing else.
 
 from __future__ import annotations
 
+import enum
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -40,10 +41,18 @@ class Side:
             yield from ir.walk(binding.expr)
 
 
+class ClaimKind(enum.StrEnum):
+    """What a claim states: a rewrite rule, two programs equal (`verify equiv`), or a step of a chain file. A
+    StrEnum: it compares equal to, prints and serialises as its string."""
+    RULE = "rule"
+    EQUIV = "equiv"
+    STEP = "step"
+
+
 @dataclass(frozen=True)
 class Claim:
     name: str
-    kind: str                       # rule | equiv | step
+    kind: ClaimKind                 # given as its string ("rule" | "equiv" | "step") or as a ClaimKind
     file: str
     line: int | None
     lhs: Side
@@ -56,6 +65,9 @@ class Claim:
     masks: tuple[str, ...] = ()     # inputs whose elements are 0 or -inf (see masks.py)
     assumptions: tuple[tuple[str, str], ...] = ()   # (mask, rank): the mask keeps an element along rank
     reading: str = ""               # how a rule was read, when not strictly (implicit.READING); shown in verdicts
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", ClaimKind(self.kind))   # an unknown kind is a ValueError here
 
     @property
     def location(self) -> Location:
@@ -561,5 +573,5 @@ def aligned_pair(claim: Claim, left: Tensor, right: Tensor, batch: bool = False)
     return left.aligned(order), right.aligned(order)
 
 
-__all__ = ["Claim", "Side", "Bound", "Plan", "plan", "rule_claim", "equiv_claim", "equiv_claims", "symbolic_inputs",
-           "FLOAT"]
+__all__ = ["Claim", "ClaimKind", "Side", "Bound", "Plan", "plan", "rule_claim", "equiv_claim", "equiv_claims",
+           "symbolic_inputs", "FLOAT"]
