@@ -340,9 +340,6 @@ class Analysis:
         return {"passes": self.passes, "memory": str(self.memory), "memory_at_reference": self.memory_value,
                 "einsums": self.einsums}
 
-    def node_class(self, node: Node) -> str:
-        return self.fiber.classify(node.space)
-
 
 def rank_sizes(splits) -> dict[str, Poly]:
     sizes: dict[str, Poly] = {}

@@ -855,9 +855,6 @@ def enode_kind(node: ENode) -> str:
 
 # -- extraction --------------------------------------------------------------------------------------------------------
 
-INF = float("inf")
-
-
 @dataclass
 class Candidate:
     program: ir.Program

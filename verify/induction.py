@@ -1038,10 +1038,6 @@ def prove_chain_unbounded(variant: str | Variant = "correct") -> list[Obligation
     return [o for group in prove_all(variant).values() for o in group]
 
 
-def chain_holds(obligations: list[Obligation]) -> bool:
-    return all(o.verdict == "proved" for o in obligations)
-
-
 def _main(argv=None) -> int:
     import sys
     names = (argv if argv is not None else sys.argv[1:]) or ["correct"]

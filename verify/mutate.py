@@ -37,7 +37,6 @@ from .notation import map_name, operator_name, reduce_name, split_name, unsplit_
 from .verdict import Result, Verdict
 
 BINARY = ("add", "sub", "mul", "div", "max")
-UNARY = ("exp", "log", "fin")
 
 
 @dataclass

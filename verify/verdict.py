@@ -21,10 +21,6 @@ class Verdict(enum.StrEnum):
     UNKNOWN = "UNKNOWN"
     ERROR = "ERROR"
 
-    @property
-    def passes(self) -> bool:
-        return self is Verdict.CERTIFIED
-
 
 @dataclass
 class TensorValue:
@@ -92,10 +88,6 @@ class Result:
         out["verdict"] = self.verdict.value
         out["seconds"] = round(self.seconds, 4)
         return out
-
-
-JSON_FIELDS = ("name", "file", "line", "kind", "verdict", "bound", "method", "seconds", "counterexample",
-               "detail", "engines", "warnings", "description", "assumptions")
 
 
 def error_result(error) -> Result:
