@@ -30,6 +30,8 @@ import re
 from dataclasses import replace
 
 from . import ir
+from .errors import ShapeError
+from .printer import Printer
 from .shapes import _Checker, _mentioned, _substitute
 
 READING = "read with implicit tiling (m = m1*M0 + m0)"
@@ -168,8 +170,6 @@ def unrelated_tiling(rule: ir.Rule) -> bool:
 def implicit_rule(rule: ir.Rule, env=None) -> ir.Rule | None:
     """The rule read with implicit tiling, strictly ranked, with `var_ranks` filled; None if that reading does
     not make it well-ranked (or needs no insertion, i.e. the strict reading's error is about something else)."""
-    from .errors import ShapeError
-
     reading = _Reading(rule, env)
     if not reading.pairs:
         return None
@@ -195,8 +195,6 @@ def implicit_rule(rule: ir.Rule, env=None) -> ir.Rule | None:
 
 def describe(rule: ir.Rule) -> str:
     """`READING: lhs = ...; rhs = ...` with pattern variables by name."""
-    from .printer import Printer
-
     printer = Printer(fuse=False, variables={name for name, _ in rule.var_ranks})
 
     def text(e: ir.Expr) -> str:

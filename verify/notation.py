@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from . import ir
 from .errors import NotationError, did_you_mean
 from .ir import MAP_OPS, REDUCE_OPS
 
@@ -181,8 +182,6 @@ def scan_name(kind: str, rank: str) -> str:
 
 def operator_name(e) -> str | None:
     """The seed-notation constructor of one (unfused) IR node; None for references and pattern variables."""
-    from . import ir
-
     match e:
         case ir.Input():
             return "CreateTensor"

@@ -25,6 +25,7 @@ from . import verdict as V
 from .driver import Options, check_claims, collect
 from .errors import VerifyError
 from .reader import expand_paths, read_file
+from .shapes import program_ranks
 from .verdict import Result, Verdict
 
 
@@ -86,8 +87,6 @@ def build(paths, options: Options, progress=None) -> ReportData:
             continue           # already reported by collect
         if source.rules:
             continue
-        from .shapes import program_ranks
-
         try:
             ranks = program_ranks(source.program)
         except VerifyError:
