@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install codegen-extra verify test bench clean
+.PHONY: install codegen-extra lint verify test bench clean
 
 install: $(STAMP)
 
@@ -26,6 +26,15 @@ $(VENV)/.codegen: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,codegen]'
 	touch $(VENV)/.codegen
 
+# ruff (style, imports, likely bugs) and mypy (lenient; see [tool.mypy] in pyproject.toml for the modules it skips)
+lint: $(VENV)/.lint
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+$(VENV)/.lint: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[lint]'
+	touch $(VENV)/.lint
+
 verify: $(STAMP)
 	$(BIN)/verify check rules proofs --jobs 2 --certificates proofs/certificates
 
@@ -36,4 +45,4 @@ bench: $(STAMP) codegen-extra
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) build .verify-cache
+	rm -rf $(VENV) build .verify-cache .mypy_cache .ruff_cache

@@ -95,7 +95,7 @@ def in_child(fn, args, limit: float):
     def target(conn):
         try:
             conn.send(("ok", fn(*args)))
-        except BaseException as exc:  # noqa: BLE001 - reported, never hidden
+        except BaseException as exc:  # reported, never hidden
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
         finally:
             conn.close()
@@ -182,8 +182,9 @@ Z3_NEG_INF = _Z3NegInf()
 
 def _z3_algebra():
     """The naive encoding: an ObjectAlgebra over z3 terms (defined here so that z3 loads in the child only)."""
-    import z3
     from fractions import Fraction
+
+    import z3
 
     from verify.evaluate import RING, ObjectAlgebra
 
@@ -390,7 +391,8 @@ def bench_unbounded(runs: int) -> dict:
         return induction._split_sum(v) + induction._split_max(v) + induction._linearity_positivity(v)
 
     rules, _, _ = collect([str(ROOT / "rules")])
-    steps, _, _ = collect([str(ROOT / "proofs" / "derivation.chain.toml"), str(ROOT / "proofs" / "variants.chain.toml")])
+    steps, _, _ = collect([str(ROOT / "proofs" / "derivation.chain.toml"),
+                           str(ROOT / "proofs" / "variants.chain.toml")])
     rows: dict[str, list[float]] = {"lemmas": [], "rules": [], "programs": []}
     lifted = {}
     for _ in range(runs):

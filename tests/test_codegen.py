@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 
 from verify import cli, ir
-from verify.codegen import check
-from verify.codegen import CodegenError, generate
+from verify.codegen import CodegenError, check, generate
 from verify.codegen.check import call, make_inputs, module, reference, rel_error, sdpa
 from verify.reader import read_file, read_text
 

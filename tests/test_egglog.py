@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from xml.etree import ElementTree
 import io
 import json
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
-from verify import cli, draw
+from verify import cli
 from verify import egglog_bridge as EB
 from verify.cost import analyze
 from verify.driver import ENCODING_VERSION, Options

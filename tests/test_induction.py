@@ -7,8 +7,15 @@ import pytest
 import z3
 
 from verify import induction as ind
-from verify.induction import (GROUP_1PASS, GROUP_2PASS, GROUP_MERGE, VARIANTS, Obligation, prove_all,
-                              prove_chain_unbounded)
+from verify.induction import (
+    GROUP_1PASS,
+    GROUP_2PASS,
+    GROUP_MERGE,
+    VARIANTS,
+    Obligation,
+    prove_all,
+    prove_chain_unbounded,
+)
 
 MUTANTS = [name for name in VARIANTS if name != "correct"]
 

@@ -26,6 +26,7 @@ leaves no partial certificate.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import hmac
 import json
@@ -101,7 +102,7 @@ def structure(side) -> str:
 def claim_hash(claim: Claim) -> str:
     """Everything that decides the verdict: both sides, and the preconditions and lemmas the claim carries
     (a claim certified under `B unmasked along m` must not answer for the same claim without it)."""
-    content = repr((claim.kind, claim.name,
+    content = repr((str(claim.kind), claim.name,   # str: the key of a kind is its text, enum or not
                     _canonical(claim.lhs.expr), _reachable(claim.lhs),
                     _canonical(claim.rhs.expr), _reachable(claim.rhs),
                     claim.assumptions, claim.unbounded, getattr(claim, "rules", ())))
@@ -177,13 +178,20 @@ def _mac(secret: bytes, key: str, payload: str) -> str:
     return hmac.new(secret, f"verify-cache-entry-v1\n{key}\n{payload}".encode(), hashlib.sha256).hexdigest()
 
 
+class CacheMode(enum.StrEnum):
+    """See the module docstring; compares equal to its string ("rw", "ro", "off")."""
+    RW = "rw"
+    RO = "ro"
+    OFF = "off"
+
+
 class Cache:
     def __init__(self, directory: str | Path = ".verify-cache", mode: str = "rw"):
-        if mode not in ("rw", "ro", "off"):
+        if mode not in tuple(CacheMode):
             raise ValueError(mode)
         self.directory = Path(directory)
-        self.secret = secret_key() if mode != "off" else None
-        self.mode = mode if self.secret else "off"
+        self.secret = secret_key() if mode != CacheMode.OFF else None
+        self.mode = CacheMode(mode) if self.secret else CacheMode.OFF
         self.rejected: str | None = None    # why the last entry read was not trusted
 
     def _path(self, key: str) -> Path:
@@ -192,7 +200,7 @@ class Cache:
     def get(self, key: str) -> Result | None:
         """The authenticated entry for `key`, or None (absent, or rejected: then `self.rejected` says why)."""
         self.rejected = None
-        if self.mode == "off":
+        if self.mode is CacheMode.OFF:
             return None
         path = self._path(key)
         try:
@@ -218,7 +226,7 @@ class Cache:
             return None
 
     def put(self, key: str, result: Result) -> None:
-        if self.mode != "rw" or result.verdict not in CACHEABLE:
+        if self.mode is not CacheMode.RW or result.verdict not in CACHEABLE:
             return
         payload = json.dumps(result.to_json())
         try:

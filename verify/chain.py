@@ -130,7 +130,7 @@ def read_chain(path: str | Path) -> list[Claim]:
             before = read_file(path.parent / step["from"]).program
             after = read_file(path.parent / step["to"]).program
         except VerifyError as exc:
-            raise exc.located(where)  # a missing program: say which chain step names it
+            raise exc.located(where) from None  # a missing program: say which chain step names it
         unbounded = step.get("unbounded", [])
         if isinstance(unbounded, str):
             unbounded = [unbounded]
@@ -147,7 +147,7 @@ def read_chain(path: str | Path) -> list[Claim]:
             step_claims = equiv_claims(before, after, name=name, kind="step", file=str(path), line=line,
                                        bound=step.get("bound", data.get("bound")), unbounded=tuple(unbounded))
         except VerifyError as exc:
-            raise exc.located(where)
+            raise exc.located(where) from None
         if rules:
             step_claims = [RulesStep(**{f.name: getattr(c, f.name) for f in dataclasses.fields(Claim)},
                                      rules=rules, rules_dir=str(rule_names.directory)) for c in step_claims]
@@ -331,13 +331,13 @@ def _plain(claim: Claim) -> Claim:
     return Claim(**{f.name: getattr(claim, f.name) for f in dataclasses.fields(Claim)})
 
 
-def _program(side) -> "object":
+def _program(side) -> object:
     from . import ir
 
     return ir.Program(side.file, dict(side.bindings), [(side.expr.name, side.expr.line)])
 
 
-def check_rules_step(claim: RulesStep, options) -> "object":
+def check_rules_step(claim: RulesStep, options) -> object:
     """The verdict on a by = "rules" step (see the module docstring). Runs in the calling process: the rules'
     and the equivalence's proofs go through `driver.check_claim` (each in its own child), egglog runs here."""
     from . import egglog_bridge as EB
@@ -383,7 +383,7 @@ def check_rules_step(claim: RulesStep, options) -> "object":
                 connected, sat = EB.connect(_program(claim.lhs), _program(claim.rhs), rules, schedule)
         except VerifyError as exc:
             engines["egglog"] = f"failed: {exc.format()}"
-        except Exception as exc:  # noqa: BLE001 - an InternalError (egglog panicked) is never a pass
+        except Exception as exc:  # an InternalError (egglog panicked) is never a pass
             engines["egglog"] = f"failed: {type(exc).__name__}: {exc}"
         else:
             matched = ", ".join(f"{n} ({k})" for n, k in sorted(sat.matches.items()) if k) or "none"

@@ -7,6 +7,7 @@ from chain steps. Every back end consumes claims and nothing else.
 
 from __future__ import annotations
 
+import enum
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ import numpy as np
 
 from . import ir
 from .errors import BoundError, Location, ShapeError
-from .evaluate import Algebra, Evaluator, FLOAT, Tensor
+from .evaluate import FLOAT, Algebra, Evaluator, Tensor
 from .shapes import check_split_tiles, expr_ranks, infer_rule, program_ranks
 
 
@@ -40,10 +41,18 @@ class Side:
             yield from ir.walk(binding.expr)
 
 
+class ClaimKind(enum.StrEnum):
+    """What a claim states: a rewrite rule, two programs equal (`verify equiv`), or a step of a chain file. A
+    StrEnum: it compares equal to, prints and serialises as its string."""
+    RULE = "rule"
+    EQUIV = "equiv"
+    STEP = "step"
+
+
 @dataclass(frozen=True)
 class Claim:
     name: str
-    kind: str                       # rule | equiv | step
+    kind: ClaimKind                 # given as its string ("rule" | "equiv" | "step") or as a ClaimKind
     file: str
     line: int | None
     lhs: Side
@@ -56,6 +65,9 @@ class Claim:
     masks: tuple[str, ...] = ()     # inputs whose elements are 0 or -inf (see masks.py)
     assumptions: tuple[tuple[str, str], ...] = ()   # (mask, rank): the mask keeps an element along rank
     reading: str = ""               # how a rule was read, when not strictly (implicit.READING); shown in verdicts
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", ClaimKind(self.kind))   # an unknown kind is a ValueError here
 
     @property
     def location(self) -> Location:
@@ -127,7 +139,8 @@ def _inputs_of(sides) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 def _masks_of(sides) -> tuple[str, ...]:
-    return tuple(sorted({n.name for side in sides for n in side.nodes() if isinstance(n, ir.Input) and n.kind == "mask"}))
+    return tuple(sorted({n.name for side in sides for n in side.nodes()
+                         if isinstance(n, ir.Input) and n.kind == "mask"}))
 
 
 def with_assumptions(claim: Claim, assumptions, location: Location | None = None) -> Claim:
@@ -239,7 +252,7 @@ def _hoist(expr: ir.Expr, bindings: dict[str, ir.Binding]) -> ir.Expr:
 def _hoisted_rule_claim(rule: ir.Rule, env=None) -> Claim | None:
     """A rule whose scan body nests an iteration over the scan's rank (`verify export` writes a chain step's
     programs inline this way) as the claim between the programs it came from; None if it is not one."""
-    from .shapes import _Checker, _allowed, _mentioned, _substitute
+    from .shapes import _allowed, _Checker, _mentioned, _substitute
 
     if not (_nested_iterations(rule.lhs) or _nested_iterations(rule.rhs)):
         return None
@@ -362,7 +375,7 @@ class Bound:
     ranges: tuple[tuple[str, tuple[int, int]], ...] = ()
 
     @staticmethod
-    def parse(spec: str | None) -> "Bound":
+    def parse(spec: str | None) -> Bound:
         if not spec:
             return Bound()
         ranges = {}
@@ -384,12 +397,12 @@ class Bound:
     def get(self, rank: str) -> tuple[int, int] | None:
         return dict(self.ranges).get(rank.upper())
 
-    def over(self, other: "Bound") -> "Bound":
+    def over(self, other: Bound) -> Bound:
         """This bound, with `other` filling the ranks this one does not mention."""
         return Bound(tuple(sorted({**dict(other.ranges), **dict(self.ranges)}.items())))
 
 
-def effective_bound(claim: "Claim", bound: Bound) -> Bound:
+def effective_bound(claim: Claim, bound: Bound) -> Bound:
     return bound.over(Bound.parse(claim.bound)) if claim.bound else bound
 
 
@@ -560,4 +573,5 @@ def aligned_pair(claim: Claim, left: Tensor, right: Tensor, batch: bool = False)
     return left.aligned(order), right.aligned(order)
 
 
-__all__ = ["Claim", "Side", "Bound", "Plan", "plan", "rule_claim", "equiv_claim", "equiv_claims", "symbolic_inputs", "FLOAT"]
+__all__ = ["Claim", "ClaimKind", "Side", "Bound", "Plan", "plan", "rule_claim", "equiv_claim", "equiv_claims",
+           "symbolic_inputs", "FLOAT"]

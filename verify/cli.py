@@ -15,9 +15,8 @@ from pathlib import Path
 
 from . import verdict as V
 from .claims import Bound
-from .driver import Options, Report, check_equiv, check_paths, declared_sizes_outside
+from .driver import Options, Report, check_equiv, declared_sizes_outside
 from .errors import BoundError, UsageError, VerifyError
-
 
 EXIT_HELP = """\
 exit status (every command):
@@ -235,8 +234,8 @@ def _rich_tensors(tensors: dict, at: dict | None = None):
     position where the sides differ (`at`) is highlighted."""
     import numpy as np
     from rich import box
-    from rich.console import Group
     from rich.columns import Columns
+    from rich.console import Group
     from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
@@ -323,7 +322,7 @@ class _Progress:
 def _targets(paths, strict: bool = False) -> tuple[list, list, list[str]]:
     """`FILE`, `DIR` and `FILE:RULE` targets -> (claims, errors, notes); a FILE:RULE naming nothing raises."""
     from .driver import collect
-    from .explain import select, split_target
+    from .explain import select
 
     claims, errors, notes = [], [], []
     plain: list[str] = []
@@ -355,7 +354,8 @@ def cmd_check(args, out, err) -> int:
         from . import deps
 
         plan = deps.plan(args.changed_since, paths, staged=args.staged)
-        print(f"changed since {args.changed_since}{' (staged)' if args.staged else ''}: {len(plan.changed)} file(s); re-checking "
+        staged = " (staged)" if args.staged else ""
+        print(f"changed since {args.changed_since}{staged}: {len(plan.changed)} file(s); re-checking "
               f"{len(plan.targets)} target(s)" + "".join(f"\n  {t}  ({plan.reasons[t]})" for t in plan.targets),
               file=err)
         if not plan.targets:
@@ -398,7 +398,6 @@ def cmd_numeric(args, out, err) -> int:
     import json
 
     from . import numerics
-
     from .errors import UsageError
 
     for path in args.programs:
@@ -406,7 +405,7 @@ def cmd_numeric(args, out, err) -> int:
             raise UsageError(f"no such file: {path}")
     given = {rank: value for rank, value in (("e", args.E), ("m", args.M), ("p", args.P), ("f", args.F))
              if value is not None}
-    for rank, (lo, hi) in Bound.parse(args.bound).ranges:
+    for rank, (_lo, hi) in Bound.parse(args.bound).ranges:
         given[rank.lower()] = hi
     given.update({k.lower(): v for k, v in _sizes(args.sizes).items()})
     for rank, value in given.items():
@@ -571,7 +570,8 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--format", choices=("html", "md"), default="html", help="index.html (default) or index.md")
     _common(rp)
     rp.set_defaults(func=cmd_report)
-    mu = sub.add_parser("mutate", help="mutation testing: every non-equivalent mutant of a rule or step must be refuted")
+    mu = sub.add_parser("mutate",
+                        help="mutation testing: every non-equivalent mutant of a rule or step must be refuted")
     mu.add_argument("paths", nargs="+", help=".egg rule files, .chain.toml chains, programs, or directories")
     mu.add_argument("--verbose", "-v", action="store_true", help="also list refuted and ill-shaped mutants")
     _common(mu)
@@ -796,7 +796,6 @@ def cmd_draw(args, out, err) -> int:
     """Draw a program's Einsums with graphviz, coloured by pass, barriers marked."""
     from . import draw
     from .reader import read_file
-
     from .shapes import program_ranks
 
     source = read_file(args.program)

@@ -35,13 +35,11 @@ def parse(spec: str) -> str | None:
     return address.strip()
 
 
-def _work(claim, options):
+def _work(check, claim, options):
     import multiprocessing
 
     multiprocessing.current_process()._config["daemon"] = False   # see the module docstring
-    from .driver import check_claim
-
-    return check_claim(claim, options)
+    return check(claim, options)
 
 
 def _client(address: str, jobs: int):
@@ -64,13 +62,14 @@ def _client(address: str, jobs: int):
     return Client(cluster), cluster
 
 
-def map_claims(claims, options, events=None):
-    """(index, Result) for every claim, in completion order, computed on the cluster."""
+def map_claims(claims, options, events=None, *, check, encoding: str):
+    """(index, Result) for every claim, in completion order, computed on the cluster. `check(claim, options)`
+    is the driver's check of one claim (a module-level function: the workers import it by name) and `encoding`
+    its encoding version, passed in so that this executor does not import the driver that calls it."""
     from dataclasses import replace
 
     from .certificates import cache_key
     from .claims import effective_bound
-    from .driver import ENCODING_VERSION
 
     address = parse(options.executor)
     client, cluster = _client(address or "", options.jobs)
@@ -81,8 +80,8 @@ def map_claims(claims, options, events=None):
 
         futures = {}
         for i, claim in enumerate(claims):
-            key = cache_key(claim, effective_bound(claim, options.bound), ENCODING_VERSION)
-            future = client.submit(_work, claim, worker_options, key=f"verify-{key}-{run}-{i}", pure=False)
+            key = cache_key(claim, effective_bound(claim, options.bound), encoding)
+            future = client.submit(_work, check, claim, worker_options, key=f"verify-{key}-{run}-{i}", pure=False)
             futures[future] = (i, claim, time.monotonic())
             if events:
                 events.started(i, claim)
@@ -90,7 +89,7 @@ def map_claims(claims, options, events=None):
             i, claim, started = futures[future]
             try:
                 result = future.result()
-            except Exception as exc:  # noqa: BLE001 - a worker lost or killed: this claim is UNKNOWN
+            except Exception as exc:  # a worker lost or killed: this claim is UNKNOWN
                 result = Result(claim.name, claim.file, claim.line, claim.kind, Verdict.UNKNOWN, "-", "-",
                                 time.monotonic() - started,
                                 detail=f"the cluster did not return a result ({type(exc).__name__}: {exc})",

@@ -51,20 +51,20 @@ class Poly:
                 self.terms[mono] = Fraction(coeff)
 
     @staticmethod
-    def const(c) -> "Poly":
+    def const(c) -> Poly:
         return Poly({(): Fraction(c)})
 
     @staticmethod
-    def sym(name: str) -> "Poly":
+    def sym(name: str) -> Poly:
         return Poly({((name, 1),): Fraction(1)})
 
-    def __add__(self, other: "Poly") -> "Poly":
+    def __add__(self, other: Poly) -> Poly:
         out = dict(self.terms)
         for mono, coeff in other.terms.items():
             out[mono] = out.get(mono, Fraction(0)) + coeff
         return Poly(out)
 
-    def __mul__(self, other: "Poly") -> "Poly":
+    def __mul__(self, other: Poly) -> Poly:
         out: dict = {}
         for m1, c1 in self.terms.items():
             for m2, c2 in other.terms.items():
@@ -75,11 +75,11 @@ class Poly:
                 out[mono] = out.get(mono, Fraction(0)) + c1 * c2
         return Poly(out)
 
-    def inverse_monomial(self) -> "Poly":
+    def inverse_monomial(self) -> Poly:
         (mono, coeff), = self.terms.items()
         return Poly({tuple((s, -e) for s, e in mono): 1 / coeff})
 
-    def __truediv__(self, other: "Poly") -> "Poly":
+    def __truediv__(self, other: Poly) -> Poly:
         return self * other.inverse_monomial()
 
     def __eq__(self, other) -> bool:
@@ -274,7 +274,7 @@ class Fiber:
     inner: frozenset = frozenset()
 
     @staticmethod
-    def of(splits, rank: str = "m") -> "Fiber":
+    def of(splits, rank: str = "m") -> Fiber:
         outer = frozenset(o for r, o, _ in splits if r == rank)
         inner = frozenset(i for r, _, i in splits if r == rank)
         return Fiber(rank, outer, inner)
@@ -339,9 +339,6 @@ class Analysis:
     def summary(self) -> dict:
         return {"passes": self.passes, "memory": str(self.memory), "memory_at_reference": self.memory_value,
                 "einsums": self.einsums}
-
-    def node_class(self, node: Node) -> str:
-        return self.fiber.classify(node.space)
 
 
 def rank_sizes(splits) -> dict[str, Poly]:

@@ -104,7 +104,7 @@ def rule_hashes(text: str, file: str) -> dict[str, str] | None:
 
     try:
         return {c.name: claim_hash(c) for c in claims_of(read_text(text, file))}
-    except (VerifyError, Exception):  # noqa: BLE001 - a file that does not read is re-checked whole
+    except (VerifyError, Exception):  # a file that does not read is re-checked whole
         return None
 
 
@@ -257,7 +257,7 @@ def _moved_out(names: set[str], root: Path, ref: str, rules_dir: Path) -> set[st
     return {n for n in names if n not in now or n not in old or now[n] != old[n]}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hash_maps(root: Path, ref: str, rules_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
     """name -> content hash of every rule of a rules directory, now and at REF (.egg files only)."""
     from .certificates import claim_hash
@@ -265,7 +265,7 @@ def _hash_maps(root: Path, ref: str, rules_dir: Path) -> tuple[dict[str, str], d
 
     try:
         claims, _errors, _notes = collect([str(rules_dir)])
-    except Exception:  # noqa: BLE001 - what does not read counts as changed
+    except Exception:  # what does not read counts as changed
         claims = []
     now = {c.name: claim_hash(c) for c in claims if c.kind == "rule"}
     old: dict[str, str] = {}

@@ -161,7 +161,7 @@ def _svg(panels: list[dict], output: Path) -> None:
     total_w = sum(max(3.2 * w, 4.0) for *_, w in layouts)
     height = max(1.3 * d + 1.2 for *_, d, _ in layouts)
     fig = Figure(figsize=(total_w, height))
-    for k, (g, G, pos, depth, width) in enumerate(layouts):
+    for k, (g, _G, pos, depth, width) in enumerate(layouts):
         ax = fig.add_subplot(1, len(layouts), k + 1)
         ax.set_axis_off()
         ax.set_title(g["title"], fontsize=9, wrap=True)

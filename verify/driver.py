@@ -16,9 +16,8 @@ limits); a killed check is UNKNOWN.
 
 from __future__ import annotations
 
-import re
-
 import multiprocessing
+import re
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -26,8 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import refute
-from .claims import (Bound, Claim, aligned_pair, effective_bound, evaluate_both, plan, rule_claim,
-                     symbolic_inputs)
+from .claims import Bound, Claim, aligned_pair, effective_bound, evaluate_both, plan, rule_claim, symbolic_inputs
 from .errors import InternalError, VerifyError
 from .normal_form import NormalForm, NotNormalizable
 from .reader import SourceFile, expand_paths, read_file
@@ -410,7 +408,7 @@ def _child(conn, fn, args, memory=None):
         conn.send(("user", exc.format()))
     except InternalError as exc:
         conn.send(("internal", f"internal error: {exc}"))
-    except BaseException as exc:  # noqa: BLE001 - a crash in a back end (incl. egglog's PanicException)
+    except BaseException as exc:  # a crash in a back end (incl. egglog's PanicException)
         conn.send(("internal", f"internal error: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
     finally:
         conn.close()
@@ -545,7 +543,8 @@ def check_bound_ranks(claims: list[Claim], bound: Bound) -> None:
 
     if not claims or not bound.ranges:
         return
-    known = {r.upper() for c in claims for r in c.ranks()} | {r.upper() for c in claims for view in c.splits() for r in view}
+    known = ({r.upper() for c in claims for r in c.ranks()}
+             | {r.upper() for c in claims for view in c.splits() for r in view})
     for rank, _ in bound.ranges:
         if rank not in known:
             raise BoundError(f"--bound names rank {rank}, which no claim checked here has",
@@ -590,7 +589,8 @@ def check_claims(claims: list[Claim], options: Options, progress=None, events=No
     if options.executor != "local" and claims:
         from . import cluster
 
-        for i, result in cluster.map_claims(claims, options, events):
+        for i, result in cluster.map_claims(claims, options, events, check=check_claim,
+                                            encoding=ENCODING_VERSION):
             finish(i, result)
     elif options.jobs <= 1:
         for i, claim in enumerate(claims):

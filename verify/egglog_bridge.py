@@ -37,8 +37,19 @@ from pathlib import Path
 from . import ir
 from .cost import REFERENCE_SIZES, Analysis, Fiber, analyze, node_time, pass_of
 from .errors import InternalError, Location, ParseError, UsageError, VerifyError
-from .notation import (LeafOp, MapOp, ReduceOp, ScanOp, SplitOp, UnsplitOp, map_name, operator_name, parse_operator,
-                       parse_tensor_name, scan_name)
+from .notation import (
+    LeafOp,
+    MapOp,
+    ReduceOp,
+    ScanOp,
+    SplitOp,
+    UnsplitOp,
+    map_name,
+    operator_name,
+    parse_operator,
+    parse_tensor_name,
+    scan_name,
+)
 from .printer import Printer, const_text, input_text
 
 DEFAULT_TILES = 4
@@ -68,7 +79,7 @@ def run_text(egraph, text: str, file: str | None = None):
         m = re.match(r"In (\d+):\d+", message)
         raise ParseError(message.strip().splitlines()[-1] if message.strip() else "egglog failed",
                          Location(file or "<egglog>", int(m.group(1)) if m else None)) from None
-    except BaseException as exc:  # noqa: BLE001 - PanicException is not an Exception
+    except BaseException as exc:  # PanicException is not an Exception
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         raise InternalError(f"egglog panicked: {type(exc).__name__}: {exc}") from None
@@ -647,7 +658,8 @@ def _run_schedule(egraph, schedule: Schedule, start: float, done=None):
     return iterations, stop, rows, matches, False
 
 
-def saturate(program: ir.Program, rules: list[CertifiedRule], schedule: Schedule = Schedule()) -> tuple[Saturation, dict[str, str]]:
+def saturate(program: ir.Program, rules: list[CertifiedRule],
+             schedule: Schedule = Schedule()) -> tuple[Saturation, dict[str, str]]:
     tiles = program_tiles(program)
     ops = operators_in([b.expr for b in program.bindings.values()]) | rules_operators(rules)
     rules_text = "\n".join(t for r in rules for t in rewrite_text(r, tiles))
@@ -848,10 +860,7 @@ def enode_kind(node: ENode) -> str:
     raise AssertionError(node.op)
 
 
-# -- extraction ---------------------------------------------------------------------------------------------------------
-
-INF = float("inf")
-
+# -- extraction --------------------------------------------------------------------------------------------------------
 
 @dataclass
 class Candidate:
@@ -1054,7 +1063,7 @@ def _reached(selection: dict[int, ENode], roots) -> dict[int, ENode] | None:
     return out
 
 
-# -- a selection as a readable program ----------------------------------------------------------------------------------
+# -- a selection as a readable program ---------------------------------------------------------------------------------
 
 BIND_KINDS = {"input", "reduce", "scan", "last", "shift", "split", "unsplit"}
 
@@ -1166,7 +1175,7 @@ def _role_name(reached: dict[int, ENode], names: dict[int, str], cls: int) -> st
     return "T"
 
 
-# -- optimize -----------------------------------------------------------------------------------------------------------
+# -- optimize ----------------------------------------------------------------------------------------------------------
 
 @dataclass
 class Optimized:
@@ -1272,7 +1281,7 @@ def validate_translation(before: ir.Program, after: ir.Program, options=None) ->
     return [check_claim(claim, options or Options()) for claim in claims]
 
 
-# -- verify run -----------------------------------------------------------------------------------------------------------
+# -- verify run --------------------------------------------------------------------------------------------------------
 
 OPERATOR_RE = re.compile(r"\(\s*(CreateTensor|Const|M_[a-z]+_[a-z0-9]+(?:_R_[a-z]+_[a-z0-9]+)?|R_[a-z]+_[a-z0-9]+|"
                          r"T_split_[a-z0-9]+_[a-z0-9]+|T_unsplit_[a-z0-9]+_[a-z0-9]+|S_(?:scan|prev|shift|last)_[a-z0-9]+)"
@@ -1332,7 +1341,8 @@ class RunCheck:
     def exit_code(self) -> int:
         from .verdict import Verdict
 
-        verdicts = [r.verdict for r in self.results] + [v.verdict for _, v in self.validations if not isinstance(v, str)]
+        verdicts = ([r.verdict for r in self.results]
+                    + [v.verdict for _, v in self.validations if not isinstance(v, str)])
         if self.errors or Verdict.ERROR in verdicts:
             return 2
         if any(v is not Verdict.CERTIFIED for v in verdicts) or any(isinstance(v, str) for _, v in self.validations):

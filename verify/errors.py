@@ -31,7 +31,7 @@ class VerifyError(Exception):
         self.location = location
         self.hint = hint
 
-    def located(self, location: Location) -> "VerifyError":
+    def located(self, location: Location) -> VerifyError:
         """Attach a location if the error does not have one yet (errors raised deep down know no file)."""
         if self.location is None or self.location.line is None and location.line is not None:
             self.location = location

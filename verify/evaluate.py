@@ -7,8 +7,8 @@ of counterexamples), or the symbolic scalars of the normal form, Z3 and SymPy ba
 Value conventions, shared by all algebras (README "Semantics"):
 - inputs are finite reals; `Const` may be -inf (the identity of max);
 - `x / 0` is *undefined* (NaN here), and so is `(-inf) - (-inf)` and `0 * (-inf)`; undefined propagates;
-- `exp(-inf) = 0`, `log(0) = -inf`, `log(x < 0)` is undefined, `fin(-inf) = 0`; an empty sum is 0 and an empty max is -inf (ranks of size 0 do not occur in a bound,
-  but the evaluator honours the identities).
+- `exp(-inf) = 0`, `log(0) = -inf`, `log(x < 0)` is undefined, `fin(-inf) = 0`; an empty sum is 0 and an empty max
+  is -inf (ranks of size 0 do not occur in a bound, but the evaluator honours the identities).
 Two results are equal when both are undefined or both are defined and equal.
 """
 
@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from . import ir
-from .errors import ShapeError, Location
+from .errors import Location, ShapeError
 
 IDENTITY = {"add": 0.0, "max": -math.inf}
 # The ring operations of every scalar type that overloads + - * (mpmath, SymPy and Z3 terms alike).

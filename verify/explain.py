@@ -340,7 +340,7 @@ def explain_claim(claim: Claim, options: Options, result: Result | None = None, 
                                                f"{name} constant along {r}", bound)))
     for kind, make, sign in (("positive", positive, "> 0"), ("nonnegative", nonnegative, ">= 0")):
         everything = {n: make(n, rk) for n, rk in inputs.items()}
-        for n, rk in inputs.items():
+        for n in inputs:
             label = f"{n} {sign}"
             candidates.append((Candidate(label, kind, hint=_domain_hint(kind, n) if claim.kind == "rule" else ""),
                                substituted(claim, {n: everything[n]}, label, bound)))
@@ -366,7 +366,8 @@ def explain_claim(claim: Claim, options: Options, result: Result | None = None, 
 def _domain_hint(kind: str, name: str | None = None) -> str:
     who = name or "every input"
     if kind == "positive":
-        return f"state it in the rule by writing {who} as a positive expression, e.g. (M_exp_.. t) or a sum of exponentials"
+        return (f"state it in the rule by writing {who} as a positive expression, e.g. (M_exp_.. t) "
+                "or a sum of exponentials")
     return f"state it in the rule by writing {who} as a nonnegative expression, e.g. (M_mul_.. t t)"
 
 

@@ -27,8 +27,22 @@ import time
 
 import numpy as np
 from mpmath.libmp import (
-    fnan, fninf, finf, from_float, fzero, mpf_add, mpf_cmp, mpf_div, mpf_exp, mpf_log, mpf_mul, mpf_neg,
-    mpf_sign, mpf_sub, round_ceiling, round_floor,
+    finf,
+    fnan,
+    fninf,
+    from_float,
+    fzero,
+    mpf_add,
+    mpf_cmp,
+    mpf_div,
+    mpf_exp,
+    mpf_log,
+    mpf_mul,
+    mpf_neg,
+    mpf_sign,
+    mpf_sub,
+    round_ceiling,
+    round_floor,
 )
 
 from .evaluate import ObjectAlgebra
@@ -367,7 +381,7 @@ def _run_guard(canaries) -> tuple[bool, str]:
             problem = _check_canary(label, claim)
             if problem:
                 problems.append(problem)
-    except Exception as exc:  # noqa: BLE001 - a guard that cannot run is a failed guard
+    except Exception as exc:  # a guard that cannot run is a failed guard
         problems.append(f"the guard itself failed: {type(exc).__name__}: {exc}")
     if problems:
         return False, "; ".join(problems)
@@ -383,7 +397,7 @@ def vacuity_guard(options=None) -> tuple[bool, str]:
         isolate = getattr(options, "isolate", False)
         try:
             canaries = canary_claims()
-        except Exception as exc:  # noqa: BLE001 - a canary that cannot be read is a failed guard
+        except Exception as exc:  # a canary that cannot be read is a failed guard
             canaries = None
             outcome = (False, f"the canaries cannot be read: {type(exc).__name__}: {exc}")
         if canaries is not None:
@@ -533,7 +547,7 @@ def preflight(claims, options) -> None:
             bound = C.effective_bound(claim, options.bound) if hasattr(C, "effective_bound") else options.bound
             C.plan(claim, bound)
         except VerifyError as exc:
-            raise exc.located(claim.location)
+            raise exc.located(claim.location) from None
 
 
 # -- 5. memory ------------------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ import re
 from dataclasses import replace
 
 from . import ir
+from .errors import ShapeError
+from .printer import Printer
 from .shapes import _Checker, _mentioned, _substitute
 
 READING = "read with implicit tiling (m = m1*M0 + m0)"
@@ -159,7 +161,8 @@ def unrelated_tiling(rule: ir.Rule) -> bool:
     unsplit between them? Then strictly their sizes are unrelated (M need not be M1*M0)."""
     pairs = split_pairs([rule.lhs, rule.rhs])
     mentioned = set(_mentioned(rule.lhs)) | set(_mentioned(rule.rhs))
-    related = {node.rank for e in (rule.lhs, rule.rhs) for node in ir.walk(e) if isinstance(node, (ir.Split, ir.Unsplit))}
+    related = {node.rank for e in (rule.lhs, rule.rhs) for node in ir.walk(e)
+               if isinstance(node, (ir.Split, ir.Unsplit))}
     return any(base in mentioned and (outer in mentioned or inner in mentioned) and base not in related
                for base, (outer, inner) in pairs.items())
 
@@ -167,13 +170,11 @@ def unrelated_tiling(rule: ir.Rule) -> bool:
 def implicit_rule(rule: ir.Rule, env=None) -> ir.Rule | None:
     """The rule read with implicit tiling, strictly ranked, with `var_ranks` filled; None if that reading does
     not make it well-ranked (or needs no insertion, i.e. the strict reading's error is about something else)."""
-    from .errors import ShapeError
-
     reading = _Reading(rule, env)
     if not reading.pairs:
         return None
     order = _mentioned(rule.lhs) + [r for r in _mentioned(rule.rhs) if r not in _mentioned(rule.lhs)]
-    for base, (outer, inner) in reading.pairs.items():
+    for base, (outer, _inner) in reading.pairs.items():
         if base not in order and outer in order:
             order.insert(order.index(outer), base)
     universe = frozenset(order)
@@ -194,8 +195,6 @@ def implicit_rule(rule: ir.Rule, env=None) -> ir.Rule | None:
 
 def describe(rule: ir.Rule) -> str:
     """`READING: lhs = ...; rhs = ...` with pattern variables by name."""
-    from .printer import Printer
-
     printer = Printer(fuse=False, variables={name for name, _ in rule.var_ranks})
 
     def text(e: ir.Expr) -> str:

@@ -335,7 +335,7 @@ class _Query:
         """Extra constraints asked for ONLY when searching a counterexample (never in a proof): moderate
         magnitudes, and weights > 1 so that a weight is realisable by a tile of M0 >= 2 finite scores."""
         out = []
-        for name, v in self.vars.items():
+        for v in self.vars.values():
             if z3.is_real(v):
                 out += [v >= -8, v <= 8]
         for name in self.weights:
@@ -658,7 +658,7 @@ def _linearity_positivity(v: Variant) -> list[Obligation]:
 
     t0 = time.perf_counter()
     q = _Query("positivity.base", "sum_{m<1} exp(x_m) > 0")
-    P, x0 = z3.Function("P", I_, R), q.real("x_0")
+    P, _x0 = z3.Function("P", I_, R), q.real("x_0")
     q.hyp(P(1) == q.exp({"x_0": 1}))
     q.goal(P(1) > 0)
     out.append(_discharge(q, GROUP_2PASS, t0=t0))
@@ -820,7 +820,7 @@ def _invariant(v: Variant) -> list[Obligation]:
                "exp(-inf - RM[1]) = 0 exactly (RM[1] = LM_0 finite)")
     err = None
     try:
-        lm0, sld0, slnv0 = q.real("LM_0"), q.weight("SLD_0"), q.real("SLNV_0")
+        _lm0, sld0, slnv0 = q.real("LM_0"), q.weight("SLD_0"), q.real("SLNV_0")
         rm1, rd1, rnv1 = _onepass_step(q, v, (NEG_INF, _zero(), _zero()), ("LM_0", sld0, slnv0), 1)
         d1, n1 = q.real("D_1"), q.real("N_1")
         q.hyp(d1 == 0 + sld0 * q.exp_diff("LM_0", rm1), n1 == 0 + slnv0 * q.exp_diff("LM_0", rm1))
@@ -834,7 +834,7 @@ def _invariant(v: Variant) -> list[Obligation]:
         q = _Query(f"invariant.step.{comp}",
                    f"for k >= 1: {comp}[k] = sum_{{j<k}} {'SLD' if comp == 'RD' else 'SLNV'}_j exp(LM_j - RM[k]) "
                    f"implies the same at k+1")
-        rmk, lmk = q.real("RM_k"), q.real("LM_k")
+        _rmk, _lmk = q.real("RM_k"), q.real("LM_k")
         sld = q.weight("SLD_k")
         slnv = q.real("SLNV_k")
         d = q.weight("D")                               # D = sum_{j<k} SLD_j exp(LM_j - RM_k), k >= 1
@@ -869,7 +869,7 @@ def _shift_and_conclusion(v: Variant) -> list[Obligation]:
     q = _Query("conclusion", "invariant at k = M1 with RM[M1] = GM (running_max + split.max): each term "
                "SLD_j exp(LM_j - RM[M1]) is the 2-pass CD_j = SLD_j PRM_j, so RD[M1] = GD, RNV[M1] = AV_acc "
                "and AV = RNV[M1]/RD[M1] = AV_acc/GD = AV(2-pass) = AV(3-pass)")
-    rmm, gm, lmj = q.real("RM_M1"), q.real("GM"), q.real("LM_j")
+    rmm, gm, _lmj = q.real("RM_M1"), q.real("GM"), q.real("LM_j")
     sld, t1, t2 = q.weight("SLD_j"), q.real("term_1pass"), q.real("term_2pass")
     rd, rnv, gd, acc, av1, av2 = (q.real(n) for n in ("RD_M1", "RNV_M1", "GD", "AV_acc", "AV1", "AV2"))
     q.hyp(rmm == gm, t1 == sld * q.exp_diff("LM_j", "RM_M1"), t2 == sld * q.exp_diff("LM_j", "GM"),
@@ -970,7 +970,7 @@ def _merge_laws(v: Variant) -> list[Obligation]:
     t0 = time.perf_counter()
     q = _Query("merge.step_is_1pass", "for k >= 1: the 1-pass step (RM,RD,RNV)[k] -> [k+1] with tile k equals "
                "(RM,RD,RNV)[k] (+) (LM_k, SLD_k, SLNV_k)")
-    rmk, lmk = q.real("RM_k"), q.real("LM_k")
+    _rmk, _lmk = q.real("RM_k"), q.real("LM_k")
     rdk, rnvk = q.weight("RD_k"), q.real("RNV_k")
     sld, slnv = q.weight("SLD_k"), q.real("SLNV_k")
     s1 = _onepass_step(q, v, ("RM_k", rdk, rnvk), ("LM_k", sld, slnv), "k1")
@@ -1036,10 +1036,6 @@ def prove_all(variant: str | Variant = "correct") -> dict[str, list[Obligation]]
 def prove_chain_unbounded(variant: str | Variant = "correct") -> list[Obligation]:
     """Every obligation of the unbounded 3-pass = 2-pass = 1-pass chain (and the merge operator), flat."""
     return [o for group in prove_all(variant).values() for o in group]
-
-
-def chain_holds(obligations: list[Obligation]) -> bool:
-    return all(o.verdict == "proved" for o in obligations)
 
 
 def _main(argv=None) -> int:

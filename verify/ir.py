@@ -21,7 +21,6 @@ Semantics (the numpy evaluator in `evaluate.py` is the executable definition):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 # log(x) is defined for x >= 0 (log 0 = -inf); fin(x) is x, except fin(-inf) = 0: the guard that real kernels
 # put on a running max that is still -inf (a fully masked tile), so that exp(s - fin(m)) stays defined.
@@ -68,7 +67,7 @@ class Ref:
 class Map:
     op: str
     space: tuple[str, ...]
-    args: tuple["Expr", ...]
+    args: tuple[Expr, ...]
     line: int | None = field(default=None, compare=False)
 
 
@@ -76,7 +75,7 @@ class Map:
 class Reduce:
     op: str
     rank: str
-    arg: "Expr"
+    arg: Expr
     line: int | None = field(default=None, compare=False)
 
 
@@ -86,7 +85,7 @@ class Split:
     outer: str
     inner: str
     tiles: int | str | None
-    arg: "Expr"
+    arg: Expr
     line: int | None = field(default=None, compare=False)
 
 
@@ -95,7 +94,7 @@ class Unsplit:
     outer: str
     inner: str
     rank: str
-    arg: "Expr"
+    arg: Expr
     line: int | None = field(default=None, compare=False)
 
 
@@ -103,8 +102,8 @@ class Unsplit:
 class Scan:
     rank: str
     name: str
-    init: "Expr"
-    body: "Expr"
+    init: Expr
+    body: Expr
     line: int | None = field(default=None, compare=False)
 
 
@@ -118,19 +117,19 @@ class Prev:
 @dataclass(frozen=True)
 class Shift:
     rank: str
-    arg: "Expr"
-    init: "Expr"
+    arg: Expr
+    init: Expr
     line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class Last:
     rank: str
-    arg: "Expr"
+    arg: Expr
     line: int | None = field(default=None, compare=False)
 
 
-Expr = Union[Input, Var, Const, Ref, Map, Reduce, Split, Unsplit, Scan, Prev, Shift, Last]
+Expr = Input | Var | Const | Ref | Map | Reduce | Split | Unsplit | Scan | Prev | Shift | Last
 
 
 def children(expr: Expr) -> tuple[Expr, ...]:

@@ -37,7 +37,6 @@ from .notation import map_name, operator_name, reduce_name, split_name, unsplit_
 from .verdict import Result, Verdict
 
 BINARY = ("add", "sub", "mul", "div", "max")
-UNARY = ("exp", "log", "fin")
 
 
 @dataclass
@@ -403,11 +402,8 @@ def collect_mutants(paths) -> MutationReport:
 
 
 def run(paths, options, progress=None) -> MutationReport:
-    from .driver import check_claims
-
+    from .driver import check_claims, collect
     from .guards import preflight
-
-    from .driver import collect
 
     report = collect_mutants(paths)
     originals, original_errors, _ = collect(paths)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from . import ir
 from .errors import NotationError, did_you_mean
 from .ir import MAP_OPS, REDUCE_OPS
 
@@ -39,7 +40,7 @@ def parse_ranks(text: str, what: str = "rank list") -> tuple[str, ...]:
 class MapOp:
     op: str
     space: tuple[str, ...]
-    reduce: "ReduceOp | None" = None
+    reduce: ReduceOp | None = None
 
     @property
     def arity(self) -> int:
@@ -181,8 +182,6 @@ def scan_name(kind: str, rank: str) -> str:
 
 def operator_name(e) -> str | None:
     """The seed-notation constructor of one (unfused) IR node; None for references and pattern variables."""
-    from . import ir
-
     match e:
         case ir.Input():
             return "CreateTensor"
@@ -238,4 +237,6 @@ def parse_tensor_name(text: str) -> tuple[str, tuple[str, ...]]:
                 hint=f'declare them, e.g. (CreateTensor "{name}[m,p]"); only Q, K and V have conventional ranks',
             )
         return name, CONVENTIONAL_INPUTS[name]
-    return name, parse_ranks(ranks.replace(",", "").replace(" ", ""), f"ranks of input '{name}'") if ranks.strip() else ()
+    if not ranks.strip():
+        return name, ()
+    return name, parse_ranks(ranks.replace(",", "").replace(" ", ""), f"ranks of input '{name}'")

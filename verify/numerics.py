@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from . import ir
-from .claims import Claim, Side, symbolic_inputs
-from .evaluate import FloatAlgebra
+from .claims import Claim, Side, equiv_claim, symbolic_inputs
+from .errors import BoundError, Location, ShapeError, UsageError
+from .evaluate import FloatAlgebra, evaluate
 from .normal_form import NormalForm, Rat, is_neg_inf
+from .shapes import program_ranks
 
 
 class _ExpWatch(NormalForm):
@@ -85,7 +87,7 @@ def exp_overflow_warning(claim: Claim, sizes) -> str | None:
     try:
         left = unbounded_exps(claim, claim.lhs, sizes)
         right = unbounded_exps(claim, claim.rhs, sizes)
-    except Exception:  # noqa: BLE001 - outside the normal form's fragment: no opinion, no warning
+    except Exception:  # outside the normal form's fragment: no opinion, no warning
         return None
     if right and not left:
         return ("real-equivalent; exp argument unbounded above on the right-hand side (the left side keeps every "
@@ -118,9 +120,6 @@ class Row:
 def attention_only(program) -> None:
     """The realistic-size comparison is against attention: the program must read exactly Q, K, V (with their
     conventional ranks) and extract one [f, p] output. Anything else is a located error, not a crash."""
-    from .errors import Location, UsageError
-    from .shapes import program_ranks
-
     found = {n.name: n.ranks for b in program.bindings.values() for n in ir.walk(b.expr) if isinstance(n, ir.Input)}
     wanted = {"Q": ("e", "p"), "K": ("e", "m"), "V": ("f", "m")}
     outputs = program.output_names()
@@ -134,8 +133,7 @@ def attention_only(program) -> None:
 
 
 def run_program(path, sizes, inputs, dtype=np.float64) -> np.ndarray:
-    from .evaluate import evaluate
-    from .reader import read_file
+    from .reader import read_file  # egglog's parser: loaded only when a file is read
 
     program = read_file(path).program
     attention_only(program)
@@ -189,13 +187,10 @@ class ProgramSpec:
 
 
 def describe(path) -> ProgramSpec:
-    from .claims import equiv_claim
     from .reader import read_file
 
     program = read_file(path).program
     if len(program.outputs) != 1:
-        from .errors import Location, UsageError
-
         raise UsageError(f"verify numeric evaluates one output; this program has {len(program.outputs)} output(s) "
                          "(extract ...)", Location(str(path), program.outputs[-1][1] if program.outputs else None),
                          "keep one (extract ...) in a copy of the program, or compare two programs with "
@@ -208,8 +203,6 @@ def describe(path) -> ProgramSpec:
 def size_plans(spec: ProgramSpec, given: dict[str, int], tiles=TILES) -> list[dict[str, int]]:
     """Size assignments for one program: ranks from `given` (lower-case names), else the realistic defaults;
     a split rank's parts from `given`, else every tile count of TILES that divides it."""
-    from .errors import BoundError
-
     sizes: dict[str, int] = {}
     parts = {r for _, outer, inner in spec.splits for r in (outer, inner)}
     for r in spec.ranks:
@@ -262,8 +255,6 @@ def make_inputs(spec: ProgramSpec, sizes: dict[str, int], rng) -> dict[str, np.n
 
 
 def evaluate_program(spec: ProgramSpec, sizes, inputs, dtype=np.float64) -> np.ndarray:
-    from .evaluate import evaluate
-
     out = evaluate(spec.program.bindings, [spec.output], sizes, {k: np.asarray(v).astype(dtype) for k, v in
                                                                   inputs.items()}, FloatAlgebra(dtype))[spec.output]
     return out.aligned(spec.out_ranks)
@@ -326,8 +317,6 @@ def compare(paths, given: dict[str, int], reference: str | None = None, seed: in
     """Every program at its size plans, in float64 and float32, against: the reference program evaluated in
     float64 by the reference evaluator (`reference`, default the first program; same inputs and sizes), and,
     for programs with attention's interface, numpy attention and torch's SDPA (when torch is installed)."""
-    from .errors import ShapeError
-
     specs = [describe(p) for p in paths]
     ref_spec = describe(reference) if reference else specs[0]
     rows = []

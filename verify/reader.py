@@ -27,8 +27,17 @@ from pathlib import Path
 
 from . import ir
 from .errors import Location, NotationError, ParseError, ShapeError, UsageError, VerifyError, did_you_mean
-from .notation import (LeafOp, MapOp, ReduceOp, ScanOp, SplitOp, UnsplitOp, parse_operator, parse_tensor_kind,
-                       parse_tensor_name)
+from .notation import (
+    LeafOp,
+    MapOp,
+    ReduceOp,
+    ScanOp,
+    SplitOp,
+    UnsplitOp,
+    parse_operator,
+    parse_tensor_kind,
+    parse_tensor_name,
+)
 
 IGNORED_COMMANDS = {
     "RunSchedule", "AddRuleset", "UnstableCombinedRuleset", "Check", "Push", "Pop", "PrintFunction",
@@ -39,7 +48,8 @@ IGNORED_USER_COMMANDS = {"run", "run-schedule", "print-stats"}
 RULE_NAME_RE = re.compile(r"^\s*;+\s*([A-Za-z][\w.\-]*(?: \d+)?)\s*:\s*(.*)$")  # `; split-max: ...`, `; Rule 5: ...`
 EXPECT_RE = re.compile(r"^\s*;+\s*expect\s*:\s*([a-z]+)", re.I)
 FOR_RANKS_RE = re.compile(r"^\s*;+\s*for-ranks\s*:\s*([a-z])\s+in\s+([a-z](?:\s*,\s*[a-z])*)\s*$", re.I)
-FOR_RANKS_ANY_RE = re.compile(r"^\s*;+\s*for-ranks\s*:", re.I)   # any attempt at the directive, to refuse malformed ones
+# any attempt at the directive, to refuse malformed ones
+FOR_RANKS_ANY_RE = re.compile(r"^\s*;+\s*for-ranks\s*:", re.I)
 ASSUME_RE = re.compile(r"^\s*;+\s*assume\s*:\s*(.+?)\s*$", re.I)
 SHAPES_RE = re.compile(r"^\s*;+\s*shapes\s*:\s*(strict|implicit)\s*$", re.I)
 # Sorts of a declared constructor's arguments that are literals, not tensors (egglog's own check).
@@ -92,7 +102,7 @@ def read_text(text: str, file: str = "<text>", any_sizes: bool = False) -> Sourc
 
 
 def _egglog_parse(text: str, file: str):
-    from egglog.bindings import EGraph, EggSmolError
+    from egglog.bindings import EggSmolError, EGraph
 
     try:
         return EGraph().parse_program(text, filename=file)
@@ -102,7 +112,7 @@ def _egglog_parse(text: str, file: str):
         line = int(m.group(1)) if m else None
         cause = message.splitlines()[-1] if message.strip() else "egglog could not parse the file"
         raise ParseError(cause.removeprefix("parse error: "), Location(file, line)) from None
-    except BaseException as exc:  # noqa: BLE001 - a Rust panic (PanicException) is not an Exception
+    except BaseException as exc:  # a Rust panic (PanicException) is not an Exception
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         raise ParseError(f"egglog's parser failed on this file ({type(exc).__name__}: {exc})", Location(file)) from None
@@ -338,7 +348,8 @@ class _Reader:
         later = re.search(rf"\(let\s+{re.escape(var.name)}\s", self.text)
         hint = None
         if later:
-            hint = f"'{var.name}' is bound later, at line {self.text[: later.start()].count(chr(10)) + 1}; lets must come before use"
+            at = self.text[: later.start()].count(chr(10)) + 1
+            hint = f"'{var.name}' is bound later, at line {at}; lets must come before use"
         return self.error(ParseError, f"undefined name '{var.name}'", var,
                           hint or did_you_mean(var.name, self.bindings))
 
@@ -369,7 +380,8 @@ class _Reader:
         if rewrite.conditions and not self.analysis_guards(rewrite.conditions):
             cause = ("a `:when` guard is accepted only when it restates the checker's own assumptions (the "
                      "`ranks`/`finite` analyses of `verify export`, declared in the file); ")
-            cause += ("this file does not declare both `ranks` and `finite`" if not {"ranks", "finite"} <= self.functions
+            declares_both = {"ranks", "finite"} <= self.functions
+            cause += ("this file does not declare both `ranks` and `finite`" if not declares_both
                       else "this guard is a precondition the checker cannot state")
             raise self.error(ParseError, cause, rewrite,
                              "state the rule without conditions, or split it into unconditional rules")
@@ -502,8 +514,8 @@ class _Reader:
             self.notices.append((line, what if default else f"{name}: {what}"))
             return
         if conditions:
-            raise self.error(ParseError, f"unsupported rule: the fact ({conditions[0].expr.name} ...) is a precondition "
-                             "the checker cannot state", conditions[0].expr,
+            raise self.error(ParseError, f"unsupported rule: the fact ({conditions[0].expr.name} ...) is a "
+                             "precondition the checker cannot state", conditions[0].expr,
                              "state the rule without it (the checker takes pattern variables to be finite reals)")
         defs.update(lets)
         for i, union in enumerate(unions, 1):
@@ -587,7 +599,8 @@ class _Reader:
         declared = self.declared.get(name) if self.declared else None
         self.check_declared_use(node, name, args)
         if declared is not None and declared >= 0 and declared != len(args) and not isinstance(op, LeafOp):
-            raise self.error(ParseError, f"'{name}' is declared with {declared} argument(s) but used with {len(args)}", node)
+            raise self.error(ParseError,
+                             f"'{name}' is declared with {declared} argument(s) but used with {len(args)}", node)
         if expected is not None and len(args) != expected:
             raise self.error(ParseError, f"'{name}' takes {expected} argument(s), got {len(args)}", node)
         match op:

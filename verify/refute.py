@@ -179,7 +179,8 @@ def make_counterexample(claim: Claim, sizes, trial, lv, rv, idx, found_by) -> Co
     used = {r: sizes[r] for r in sorted(sizes)}
     return Counterexample(
         sizes=used,
-        inputs={name: TensorValue.of(dict(claim.inputs)[name], np.asarray(v, dtype=float)) for name, v in trial.items()},
+        inputs={name: TensorValue.of(dict(claim.inputs)[name], np.asarray(v, dtype=float))
+                for name, v in trial.items()},
         lhs=TensorValue.of(ranks, to_float(lv)),
         rhs=TensorValue.of(ranks, to_float(rv)),
         at={r: int(i) for r, i in zip(ranks, idx)},

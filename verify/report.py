@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import html
 import json
-from types import SimpleNamespace
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 from . import verdict as V
 from .driver import Options, check_claims, collect
 from .errors import VerifyError
 from .reader import expand_paths, read_file
+from .shapes import program_ranks
 from .verdict import Result, Verdict
 
 
@@ -86,8 +87,6 @@ def build(paths, options: Options, progress=None) -> ReportData:
             continue           # already reported by collect
         if source.rules:
             continue
-        from .shapes import program_ranks
-
         try:
             ranks = program_ranks(source.program)
         except VerifyError:
@@ -132,8 +131,8 @@ def rule_source(file: str, line: int | None) -> str:
 
 def _drawer():
     try:
-        from . import draw  # noqa: PLC0415 - optional, written separately
-    except Exception:  # noqa: BLE001 - a missing or broken drawing module only costs the pictures
+        from . import draw  # optional, written separately
+    except Exception:  # a missing or broken drawing module only costs the pictures
         return None
     return draw
 
@@ -162,7 +161,7 @@ def draw_program(info: ProgramInfo, directory: Path, draw) -> str | None:
                 if not isinstance(text, str):
                     continue
                 target.write_text(text, encoding="utf-8")
-        except Exception:  # noqa: BLE001 - see _drawer
+        except Exception:  # see _drawer
             continue
         if target.exists():
             info.picture, info.picture_kind = f"pictures/{target.name}", kind
@@ -183,7 +182,7 @@ def write(data: ReportData, directory: str | Path, fmt: str = "html") -> Path:
             try:
                 target = draw.rule_svg(SimpleNamespace(lhs=rule.lhs, rhs=rule.rhs), directory / "pictures" /
                                        f"rule-{k}.svg")
-            except Exception:  # noqa: BLE001 - a picture that cannot be drawn only costs the picture
+            except Exception:  # a picture that cannot be drawn only costs the picture
                 target = None
             if target is not None:
                 rule.picture = f"pictures/{target.name}"

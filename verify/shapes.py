@@ -109,9 +109,9 @@ class _Checker:
     def scan(self, expr: ir.Scan, prev) -> Ranks:
         rank, name = expr.rank, expr.name
         for node in ir.walk(expr.body):
-            if isinstance(node, ir.Reduce) and node.rank == rank or isinstance(node, (ir.Split, ir.Unsplit)) and rank in (
-                getattr(node, "rank", None), getattr(node, "outer", None), getattr(node, "inner", None)
-            ):
+            names = (getattr(node, "rank", None), getattr(node, "outer", None), getattr(node, "inner", None))
+            retiles = isinstance(node, (ir.Split, ir.Unsplit)) and rank in names
+            if isinstance(node, ir.Reduce) and node.rank == rank or retiles:
                 raise self.fail(node, f"the body of S_scan_{rank} must be elementwise along its iterative rank "
                                 f"'{rank}', but this operator reduces or re-tiles it")
             if isinstance(node, (ir.Scan, ir.Shift, ir.Last)) and node.rank == rank:
@@ -120,7 +120,8 @@ class _Checker:
         state = self.ranks(expr.body, {**prev, name: (rank, ())})
         again = self.ranks(expr.body, {**prev, name: (rank, state)})
         if again != state:
-            raise self.fail(expr, f"the ranks of S_scan_{rank} \"{name}\" are not stable ({_fmt(state)} vs {_fmt(again)})")
+            raise self.fail(expr, f"the ranks of S_scan_{rank} \"{name}\" are not stable "
+                                  f"({_fmt(state)} vs {_fmt(again)})")
         if rank not in state:
             raise self.fail(expr, f"the body of S_scan_{rank} \"{name}\" has no rank '{rank}' (ranks {_fmt(state)})",
                             f"iterate with a map whose space includes '{rank}'")
@@ -136,7 +137,7 @@ def program_ranks(program: ir.Program) -> dict[str, Ranks]:
         try:
             env[name] = checker.ranks(binding.expr)
         except ShapeError as exc:
-            raise exc.located(Location(program.file, binding.line))
+            raise exc.located(Location(program.file, binding.line)) from None
     return env
 
 
@@ -215,7 +216,7 @@ def infer_rule(rule: ir.Rule, env: dict[str, Ranks] | None = None) -> ir.Rule:
     try:
         left, right = checker.ranks(lhs), checker.ranks(rhs)
     except ShapeError as exc:
-        raise exc.located(location)
+        raise exc.located(location) from None
     if set(left) != set(right):
         raise ShapeError(
             f"rule '{rule.name}': the left side has ranks {_fmt(left)} but the right side has {_fmt(right)}",

@@ -28,7 +28,7 @@ from fractions import Fraction
 import numpy as np
 import z3
 
-from .claims import Claim, aligned_pair, evaluate_both
+from .claims import Claim, aligned_pair, evaluate_both, symbolic_inputs
 from .evaluate import ObjectAlgebra
 
 
@@ -174,8 +174,6 @@ def _differ(a, b):
 def decide(claim: Claim, sizes: dict[str, int], timeout_ms: int = 5000, fixed=None):
     """('proved', None) | ('model', inputs as float arrays) | ('unknown', reason). `fixed`: one pattern (0 or
     -inf per element) for every mask input; masks are never unknown reals."""
-    from .claims import symbolic_inputs
-
     if claim.masks and not fixed:
         return "unknown", "z3 encoding: a mask needs a fixed pattern"
     alg = Z3Algebra()

@@ -18,6 +18,7 @@ import sympy
 
 from .claims import Claim, aligned_pair, evaluate_both, symbolic_inputs
 from .evaluate import RING, ObjectAlgebra
+from .masks import patterns
 
 
 class SymPyAlgebra(ObjectAlgebra):
@@ -89,8 +90,6 @@ def second_opinion(claim: Claim, assignments) -> tuple[str, str]:
         alg = SymPyAlgebra()
         fixed = None
         if claim.masks:
-            from .masks import patterns
-
             found = patterns(claim, sizes)
             fixed = found[len(found) // 2]
         inputs = symbolic_inputs(claim, sizes, alg, fixed)

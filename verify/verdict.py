@@ -15,15 +15,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     CERTIFIED = "CERTIFIED"
     REFUTED = "REFUTED"
     UNKNOWN = "UNKNOWN"
     ERROR = "ERROR"
-
-    @property
-    def passes(self) -> bool:
-        return self is Verdict.CERTIFIED
 
 
 @dataclass
@@ -34,7 +30,7 @@ class TensorValue:
     values: object
 
     @staticmethod
-    def of(ranks, data) -> "TensorValue":
+    def of(ranks, data) -> TensorValue:
         arr = np.asarray(data, dtype=float)
         return TensorValue(list(ranks), _jsonable(arr.tolist()))
 
@@ -62,7 +58,7 @@ class Counterexample:
     intermediates: dict[str, TensorValue] = field(default_factory=dict)
     found_by: str = ""                  # "numeric search" | "z3 model" | "induction step"
     replayed: bool = True               # replayed in the mpmath evaluator before being reported
-    edge_case: "Counterexample | None" = None   # a second example, at an edge (a side undefined or infinite),
+    edge_case: Counterexample | None = None   # a second example, at an edge (a side undefined or infinite),
                                                 # when this one is ordinary (both sides defined and finite)
 
 
@@ -84,7 +80,7 @@ class Result:
     assumptions: list[str] = field(default_factory=list)    # preconditions the verdict holds under (`; assume:`)
 
     @staticmethod
-    def from_json(data: dict) -> "Result":
+    def from_json(data: dict) -> Result:
         return result_from_json(data)
 
     def to_json(self) -> dict:
@@ -92,10 +88,6 @@ class Result:
         out["verdict"] = self.verdict.value
         out["seconds"] = round(self.seconds, 4)
         return out
-
-
-JSON_FIELDS = ("name", "file", "line", "kind", "verdict", "bound", "method", "seconds", "counterexample",
-               "detail", "engines", "warnings", "description", "assumptions")
 
 
 def error_result(error) -> Result:

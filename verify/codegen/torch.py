@@ -381,7 +381,7 @@ def function(program: ir.Program, env, output: str, taken: set[str]) -> list[str
     for node in lay.inputs:
         kind = " (a mask: 0 keeps, -inf masks)" if node.kind == "mask" else ""
         doc.append(f"{em.inputs[node.name]}: a tensor with dimensions [{', '.join(node.ranks)}]{kind}")
-    for kw, default, node in lay.sizes.tiles.values():
+    for kw, _default, node in lay.sizes.tiles.values():
         doc.append(lower.tile_doc(kw, node))
     if lay.rank:
         doc.append(f"The loop over {lay.rank} computes {', '.join(lay.loop)} one tile at a time.")

@@ -246,7 +246,7 @@ def kernel(program: ir.Program, env, output: str, line, taken: set[str]) -> list
     launch.line(f'"""{output}[{", ".join(out_ranks)}] of {program.file}, as a Triton kernel '
                 f"(one program per BLOCK_P queries, a loop over the {r} tiles).")
     launch.line("")
-    for kw, default, node in lay.sizes.tiles.values():
+    for kw, _default, node in lay.sizes.tiles.values():
         launch.line(lower.tile_doc(kw, node))
     launch.line('"""')
     prologue(launch, lay)

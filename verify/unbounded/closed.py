@@ -21,7 +21,8 @@ import z3
 
 from .. import ir
 from .prove import Prover
-from .scan import _deref, _walk_refs as _walk, read_prev
+from .scan import _deref, read_prev
+from .scan import _walk_refs as _walk
 from .terms import Env, NotLiftable, simplify_inf
 
 
@@ -34,7 +35,7 @@ def candidate(scan: ir.Scan, bindings) -> ir.Expr:
     """The closed form the body's pattern proposes (see the module docstring), or NotLiftable."""
     k = scan.rank
     body = _deref(scan.body, bindings)
-    prev = lambda e: isinstance(_deref(e, bindings), ir.Prev) and _deref(e, bindings).name == scan.name  # noqa
+    prev = lambda e: isinstance(_deref(e, bindings), ir.Prev) and _deref(e, bindings).name == scan.name  # noqa: E731
     if isinstance(body, ir.Map) and body.op == "max" and len(body.args) == 2 and \
             _is_const(scan.init, bindings, float("-inf")):
         a, b = body.args

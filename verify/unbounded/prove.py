@@ -29,8 +29,7 @@ hypotheses alone are checked satisfiable (else the result is "vacuous", not a pr
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from fractions import Fraction
+from dataclasses import dataclass
 
 import z3
 

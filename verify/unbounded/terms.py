@@ -287,7 +287,8 @@ class Env:
                 red.hyps = red.hyps + ir_.hyps
                 red.conds = red.conds + [c for c in ir_.conds]
                 red.body = ir_.body
-                red.lemmas = tuple(sorted(set(red.lemmas) | set(ir_.lemmas) | {f"split.{'sum' if red.op == 'add' else 'max'}"}))
+                split_lemma = f"split.{'sum' if red.op == 'add' else 'max'}"
+                red.lemmas = tuple(sorted(set(red.lemmas) | set(ir_.lemmas) | {split_lemma}))
                 self.lemmas.add(f"split.{'sum' if red.op == 'add' else 'max'}")
                 self._flatten(red)          # a two-level tiling flattens twice
                 return
