@@ -523,3 +523,51 @@ def test_a_scan_that_reads_its_state_inside_a_reduction_over_another_rank_is_not
     assert "all sizes" not in out and "CERTIFIED (M1<=2, P<=2" in out, out
     code, out = run("equiv", lhs, rhs, "--cache", "off", "--no-sympy", "--bound", "P=3,M1=2")
     assert code == 1 and "REFUTED" in out, out
+
+
+# Third review: claims true at the default bound and false beyond it, each once lifted to all sizes.
+PREFIX_SUM = '(let X (CreateTensor "X[a,b]"))\n(extract (R_add_a X))\n'
+COUNT_C = "(let N (R_add_c (M_add_c (Const 1.0) (Const 0.0))))\n"
+SCAN_PLUS_G = ('(let S (S_scan_a "S" (Const 0.0) (M_add_ab (S_prev_a "S") (M_add_ab X G))))\n'
+               "(extract (S_last_a S))\n")
+ZERO_TIMES_LOG = ('(let X (CreateTensor "X[a,b]"))\n' + COUNT_C
+                  + "(let G (M_mul_ab (Const 0.0) (M_log_ab (M_sub_ab (Const 4.5) N))))\n" + SCAN_PLUS_G)
+INF_MINUS_UNDEFINED = ('(let X (CreateTensor "X[a,b]"))\n' + COUNT_C
+                       + "(let G (M_exp_ab (M_sub_ab (Const -inf) (M_div_ab (Const 1.0) (M_sub_ab N (Const 5.0))))))\n"
+                       + SCAN_PLUS_G)
+UNSPLIT_FACTS = """(let Y (CreateTensor "Y[c,d]"))
+(let C0 (CreateTensor "C0[a]"))
+(let X (CreateTensor "X[a,p]"))
+(let C (M_add_a C0 (M_mul_a (Const 0.0) (T_unsplit_cd_a Y))))
+(let PRM (M_exp_a (M_sub_a (S_shift_a C (Const -inf)) C)))
+(let RD (S_scan_a "RD" (Const 0.0) (M_add_ap X (M_mul_ap (S_prev_a "RD") PRM))))
+(let NA (R_add_a (M_add_a (Const 1.0) (Const 0.0))))
+(let NE (R_add_e (M_add_e (Const 1.0) (Const 0.0))))
+(let G (M_mul_p (M_max_p (Const 0.0) (M_sub_p (Const 2.0) NA)) (M_max_p (Const 0.0) (M_sub_p NE (Const 4.5)))))
+(extract (M_add_p (S_last_a RD) G))
+"""
+UNSPLIT_FACTS_RHS = "\n".join(UNSPLIT_FACTS.splitlines()[:6]) + "\n(extract (S_last_a RD))\n"
+
+
+@pytest.mark.parametrize("lhs,rhs,refuting", [
+    (ZERO_TIMES_LOG, PREFIX_SUM, "C=5..5"),             # 0*log(4.5 - C): simplify_inf dropped the log's domain
+    (INF_MINUS_UNDEFINED, PREFIX_SUM, "C=5..5"),        # -inf - 1/(C-5): dropped the undefined operand
+    (UNSPLIT_FACTS, UNSPLIT_FACTS_RHS, "C=1..1,D=1..1,E=5..5"),   # unsplit index facts leaked (forced A >= 2)
+], ids=["zero-times-log", "inf-minus-undefined", "unsplit-facts-leak"])
+def test_claims_false_beyond_the_bound_are_not_lifted(tmp_path, lhs, rhs, refuting):
+    import io
+
+    from verify import cli
+
+    a, b = tmp_path / "a.egg", tmp_path / "b.egg"
+    a.write_text(lhs)
+    b.write_text(rhs)
+
+    def run(*argv):
+        out, err = io.StringIO(), io.StringIO()
+        return cli.run([str(x) for x in argv], out, err), out.getvalue() + err.getvalue()
+
+    code, out = run("equiv", a, b, "--cache", "off", "--no-sympy")
+    assert "CERTIFIED" in out and "all sizes" not in out, out
+    code, out = run("equiv", a, b, "--cache", "off", "--no-sympy", "--bound", refuting)
+    assert code == 1 and "REFUTED" in out, out

@@ -193,7 +193,13 @@ class Env:
                     deps = self.index_vars(t)
                     self.depends[a.decl().name()] = deps
                     self.depends[b.decl().name()] = deps
-                    self.hyps += [t == a * self.size(i) + b, b >= 0, b < self.size(i), a >= 0, a < self.size(o)]
+                    # A definition of the fresh a, b (floor division of t by N_i), true for *every* integer t, so
+                    # these facts restrict no size even in a later query where t is a step variable the query does
+                    # not bound (the range of a holds only where t is in range: an implication, not a fact; as
+                    # a plain fact it once forced N_a >= 2 into the final comparison of a scan claim).
+                    in_range = z3.And(t >= 0, t < self.size(o) * self.size(i))
+                    self.hyps += [t == a * self.size(i) + b, b >= 0, b < self.size(i),
+                                  z3.Implies(in_range, z3.And(a >= 0, a < self.size(o)))]
                 rest = {k: v for k, v in idx.items() if k != rank}
                 return self.eval(arg, {**rest, o: a, i: b})
             case ir.Last(rank=rank, arg=arg) if rank in self.last:     # a prefix's end (scan.py, closed.py)
@@ -452,6 +458,12 @@ def conditions(t: tuple) -> list:
     return out
 
 
+def plainly_defined(t: tuple) -> bool:
+    """t has no definedness condition at all: no divisor (`conditions`) and no log (whose argument a query would
+    otherwise have to prove positive, `log_args`). Only such a term may be dropped by `simplify_inf`."""
+    return not conditions(t) and not log_args(t)
+
+
 def simplify_inf(t: tuple) -> tuple:
     """Exact extended-real simplification of -inf (from a scan's init or a shift's fill) with finite operands:
     max(-inf, x) = x, -inf - x = -inf + x = -inf, exp(-inf) = 0, 0 * x = 0, x + 0 = x. Every other operand is
@@ -463,16 +475,20 @@ def simplify_inf(t: tuple) -> tuple:
     op = t[1]
     if op == "max" and inf[0] != inf[1]:
         return args[1] if inf[0] else args[0]
+    # -inf +- x = -inf only for an x that is defined wherever the claim is (no divisor, no log): an undefined x
+    # makes the sum undefined, and dropping it once certified exp(-inf - 1/(C-5)) = 0 for all sizes
     if op in ("add", "sub") and inf[0] and not inf[1]:
-        return ("num", NEG_INF)
+        return ("num", NEG_INF) if plainly_defined(args[1]) else _raise(NotLiftable("-inf with an operand that "
+                                                                                    "may be undefined"))
     if op == "add" and inf[1] and not inf[0]:
-        return ("num", NEG_INF)
+        return ("num", NEG_INF) if plainly_defined(args[0]) else _raise(NotLiftable("-inf with an operand that "
+                                                                                    "may be undefined"))
     if op == "exp" and inf[0]:
         return ("num", Fraction(0))
     if any(inf):
         raise NotLiftable(f"{op} with an operand -inf has no finite value")
     zero = [a == ("num", 0) for a in args]
-    if op == "mul" and any(zero) and not conditions(args[1 if zero[0] else 0]):   # 0 * (defined x) = 0
+    if op == "mul" and any(zero) and plainly_defined(args[1 if zero[0] else 0]):   # 0 * (defined x) = 0
         return ("num", Fraction(0))
     if op == "add" and zero[1]:
         return args[0]
