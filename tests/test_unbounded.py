@@ -571,3 +571,56 @@ def test_claims_false_beyond_the_bound_are_not_lifted(tmp_path, lhs, rhs, refuti
     assert "CERTIFIED" in out and "all sizes" not in out, out
     code, out = run("equiv", a, b, "--cache", "off", "--no-sympy", "--bound", refuting)
     assert code == 1 and "REFUTED" in out, out
+
+
+# Fourth review: a shift of a shift (wrong for t < depth, from M1 = 5 on) and -inf inside a reduction.
+def _nested_shifts(fill_a: str, body: str) -> str:
+    lines = ['(let x (CreateTensor "x[m1,p]"))', '(let y (CreateTensor "y[m1,p]"))',
+             f"(let A1 (S_shift_m1 y (Const {fill_a})))", "(let B1 (S_shift_m1 y (Const 0.0)))"]
+    for i in range(2, 6):
+        lines += [f"(let A{i} (S_shift_m1 A{i - 1} (Const 0.0)))", f"(let B{i} (S_shift_m1 B{i - 1} (Const 0.0)))"]
+    lines += [f'(let R (S_scan_m1 "R" (Const 0.0) (M_add_m1p (S_prev_m1 "R") {body})))', "(let D (S_last_m1 R))",
+              "(extract D)"]
+    return "\n".join(lines) + "\n"
+
+
+SUM_X = '(let x (CreateTensor "x[m1,p]"))\n(let D (R_add_m1 x))\n(extract D)\n'
+
+
+@pytest.mark.parametrize("lhs", [
+    _nested_shifts("1.0", "(M_add_m1p x (M_sub_m1p A5 B5))"),          # 1 at t = 4: sum(x) + 1
+    _nested_shifts("-inf", "(M_mul_m1p x (M_exp_m1p (M_sub_m1p A5 A5)))"),   # undefined at t = 4
+], ids=["finite", "undefined"])
+def test_a_shift_of_a_shift_is_not_lifted(tmp_path, lhs):
+    import io
+
+    from verify import cli
+
+    a, b = tmp_path / "a.egg", tmp_path / "b.egg"
+    a.write_text(lhs)
+    b.write_text(SUM_X)
+
+    def run(*argv):
+        out, err = io.StringIO(), io.StringIO()
+        return cli.run([str(x) for x in argv], out, err), out.getvalue() + err.getvalue()
+
+    code, out = run("equiv", a, b, "--cache", "off", "--no-sympy", "--bound", "M1=4")
+    assert "CERTIFIED" in out and "all sizes" not in out, out
+    code, out = run("equiv", a, b, "--cache", "off", "--no-sympy", "--bound", "M1=5..5")
+    assert code == 1 and "REFUTED" in out, out
+
+
+def test_minus_inf_inside_a_reduction_is_not_lifted():
+    """exp(Z)/exp(Z) with Z a shift filled with -inf: 0/0 at the base; the lift cancelled it inside the sum."""
+    from verify.claims import equiv_claim
+    from verify.reader import read_text
+
+    lhs = read_text('(let x (CreateTensor "x[m1,e,p]"))\n(let y (CreateTensor "y[m1,e,p]"))\n'
+                    "(let Z (S_shift_m1 y (Const -inf)))\n"
+                    "(let S (R_add_e (M_div_m1ep (M_mul_m1ep x (M_exp_m1ep Z)) (M_exp_m1ep Z))))\n"
+                    '(let R (S_scan_m1 "R" (Const 0.0) (M_add_m1p (S_prev_m1 "R") S)))\n'
+                    "(let D (S_last_m1 R))\n(extract D)\n", "lhs.egg").program
+    rhs = read_text('(let x (CreateTensor "x[m1,e,p]"))\n(let D (R_add_m1 (R_add_e x)))\n(extract D)\n',
+                    "rhs.egg").program
+    result = lift(equiv_claim(lhs, rhs))
+    assert not result.lifted and "-inf inside a reduction" in result.reason

@@ -21,7 +21,7 @@ import z3
 
 from .. import ir
 from .prove import Prover
-from .scan import _deref, read_prev
+from .scan import _deref, check_shift, read_prev
 from .scan import _walk_refs as _walk
 from .terms import Env, NotLiftable, simplify_inf
 
@@ -106,6 +106,7 @@ def lift_closed(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
             case ir.Prev(name=name) if state["scan"] is not None and name == state["scan"].name:
                 return read_prev(state, idx)
             case ir.Shift(rank=r, arg=arg, init=init) if state["scan"] is not None and r == state["scan"].rank:
+                check_shift(state, arg, idx, r, e.bindings)
                 if state["base"]:
                     return e.eval(init, idx)
                 return e.eval(arg, {**idx, r: idx[r] - 1})

@@ -83,6 +83,7 @@ def lift_scan(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
             case ir.Shift(rank=r, arg=arg, init=init) if r == k:
                 if any(isinstance(n, (ir.Scan, ir.Prev)) for n in _walk_refs(arg, side.bindings)):
                     raise NotLiftable("a shift of an iterative value")
+                check_shift(state, arg, idx, k, side.bindings)
                 if state["base"]:
                     return e.eval(init, idx)
                 return e.eval(arg, {**idx, k: idx[k] - 1})
@@ -116,6 +117,17 @@ def lift_scan(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
     step_r = inv(("step", t), t)
     ok_s, obs_s = prover.equal(step_l, step_r, step_hyps, f"scan.step ({scan.name}[t] = Inv(t+1), t >= 1)")
     return ok_b and ok_s, obs_b + obs_s
+
+
+def check_shift(state: dict, arg, idx: dict, k: str, bindings) -> None:
+    """A shift is read as its fill in the base obligation and as its argument at t - 1 in the step (t >= 1):
+    right only at the body's own index along k, and only for one level. A shift of a shift (its value at t is
+    the inner fill for t < 2, which neither obligation sees) or a shift read elsewhere along k is outside the
+    shape; nested shifts once certified a claim false from M1 = 5 on."""
+    if any(isinstance(n, ir.Shift) and n.rank == k for n in _walk_refs(arg, bindings)):
+        raise NotLiftable(f"a shift of a shift along {k}")
+    if k in state["at"] and (k not in idx or not idx[k].eq(state["at"][k])):
+        raise NotLiftable(f"a shift read at another index of its rank {k}")
 
 
 def read_prev(state: dict, idx: dict):

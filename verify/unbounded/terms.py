@@ -166,8 +166,10 @@ class Env:
                     return self.eval(arg, {**idx, rank: z3.IntVal(0)})
                 size = self.size(rank) if mode is None else z3.simplify(mode[1])
                 j = fresh(f"j_{rank}")
-                red = Red(op, rank, size, j, frozenset({j.decl().name()}), [j >= 0, j < size],
-                          self.eval(arg, {**idx, rank: j}))
+                body = self.eval(arg, {**idx, rank: j})
+                if _has_neg_inf(body):    # normalise takes exp(..) as a nonzero divisor and a positive summand
+                    raise NotLiftable("-inf inside a reduction")
+                red = Red(op, rank, size, j, frozenset({j.decl().name()}), [j >= 0, j < size], body)
                 red = self.normalise(red)
                 if mode is not None and mode[0] == "step":       # S(t+1) = S(t) op g(t): the definition
                     return ("op", op, red, self.eval(arg, {**idx, rank: mode[1]}))
@@ -464,10 +466,24 @@ def plainly_defined(t: tuple) -> bool:
     return not conditions(t) and not log_args(t)
 
 
+def _has_neg_inf(t) -> bool:
+    if t == ("num", NEG_INF):
+        return True
+    if isinstance(t, tuple) and t and t[0] == "op":
+        return any(_has_neg_inf(a) for a in t[2:])
+    if isinstance(t, tuple) and t and t[0] == "red":
+        return _has_neg_inf(t[1].body)
+    return False
+
+
 def simplify_inf(t: tuple) -> tuple:
     """Exact extended-real simplification of -inf (from a scan's init or a shift's fill) with finite operands:
     max(-inf, x) = x, -inf - x = -inf + x = -inf, exp(-inf) = 0, 0 * x = 0, x + 0 = x. Every other operand is
-    finite (inputs are finite reals); any -inf left afterwards makes the encoding refuse (NotLiftable)."""
+    finite (inputs are finite reals); any -inf left afterwards makes the encoding refuse (NotLiftable). A -inf
+    inside a reduction is not simplified there (the reduction was normalised already, with exp(..) taken as a
+    nonzero divisor and a positive summand, which exp(-inf) = 0 is not): refused."""
+    if t[0] == "red" and _has_neg_inf(t):
+        raise NotLiftable("-inf inside a reduction")
     if t[0] != "op":
         return t
     args = [simplify_inf(a) for a in t[2:]]
