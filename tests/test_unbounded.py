@@ -491,6 +491,19 @@ def test_logs_are_lifted_only_when_their_arguments_are_provably_positive(tmp_pat
     assert lift(lse).lifted
 
 
+def _equiv(tmp_path, lhs: str, rhs: str, *extra) -> tuple[int, str]:
+    """`verify equiv` of two program texts (no cache, no SymPy): exit status and everything printed."""
+    import io
+
+    from verify import cli
+
+    a, b = tmp_path / "a.egg", tmp_path / "b.egg"
+    a.write_text(lhs)
+    b.write_text(rhs)
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.run([str(x) for x in ("equiv", a, b, "--cache", "off", "--no-sympy", *extra)], out, err)
+    return code, out.getvalue() + err.getvalue()
+
 SCAN_SUMS_ITS_STATE_OVER_P = """(let Y (CreateTensor "Y[m1,p]"))
 (let NP (R_add_p (M_exp_m1p (M_mul_m1p (Const 0.0) Y))))
 (let AL (M_mul_m1 (M_sub_m1 NP (Const 1.0)) (M_sub_m1 NP (Const 2.0))))
@@ -507,21 +520,10 @@ def test_a_scan_that_reads_its_state_inside_a_reduction_over_another_rank_is_not
     """X[t,p] = Y + X[t-1,p] + (P-1)(P-2)(sum_p' X[t-1,p'] - P X[t-1,p]) is the prefix sum only for P <= 2. The
     lift held the previous state as one term at the output index, so inside sum_p it read X[t-1,p] for every p'
     and certified this for all sizes (an adversarial review found it). Now it stays bounded, and P = 3 refutes."""
-    from verify import cli
-
-    lhs, rhs = tmp_path / "lhs.egg", tmp_path / "rhs.egg"
-    lhs.write_text(SCAN_SUMS_ITS_STATE_OVER_P)
-    rhs.write_text('(let Y (CreateTensor "Y[m1,p]"))\n(let Z (R_add_m1 Y))\n(extract Z)\n')
-
-    def run(*argv):
-        import io
-
-        out, err = io.StringIO(), io.StringIO()
-        return cli.run([str(a) for a in argv], out, err), out.getvalue() + err.getvalue()
-
-    code, out = run("equiv", lhs, rhs, "--cache", "off", "--no-sympy")
+    rhs = '(let Y (CreateTensor "Y[m1,p]"))\n(let Z (R_add_m1 Y))\n(extract Z)\n'
+    code, out = _equiv(tmp_path, SCAN_SUMS_ITS_STATE_OVER_P, rhs)
     assert "all sizes" not in out and "CERTIFIED (M1<=2, P<=2" in out, out
-    code, out = run("equiv", lhs, rhs, "--cache", "off", "--no-sympy", "--bound", "P=3,M1=2")
+    code, out = _equiv(tmp_path, SCAN_SUMS_ITS_STATE_OVER_P, rhs, "--bound", "P=3,M1=2")
     assert code == 1 and "REFUTED" in out, out
 
 
@@ -555,21 +557,9 @@ UNSPLIT_FACTS_RHS = "\n".join(UNSPLIT_FACTS.splitlines()[:6]) + "\n(extract (S_l
     (UNSPLIT_FACTS, UNSPLIT_FACTS_RHS, "C=1..1,D=1..1,E=5..5"),   # unsplit index facts leaked (forced A >= 2)
 ], ids=["zero-times-log", "inf-minus-undefined", "unsplit-facts-leak"])
 def test_claims_false_beyond_the_bound_are_not_lifted(tmp_path, lhs, rhs, refuting):
-    import io
-
-    from verify import cli
-
-    a, b = tmp_path / "a.egg", tmp_path / "b.egg"
-    a.write_text(lhs)
-    b.write_text(rhs)
-
-    def run(*argv):
-        out, err = io.StringIO(), io.StringIO()
-        return cli.run([str(x) for x in argv], out, err), out.getvalue() + err.getvalue()
-
-    code, out = run("equiv", a, b, "--cache", "off", "--no-sympy")
+    code, out = _equiv(tmp_path, lhs, rhs)
     assert "CERTIFIED" in out and "all sizes" not in out, out
-    code, out = run("equiv", a, b, "--cache", "off", "--no-sympy", "--bound", refuting)
+    code, out = _equiv(tmp_path, lhs, rhs, "--bound", refuting)
     assert code == 1 and "REFUTED" in out, out
 
 
@@ -592,21 +582,9 @@ SUM_X = '(let x (CreateTensor "x[m1,p]"))\n(let D (R_add_m1 x))\n(extract D)\n'
     _nested_shifts("-inf", "(M_mul_m1p x (M_exp_m1p (M_sub_m1p A5 A5)))"),   # undefined at t = 4
 ], ids=["finite", "undefined"])
 def test_a_shift_of_a_shift_is_not_lifted(tmp_path, lhs):
-    import io
-
-    from verify import cli
-
-    a, b = tmp_path / "a.egg", tmp_path / "b.egg"
-    a.write_text(lhs)
-    b.write_text(SUM_X)
-
-    def run(*argv):
-        out, err = io.StringIO(), io.StringIO()
-        return cli.run([str(x) for x in argv], out, err), out.getvalue() + err.getvalue()
-
-    code, out = run("equiv", a, b, "--cache", "off", "--no-sympy", "--bound", "M1=4")
+    code, out = _equiv(tmp_path, lhs, SUM_X, "--bound", "M1=4")
     assert "CERTIFIED" in out and "all sizes" not in out, out
-    code, out = run("equiv", a, b, "--cache", "off", "--no-sympy", "--bound", "M1=5..5")
+    code, out = _equiv(tmp_path, lhs, SUM_X, "--bound", "M1=5..5")
     assert code == 1 and "REFUTED" in out, out
 
 
