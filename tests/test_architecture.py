@@ -35,7 +35,7 @@ ALLOWED_BACK_EDGES = {
 # Function-local imports of the package's own modules, per module: the target is none (ARCHITECTURE.md), except
 # where one breaks a real dependency on an optional library. Each count may only go down.
 ALLOWED_LOCAL_IMPORTS = {
-    "verify.chain": 7, "verify.claims": 6, "verify.cli": 30, "verify.cluster": 2, "verify.codegen": 2,
+    "verify.chain": 7, "verify.claims": 6, "verify.cluster": 2, "verify.codegen": 2,
     "verify.deps": 6, "verify.driver": 27, "verify.egglog_bridge": 15, "verify.explain": 3, "verify.guards": 16,
     "verify.mutate": 10, "verify.numerics": 2, "verify.pytest_plugin": 7, "verify.reader": 1, "verify.refute": 1,
     "verify.report": 1, "verify.unbounded": 3,
@@ -233,7 +233,7 @@ def test_function_local_imports_of_own_modules_only_go_down():
 # Modules still over the 600-line limit of issue 14, with their length today; each may only shrink.
 MAX_LINES = 600
 ALLOWED_LONG_MODULES = {
-    "verify.egglog_bridge": 1463, "verify.induction": 1061, "verify.cli": 947, "verify.reader": 821,
+    "verify.egglog_bridge": 1463, "verify.induction": 1061, "verify.reader": 821,
     "verify.normal_form": 765, "verify.driver": 656,
 }
 
