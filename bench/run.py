@@ -375,7 +375,7 @@ def bench_rules(runs: int) -> dict:
 
 
 def bench_unbounded(runs: int) -> dict:
-    """The rule-level lift (verify/unbounded/), in this process: the induction lemmas behind the shapes, then
+    """The rule-level lift (verify/induction/rule_level/), in this process: the induction lemmas behind the shapes, then
     every obligation of every rule of rules/ (the derivation chain's steps add none: a step by rules is
     unbounded when its rules are); beside it, the program-level lift of the derivation chain's and the
     variants' steps (not needed by the gate: the translation validation, and the variants' own certificates)."""
@@ -384,11 +384,12 @@ def bench_unbounded(runs: int) -> dict:
     sys.path.insert(0, str(ROOT))
     from verify import induction
     from verify.driver import collect
-    from verify.unbounded import lift
+    from verify.induction import lift
+    from verify.induction.twopass import linearity_positivity, split_max, split_sum
 
     def lemmas():
         v = induction.VARIANTS["correct"]
-        return induction._split_sum(v) + induction._split_max(v) + induction._linearity_positivity(v)
+        return split_sum(v) + split_max(v) + linearity_positivity(v)
 
     rules, _, _ = collect([str(ROOT / "rules")])
     steps, _, _ = collect([str(ROOT / "proofs" / "derivation.chain.toml"),
@@ -545,7 +546,7 @@ def main(argv=None) -> int:
     print("chain steps at M1=512, M0=8, F=2 (verify check proofs/attention.chain.toml)", flush=True)
     results["chain_4096"] = bench_chain_4096()
     # -- section 6: unbounded obligations (rule-level lift) ------------------------------------------------
-    print("unbounded: every obligation of rules/ and the derivation chain (verify/unbounded/)", flush=True)
+    print("unbounded: every obligation of rules/ and the derivation chain (verify/induction/rule_level/)", flush=True)
     results["unbounded"] = bench_unbounded(args.runs)
     # -- section 7: make verify, cold and warm cache ------------------------------------------------------
     print("make verify: verify check rules proofs --jobs 2, cold then warm cache", flush=True)

@@ -1,4 +1,4 @@
-"""Unbounded (induction) certificates in verify/induction.py, with real Z3."""
+"""Unbounded (induction) certificates in verify/induction/, with real Z3."""
 
 import math
 import time
@@ -6,7 +6,6 @@ import time
 import pytest
 import z3
 
-from verify import induction as ind
 from verify.induction import (
     GROUP_1PASS,
     GROUP_2PASS,
@@ -16,6 +15,7 @@ from verify.induction import (
     prove_all,
     prove_chain_unbounded,
 )
+from verify.induction.query import Query, discharge
 
 MUTANTS = [name for name in VARIANTS if name != "correct"]
 
@@ -134,27 +134,27 @@ def test_unknown_is_never_a_pass(monkeypatch):
         def sexpr(self):
             return "(stub)"
 
-    monkeypatch.setattr(ind._Query, "solver", lambda self, *a, **k: Stub())
+    monkeypatch.setattr(Query, "solver", lambda self, *a, **k: Stub())
     obs = prove_chain_unbounded()
     assert {o.verdict for o in obs if o.result != "undefined"} == {"unknown"}
 
 
 def test_vacuous_hypotheses_are_not_a_proof():
-    q = ind._Query("vacuous", "x > 0 and x < 0 imply anything")
+    q = Query("vacuous", "x > 0 and x < 0 imply anything")
     x = q.real("x")
     q.hyp(x > 0, x < 0)
     q.goal(x == 42)
-    o = ind._discharge(q, "test")
+    o = discharge(q, "test")
     assert o.verdict == "unknown" and o.result == "vacuous"
 
 
 def test_exp_facts_know_exp_zero_is_one():
     # a false counterexample from an exp without exp(0) = 1 would refute this correct step
-    q = ind._Query("exp0", "a = b implies exp(a - b) = 1")
+    q = Query("exp0", "a = b implies exp(a - b) = 1")
     a, b = q.real("a"), q.real("b")
     q.hyp(a == b)
     q.goal(q.exp_diff("a", "b") == 1)
-    assert ind._discharge(q, "test").verdict == "proved"
+    assert discharge(q, "test").verdict == "proved"
 
 
 def test_unknown_variant_name():

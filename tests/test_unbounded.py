@@ -1,5 +1,5 @@
-"""The rule-level lift (verify/unbounded/): every rule of rules/ and every step of the derivation chain holds for
-all sizes, each naming its shape; nothing false or only true at small sizes is ever lifted. Real Z3 throughout."""
+"""The rule-level lift (verify/induction/rule_level/): every rule of rules/ and every step of the derivation chain
+holds for all sizes, each naming its shape; nothing false or only true at small sizes is ever lifted. Real Z3 throughout."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from verify.driver import Options, check_paths, collect, prove_bounded
-from verify.unbounded import lift
+from verify.induction import lift
 from verify.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,7 +250,7 @@ def test_unbounded_agrees_with_the_bounded_checker_at_512():
 
 # -- the model-based lift, kept as a second opinion ----------------------------------------------------------
 
-MODEL_SHA256 = {   # the cascades verify/induction.py's lemmas describe; a change here must be reviewed
+MODEL_SHA256 = {   # the cascades verify/induction/'s lemmas describe; a change here must be reviewed
     "attention.egg": "11f4b3b3964850fa3fcfacb0268d1708d4ac4adbe1fbadface0e75230f7389f8",
     "attention_1pass.egg": "eb1696607845397f4295fd1417e9a845f2b1ae6f889a177cb02e4d1c66af2f39",
     "attention_2pass.egg": "831422cdaef8c3c25dd8cde1d5b937e2d222cc7f7087cca0e749238ae5806287",

@@ -251,7 +251,7 @@ def _with_reading(claim: Claim, result: Result) -> Result:
 
 def _check_claim_uncached(claim: Claim, options: Options) -> Result:
     start = time.monotonic()
-    from .unbounded import lemma_obligations
+    from .induction import lemma_obligations
 
     lemma_obligations()         # proved once, here: the children forked below inherit them
     outcome = run_isolated(_prove_and_lift, (claim, options), options.timeout, options.isolate, options.memory_limit)
@@ -341,11 +341,11 @@ def _prove_and_lift(claim: Claim, options: Options):
     result = prove_bounded(claim, options)
     if result.verdict is not Verdict.CERTIFIED:
         return result, None
-    from .unbounded import lift
+    from .induction import lift
 
     lifted = lift(claim)
     for o in lifted.obligations:
-        o.query = ""          # the SMT text stays in the child (python -m verify.unbounded prints it)
+        o.query = ""          # the SMT text stays in the child (python -m verify.cli.lift prints it)
     return result, lifted
 
 
@@ -563,7 +563,7 @@ def check_claims(claims: list[Claim], options: Options, progress=None, events=No
     guards.preflight(claims, options)       # an absurd bound is one user error, before any work
     check_bound_ranks(claims, options.bound)
     if claims:
-        from .unbounded import lemma_obligations
+        from .induction import lemma_obligations
 
         lemma_obligations()     # z3 in this process once, before any thread starts (see lemma_obligations)
     guard_ok, guard_detail = guards.vacuity_guard(options) if claims else (True, "")

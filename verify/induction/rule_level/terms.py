@@ -17,7 +17,7 @@ uninterpreted inputs, all sizes and all indices iff the claim holds at every siz
 A reduction ``R_op_r(body)`` is evaluated with a fresh bound index ``0 <= j < N_r`` and becomes a `Red` node.
 Before it is compared, it is normalised by three lemmas, each valid for every size >= 1:
 
-- *linearity* (group "linearity", proved by induction in ``verify/induction.py``): for add, a factor of the body
+- *linearity* (group "linearity", proved by induction in ``verify/induction/twopass.py``): for add, a factor of the body
   whose term does not mention j (syntactically: no index variable bound by this reduction occurs in it) leaves
   the sum: ``sum_j c*y_j = c * sum_j y_j``; exponentials are merged first (``exp(a)exp(b) = exp(a+b)``) and an
   exponent is split into the part that mentions j and the part that does not (``exp(L_j + L) = exp(L_j)exp(L)``).
@@ -48,7 +48,7 @@ from fractions import Fraction
 
 import z3
 
-from .. import ir
+from ... import ir
 
 NEG_INF = float("-inf")
 

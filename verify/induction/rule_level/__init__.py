@@ -6,7 +6,7 @@ claim's two sides (never from a hand model):
 - *view / pointwise* (split, unsplit, maps): both sides read at symbolic sizes and symbolic indices, inputs as
   uninterpreted functions of integer indices, ``m = m1*N_m0 + m0`` (terms.py). No lemma beyond index arithmetic.
 - *reduction split* over any rank (sum and max): the split.sum / split.max lemmas (uninterpreted summand,
-  proved by induction in `verify/induction.py`) flatten a reduction over tiles of tile reductions into one
+  proved by induction in `verify/induction/twopass.py`) flatten a reduction over tiles of tile reductions into one
   reduction over the split rank; then reduction congruence (prove.py).
 - *factor-out / division deferral / shift*: the linearity lemma, with "constant along the reduced rank" read from
   the terms (no index variable of the reduction occurs in the factor); exp is split into the part that varies
@@ -18,7 +18,7 @@ claim's two sides (never from a hand model):
 Every rank is symbolic, so a lifted claim holds for all sizes of every rank: no rank is pinned and no
 slice-independence argument is used. Claims with mask inputs are never lifted (a mask's -inf elements are not
 finite reals, and an assumption ties the slices of a mask together); they keep their bounded certificate. The
-lemma groups a lift uses are proved (by induction, `verify/induction.py`) as part of it and named in the verdict.
+lemma groups a lift uses are proved (by induction, `verify/induction/`) as part of it and named in the verdict.
 
 A ``sat`` answer of Z3 is NOT a counterexample (the reductions are abstracted); the claim is then not lifted and
 says why. The bounded checker remains the judge of refutation.
@@ -32,8 +32,12 @@ from dataclasses import dataclass, field
 
 import z3
 
-from .. import ir
+from ... import ir
+from ..obligations import VARIANTS
+from ..twopass import linearity_positivity, split_max, split_sum
+from .closed import lift_closed
 from .prove import Obligation, Prover
+from .scan import is_scan_claim, lift_scan
 from .terms import Env, NotLiftable
 
 __all__ = ["Lift", "lift", "lemma_obligations", "NotLiftable"]
@@ -69,7 +73,7 @@ _LOCK = threading.Lock()      # z3's global context is not thread-safe (`--jobs`
 
 
 def lemma_obligations() -> dict[str, list]:
-    """The induction lemmas behind the shapes (verify/induction.py), proved once per process. The driver calls
+    """The induction lemmas behind the shapes (verify/induction/twopass.py), proved once per process. The driver calls
     it before it starts threads or forks children, so that no child is forked while z3 runs in the parent."""
     global _LEMMAS
     with _LOCK:
@@ -79,13 +83,11 @@ def lemma_obligations() -> dict[str, list]:
 
 
 def _prove_lemmas() -> dict[str, list]:
-    from .. import induction as I
-
-    v = I.VARIANTS["correct"]
-    lp = I._linearity_positivity(v)
+    v = VARIANTS["correct"]
+    lp = linearity_positivity(v)
     return {
-        "split.sum": I._split_sum(v),
-        "split.max": I._split_max(v),
+        "split.sum": split_sum(v),
+        "split.max": split_max(v),
         "linearity": [o for o in lp if o.name.startswith("linearity")],
         "positivity": [o for o in lp if o.name.startswith("positivity")],
     }
@@ -118,8 +120,6 @@ def lift(claim) -> Lift:
 
 
 def _lift(claim) -> Lift:
-    from .scan import is_scan_claim, lift_scan
-
     if claim.masks:
         raise NotLiftable(f"mask input(s) {', '.join(claim.masks)}: elements may be -inf and assumptions tie the "
                           f"slices of a mask together; no lemma covers them")
@@ -133,13 +133,11 @@ def _lift(claim) -> Lift:
     for r in claim.ranks():
         env.size(r)
     prover = Prover(env, claim.name)
-    scan = is_scan_claim(claim)
+    scan: bool | str = is_scan_claim(claim)
     if scan:
         try:
             ok, obs = lift_scan(claim, env, out_idx, hyps, prover)
         except NotLiftable as single:
-            from .closed import lift_closed
-
             env = Env(claim.splits())          # afresh: several scans, each by its proved closed form
             for r in claim.ranks():
                 env.size(r)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import z3
 
-from .. import ir
+from ... import ir
 from .prove import Prover
 from .terms import Env, NotLiftable, simplify_inf
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import z3
 
-from .. import ir
+from ... import ir
 from .prove import Prover
 from .scan import _deref, check_shift, read_prev
 from .scan import _walk_refs as _walk

@@ -1,12 +1,13 @@
-"""`python -m verify.unbounded PATH...`: the rule-level lift of every claim under PATH, obligation by obligation
-(`--smt` prints each query's SMT-LIB text). The lift alone: the bounded checker is not run here."""
+"""`python -m verify.cli.lift PATH...` (a debugging aid, not a subcommand): the rule-level lift of every claim
+under PATH, obligation by obligation (`--smt` prints each query's SMT-LIB text). The lift alone: the bounded
+checker is not run here."""
 
 from __future__ import annotations
 
 import sys
 
 from ..driver import collect
-from . import lift
+from ..induction import lift
 
 
 def main(argv=None) -> int:

@@ -14,7 +14,7 @@ Semantics). The hypotheses are all true facts:
 - *positivity* (group "positivity"): a sum over a nonempty range of a positive body (c*exp(L), c > 0) is
   positive; so is such a max (it is one of the terms);
 - exp: each ``exp(L)`` (L a linear form over the query's real terms) is a positive real atom with the ground facts
-  of ``verify/induction.py``: sign facts, congruence (``L1 = L2 -> exp(L1) = exp(L2)``) and the product rule
+  of ``verify/induction/query.py``: sign facts, congruence (``L1 = L2 -> exp(L1) = exp(L2)``) and the product rule
   ``exp(L1)*exp(L2) = exp(L3)`` when L1 + L2 = L3 syntactically. All true of the real exp, so ``unsat`` is a
   proof for the real exp.
 - max is ``If(a >= b, a, b)``: exact on finite reals.
