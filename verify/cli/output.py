@@ -4,6 +4,7 @@ terminal, JSON, and the progress bar."""
 from __future__ import annotations
 
 from .. import verdict as V
+from ..claims import Claim
 from ..driver import Report, collect
 
 
@@ -48,9 +49,9 @@ class _Stream:
         self.interval = args.heartbeat
         self.lock = threading.Lock()
         self.next = 0
-        self.done: dict[int, object] = {}
+        self.done: dict[int, V.Result] = {}
         self.started_at: dict[int, float] = {}
-        self.claims: dict[int, object] = {}
+        self.claims: dict[int, Claim] = {}
         self.stop = threading.Event()
         self.broken = False
         self.thread = None
@@ -152,15 +153,15 @@ def _rich(report: Report, out) -> None:
         sizes = ", ".join(f"{k}={v}" for k, v in cx.sizes.items())
         console.print(f"  counterexample ({cx.found_by}; replayed: {'yes' if cx.replayed else 'no'}), sizes {sizes}",
                       markup=False, highlight=False)
-        groups = [("inputs", cx.inputs, None)]
+        groups: list[tuple[str, dict, dict | None]] = [("inputs", cx.inputs, None)]
         if cx.intermediates:
             groups.append(("intermediates", cx.intermediates, None))
         groups.append(("results", {"lhs": cx.lhs, "rhs": cx.rhs}, cx.at))
         for title, tensors, at in groups:
             console.print(f"  {title}:")
             console.print(_rich_tensors(tensors, at))
-        at = ", ".join(f"{k}={v}" for k, v in cx.at.items()) or "(scalar)"
-        console.print(f"  at {at}: lhs = {V.format_value(cx.lhs_value)}, rhs = {V.format_value(cx.rhs_value)}",
+        position = ", ".join(f"{k}={v}" for k, v in cx.at.items()) or "(scalar)"
+        console.print(f"  at {position}: lhs = {V.format_value(cx.lhs_value)}, rhs = {V.format_value(cx.rhs_value)}",
                       style="bold", markup=False, highlight=False)
         if cx.edge_case is not None:       # the ordinary counterexample above; the edge case second, as text
             second = V.format_counterexample(cx.edge_case).replace(
@@ -181,7 +182,7 @@ def _rich_tensors(tensors: dict, at: dict | None = None):
     from rich.table import Table
     from rich.text import Text
 
-    cells = []
+    cells: list = []         # a Text per scalar, a Group (title and table) per tensor
     for name, t in tensors.items():
         if not t.ranks:
             style = "bold red" if at is not None else ""
