@@ -35,10 +35,13 @@ class Side:
     def evaluate(self, sizes, algebra: Algebra, inputs, batch=None) -> Tensor:
         return self.evaluator(sizes, algebra, inputs, batch).ref("__result__")
 
+    def roots(self) -> list[ir.Expr]:
+        """The side's term and the terms of its bindings."""
+        return [self.expr] + [binding.expr for binding in self.bindings.values()]
+
     def nodes(self):
-        yield from ir.walk(self.expr)
-        for binding in self.bindings.values():
-            yield from ir.walk(binding.expr)
+        for root in self.roots():
+            yield from ir.walk(root)
 
 
 class ClaimKind(enum.StrEnum):
@@ -77,19 +80,7 @@ class Claim:
         return dict(self.inputs)
 
     def ranks(self) -> list[str]:
-        seen: list[str] = []
-        for side in (self.lhs, self.rhs):
-            for node in side.nodes():
-                names: tuple = ()
-                match node:
-                    case ir.Input(ranks=r) | ir.Map(space=r):
-                        names = r
-                    case ir.Reduce(rank=r) | ir.Scan(rank=r) | ir.Shift(rank=r) | ir.Last(rank=r):
-                        names = (r,)
-                    case ir.Split(rank=r, outer=o, inner=i) | ir.Unsplit(rank=r, outer=o, inner=i):
-                        names = (r, o, i)
-                seen.extend(n for n in names if n not in seen)
-        return seen
+        return ir.rank_names(node for side in (self.lhs, self.rhs) for node in side.roots())
 
     def structural_ranks(self) -> set[str]:
         """Ranks some operator reduces, re-tiles or iterates over, and ranks an assumption is along (it ties the
@@ -232,16 +223,9 @@ def _hoist(expr: ir.Expr, bindings: dict[str, ir.Binding]) -> ir.Expr:
         return rebuild(e, lambda x: inside(x, rank, state))
 
     def rebuild(e: ir.Expr, go) -> ir.Expr:
-        match e:
-            case ir.Map(args=args):
-                return replace(e, args=tuple(go(a) for a in args))
-            case ir.Reduce() | ir.Split() | ir.Unsplit() | ir.Last():
-                return replace(e, arg=go(e.arg))
-            case ir.Shift():
-                return replace(e, arg=go(e.arg), init=go(e.init))
-            case ir.Scan():
-                return replace(e, init=go(e.init), body=inside(go_scan(e.body), e.rank, e.name))
-        return e
+        if isinstance(e, ir.Scan):
+            return replace(e, init=go(e.init), body=inside(go_scan(e.body), e.rank, e.name))
+        return ir.with_children(e, [go(kid) for kid in ir.children(e)])
 
     def go_scan(e: ir.Expr) -> ir.Expr:
         return rebuild(e, go_scan)
@@ -252,13 +236,13 @@ def _hoist(expr: ir.Expr, bindings: dict[str, ir.Binding]) -> ir.Expr:
 def _hoisted_rule_claim(rule: ir.Rule, env=None) -> Claim | None:
     """A rule whose scan body nests an iteration over the scan's rank (`verify export` writes a chain step's
     programs inline this way) as the claim between the programs it came from; None if it is not one."""
-    from .shapes import _allowed, _Checker, _mentioned, _substitute
+    from .shapes import _allowed, _Checker, _substitute
 
     if not (_nested_iterations(rule.lhs) or _nested_iterations(rule.rhs)):
         return None
     bindings: dict[str, ir.Binding] = {}
     lhs, rhs = _hoist(rule.lhs, bindings), _hoist(rule.rhs, bindings)
-    order = _mentioned(rule.lhs) + [r for r in _mentioned(rule.rhs) if r not in _mentioned(rule.lhs)]
+    order = ir.rank_names((rule.lhs, rule.rhs))
     allowed: dict = {}
     _allowed(rule.lhs, frozenset(order), allowed)
     _allowed(rule.rhs, frozenset(order), allowed)

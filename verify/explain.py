@@ -200,24 +200,9 @@ def select(target: str, strict: bool = False) -> list[Claim]:
 
 # -- modified claims ------------------------------------------------------------------------------------------
 
-def _substitute(expr, mapping: dict[str, ir.Expr]):
-    """`expr` with every input named in `mapping` replaced (rebuilt bottom-up; frozen nodes are shared)."""
-    if isinstance(expr, ir.Input):
-        return mapping.get(expr.name, expr)
-    if not dataclasses.is_dataclass(expr):
-        return expr
-    changes = {}
-    for f in dataclasses.fields(expr):
-        value = getattr(expr, f.name)
-        if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
-            new = tuple(_substitute(v, mapping) for v in value)
-        elif dataclasses.is_dataclass(value):
-            new = _substitute(value, mapping)
-        else:
-            continue
-        if new is not value:
-            changes[f.name] = new
-    return dataclasses.replace(expr, **changes) if changes else expr
+def _substitute(expr: ir.Expr, mapping: dict[str, ir.Expr]) -> ir.Expr:
+    """`expr` with every input named in `mapping` replaced."""
+    return ir.map_post(lambda e: mapping.get(e.name, e) if isinstance(e, ir.Input) else e, expr)
 
 
 def _side(side: Side, mapping) -> Side:

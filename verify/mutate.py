@@ -220,25 +220,13 @@ def _local(node, ctx: _Context):
                     yield f"{at}reference {name} -> {other}", replace(node, name=other)
 
 
-def _with_child(node, index: int, child):
-    match node:
-        case ir.Map(args=args):
-            return replace(node, args=args[:index] + (child,) + args[index + 1:])
-        case ir.Reduce() | ir.Split() | ir.Unsplit() | ir.Last():
-            return replace(node, arg=child)
-        case ir.Scan():
-            return replace(node, init=child) if index == 0 else replace(node, body=child)
-        case ir.Shift():
-            return replace(node, arg=child) if index == 0 else replace(node, init=child)
-    raise TypeError(node)
-
-
 def mutations(expr, ctx: _Context):
     """Every one-step mutation of an expression tree: (change, mutated expression)."""
     yield from _local(expr, ctx)
-    for i, child in enumerate(ir.children(expr)):
+    kids = ir.children(expr)
+    for i, child in enumerate(kids):
         for change, new in mutations(child, ctx):
-            yield change, _with_child(expr, i, new)
+            yield change, ir.with_children(expr, kids[:i] + (new,) + kids[i + 1:])
 
 
 def _splits(exprs) -> tuple:
@@ -252,22 +240,13 @@ def _splits(exprs) -> tuple:
     return tuple(found)
 
 
-def _all_ranks(exprs) -> tuple[str, ...]:
-    from .shapes import _mentioned
-
-    seen: list[str] = []
-    for expr in exprs:
-        seen.extend(r for r in _mentioned(expr) if r not in seen)
-    return tuple(seen)
-
-
 # -- mutants of rules, chain steps and programs --------------------------------------------------------------
 
 def rule_mutants(rule: ir.Rule, assumptions=(), source_path: str = "") -> list[Mutant]:
     from .claims import with_assumptions
 
     target = f"{rule.file}:{rule.line} {rule.name}" if rule.line else f"{rule.file} {rule.name}"
-    ctx = _Context(_all_ranks([rule.lhs, rule.rhs]), _splits([rule.lhs, rule.rhs]))
+    ctx = _Context(tuple(ir.rank_names((rule.lhs, rule.rhs))), _splits([rule.lhs, rule.rhs]))
     out = []
     for side in ("lhs", "rhs"):
         for change, new in mutations(getattr(rule, side), ctx):
@@ -306,7 +285,7 @@ def program_mutants(reference: Claim, target: str) -> list[Mutant]:
         binding = program.bindings[name]
         if isinstance(binding.expr, ir.Input) or name not in reached:
             continue   # a binding this output does not use (another output's) cannot change it
-        ctx = _Context(_all_ranks(b.expr for b in program.bindings.values()),
+        ctx = _Context(tuple(ir.rank_names(b.expr for b in program.bindings.values())),
                        _splits(b.expr for b in program.bindings.values()),
                        env={n: env[n] for n in names[:position]}, earlier=tuple(names[:position]))
         for change, new in mutations(binding.expr, ctx):
