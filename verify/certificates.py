@@ -45,7 +45,7 @@ CACHEABLE = (Verdict.CERTIFIED, Verdict.REFUTED)
 
 def _reachable(side) -> list:
     bindings = side.bindings
-    seen: dict[str, object] = {}
+    seen: dict[str, ir.Expr] = {}
     stack = [side.expr]
     while stack:
         expr = stack.pop()
@@ -152,7 +152,7 @@ class Cache:
         if mode not in tuple(CacheMode):
             raise ValueError(mode)
         self.directory = Path(directory)
-        self.secret = secret_key() if mode != CacheMode.OFF else None
+        self.secret = (secret_key() if mode != CacheMode.OFF else None) or b""
         self.mode = CacheMode(mode) if self.secret else CacheMode.OFF
         self.rejected: str | None = None    # why the last entry read was not trusted
 

@@ -195,11 +195,12 @@ def rule_claim(rule: ir.Rule, env=None, strict: bool = False) -> Claim:
         if not strict and split_pairs([rule.lhs, rule.rhs]) and not failure.hint:
             failure.hint = "read with implicit tiling (m = m1*M0 + m0), it is ill-ranked too"
         raise failure
+    assert inferred is not None, "a rule that is not ill-ranked has been inferred"
     check_split_tiles([inferred.lhs, inferred.rhs], rule.file)
     lhs = Side("lhs", inferred.lhs, file=rule.file)
     rhs = Side("rhs", inferred.rhs, file=rule.file)
     out = expr_ranks(inferred.lhs, rule.file)
-    return Claim(rule.name, "rule", rule.file, rule.line, lhs, rhs, _inputs_of([lhs, rhs]), out, description,
+    return Claim(rule.name, ClaimKind.RULE, rule.file, rule.line, lhs, rhs, _inputs_of([lhs, rhs]), out, description,
                  masks=_masks_of([lhs, rhs]), reading=reading)
 
 
@@ -261,7 +262,7 @@ def _hoisted_rule_claim(rule: ir.Rule, env=None) -> Claim | None:
         return None
     check_split_tiles([lhs, rhs] + [b.expr for b in bindings.values()], rule.file)
     sides = [Side("lhs", lhs, bindings, rule.file), Side("rhs", rhs, bindings, rule.file)]
-    return Claim(rule.name, "rule", rule.file, rule.line, sides[0], sides[1], _inputs_of(sides), left,
+    return Claim(rule.name, ClaimKind.RULE, rule.file, rule.line, sides[0], sides[1], _inputs_of(sides), left,
                  rule.description, masks=_masks_of(sides))
 
 
@@ -300,8 +301,8 @@ def equiv_claims(a: ir.Program, b: ir.Program, name: str | None = None, kind: st
             raise ShapeError(f"the {which}differ in ranks: {a.file} gives {{{', '.join(ra)}}}, "
                              f"{b.file} gives {{{', '.join(rb)}}}", Location(b.file, line_b))
         named = label if len(a.outputs) == 1 else f"{label} [output {k} of {len(a.outputs)}: {out_a} = {out_b}]"
-        claims.append(Claim(named, kind, file or b.file, line, lhs, rhs, _inputs_of([lhs, rhs]), ra, bound=bound,
-                            unbounded=tuple(unbounded), masks=_masks_of([lhs, rhs])))
+        claims.append(Claim(named, ClaimKind(kind), file or b.file, line, lhs, rhs, _inputs_of([lhs, rhs]), ra,
+                            bound=bound, unbounded=tuple(unbounded), masks=_masks_of([lhs, rhs])))
     check_split_tiles_across(claims)
     for rank, (size, line) in b.sizes.items():   # concrete CreateTensor sizes: the same inputs on both sides
         if rank in a.sizes and a.sizes[rank][0] != size:
@@ -445,7 +446,7 @@ def plan(claim: Claim, bound: Bound) -> Plan:
     # A bound on a split rank (M for m = m1*M0) bounds the product of its parts: its parts range up to it (where
     # the bound says nothing of them) and only assignments whose product lies in it are kept. It is never
     # dropped: `--bound M=5..5` checks M1*M0 = 5, not the default tile ranges.
-    derived_bounds = {d: bound.get(d) for d in derived if bound.get(d)}
+    derived_bounds = {d: limit for d in derived if (limit := bound.get(d))}
     part_cap: dict[str, int] = {}
     for rank, outer, inner in splits:
         if rank in derived_bounds:

@@ -274,9 +274,9 @@ def explain_claim(claim: Claim, options: Options, result: Result | None = None, 
     assignments = list(plan(claim, bound).sizes())[:MAX_ASSIGNMENTS]
     out.searched = len(assignments)
     passing = []
-    for n, sizes in enumerate(assignments):
+    for searched, sizes in enumerate(assignments):
         if time.monotonic() - start > budget / 2:
-            out.searched = n
+            out.searched = searched
             break
         if refute.search(claim, [sizes], seed=options.seed) is not None:
             out.failing.append(_free(sizes, out.free_ranks))
@@ -286,8 +286,8 @@ def explain_claim(claim: Claim, options: Options, result: Result | None = None, 
     if passing and out.free_ranks:
         proofs = [dataclasses.replace(claim, bound=bound_spec(pinned(bound, _free(s, out.free_ranks))))
                   for s in passing[:PROVE_ASSIGNMENTS]]
-        for sizes, r in zip(passing, check_claims(proofs, opts)):
-            if r.verdict is Verdict.CERTIFIED:
+        for sizes, result in zip(passing, check_claims(proofs, opts)):
+            if result.verdict is Verdict.CERTIFIED:
                 out.holding.append(_free(sizes, out.free_ranks))
 
     # 2. candidate preconditions, cheapest first
@@ -341,8 +341,8 @@ def explain_claim(claim: Claim, options: Options, result: Result | None = None, 
                 c.evidence = f"time budget of {budget:g} s used up; raise it with --budget"
             break
         chunk = candidates[i:i + batch]
-        for (c, modified), r in zip(chunk, check_claims([m for _, m in chunk], opts)):
-            _judge(c, modified, r, options.seed, out.free_ranks)
+        for (c, modified), result in zip(chunk, check_claims([m for _, m in chunk], opts)):
+            _judge(c, modified, result, options.seed, out.free_ranks)
     out.candidates = [c for c, _ in candidates]
     out.seconds = time.monotonic() - start
     return out

@@ -10,6 +10,7 @@ of the rule names is carried through every operator unchanged, so each slice alo
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import assert_never
 
 from . import ir
 from .errors import Location, ShapeError, VerifyError
@@ -97,7 +98,8 @@ class _Checker:
                 if rank not in got:
                     raise self.fail(expr, f"S_last_{rank} needs rank '{rank}', but its operand has ranks {_fmt(got)}")
                 return tuple(r for r in got if r != rank)
-        raise TypeError(f"not an IR node: {expr!r}")
+            case _:
+                assert_never(expr)
 
     def check_init(self, node, init, state: Ranks, rank: str, prev) -> None:
         got = self.ranks(init, prev)

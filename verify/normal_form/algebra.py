@@ -347,13 +347,12 @@ class NormalForm(Polynomials):
         return self.add(a, self.neg(b)).is_zero()
 
     def canonical_conds(self, conds) -> frozenset:
-        out = set()
+        out: set[object] = set()
         for pid in conds:
             r = self.factor(self.poly_of[pid])
             out.update(atom for atom, _ in r.mono[0])
             out.update(("f", p) for p, _ in r.num)
         return frozenset(out)
-
 
 
 def all_equal(algebra: NormalForm, left: np.ndarray, right: np.ndarray) -> bool:

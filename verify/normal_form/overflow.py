@@ -6,6 +6,8 @@ reals, overflowing in float32 for scores above about 88 (exp(88.7) is the larges
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..claims import Claim, Side, symbolic_inputs
@@ -24,7 +26,7 @@ class _ExpWatch(NormalForm):
 
 
 def _max_args(alg: NormalForm, atom_id: int):
-    info = alg.atom_info[atom_id]
+    info: Any = alg.atom_info[atom_id]      # an atom's key: ("max", key, arguments) for a max-term
     return info[2] if info and info[0] == "max" and len(info) > 2 else None
 
 

@@ -33,7 +33,7 @@ class Polynomials(ObjectAlgebra):
         self.atom_info: list[object] = [None]
         self.poly_of: list[dict] = [{}]
         self._poly_hash: list[int] = [0]
-        self._by_hash: dict[int, object] = {0: 0}      # content hash -> poly id, or a list of ids on collision
+        self._by_hash: dict[int, int | list[int]] = {0: 0}      # content hash -> poly id, or a list of ids on collision
         self._positive: dict[int, bool] = {}
         self._meta: dict[int, tuple] = {}              # poly id -> (first mono, its coeff, least atom powers)
         self._exp_sum: dict[tuple, int] = {}           # (a, b, sign) -> id of P_a + sign * P_b
@@ -58,7 +58,7 @@ class Polynomials(ObjectAlgebra):
             h = sum(map(hash, poly.items()))
         found = self._by_hash.get(h)
         if found is not None:
-            for pid in (found if type(found) is list else (found,)):
+            for pid in (found if isinstance(found, list) else (found,)):
                 if self.poly_of[pid] == poly:
                     return pid
         pid = len(self.poly_of)
@@ -66,7 +66,7 @@ class Polynomials(ObjectAlgebra):
         self._poly_hash.append(h)
         if found is None:
             self._by_hash[h] = pid
-        elif type(found) is list:
+        elif isinstance(found, list):
             found.append(pid)
         else:
             self._by_hash[h] = [found, pid]

@@ -8,10 +8,11 @@ from .. import ir
 from ..errors import ParseError, did_you_mean
 from .source import ASSUME_RE, EXPECT_RE, FOR_RANKS_RE, RULE_NAME_RE
 from .syntax import ast_calls, ast_vars, fact_target, is_operator, pattern_vars
+from .terms import TermReader
 
 
-class RuleReading:
-    """The rule half of the reader (`program.Reader`): a rule is read against the file's `let` bindings."""
+class RuleReader(TermReader):
+    """Reading rules (a base of `program.Reader`): a rule is read against the file's `let` bindings."""
 
     def rule_name(self, line: int | None) -> tuple[str, str]:
         stem = Path(self.file).stem
@@ -20,7 +21,7 @@ class RuleReading:
         above = line - 2
         while above >= 0 and not self.lines[above].strip():
             above -= 1
-        block = []  # the comment block directly above the rule, top line first (directives left out)
+        block: list[str] = []  # the comment block directly above the rule, top line first (directives left out)
         while above >= 0 and self.lines[above].lstrip().startswith(";"):
             if not (EXPECT_RE.match(self.lines[above]) or ASSUME_RE.match(self.lines[above])
                     or FOR_RANKS_RE.match(self.lines[above])):
