@@ -16,8 +16,10 @@ import numpy as np
 
 from . import ir
 from .errors import BoundError, Location, ShapeError
-from .evaluate import FLOAT, Algebra, Evaluator, Tensor
-from .shapes import check_split_tiles, expr_ranks, infer_rule, program_ranks
+from .evaluate import BATCH, FLOAT, Algebra, Evaluator, Tensor
+from .implicit import READING, describe, implicit_rule, split_pairs, unrelated_tiling
+from .masks import parse_assumption
+from .shapes import _allowed, _Checker, _substitute, check_split_tiles, expr_ranks, infer_rule, program_ranks
 
 
 @dataclass(frozen=True)
@@ -138,8 +140,6 @@ def with_assumptions(claim: Claim, assumptions, location: Location | None = None
     """Attach mask assumptions (`B unmasked along m`), checking that they name a mask and one of its ranks."""
     from dataclasses import replace
 
-    from .masks import parse_assumption
-
     parsed = []
     ranks = dict(claim.inputs)
     for text in assumptions:
@@ -159,8 +159,6 @@ def with_assumptions(claim: Claim, assumptions, location: Location | None = None
 def with_assumptions_each(claims: list[Claim], assumptions, location: Location | None = None) -> list[Claim]:
     """The assumptions of a program pair or chain step on each of its claims (one per output): an assumption
     applies to the outputs that read its mask, and is an error only if none does."""
-    from .masks import parse_assumption
-
     out = list(claims)
     for text in assumptions:
         mask, _ = parse_assumption(text, location or (claims[0].location if claims else None))
@@ -174,8 +172,6 @@ def with_assumptions_each(claims: list[Claim], assumptions, location: Location |
 def rule_claim(rule: ir.Rule, env=None, strict: bool = False) -> Claim:
     """The claim of a rule. A rule that is ill-ranked only because it tiles implicitly (a rank-m tensor under an
     m1/m0 operator, see implicit.py) is read with implicit tiling unless `strict`; the claim says so."""
-    from .implicit import READING, describe, implicit_rule, unrelated_tiling
-
     reading, description = "", rule.description
     try:
         inferred, failure = infer_rule(rule, env), None
@@ -190,8 +186,6 @@ def rule_claim(rule: ir.Rule, env=None, strict: bool = False) -> Claim:
     elif failure is not None and (hoisted := _hoisted_rule_claim(rule, env)) is not None:
         return hoisted
     elif failure is not None:
-        from .implicit import split_pairs
-
         if not strict and split_pairs([rule.lhs, rule.rhs]) and not failure.hint:
             failure.hint = "read with implicit tiling (m = m1*M0 + m0), it is ill-ranked too"
         raise failure
@@ -237,8 +231,6 @@ def _hoist(expr: ir.Expr, bindings: dict[str, ir.Binding]) -> ir.Expr:
 def _hoisted_rule_claim(rule: ir.Rule, env=None) -> Claim | None:
     """A rule whose scan body nests an iteration over the scan's rank (`verify export` writes a chain step's
     programs inline this way) as the claim between the programs it came from; None if it is not one."""
-    from .shapes import _allowed, _Checker, _substitute
-
     if not (_nested_iterations(rule.lhs) or _nested_iterations(rule.rhs)):
         return None
     bindings: dict[str, ir.Binding] = {}
@@ -552,10 +544,16 @@ def evaluate_both(claim: Claim, sizes, algebra: Algebra, inputs, batch=None) -> 
 
 
 def aligned_pair(claim: Claim, left: Tensor, right: Tensor, batch: bool = False):
-    from .evaluate import BATCH
-
     order = ((BATCH,) if batch else ()) + tuple(claim.out_ranks)
     return left.aligned(order), right.aligned(order)
+
+
+def side_values(claim: Claim, sizes, algebra: Algebra, inputs, batch=None) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides on the same inputs, as arrays of one shape to compare element by element: the batch axis (if
+    `batch`), then the claim's output ranks."""
+    left, right = evaluate_both(claim, sizes, algebra, inputs, batch)
+    lv, rv = np.broadcast_arrays(*aligned_pair(claim, left, right, batch is not None))
+    return lv, rv
 
 
 __all__ = ["Claim", "ClaimKind", "Side", "Bound", "Plan", "plan", "rule_claim", "equiv_claim", "equiv_claims",

@@ -319,11 +319,21 @@ def evaluate(bindings: dict[str, ir.Binding], names, sizes: dict[str, int], inpu
     return ev.memo
 
 
-def same_value(a, b, rel: float = 1e-7) -> bool:
-    """Equality of two float results under the conventions above (undefined == undefined)."""
-    a, b = float(a), float(b)
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if math.isinf(a) or math.isinf(b):
+def same_value(a, b, rel=1e-7) -> bool:
+    """Equality of two results under the conventions above: undefined (NaN) equals only undefined, an infinity
+    only itself, numbers within `rel`. For floats, or the numbers of an exact algebra (mpmath, with its own
+    `rel`); `mismatches` is the same rule over float arrays."""
+    if a != a or b != b:                    # NaN, whatever the number type
+        return a != a and b != b
+    if abs(a) == math.inf or abs(b) == math.inf:
         return a == b
-    return abs(a - b) <= rel * (1.0 + max(abs(a), abs(b)))
+    return abs(a - b) <= rel * (1 + max(abs(a), abs(b)))
+
+
+def mismatches(left: np.ndarray, right: np.ndarray, rel: float = 1e-7) -> np.ndarray:
+    """Where two float arrays differ under `same_value`'s rule (vectorised: the numeric search's inner loop)."""
+    with np.errstate(all="ignore"):
+        ln, rn = np.isnan(left), np.isnan(right)
+        infinite = np.isinf(left) | np.isinf(right)
+        close = np.abs(left - right) <= rel * (1.0 + np.maximum(np.abs(left), np.abs(right)))
+        return np.where(ln | rn, ln != rn, np.where(infinite, left != right, ~close))

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ir
+from . import ir, refute
 from .claims import Bound, Claim, Side, effective_bound, plan, with_assumptions
-from .driver import Options, check_claims, collect
+from .driver import Options, check_bound_ranks, check_claims, collect
 from .errors import UsageError, did_you_mean
 from .verdict import Result, Verdict, format_value, headline
 
@@ -257,8 +257,6 @@ def free_ranks(claim: Claim) -> list[str]:
 # -- the explanation ------------------------------------------------------------------------------------------
 
 def explain_claim(claim: Claim, options: Options, result: Result | None = None, budget: float = 60.0) -> Explanation:
-    from . import refute
-
     start = time.monotonic()
     opts = dataclasses.replace(options, sympy=False, cache_mode="off", bound=Bound(),
                                jobs=max(options.jobs, min(8, os.cpu_count() or 1)))
@@ -357,8 +355,6 @@ def _domain_hint(kind: str, name: str | None = None) -> str:
 
 
 def _judge(c: Candidate, modified: Claim, r: Result, seed: int, ranks) -> None:
-    from . import refute
-
     c.seconds = r.seconds
     if r.verdict is Verdict.CERTIFIED:
         c.status, c.evidence = "certified", f"bounded proof: {r.bound}; {r.method}"
@@ -392,8 +388,6 @@ def _minimal(failing: list[dict[str, int]], ranks) -> list[dict[str, int]]:
 
 
 def explain(target: str, options: Options, budget: float = 60.0) -> list[Explanation]:
-    from .driver import check_bound_ranks
-
     claims = select(target)
     check_bound_ranks(claims, options.bound)     # --bound naming a rank these claims lack is bad input
     first = dataclasses.replace(options, sympy=False, bound=Bound())   # the verdicts `verify check` gives

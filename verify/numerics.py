@@ -18,6 +18,7 @@ from . import ir
 from .claims import equiv_claim
 from .errors import BoundError, Location, ShapeError, UsageError
 from .evaluate import FloatAlgebra, evaluate
+from .reader import read_file
 from .shapes import program_ranks
 
 # -- realistic sizes -------------------------------------------------------------------------------------------
@@ -56,8 +57,6 @@ def attention_only(program) -> None:
 
 
 def run_program(path, sizes, inputs, dtype=np.float64) -> np.ndarray:
-    from .reader import read_file  # egglog's parser: loaded only when a file is read
-
     program = read_file(path).program
     attention_only(program)
     name = program.output_names()[0]
@@ -110,8 +109,6 @@ class ProgramSpec:
 
 
 def describe(path) -> ProgramSpec:
-    from .reader import read_file
-
     program = read_file(path).program
     if len(program.outputs) != 1:
         raise UsageError(f"verify numeric evaluates one output; this program has {len(program.outputs)} output(s) "
