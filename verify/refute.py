@@ -36,24 +36,22 @@ def is_ordinary(cx: Counterexample) -> bool:
     return not isinstance(cx.lhs_value, str) and not isinstance(cx.rhs_value, str)
 
 
-def _trial_values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """TRIALS rows of values for one input, each row drawn by a different strategy."""
-    rows = []
-    for t in range(TRIALS):
-        kind = t % 8
-        if kind in (0, 1):
-            rows.append(rng.normal(size=shape))
-        elif kind in (2, 3):
-            rows.append(rng.integers(-3, 4, size=shape).astype(float))
-        elif kind == 4:
-            rows.append(rng.normal(size=shape) * 20)
-        elif kind == 5:
-            rows.append(np.full(shape, float(rng.integers(-2, 3))))
-        elif kind == 6:
-            rows.append(rng.uniform(0.1, 3.0, size=shape))
-        else:
-            rows.append(rng.integers(-1, 2, size=shape) * rng.uniform(0.5, 4.0, size=shape))
-    return np.stack(rows)
+def _normal(rng, shape):
+    return rng.normal(size=shape)
+
+
+def _small_integers(rng, shape):
+    return rng.integers(-3, 4, size=shape).astype(float)
+
+
+# One strategy per trial row, in turn: readable integers, wide reals, constants, positives, signed magnitudes.
+TRIAL_STRATEGIES: tuple[masks.Strategy, ...] = (
+    _normal, _normal, _small_integers, _small_integers,
+    lambda rng, shape: rng.normal(size=shape) * 20,
+    lambda rng, shape: np.full(shape, float(rng.integers(-2, 3))),
+    lambda rng, shape: rng.uniform(0.1, 3.0, size=shape),
+    lambda rng, shape: rng.integers(-1, 2, size=shape) * rng.uniform(0.5, 4.0, size=shape),
+)
 
 
 def search(claim: Claim, assignments, seed: int = 0, limit_seconds: float | None = None) -> Counterexample | None:
@@ -70,7 +68,7 @@ def search(claim: Claim, assignments, seed: int = 0, limit_seconds: float | None
             break
         if edge is not None and time.monotonic() - edge_time > ORDINARY_SECONDS:
             break
-        inputs = masks.draw(claim, sizes, rng, TRIALS, lambda shape: _trial_values(rng, shape))
+        inputs = masks.draw(claim, sizes, rng, TRIALS, lambda shape: masks.rows(rng, shape, TRIALS, TRIAL_STRATEGIES))
         lv, rv = side_values(claim, sizes, FLOAT, inputs, batch=TRIALS)
         bad = mismatches(lv, rv)
         bad = np.broadcast_to(bad, (TRIALS,) + bad.shape[1:])  # a claim without inputs has no trial axis
