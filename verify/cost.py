@@ -252,6 +252,8 @@ class Dag:
                 return kid[0], kid[0]
             case ir.Last(rank=rank):
                 return tuple(r for r in kid[0] if r != rank), kid[0]
+            case ir.Var() | ir.Ref():
+                raise TypeError(f"{e!r} is not a node of the DAG (references are followed, rules have inputs)")
             case _:
                 assert_never(e)
 
