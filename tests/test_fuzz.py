@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from verify import refute
+from verify import ir, refute
 from verify.claims import Bound, plan, rule_claim
 from verify.errors import VerifyError
 from verify.reader import read_file, read_text
@@ -209,7 +209,7 @@ def test_pipeline_on_random_rules_and_mutants(term, pick):
         rule_claim(rule)
     except VerifyError:
         return
-    ctx = mutate._Context(mutate._all_ranks([rule.lhs]), mutate._splits([rule.lhs]))
+    ctx = mutate._Context(tuple(ir.rank_names(rule.lhs)), mutate._splits([rule.lhs]))
     found = list(mutate.mutations(rule.rhs, ctx))
     if not found:
         return

@@ -25,7 +25,6 @@ leaves no partial certificate.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import hashlib
 import hmac
@@ -44,20 +43,9 @@ from .verdict import Result, Verdict
 CACHEABLE = (Verdict.CERTIFIED, Verdict.REFUTED)
 
 
-def _canonical(node) -> object:
-    """IR as nested tuples without source positions."""
-    if dataclasses.is_dataclass(node):
-        return (type(node).__name__,) + tuple(
-            _canonical(getattr(node, f.name)) for f in dataclasses.fields(node) if f.name != "line"
-        )
-    if isinstance(node, tuple):
-        return tuple(_canonical(x) for x in node)
-    return node
-
-
 def _reachable(side) -> list:
     bindings = side.bindings
-    seen: dict[str, object] = {}
+    seen: dict[str, ir.Expr] = {}
     stack = [side.expr]
     while stack:
         expr = stack.pop()
@@ -65,46 +53,20 @@ def _reachable(side) -> list:
             if isinstance(node, ir.Ref) and node.name not in seen and node.name in bindings:
                 seen[node.name] = bindings[node.name].expr
                 stack.append(bindings[node.name].expr)
-    return sorted((name, _canonical(expr)) for name, expr in seen.items())
+    return sorted((name, ir.canonical(expr)) for name, expr in seen.items())
 
 
 def structure(side) -> str:
     """A name-free canonical form of a side: lets inlined, tile counts dropped, scan states by position."""
-    bindings = side.bindings
-
-    def canon(expr, scans: tuple[str, ...]):
-        match expr:
-            case ir.Ref(name=name):
-                return canon(bindings[name].expr, scans)
-            case ir.Split():
-                return ("Split", expr.rank, expr.outer, expr.inner, canon(expr.arg, scans))
-            case ir.Scan(rank=rank, name=name, init=init, body=body):
-                return ("Scan", rank, canon(init, scans), canon(body, (name,) + scans))
-            case ir.Prev(rank=rank, name=name):
-                return ("Prev", rank, scans.index(name) if name in scans else name)
-            case _:
-                parts = [type(expr).__name__]
-                for f in dataclasses.fields(expr):
-                    if f.name == "line":
-                        continue
-                    value = getattr(expr, f.name)
-                    if isinstance(value, tuple) and value and not isinstance(value[0], str):
-                        parts.append(tuple(canon(v, scans) for v in value))
-                    elif dataclasses.is_dataclass(value):
-                        parts.append(canon(value, scans))
-                    else:
-                        parts.append(value)
-                return tuple(parts)
-
-    return hashlib.sha256(repr(canon(side.expr, ())).encode()).hexdigest()
+    return hashlib.sha256(repr(ir.canonical(side.expr, side.bindings, by_position=True)).encode()).hexdigest()
 
 
 def claim_hash(claim: Claim) -> str:
     """Everything that decides the verdict: both sides, and the preconditions and lemmas the claim carries
     (a claim certified under `B unmasked along m` must not answer for the same claim without it)."""
     content = repr((str(claim.kind), claim.name,   # str: the key of a kind is its text, enum or not
-                    _canonical(claim.lhs.expr), _reachable(claim.lhs),
-                    _canonical(claim.rhs.expr), _reachable(claim.rhs),
+                    ir.canonical(claim.lhs.expr), _reachable(claim.lhs),
+                    ir.canonical(claim.rhs.expr), _reachable(claim.rhs),
                     claim.assumptions, claim.unbounded, getattr(claim, "rules", ())))
     return hashlib.sha256(content.encode()).hexdigest()
 
@@ -190,7 +152,7 @@ class Cache:
         if mode not in tuple(CacheMode):
             raise ValueError(mode)
         self.directory = Path(directory)
-        self.secret = secret_key() if mode != CacheMode.OFF else None
+        self.secret = (secret_key() if mode != CacheMode.OFF else None) or b""
         self.mode = CacheMode(mode) if self.secret else CacheMode.OFF
         self.rejected: str | None = None    # why the last entry read was not trusted
 

@@ -16,8 +16,10 @@ import numpy as np
 
 from . import ir
 from .errors import BoundError, Location, ShapeError
-from .evaluate import FLOAT, Algebra, Evaluator, Tensor
-from .shapes import check_split_tiles, expr_ranks, infer_rule, program_ranks
+from .evaluate import BATCH, FLOAT, Algebra, Evaluator, Tensor
+from .implicit import READING, describe, implicit_rule, split_pairs, unrelated_tiling
+from .masks import parse_assumption
+from .shapes import _allowed, _Checker, _substitute, check_split_tiles, expr_ranks, infer_rule, program_ranks
 
 
 @dataclass(frozen=True)
@@ -35,10 +37,13 @@ class Side:
     def evaluate(self, sizes, algebra: Algebra, inputs, batch=None) -> Tensor:
         return self.evaluator(sizes, algebra, inputs, batch).ref("__result__")
 
+    def roots(self) -> list[ir.Expr]:
+        """The side's term and the terms of its bindings."""
+        return [self.expr] + [binding.expr for binding in self.bindings.values()]
+
     def nodes(self):
-        yield from ir.walk(self.expr)
-        for binding in self.bindings.values():
-            yield from ir.walk(binding.expr)
+        for root in self.roots():
+            yield from ir.walk(root)
 
 
 class ClaimKind(enum.StrEnum):
@@ -77,19 +82,7 @@ class Claim:
         return dict(self.inputs)
 
     def ranks(self) -> list[str]:
-        seen: list[str] = []
-        for side in (self.lhs, self.rhs):
-            for node in side.nodes():
-                names: tuple = ()
-                match node:
-                    case ir.Input(ranks=r) | ir.Map(space=r):
-                        names = r
-                    case ir.Reduce(rank=r) | ir.Scan(rank=r) | ir.Shift(rank=r) | ir.Last(rank=r):
-                        names = (r,)
-                    case ir.Split(rank=r, outer=o, inner=i) | ir.Unsplit(rank=r, outer=o, inner=i):
-                        names = (r, o, i)
-                seen.extend(n for n in names if n not in seen)
-        return seen
+        return ir.rank_names(node for side in (self.lhs, self.rhs) for node in side.roots())
 
     def structural_ranks(self) -> set[str]:
         """Ranks some operator reduces, re-tiles or iterates over, and ranks an assumption is along (it ties the
@@ -147,8 +140,6 @@ def with_assumptions(claim: Claim, assumptions, location: Location | None = None
     """Attach mask assumptions (`B unmasked along m`), checking that they name a mask and one of its ranks."""
     from dataclasses import replace
 
-    from .masks import parse_assumption
-
     parsed = []
     ranks = dict(claim.inputs)
     for text in assumptions:
@@ -168,8 +159,6 @@ def with_assumptions(claim: Claim, assumptions, location: Location | None = None
 def with_assumptions_each(claims: list[Claim], assumptions, location: Location | None = None) -> list[Claim]:
     """The assumptions of a program pair or chain step on each of its claims (one per output): an assumption
     applies to the outputs that read its mask, and is an error only if none does."""
-    from .masks import parse_assumption
-
     out = list(claims)
     for text in assumptions:
         mask, _ = parse_assumption(text, location or (claims[0].location if claims else None))
@@ -183,8 +172,6 @@ def with_assumptions_each(claims: list[Claim], assumptions, location: Location |
 def rule_claim(rule: ir.Rule, env=None, strict: bool = False) -> Claim:
     """The claim of a rule. A rule that is ill-ranked only because it tiles implicitly (a rank-m tensor under an
     m1/m0 operator, see implicit.py) is read with implicit tiling unless `strict`; the claim says so."""
-    from .implicit import READING, describe, implicit_rule, unrelated_tiling
-
     reading, description = "", rule.description
     try:
         inferred, failure = infer_rule(rule, env), None
@@ -199,16 +186,15 @@ def rule_claim(rule: ir.Rule, env=None, strict: bool = False) -> Claim:
     elif failure is not None and (hoisted := _hoisted_rule_claim(rule, env)) is not None:
         return hoisted
     elif failure is not None:
-        from .implicit import split_pairs
-
         if not strict and split_pairs([rule.lhs, rule.rhs]) and not failure.hint:
             failure.hint = "read with implicit tiling (m = m1*M0 + m0), it is ill-ranked too"
         raise failure
+    assert inferred is not None, "a rule that is not ill-ranked has been inferred"
     check_split_tiles([inferred.lhs, inferred.rhs], rule.file)
     lhs = Side("lhs", inferred.lhs, file=rule.file)
     rhs = Side("rhs", inferred.rhs, file=rule.file)
     out = expr_ranks(inferred.lhs, rule.file)
-    return Claim(rule.name, "rule", rule.file, rule.line, lhs, rhs, _inputs_of([lhs, rhs]), out, description,
+    return Claim(rule.name, ClaimKind.RULE, rule.file, rule.line, lhs, rhs, _inputs_of([lhs, rhs]), out, description,
                  masks=_masks_of([lhs, rhs]), reading=reading)
 
 
@@ -232,16 +218,9 @@ def _hoist(expr: ir.Expr, bindings: dict[str, ir.Binding]) -> ir.Expr:
         return rebuild(e, lambda x: inside(x, rank, state))
 
     def rebuild(e: ir.Expr, go) -> ir.Expr:
-        match e:
-            case ir.Map(args=args):
-                return replace(e, args=tuple(go(a) for a in args))
-            case ir.Reduce() | ir.Split() | ir.Unsplit() | ir.Last():
-                return replace(e, arg=go(e.arg))
-            case ir.Shift():
-                return replace(e, arg=go(e.arg), init=go(e.init))
-            case ir.Scan():
-                return replace(e, init=go(e.init), body=inside(go_scan(e.body), e.rank, e.name))
-        return e
+        if isinstance(e, ir.Scan):
+            return replace(e, init=go(e.init), body=inside(go_scan(e.body), e.rank, e.name))
+        return ir.with_children(e, [go(kid) for kid in ir.children(e)])
 
     def go_scan(e: ir.Expr) -> ir.Expr:
         return rebuild(e, go_scan)
@@ -252,13 +231,11 @@ def _hoist(expr: ir.Expr, bindings: dict[str, ir.Binding]) -> ir.Expr:
 def _hoisted_rule_claim(rule: ir.Rule, env=None) -> Claim | None:
     """A rule whose scan body nests an iteration over the scan's rank (`verify export` writes a chain step's
     programs inline this way) as the claim between the programs it came from; None if it is not one."""
-    from .shapes import _allowed, _Checker, _mentioned, _substitute
-
     if not (_nested_iterations(rule.lhs) or _nested_iterations(rule.rhs)):
         return None
     bindings: dict[str, ir.Binding] = {}
     lhs, rhs = _hoist(rule.lhs, bindings), _hoist(rule.rhs, bindings)
-    order = _mentioned(rule.lhs) + [r for r in _mentioned(rule.rhs) if r not in _mentioned(rule.lhs)]
+    order = ir.rank_names((rule.lhs, rule.rhs))
     allowed: dict = {}
     _allowed(rule.lhs, frozenset(order), allowed)
     _allowed(rule.rhs, frozenset(order), allowed)
@@ -277,7 +254,7 @@ def _hoisted_rule_claim(rule: ir.Rule, env=None) -> Claim | None:
         return None
     check_split_tiles([lhs, rhs] + [b.expr for b in bindings.values()], rule.file)
     sides = [Side("lhs", lhs, bindings, rule.file), Side("rhs", rhs, bindings, rule.file)]
-    return Claim(rule.name, "rule", rule.file, rule.line, sides[0], sides[1], _inputs_of(sides), left,
+    return Claim(rule.name, ClaimKind.RULE, rule.file, rule.line, sides[0], sides[1], _inputs_of(sides), left,
                  rule.description, masks=_masks_of(sides))
 
 
@@ -316,8 +293,8 @@ def equiv_claims(a: ir.Program, b: ir.Program, name: str | None = None, kind: st
             raise ShapeError(f"the {which}differ in ranks: {a.file} gives {{{', '.join(ra)}}}, "
                              f"{b.file} gives {{{', '.join(rb)}}}", Location(b.file, line_b))
         named = label if len(a.outputs) == 1 else f"{label} [output {k} of {len(a.outputs)}: {out_a} = {out_b}]"
-        claims.append(Claim(named, kind, file or b.file, line, lhs, rhs, _inputs_of([lhs, rhs]), ra, bound=bound,
-                            unbounded=tuple(unbounded), masks=_masks_of([lhs, rhs])))
+        claims.append(Claim(named, ClaimKind(kind), file or b.file, line, lhs, rhs, _inputs_of([lhs, rhs]), ra,
+                            bound=bound, unbounded=tuple(unbounded), masks=_masks_of([lhs, rhs])))
     check_split_tiles_across(claims)
     for rank, (size, line) in b.sizes.items():   # concrete CreateTensor sizes: the same inputs on both sides
         if rank in a.sizes and a.sizes[rank][0] != size:
@@ -461,7 +438,7 @@ def plan(claim: Claim, bound: Bound) -> Plan:
     # A bound on a split rank (M for m = m1*M0) bounds the product of its parts: its parts range up to it (where
     # the bound says nothing of them) and only assignments whose product lies in it are kept. It is never
     # dropped: `--bound M=5..5` checks M1*M0 = 5, not the default tile ranges.
-    derived_bounds = {d: bound.get(d) for d in derived if bound.get(d)}
+    derived_bounds = {d: limit for d in derived if (limit := bound.get(d))}
     part_cap: dict[str, int] = {}
     for rank, outer, inner in splits:
         if rank in derived_bounds:
@@ -567,10 +544,16 @@ def evaluate_both(claim: Claim, sizes, algebra: Algebra, inputs, batch=None) -> 
 
 
 def aligned_pair(claim: Claim, left: Tensor, right: Tensor, batch: bool = False):
-    from .evaluate import BATCH
-
     order = ((BATCH,) if batch else ()) + tuple(claim.out_ranks)
     return left.aligned(order), right.aligned(order)
+
+
+def side_values(claim: Claim, sizes, algebra: Algebra, inputs, batch=None) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides on the same inputs, as arrays of one shape to compare element by element: the batch axis (if
+    `batch`), then the claim's output ranks."""
+    left, right = evaluate_both(claim, sizes, algebra, inputs, batch)
+    lv, rv = np.broadcast_arrays(*aligned_pair(claim, left, right, batch is not None))
+    return lv, rv
 
 
 __all__ = ["Claim", "ClaimKind", "Side", "Bound", "Plan", "plan", "rule_claim", "equiv_claim", "equiv_claims",

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import assert_never
 
 from . import ir
 from .notation import operator_name
@@ -251,7 +252,10 @@ class Dag:
                 return kid[0], kid[0]
             case ir.Last(rank=rank):
                 return tuple(r for r in kid[0] if r != rank), kid[0]
-        raise TypeError(e)
+            case ir.Var() | ir.Ref():
+                raise TypeError(f"{e!r} is not a node of the DAG (references are followed, rules have inputs)")
+            case _:
+                assert_never(e)
 
     def splits(self) -> list[tuple[str, str, str]]:
         out = []

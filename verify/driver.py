@@ -150,7 +150,7 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
         engines["z3"] = f"unsat at {z3_patterns} mask patterns"
     engines["numeric search"] = f"no counterexample in {refute.TRIALS} trials x {len(sizes_list)} sizes"
     out = result(Verdict.CERTIFIED, " + ".join(methods), engines=engines)
-    from .numerics import exp_overflow_warning
+    from .normal_form import exp_overflow_warning
 
     warning = exp_overflow_warning(claim, small_sizes(claim, options)[-1])
     if warning:

@@ -18,6 +18,7 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, assert_never
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class Algebra:
     """Scalar operations as numpy-array functions. Subclasses supply the scalar semantics."""
 
     name = "abstract"
-    dtype: object = object
+    dtype: Any = object
 
     def const(self, value: float):
         raise NotImplementedError
@@ -263,11 +264,11 @@ class Evaluator:
                 order = [r for r in t.ranks if r != inner]
                 j = order.index(outer)
                 order.insert(j + 1, inner)  # make (outer, inner) adjacent, outer major
-                data = np.transpose(t.data, [t.ranks.index(r) for r in order])
-                shape = data.shape[:j] + (data.shape[j] * data.shape[j + 1],) + data.shape[j + 2:]
+                moved = np.transpose(t.data, [t.ranks.index(r) for r in order])
+                shape = moved.shape[:j] + (moved.shape[j] * moved.shape[j + 1],) + moved.shape[j + 2:]
                 ranks = tuple(rank if r == outer else r for r in order if r != inner)
-                return Tensor(ranks, np.ascontiguousarray(data).reshape(shape))
-            case ir.Scan(rank=rank, name=name, init=init, body=body):
+                return Tensor(ranks, np.ascontiguousarray(moved).reshape(shape))
+            case ir.Scan():
                 return self.scan(expr, at, prev)
             case ir.Prev(name=name):
                 return prev[name]
@@ -279,8 +280,8 @@ class Evaluator:
                 state_shape = t.data.shape[:i] + t.data.shape[i + 1:]
                 first_data = np.broadcast_to(first.aligned(state_ranks), state_shape)
                 head = np.expand_dims(first_data, i).astype(t.data.dtype)
-                body = np.take(t.data, range(t.data.shape[i] - 1), axis=i)
-                return Tensor(t.ranks, np.concatenate([head, body], axis=i))
+                earlier = np.take(t.data, range(t.data.shape[i] - 1), axis=i)
+                return Tensor(t.ranks, np.concatenate([head, earlier], axis=i))
             case ir.Last(rank=rank, arg=arg):
                 t = self.eval(arg, at, prev)
                 i = t.ranks.index(rank)
@@ -288,7 +289,10 @@ class Evaluator:
                 if n == 0:
                     raise ShapeError(f"S_last_{rank} of an empty rank", Location(self.file, expr.line))
                 return Tensor(t.ranks[:i] + t.ranks[i + 1:], as_array(np.take(t.data, n - 1, axis=i), t.data.dtype))
-        raise TypeError(f"not an IR node: {expr!r}")
+            case ir.Var(name=name):
+                raise TypeError(f"pattern variable ?{name} has no value: give the rule its ranks first (shapes)")
+            case _:
+                assert_never(expr)
 
     def scan(self, expr: ir.Scan, at, prev) -> Tensor:
         # Step 0 sees the initial value as the previous state (it broadcasts like any operand); every later
@@ -315,11 +319,21 @@ def evaluate(bindings: dict[str, ir.Binding], names, sizes: dict[str, int], inpu
     return ev.memo
 
 
-def same_value(a, b, rel: float = 1e-7) -> bool:
-    """Equality of two float results under the conventions above (undefined == undefined)."""
-    a, b = float(a), float(b)
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if math.isinf(a) or math.isinf(b):
+def same_value(a, b, rel=1e-7) -> bool:
+    """Equality of two results under the conventions above: undefined (NaN) equals only undefined, an infinity
+    only itself, numbers within `rel`. For floats, or the numbers of an exact algebra (mpmath, with its own
+    `rel`); `mismatches` is the same rule over float arrays."""
+    if a != a or b != b:                    # NaN, whatever the number type
+        return a != a and b != b
+    if abs(a) == math.inf or abs(b) == math.inf:
         return a == b
-    return abs(a - b) <= rel * (1.0 + max(abs(a), abs(b)))
+    return abs(a - b) <= rel * (1 + max(abs(a), abs(b)))
+
+
+def mismatches(left: np.ndarray, right: np.ndarray, rel: float = 1e-7) -> np.ndarray:
+    """Where two float arrays differ under `same_value`'s rule (vectorised: the numeric search's inner loop)."""
+    with np.errstate(all="ignore"):
+        ln, rn = np.isnan(left), np.isnan(right)
+        infinite = np.isinf(left) | np.isinf(right)
+        close = np.abs(left - right) <= rel * (1.0 + np.maximum(np.abs(left), np.abs(right)))
+        return np.where(ln | rn, ln != rn, np.where(infinite, left != right, ~close))

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ir
+from . import ir, refute
 from .claims import Bound, Claim, Side, effective_bound, plan, with_assumptions
-from .driver import Options, check_claims, collect
+from .driver import Options, check_bound_ranks, check_claims, collect
 from .errors import UsageError, did_you_mean
 from .verdict import Result, Verdict, format_value, headline
 
@@ -200,24 +200,9 @@ def select(target: str, strict: bool = False) -> list[Claim]:
 
 # -- modified claims ------------------------------------------------------------------------------------------
 
-def _substitute(expr, mapping: dict[str, ir.Expr]):
-    """`expr` with every input named in `mapping` replaced (rebuilt bottom-up; frozen nodes are shared)."""
-    if isinstance(expr, ir.Input):
-        return mapping.get(expr.name, expr)
-    if not dataclasses.is_dataclass(expr):
-        return expr
-    changes = {}
-    for f in dataclasses.fields(expr):
-        value = getattr(expr, f.name)
-        if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
-            new = tuple(_substitute(v, mapping) for v in value)
-        elif dataclasses.is_dataclass(value):
-            new = _substitute(value, mapping)
-        else:
-            continue
-        if new is not value:
-            changes[f.name] = new
-    return dataclasses.replace(expr, **changes) if changes else expr
+def _substitute(expr: ir.Expr, mapping: dict[str, ir.Expr]) -> ir.Expr:
+    """`expr` with every input named in `mapping` replaced."""
+    return ir.map_post(lambda e: mapping.get(e.name, e) if isinstance(e, ir.Input) else e, expr)
 
 
 def _side(side: Side, mapping) -> Side:
@@ -272,8 +257,6 @@ def free_ranks(claim: Claim) -> list[str]:
 # -- the explanation ------------------------------------------------------------------------------------------
 
 def explain_claim(claim: Claim, options: Options, result: Result | None = None, budget: float = 60.0) -> Explanation:
-    from . import refute
-
     start = time.monotonic()
     opts = dataclasses.replace(options, sympy=False, cache_mode="off", bound=Bound(),
                                jobs=max(options.jobs, min(8, os.cpu_count() or 1)))
@@ -289,9 +272,9 @@ def explain_claim(claim: Claim, options: Options, result: Result | None = None, 
     assignments = list(plan(claim, bound).sizes())[:MAX_ASSIGNMENTS]
     out.searched = len(assignments)
     passing = []
-    for n, sizes in enumerate(assignments):
+    for searched, sizes in enumerate(assignments):
         if time.monotonic() - start > budget / 2:
-            out.searched = n
+            out.searched = searched
             break
         if refute.search(claim, [sizes], seed=options.seed) is not None:
             out.failing.append(_free(sizes, out.free_ranks))
@@ -301,8 +284,8 @@ def explain_claim(claim: Claim, options: Options, result: Result | None = None, 
     if passing and out.free_ranks:
         proofs = [dataclasses.replace(claim, bound=bound_spec(pinned(bound, _free(s, out.free_ranks))))
                   for s in passing[:PROVE_ASSIGNMENTS]]
-        for sizes, r in zip(passing, check_claims(proofs, opts)):
-            if r.verdict is Verdict.CERTIFIED:
+        for sizes, result in zip(passing, check_claims(proofs, opts)):
+            if result.verdict is Verdict.CERTIFIED:
                 out.holding.append(_free(sizes, out.free_ranks))
 
     # 2. candidate preconditions, cheapest first
@@ -356,8 +339,8 @@ def explain_claim(claim: Claim, options: Options, result: Result | None = None, 
                 c.evidence = f"time budget of {budget:g} s used up; raise it with --budget"
             break
         chunk = candidates[i:i + batch]
-        for (c, modified), r in zip(chunk, check_claims([m for _, m in chunk], opts)):
-            _judge(c, modified, r, options.seed, out.free_ranks)
+        for (c, modified), result in zip(chunk, check_claims([m for _, m in chunk], opts)):
+            _judge(c, modified, result, options.seed, out.free_ranks)
     out.candidates = [c for c, _ in candidates]
     out.seconds = time.monotonic() - start
     return out
@@ -372,8 +355,6 @@ def _domain_hint(kind: str, name: str | None = None) -> str:
 
 
 def _judge(c: Candidate, modified: Claim, r: Result, seed: int, ranks) -> None:
-    from . import refute
-
     c.seconds = r.seconds
     if r.verdict is Verdict.CERTIFIED:
         c.status, c.evidence = "certified", f"bounded proof: {r.bound}; {r.method}"
@@ -407,8 +388,6 @@ def _minimal(failing: list[dict[str, int]], ranks) -> list[dict[str, int]]:
 
 
 def explain(target: str, options: Options, budget: float = 60.0) -> list[Explanation]:
-    from .driver import check_bound_ranks
-
     claims = select(target)
     check_bound_ranks(claims, options.bound)     # --bound naming a rank these claims lack is bad input
     first = dataclasses.replace(options, sympy=False, bound=Bound())   # the verdicts `verify check` gives

@@ -45,7 +45,7 @@ from mpmath.libmp import (
     round_floor,
 )
 
-from .evaluate import ObjectAlgebra
+from .evaluate import ObjectAlgebra, mismatches
 
 # -- 1. rigorous replay ---------------------------------------------------------------------------------------
 #
@@ -507,7 +507,7 @@ def cross_check(claim, options, sizes_list, result):
         left, right = evaluate_both(claim, sizes, FLOAT, inputs, batch=CROSS_TRIALS)
         lv, rv = aligned_pair(claim, left, right, batch=True)
         lv, rv = np.broadcast_arrays(lv, rv)
-        bad = refute._mismatches(lv, rv)
+        bad = mismatches(lv, rv)
         bad = np.broadcast_to(bad, (CROSS_TRIALS,) + bad.shape[1:])  # no inputs: no trial axis
         points += CROSS_TRIALS
         for t in range(CROSS_TRIALS):

@@ -32,7 +32,7 @@ from dataclasses import replace
 from . import ir
 from .errors import ShapeError
 from .printer import Printer
-from .shapes import _Checker, _mentioned, _substitute
+from .shapes import _Checker, _substitute
 
 READING = "read with implicit tiling (m = m1*M0 + m0)"
 TILE_RE = re.compile(r"([a-z][0-9]*)([01])")
@@ -41,13 +41,11 @@ TILE_RE = re.compile(r"([a-z][0-9]*)([01])")
 def split_pairs(exprs) -> dict[str, tuple[str, str]]:
     """base rank -> (outer, inner): the rule's own splits, and x -> (x1, x0) for every x1 or x0 it mentions."""
     pairs: dict[str, tuple[str, str]] = {}
-    mentioned: list[str] = []
     for e in exprs:
         for node in ir.walk(e):
             if isinstance(node, (ir.Split, ir.Unsplit)):
                 pairs.setdefault(node.rank, (node.outer, node.inner))
-        mentioned += [r for r in _mentioned(e) if r not in mentioned]
-    for r in mentioned:
+    for r in ir.rank_names(exprs):
         m = TILE_RE.fullmatch(r)
         if m:
             pairs.setdefault(m.group(1), (m.group(1) + "1", m.group(1) + "0"))
@@ -160,7 +158,7 @@ def unrelated_tiling(rule: ir.Rule) -> bool:
     """Does the (strictly ranked) rule name a rank and its tile ranks (m and m1 or m0) without any split or
     unsplit between them? Then strictly their sizes are unrelated (M need not be M1*M0)."""
     pairs = split_pairs([rule.lhs, rule.rhs])
-    mentioned = set(_mentioned(rule.lhs)) | set(_mentioned(rule.rhs))
+    mentioned = set(ir.rank_names((rule.lhs, rule.rhs)))
     related = {node.rank for e in (rule.lhs, rule.rhs) for node in ir.walk(e)
                if isinstance(node, (ir.Split, ir.Unsplit))}
     return any(base in mentioned and (outer in mentioned or inner in mentioned) and base not in related
@@ -173,7 +171,7 @@ def implicit_rule(rule: ir.Rule, env=None) -> ir.Rule | None:
     reading = _Reading(rule, env)
     if not reading.pairs:
         return None
-    order = _mentioned(rule.lhs) + [r for r in _mentioned(rule.rhs) if r not in _mentioned(rule.lhs)]
+    order = ir.rank_names((rule.lhs, rule.rhs))
     for base, (outer, _inner) in reading.pairs.items():
         if base not in order and outer in order:
             order.insert(order.index(outer), base)

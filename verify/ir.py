@@ -20,7 +20,9 @@ Semantics (the numpy evaluator in `evaluate.py` is the executable definition):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import assert_never
 
 # log(x) is defined for x >= 0 (log 0 = -inf); fin(x) is x, except fin(-inf) = 0: the guard that real kernels
 # put on a running max that is still -inf (a fully masked tile), so that exp(s - fin(m)) stays defined.
@@ -133,6 +135,7 @@ Expr = Input | Var | Const | Ref | Map | Reduce | Split | Unsplit | Scan | Prev 
 
 
 def children(expr: Expr) -> tuple[Expr, ...]:
+    """The operands of a node, in the order `with_children` takes them back."""
     match expr:
         case Input() | Var() | Const() | Ref() | Prev():
             return ()
@@ -144,7 +147,36 @@ def children(expr: Expr) -> tuple[Expr, ...]:
             return (init, body)
         case Shift(arg=arg, init=init):
             return (arg, init)
-    raise TypeError(f"not an IR node: {expr!r}")
+        case _:
+            assert_never(expr)
+
+
+def with_children(expr: Expr, new: Sequence[Expr]) -> Expr:
+    """`expr` with its operands replaced (in the order of `children`); the node itself when none changed, so
+    that an unchanged subtree stays shared."""
+    old = children(expr)
+    if len(new) != len(old):
+        raise ValueError(f"{type(expr).__name__} takes {len(old)} operands, not {len(new)}")
+    if all(a is b for a, b in zip(old, new)):
+        return expr
+    match expr:
+        case Input() | Var() | Const() | Ref() | Prev():
+            return expr
+        case Map():
+            return replace(expr, args=tuple(new))
+        case Reduce() | Split() | Unsplit() | Last():
+            return replace(expr, arg=new[0])
+        case Scan():
+            return replace(expr, init=new[0], body=new[1])
+        case Shift():
+            return replace(expr, arg=new[0], init=new[1])
+        case _:
+            assert_never(expr)
+
+
+def map_post(fn: Callable[[Expr], Expr], expr: Expr) -> Expr:
+    """Bottom-up rewrite: `fn` of every node once its operands are rewritten (Refs are not followed)."""
+    return fn(with_children(expr, [map_post(fn, kid) for kid in children(expr)]))
 
 
 def walk(expr: Expr):
@@ -154,6 +186,61 @@ def walk(expr: Expr):
         node = stack.pop()
         yield node
         stack.extend(reversed(children(node)))
+
+
+def node_ranks(node: Expr) -> tuple[str, ...]:
+    """The ranks one node names itself (not those of its operands)."""
+    match node:
+        case Input(ranks=ranks) | Map(space=ranks):
+            return ranks
+        case Reduce(rank=r) | Scan(rank=r) | Prev(rank=r) | Shift(rank=r) | Last(rank=r):
+            return (r,)
+        case Split(rank=r, outer=o, inner=i) | Unsplit(rank=r, outer=o, inner=i):
+            return (r, o, i)
+        case Var() | Const() | Ref():
+            return ()
+        case _:
+            assert_never(node)
+
+
+def rank_names(exprs: Expr | Iterable[Expr]) -> list[str]:
+    """Every rank the expressions name, each once, in the order a walk meets them."""
+    seen: dict[str, None] = {}
+    for expr in (exprs,) if isinstance(exprs, Expr) else exprs:
+        for node in walk(expr):
+            seen.update(dict.fromkeys(node_ranks(node)))
+    return list(seen)
+
+
+def canonical(expr: Expr, bindings: Mapping[str, Binding] | None = None, by_position: bool = False) -> tuple:
+    """Nested tuples (node type, then its fields) without source lines: equal for equal terms. With `bindings`,
+    references are inlined; with `by_position`, tile counts are dropped and a scan state is named by how many
+    scans out it is bound, so that the names and tilings a writer picked do not count."""
+
+    def canon(e: Expr, scans: tuple[str, ...]) -> tuple:
+        match e:
+            case Ref(name=name) if bindings is not None:
+                return canon(bindings[name].expr, scans)
+            case Split() if by_position:
+                return ("Split", e.rank, e.outer, e.inner, canon(e.arg, scans))
+            case Scan(rank=rank, name=name, init=init, body=body) if by_position:
+                return ("Scan", rank, canon(init, scans), canon(body, (name,) + scans))
+            case Prev(rank=rank, name=name) if by_position:
+                return ("Prev", rank, scans.index(name) if name in scans else name)
+        parts: list[object] = [type(e).__name__]
+        for f in fields(e):
+            if f.name == "line":
+                continue
+            value = getattr(e, f.name)
+            if isinstance(value, Expr):
+                parts.append(canon(value, scans))
+            elif isinstance(value, tuple) and value and isinstance(value[0], Expr):
+                parts.append(tuple(canon(v, scans) for v in value))
+            else:
+                parts.append(value)
+        return tuple(parts)
+
+    return canon(expr, ())
 
 
 @dataclass(frozen=True)
@@ -194,28 +281,23 @@ class Rule:
 
 def rename_ranks(expr: Expr, mapping: dict[str, str]) -> Expr:
     """The same expression with ranks renamed (`x` -> `m`, `x1` -> `m1`, ...); used by rank templates."""
-    from dataclasses import replace
 
     def r(name: str) -> str:
         return mapping.get(name, name)
 
-    match expr:
-        case Input(ranks=ranks):
-            return replace(expr, ranks=tuple(r(x) for x in ranks))
-        case Var() | Const() | Ref():
-            return expr
-        case Map(space=space, args=args):
-            return replace(expr, space=tuple(r(x) for x in space), args=tuple(rename_ranks(a, mapping) for a in args))
-        case Reduce(rank=rank, arg=arg):
-            return replace(expr, rank=r(rank), arg=rename_ranks(arg, mapping))
-        case Split(rank=rank, outer=o, inner=i, arg=arg) | Unsplit(rank=rank, outer=o, inner=i, arg=arg):
-            return replace(expr, rank=r(rank), outer=r(o), inner=r(i), arg=rename_ranks(arg, mapping))
-        case Scan(rank=rank, init=init, body=body):
-            return replace(expr, rank=r(rank), init=rename_ranks(init, mapping), body=rename_ranks(body, mapping))
-        case Prev(rank=rank):
-            return replace(expr, rank=r(rank))
-        case Shift(rank=rank, arg=arg, init=init):
-            return replace(expr, rank=r(rank), arg=rename_ranks(arg, mapping), init=rename_ranks(init, mapping))
-        case Last(rank=rank, arg=arg):
-            return replace(expr, rank=r(rank), arg=rename_ranks(arg, mapping))
-    raise TypeError(f"not an IR node: {expr!r}")
+    def rename(node: Expr) -> Expr:
+        match node:
+            case Input(ranks=ranks):
+                return replace(node, ranks=tuple(r(x) for x in ranks))
+            case Var() | Const() | Ref():
+                return node
+            case Map(space=space):
+                return replace(node, space=tuple(r(x) for x in space))
+            case Reduce() | Scan() | Prev() | Shift() | Last():
+                return replace(node, rank=r(node.rank))
+            case Split() | Unsplit():
+                return replace(node, rank=r(node.rank), outer=r(node.outer), inner=r(node.inner))
+            case _:
+                assert_never(node)
+
+    return map_post(rename, expr)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -71,6 +72,14 @@ def draw(claim, sizes, rng: np.random.Generator, count: int, real) -> dict[str, 
     so no engine ever feeds a real number into a mask."""
     return {name: (trials(claim, name, rng, tuple(sizes[r] for r in ranks), count) if name in claim.masks
                    else real(tuple(sizes[r] for r in ranks))) for name, ranks in claim.inputs}
+
+
+Strategy = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
+
+
+def rows(rng: np.random.Generator, shape: tuple[int, ...], count: int, strategies: Sequence[Strategy]) -> np.ndarray:
+    """`count` rows of values for one input, row t drawn by strategy t (cycling through them)."""
+    return np.stack([strategies[t % len(strategies)](rng, shape) for t in range(count)])
 
 
 def trials(claim, name: str, rng: np.random.Generator, shape: tuple[int, ...], count: int) -> np.ndarray:

@@ -30,10 +30,14 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from . import ir
-from .claims import Claim, Side, _inputs_of, equiv_claims, rule_claim
+from . import chain, ir
+from .claims import Claim, Side, _inputs_of, check_split_tiles, equiv_claims, rule_claim, with_assumptions
+from .driver import assumptions_above, check_claims, collect
 from .errors import Location, VerifyError
+from .guards import preflight
 from .notation import map_name, operator_name, reduce_name, split_name, unsplit_name
+from .reader import expand_paths, read_file
+from .shapes import expr_ranks, program_ranks
 from .verdict import Result, Verdict
 
 BINARY = ("add", "sub", "mul", "div", "max")
@@ -163,8 +167,6 @@ def _const(v: float) -> str:
 
 
 def _operand_ranks(node, ctx: _Context) -> tuple[str, ...]:
-    from .shapes import expr_ranks
-
     try:
         return expr_ranks(node, env=ctx.env)
     except (VerifyError, KeyError, TypeError):
@@ -220,25 +222,13 @@ def _local(node, ctx: _Context):
                     yield f"{at}reference {name} -> {other}", replace(node, name=other)
 
 
-def _with_child(node, index: int, child):
-    match node:
-        case ir.Map(args=args):
-            return replace(node, args=args[:index] + (child,) + args[index + 1:])
-        case ir.Reduce() | ir.Split() | ir.Unsplit() | ir.Last():
-            return replace(node, arg=child)
-        case ir.Scan():
-            return replace(node, init=child) if index == 0 else replace(node, body=child)
-        case ir.Shift():
-            return replace(node, arg=child) if index == 0 else replace(node, init=child)
-    raise TypeError(node)
-
-
 def mutations(expr, ctx: _Context):
     """Every one-step mutation of an expression tree: (change, mutated expression)."""
     yield from _local(expr, ctx)
-    for i, child in enumerate(ir.children(expr)):
+    kids = ir.children(expr)
+    for i, child in enumerate(kids):
         for change, new in mutations(child, ctx):
-            yield change, _with_child(expr, i, new)
+            yield change, ir.with_children(expr, kids[:i] + (new,) + kids[i + 1:])
 
 
 def _splits(exprs) -> tuple:
@@ -252,22 +242,11 @@ def _splits(exprs) -> tuple:
     return tuple(found)
 
 
-def _all_ranks(exprs) -> tuple[str, ...]:
-    from .shapes import _mentioned
-
-    seen: list[str] = []
-    for expr in exprs:
-        seen.extend(r for r in _mentioned(expr) if r not in seen)
-    return tuple(seen)
-
-
 # -- mutants of rules, chain steps and programs --------------------------------------------------------------
 
 def rule_mutants(rule: ir.Rule, assumptions=(), source_path: str = "") -> list[Mutant]:
-    from .claims import with_assumptions
-
     target = f"{rule.file}:{rule.line} {rule.name}" if rule.line else f"{rule.file} {rule.name}"
-    ctx = _Context(_all_ranks([rule.lhs, rule.rhs]), _splits([rule.lhs, rule.rhs]))
+    ctx = _Context(tuple(ir.rank_names((rule.lhs, rule.rhs))), _splits([rule.lhs, rule.rhs]))
     out = []
     for side in ("lhs", "rhs"):
         for change, new in mutations(getattr(rule, side), ctx):
@@ -276,8 +255,6 @@ def rule_mutants(rule: ir.Rule, assumptions=(), source_path: str = "") -> list[M
             mutant.key = ("rule", target, mutated.lhs, mutated.rhs)
             try:
                 claim = rule_claim(mutated)
-                from .driver import assumptions_above
-
                 for text, line in assumptions_above(assumptions, rule):
                     claim = with_assumptions(claim, [text], Location(source_path or rule.file, line))
                 mutant.claim = claim
@@ -289,8 +266,6 @@ def rule_mutants(rule: ir.Rule, assumptions=(), source_path: str = "") -> list[M
 
 def program_mutants(reference: Claim, target: str) -> list[Mutant]:
     """Mutants of the right side's program of an equivalence claim, each compared with the left side."""
-    from .shapes import program_ranks
-
     side = reference.rhs
     program = ir.Program(side.file, dict(side.bindings), [(side.expr.name, side.expr.line)])
     env = program_ranks(program)
@@ -306,7 +281,7 @@ def program_mutants(reference: Claim, target: str) -> list[Mutant]:
         binding = program.bindings[name]
         if isinstance(binding.expr, ir.Input) or name not in reached:
             continue   # a binding this output does not use (another output's) cannot change it
-        ctx = _Context(_all_ranks(b.expr for b in program.bindings.values()),
+        ctx = _Context(tuple(ir.rank_names(b.expr for b in program.bindings.values())),
                        _splits(b.expr for b in program.bindings.values()),
                        env={n: env[n] for n in names[:position]}, earlier=tuple(names[:position]))
         for change, new in mutations(binding.expr, ctx):
@@ -320,8 +295,6 @@ def program_mutants(reference: Claim, target: str) -> list[Mutant]:
                 if set(ranks[side.expr.name]) != set(reference.out_ranks):
                     raise VerifyError(f"the output has ranks {ranks[side.expr.name]}, not {reference.out_ranks}")
                 rhs = Side(side.label, side.expr, bindings, side.file)
-                from .claims import check_split_tiles
-
                 check_split_tiles([b.expr for b in bindings.values()], side.file)
                 # Mutants are checked at the default bound, except claims with masks, whose patterns are
                 # enumerated: they keep the small bound their step chose.
@@ -340,9 +313,6 @@ def program_mutants(reference: Claim, target: str) -> list[Mutant]:
 def collect_mutants(paths) -> MutationReport:
     """Every mutant of every rule, chain step and standalone program under `paths` (parsed here, in this
     process: egglog's parser must not run for the first time in a forked child)."""
-    from . import chain
-    from .reader import expand_paths, read_file
-
     report = MutationReport()
     try:
         files = expand_paths(paths)
@@ -402,9 +372,6 @@ def collect_mutants(paths) -> MutationReport:
 
 
 def run(paths, options, progress=None) -> MutationReport:
-    from .driver import check_claims, collect
-    from .guards import preflight
-
     report = collect_mutants(paths)
     originals, original_errors, _ = collect(paths)
     # A rule that is itself an error (ill-ranked, unreadable) is reported as such, and its mutants say nothing.

@@ -1,12 +1,6 @@
 """Numerical safety: what real-number equivalence does not promise.
 
-Two checks live here:
-- `exp_overflow_warning`: a static look at every `exp` a side computes (in the normal form, at a small size).
-  An argument is *bounded above by 0* when it is `x - max(S)` with x in S, or `max(A) - max(S)` with A a subset
-  of S (the max shift of a softmax, a local max against a running or global max), or a constant <= 0. A claim
-  whose right side exponentiates an argument that is not bounded while its left side does not is
-  "real-equivalent; exp argument unbounded above": equal over the reals, overflowing in float32 for scores
-  above about 88 (exp(88.7) is the largest float32).
+The static look at `exp` arguments (float32 overflow) is `normal_form.exp_overflow_warning`; here:
 - `compare` (`verify numeric`): any program evaluated at realistic sizes by the reference evaluator, in
   float64 and float32, against a reference program in float64 and, for programs with attention's interface
   (Q, K, V, optionally a mask and a scale), an independent attention written directly in numpy and torch's
@@ -21,81 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from . import ir
-from .claims import Claim, Side, equiv_claim, symbolic_inputs
+from .claims import equiv_claim
 from .errors import BoundError, Location, ShapeError, UsageError
 from .evaluate import FloatAlgebra, evaluate
-from .normal_form import NormalForm, Rat, is_neg_inf
+from .reader import read_file
 from .shapes import program_ranks
-
-
-class _ExpWatch(NormalForm):
-    def __init__(self):
-        super().__init__()
-        self.arguments: list[Rat] = []
-
-    def exp(self, a):
-        self.arguments.append(a)
-        return super().exp(a)
-
-
-def _max_args(alg: NormalForm, atom_id: int):
-    info = alg.atom_info[atom_id]
-    return info[2] if info and info[0] == "max" and len(info) > 2 else None
-
-
-def _bounded_above_by_zero(alg: NormalForm, arg) -> bool:
-    if is_neg_inf(arg):
-        return True
-    if arg.den or arg.num and len(arg.num) > 1:
-        return False
-    poly = alg.expand(arg)
-    if not poly:
-        return True
-    if len(poly) == 1:
-        ((mono, coeff),) = poly.items()
-        if not mono[0] and mono[1] == 0:
-            return coeff <= 0
-    # look for a term -1 * max(S); the rest must be an element of S, or max(A) with A a subset of S
-    for mono, coeff in poly.items():
-        if coeff != -1 or mono[1] != 0 or len(mono[0]) != 1 or mono[0][0][1] != 1:
-            continue
-        members = _max_args(alg, mono[0][0][0])
-        if members is None:
-            continue
-        rest = {m: c for m, c in poly.items() if m != mono}
-        rest_rat = alg.factor(rest)
-        if rest_rat.key() in {member.key() for member in members}:
-            return True
-        if rest_rat.coeff == 1 and not rest_rat.num and len(rest_rat.mono[0]) == 1 and rest_rat.mono[1] == 0:
-            inner = _max_args(alg, rest_rat.mono[0][0][0])
-            keys = {m.key() for m in members}
-            if inner is not None and all(x.key() in keys for x in inner):
-                return True
-    return False
-
-
-def unbounded_exps(claim: Claim, side: Side, sizes) -> int:
-    """exp arguments not provably <= 0. A mask is never an unknown real: it is taken all 0 (unmasked), the
-    pattern with the largest exp arguments (a -inf element only lowers them)."""
-    alg = _ExpWatch()
-    unmasked = {name: np.zeros(tuple(sizes[r] for r in ranks)) for name, ranks in claim.inputs if name in claim.masks}
-    side.evaluate(sizes, alg, symbolic_inputs(claim, sizes, alg, unmasked))
-    return sum(not _bounded_above_by_zero(alg, a) for a in alg.arguments)
-
-
-def exp_overflow_warning(claim: Claim, sizes) -> str | None:
-    try:
-        left = unbounded_exps(claim, claim.lhs, sizes)
-        right = unbounded_exps(claim, claim.rhs, sizes)
-    except Exception:  # outside the normal form's fragment: no opinion, no warning
-        return None
-    if right and not left:
-        return ("real-equivalent; exp argument unbounded above on the right-hand side (the left side keeps every "
-                "exp argument <= 0): float32 overflows for scores above about 88")
-    if left and not right:
-        return "real-equivalent; exp argument unbounded above on the left-hand side (the right side is safe)"
-    return None
-
 
 # -- realistic sizes -------------------------------------------------------------------------------------------
 
@@ -133,8 +57,6 @@ def attention_only(program) -> None:
 
 
 def run_program(path, sizes, inputs, dtype=np.float64) -> np.ndarray:
-    from .reader import read_file  # egglog's parser: loaded only when a file is read
-
     program = read_file(path).program
     attention_only(program)
     name = program.output_names()[0]
@@ -187,8 +109,6 @@ class ProgramSpec:
 
 
 def describe(path) -> ProgramSpec:
-    from .reader import read_file
-
     program = read_file(path).program
     if len(program.outputs) != 1:
         raise UsageError(f"verify numeric evaluates one output; this program has {len(program.outputs)} output(s) "

@@ -13,6 +13,7 @@ Two audiences:
 from __future__ import annotations
 
 import math
+from typing import assert_never
 
 from . import ir
 from .notation import CONVENTIONAL_INPUTS, map_name, reduce_name, scan_name, split_name, unsplit_name
@@ -85,7 +86,8 @@ class Printer:
                 return self.call(scan_name("shift", rank), (arg, init))
             case ir.Last(rank=rank, arg=arg):
                 return self.call(scan_name("last", rank), (arg,))
-        raise TypeError(f"not an IR node: {e!r}")
+            case _:
+                assert_never(e)
 
     def call(self, head: str, args) -> str:
         return f"({head} {' '.join(self.expr(a) for a in args)})"

@@ -23,8 +23,8 @@ import math
 import numpy as np
 
 from . import ir, masks
-from .claims import Claim, aligned_pair, evaluate_both
-from .evaluate import FLOAT, Mp, same_value
+from .claims import Claim, side_values
+from .evaluate import FLOAT, Mp, mismatches, same_value
 from .verdict import Counterexample, TensorValue
 
 TRIALS = 24
@@ -36,34 +36,22 @@ def is_ordinary(cx: Counterexample) -> bool:
     return not isinstance(cx.lhs_value, str) and not isinstance(cx.rhs_value, str)
 
 
-def _trial_values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """TRIALS rows of values for one input, each row drawn by a different strategy."""
-    rows = []
-    for t in range(TRIALS):
-        kind = t % 8
-        if kind in (0, 1):
-            rows.append(rng.normal(size=shape))
-        elif kind in (2, 3):
-            rows.append(rng.integers(-3, 4, size=shape).astype(float))
-        elif kind == 4:
-            rows.append(rng.normal(size=shape) * 20)
-        elif kind == 5:
-            rows.append(np.full(shape, float(rng.integers(-2, 3))))
-        elif kind == 6:
-            rows.append(rng.uniform(0.1, 3.0, size=shape))
-        else:
-            rows.append(rng.integers(-1, 2, size=shape) * rng.uniform(0.5, 4.0, size=shape))
-    return np.stack(rows)
+def _normal(rng, shape):
+    return rng.normal(size=shape)
 
 
-def _mismatches(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Boolean mask of positions where two float results differ (undefined == undefined)."""
-    with np.errstate(all="ignore"):
-        ln, rn = np.isnan(left), np.isnan(right)
-        both_inf = np.isinf(left) | np.isinf(right)
-        close = np.abs(left - right) <= 1e-7 * (1.0 + np.maximum(np.abs(left), np.abs(right)))
-        differ = np.where(ln | rn, ln != rn, np.where(both_inf, left != right, ~close))
-    return differ
+def _small_integers(rng, shape):
+    return rng.integers(-3, 4, size=shape).astype(float)
+
+
+# One strategy per trial row, in turn: readable integers, wide reals, constants, positives, signed magnitudes.
+TRIAL_STRATEGIES: tuple[masks.Strategy, ...] = (
+    _normal, _normal, _small_integers, _small_integers,
+    lambda rng, shape: rng.normal(size=shape) * 20,
+    lambda rng, shape: np.full(shape, float(rng.integers(-2, 3))),
+    lambda rng, shape: rng.uniform(0.1, 3.0, size=shape),
+    lambda rng, shape: rng.integers(-1, 2, size=shape) * rng.uniform(0.5, 4.0, size=shape),
+)
 
 
 def search(claim: Claim, assignments, seed: int = 0, limit_seconds: float | None = None) -> Counterexample | None:
@@ -80,11 +68,9 @@ def search(claim: Claim, assignments, seed: int = 0, limit_seconds: float | None
             break
         if edge is not None and time.monotonic() - edge_time > ORDINARY_SECONDS:
             break
-        inputs = masks.draw(claim, sizes, rng, TRIALS, lambda shape: _trial_values(rng, shape))
-        left, right = evaluate_both(claim, sizes, FLOAT, inputs, batch=TRIALS)
-        lv, rv = aligned_pair(claim, left, right, batch=True)
-        lv, rv = np.broadcast_arrays(lv, rv)
-        bad = _mismatches(lv, rv)
+        inputs = masks.draw(claim, sizes, rng, TRIALS, lambda shape: masks.rows(rng, shape, TRIALS, TRIAL_STRATEGIES))
+        lv, rv = side_values(claim, sizes, FLOAT, inputs, batch=TRIALS)
+        bad = mismatches(lv, rv)
         bad = np.broadcast_to(bad, (TRIALS,) + bad.shape[1:])  # a claim without inputs has no trial axis
         with np.errstate(invalid="ignore"):
             finite = np.broadcast_to(np.isfinite(lv) & np.isfinite(rv), bad.shape)
@@ -122,9 +108,7 @@ def replay(claim: Claim, sizes: dict[str, int], inputs: dict[str, np.ndarray]):
     mp = Mp()
     exact = {name: np.vectorize(lambda v: mp.const(float(v)), otypes=[object])(np.asarray(values, dtype=float))
              for name, values in inputs.items()}
-    left, right = evaluate_both(claim, sizes, mp, exact)
-    lv, rv = aligned_pair(claim, left, right)
-    lv, rv = np.broadcast_arrays(lv, rv)
+    lv, rv = side_values(claim, sizes, mp, exact)
     for idx in np.ndindex(*lv.shape):
         a, b = lv[idx], rv[idx]
         if not _mp_same(mp, a, b):
@@ -133,12 +117,7 @@ def replay(claim: Claim, sizes: dict[str, int], inputs: dict[str, np.ndarray]):
 
 
 def _mp_same(mp: Mp, a, b) -> bool:
-    m = mp.mp
-    if m.isnan(a) or m.isnan(b):
-        return bool(m.isnan(a) and m.isnan(b))
-    if m.isinf(a) or m.isinf(b):
-        return a == b
-    return abs(a - b) <= m.mpf(10) ** -30 * (1 + max(abs(a), abs(b)))
+    return same_value(a, b, mp.mp.mpf(10) ** -30)
 
 
 def confirm(claim: Claim, sizes, trial, found_by: str, ordinary: bool = False) -> Counterexample | None:
@@ -254,7 +233,5 @@ def shrink(claim: Claim, cx: Counterexample, trial: dict[str, np.ndarray], ordin
 
 def check_values(claim: Claim, sizes, trial) -> bool:
     """float64 evaluation of one trial: do the sides agree everywhere? (for quick numeric cross-checks)"""
-    left, right = evaluate_both(claim, sizes, FLOAT, trial)
-    lv, rv = aligned_pair(claim, left, right)
-    lv, rv = np.broadcast_arrays(lv, rv)
+    lv, rv = side_values(claim, sizes, FLOAT, trial)
     return all(same_value(a, b) for a, b in zip(lv.ravel(), rv.ravel()))

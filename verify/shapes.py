@@ -10,6 +10,7 @@ of the rule names is carried through every operator unchanged, so each slice alo
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import assert_never
 
 from . import ir
 from .errors import Location, ShapeError, VerifyError
@@ -97,7 +98,8 @@ class _Checker:
                 if rank not in got:
                     raise self.fail(expr, f"S_last_{rank} needs rank '{rank}', but its operand has ranks {_fmt(got)}")
                 return tuple(r for r in got if r != rank)
-        raise TypeError(f"not an IR node: {expr!r}")
+            case _:
+                assert_never(expr)
 
     def check_init(self, node, init, state: Ranks, rank: str, prev) -> None:
         got = self.ranks(init, prev)
@@ -147,22 +149,6 @@ def expr_ranks(expr: ir.Expr, file: str = "<expr>", env: dict[str, Ranks] | None
 
 # -- pattern variables ---------------------------------------------------------------------------------------
 
-def _mentioned(expr: ir.Expr) -> list[str]:
-    seen: list[str] = []
-    for node in ir.walk(expr):
-        match node:
-            case ir.Input(ranks=ranks) | ir.Map(space=ranks):
-                names = ranks
-            case ir.Reduce(rank=r) | ir.Scan(rank=r) | ir.Prev(rank=r) | ir.Shift(rank=r) | ir.Last(rank=r):
-                names = (r,)
-            case ir.Split(rank=r, outer=o, inner=i) | ir.Unsplit(rank=r, outer=o, inner=i):
-                names = (o, i, r)
-            case _:
-                names = ()
-        seen.extend(n for n in names if n not in seen)
-    return seen
-
-
 def _allowed(expr: ir.Expr, allowed: frozenset, out: dict[str, frozenset]) -> None:
     """Top-down: the ranks each pattern variable may have, intersected over its occurrences."""
     match expr:
@@ -186,24 +172,14 @@ def _allowed(expr: ir.Expr, allowed: frozenset, out: dict[str, frozenset]) -> No
 
 
 def _substitute(expr: ir.Expr, inputs: dict[str, ir.Input]) -> ir.Expr:
-    match expr:
-        case ir.Var(name=name):
-            return replace(inputs[name], line=expr.line)
-        case ir.Map(args=args):
-            return replace(expr, args=tuple(_substitute(a, inputs) for a in args))
-        case ir.Reduce() | ir.Split() | ir.Unsplit() | ir.Last():
-            return replace(expr, arg=_substitute(expr.arg, inputs))
-        case ir.Scan():
-            return replace(expr, init=_substitute(expr.init, inputs), body=_substitute(expr.body, inputs))
-        case ir.Shift():
-            return replace(expr, arg=_substitute(expr.arg, inputs), init=_substitute(expr.init, inputs))
-    return expr
+    """`expr` with every pattern variable replaced by its input (at the variable's line)."""
+    return ir.map_post(lambda e: replace(inputs[e.name], line=e.line) if isinstance(e, ir.Var) else e, expr)
 
 
 def infer_rule(rule: ir.Rule, env: dict[str, Ranks] | None = None) -> ir.Rule:
     """Give every pattern variable its largest consistent ranks and check both sides; the sides must agree."""
     location = Location(rule.file, rule.line)
-    order = _mentioned(rule.lhs) + [r for r in _mentioned(rule.rhs) if r not in _mentioned(rule.lhs)]
+    order = ir.rank_names((rule.lhs, rule.rhs))
     universe = frozenset(order)
     allowed: dict[str, frozenset] = {}
     _allowed(rule.lhs, universe, allowed)

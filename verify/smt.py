@@ -28,7 +28,7 @@ from fractions import Fraction
 import numpy as np
 import z3
 
-from .claims import Claim, aligned_pair, evaluate_both, symbolic_inputs
+from .claims import Claim, side_values, symbolic_inputs
 from .evaluate import ObjectAlgebra
 
 
@@ -179,11 +179,9 @@ def decide(claim: Claim, sizes: dict[str, int], timeout_ms: int = 5000, fixed=No
     alg = Z3Algebra()
     inputs = symbolic_inputs(claim, sizes, alg, fixed)
     try:
-        left, right = evaluate_both(claim, sizes, alg, inputs)
+        lv, rv = side_values(claim, sizes, alg, inputs)
     except NotEncodable as exc:
         return "unknown", f"z3 encoding: {exc}"
-    lv, rv = aligned_pair(claim, left, right)
-    lv, rv = np.broadcast_arrays(lv, rv)
     differences = [_differ(a, b) for a, b in zip(lv.ravel(), rv.ravel())]
     solver = z3.Solver()
     solver.set("timeout", timeout_ms)

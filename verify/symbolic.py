@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import sympy
 
-from .claims import Claim, aligned_pair, evaluate_both, symbolic_inputs
+from .claims import Claim, side_values, symbolic_inputs
 from .evaluate import RING, ObjectAlgebra
 from .masks import patterns
 
@@ -93,9 +92,7 @@ def second_opinion(claim: Claim, assignments) -> tuple[str, str]:
             found = patterns(claim, sizes)
             fixed = found[len(found) // 2]
         inputs = symbolic_inputs(claim, sizes, alg, fixed)
-        left, right = evaluate_both(claim, sizes, alg, inputs)
-        lv, rv = aligned_pair(claim, left, right)
-        lv, rv = np.broadcast_arrays(lv, rv)
+        lv, rv = side_values(claim, sizes, alg, inputs)
         for a, b in zip(lv.ravel(), rv.ravel()):
             diff = a - b
             if not _vanishes(diff):

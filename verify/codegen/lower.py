@@ -126,22 +126,11 @@ def size_plan(program: ir.Program, names: list[str], inputs: list[ir.Input]) -> 
                 progress = True
     for name in names:
         for node in ir.walk(program.bindings[name].expr):
-            for rank in _ranks_named(node):
+            for rank in ir.node_ranks(node):
                 if rank not in known:
                     raise fail(program, node, f"no input gives the size of rank '{rank}'",
                                "every rank must be a rank of an input, or made from one by a split or unsplit")
     return plan
-
-
-def _ranks_named(node) -> tuple[str, ...]:
-    match node:
-        case ir.Map(space=space):
-            return space
-        case ir.Reduce(rank=r) | ir.Scan(rank=r) | ir.Shift(rank=r) | ir.Last(rank=r) | ir.Prev(rank=r):
-            return (r,)
-        case ir.Split(rank=r, outer=o, inner=i) | ir.Unsplit(rank=r, outer=o, inner=i):
-            return (r, o, i)
-    return ()
 
 
 @dataclass
@@ -177,27 +166,22 @@ def _sliceable(expr: ir.Expr, r: str, top: bool) -> bool:
     """Can `expr` be computed one slice r = k at a time, from slices of its operands?"""
     match expr:
         case ir.Scan(rank=rank, body=body, init=init):
-            return rank == r and top and _sliceable(body, r, False) and r not in _all_ranks(init)
+            return rank == r and top and _sliceable(body, r, False) and r not in ir.rank_names(init)
         case ir.Reduce(rank=rank) if rank == r:
             return False
         case ir.Split(inner=inner) if inner == r:
             return False
         case ir.Split(outer=outer, arg=arg) if outer == r:
-            return r not in _all_ranks(arg) and _sliceable(arg, r, False)
+            return r not in ir.rank_names(arg) and _sliceable(arg, r, False)
         case ir.Unsplit(outer=o, inner=i, rank=rank) if r in (o, i, rank):
             return False
         case ir.Last(rank=rank) if rank == r:
             return False
         case ir.Shift(rank=rank, arg=arg, init=init) if rank == r:
-            return isinstance(arg, ir.Ref) and r not in _all_ranks(init)
+            return isinstance(arg, ir.Ref) and r not in ir.rank_names(init)
         case ir.Scan() | ir.Shift() | ir.Last():
             return False                     # another iterative rank inside the loop: computed whole instead
     return all(_sliceable(c, r, False) for c in ir.children(expr))
-
-
-def _all_ranks(expr: ir.Expr) -> set[str]:
-    return {r for n in ir.walk(expr) for r in _ranks_named(n)} | {
-        r for n in ir.walk(expr) if isinstance(n, ir.Input) for r in n.ranks}
 
 
 def layout(program: ir.Program, output: str, env: dict[str, tuple[str, ...]]) -> Layout:

@@ -1,0 +1,213 @@
+"""Reading a file: commands in order, `let` bindings into a program, terms into the IR (rules: `rules.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from .. import ir
+from ..errors import ParseError, UsageError, VerifyError
+from .rules import RuleReader
+from .source import (
+    ASSUME_RE,
+    EXPECT_RE,
+    FOR_RANKS_ANY_RE,
+    FOR_RANKS_RE,
+    IGNORED_COMMANDS,
+    IGNORED_USER_COMMANDS,
+    SHAPES_RE,
+    SourceFile,
+    egglog_parse,
+    source_text,
+)
+from .syntax import fact_target
+
+
+def read_file(path: str | Path) -> SourceFile:
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"no such file: {path}")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; `check` takes directories, `equiv` takes two files")
+    return read_text(source_text(path), str(path))
+
+
+
+def read_text(text: str, file: str = "<text>", any_sizes: bool = False) -> SourceFile:
+    """`any_sizes`: CreateTensor sizes need not number the ranks (terms egglog extracted under a file's own
+    datatype, which fixes how many sizes every input has)."""
+    reader = Reader(text, file)
+    reader.any_sizes = any_sizes
+    return reader.read()
+
+
+
+class Reader(RuleReader):
+    """A file, command by command: declarations, `let` bindings and `extract`s into a program; rules (see
+    `RuleReader`) into IR rules."""
+
+    def read(self) -> SourceFile:
+        if not self.text.strip():
+            raise self.error(ParseError, "empty file: no program, no rules", line=1)
+        commands = egglog_parse(self.text, self.file)
+        has_rules = any(type(c).__name__ in ("RewriteCommand", "BiRewriteCommand", "RuleCommand") for c in commands)
+        for command in commands:
+            if type(command).__name__ in ("Datatype", "Datatypes", "Constructor"):
+                self.command(command)     # declarations first: egglog checks every use against them
+        for command in commands:
+            if type(command).__name__ in ("Datatype", "Datatypes", "Constructor"):
+                continue
+            kind = type(command).__name__
+            if kind in ("RewriteCommand", "BiRewriteCommand", "RuleCommand"):
+                try:                      # per-rule isolation: a bad rule is its own error
+                    self.command(command)
+                except VerifyError as exc:
+                    inner = getattr(command, "rewrite", None) or getattr(command, "rule", None)
+                    name = getattr(inner, "name", "") or self.rule_name(self.line_of(inner))[0]
+                    if not exc.cause.startswith("rule '"):
+                        exc.cause = f"rule '{name}': {exc.cause}"
+                    self.rule_errors.append(exc)
+                continue
+            program_part = kind == "ActionCommand" or kind == "UserDefined" and command.name == "extract"
+            if program_part and has_rules:
+                try:                      # a rule file's example program must not hide its rules' verdicts
+                    self.command(command)
+                except VerifyError as exc:
+                    if not self.program_broken:
+                        self.rule_errors.append(exc)
+                    self.program_broken = True
+                continue
+            self.command(command)
+        if self.analysis_rules:
+            self.notices.append((None, f"{self.analysis_rules} rule(s) only set facts of the file's own functions "
+                                       "(an analysis); no equality claimed"))
+        if not self.bindings and not self.rules and not self.rule_errors and not self.notices:
+            raise self.error(ParseError, "the file has neither `let` bindings nor rules", line=1)
+        program = ir.Program(self.file, dict(self.bindings), list(self.outputs), dict(self.sizes))
+        assumptions = [(m.group(1), i) for i, line in enumerate(self.lines, 1) if (m := ASSUME_RE.match(line))]
+        self.instantiate_templates()
+        strict = any((m := SHAPES_RE.match(line)) and m.group(1).lower() == "strict" for line in self.lines)
+        return SourceFile(self.file, self.text, program, self.rules, self.expectation(), self.declared, assumptions,
+                          self.rule_errors, self.notices, strict)
+
+    def instantiate_templates(self) -> None:
+        """`; for-ranks: x in m, p, e`: each rule is a template over the rank letter x (and x0, x1, ...), and
+        stands for one rule per listed rank, named `NAME[x=m]`. The same rule text then serves every rank."""
+        for i, line in enumerate(self.lines, 1):
+            m = FOR_RANKS_RE.match(line)
+            if not m:
+                if FOR_RANKS_ANY_RE.match(line):
+                    raise self.error(ParseError, f"malformed directive `{line.strip()}`", line=i,
+                                     hint="write `; for-ranks: x in m, p, e`: a template rank letter, then the "
+                                          "rank letters it stands for")
+                continue
+            letter = m.group(1)
+            targets = [t.strip() for t in m.group(2).split(",")]
+            instances = []
+            for rule in self.rules:
+                used = set(ir.rank_names((rule.lhs, rule.rhs)))
+                for target in targets:
+                    mapping = {r: target + r[1:] for r in used if r[0] == letter}
+                    clash = {v for v in mapping.values()} & (used - set(mapping))
+                    if clash:
+                        raise self.error(ParseError, f"template rank '{letter}' -> '{target}' clashes with rank(s) "
+                                         f"{', '.join(sorted(clash))} already in rule '{rule.name}'", line=i)
+                    instances.append(replace(rule, name=f"{rule.name}[{letter}={target}]",
+                                             lhs=ir.rename_ranks(rule.lhs, mapping),
+                                             rhs=ir.rename_ranks(rule.rhs, mapping)))
+            self.rules = instances
+            return
+
+    def expectation(self) -> str | None:
+        for line in self.lines[:10]:
+            m = EXPECT_RE.match(line)
+            if m:
+                return m.group(1).lower()
+        return None
+
+    def command(self, command) -> None:
+        kind = type(command).__name__
+        if kind == "Datatype":
+            self.declare(command.variants)
+        elif kind == "Datatypes":
+            for entry in command.datatypes:
+                variants = entry[2] if isinstance(entry, tuple) and len(entry) > 2 else getattr(entry, "variants", [])
+                self.declare(getattr(variants, "variants", variants) if not isinstance(variants, list) else variants)
+        elif kind == "Constructor":
+            inputs = tuple(command.schema.input) if hasattr(command, "schema") else None
+            self.declare_one(command.name, len(inputs) if inputs is not None else None, inputs)
+        elif kind in ("Function", "FunctionCommand", "Relation"):
+            self.functions.add(getattr(command, "name", ""))
+        elif kind == "ActionCommand":
+            self.action(command.action)
+        elif kind == "RewriteCommand":
+            self.rewrite(command.rewrite, bidirectional=False)
+        elif kind == "BiRewriteCommand":
+            self.rewrite(command.rewrite, bidirectional=True)
+        elif kind == "RuleCommand":
+            self.rule(command.rule)
+        elif kind == "UserDefined" and command.name == "extract":
+            self.extract(command)
+        elif kind == "UserDefined" and command.name in IGNORED_USER_COMMANDS:
+            pass
+        elif kind in IGNORED_COMMANDS:
+            pass
+        elif kind == "Include":
+            raise self.error(ParseError, "`include` is not supported; list every file on the command line", command)
+        else:
+            raise self.error(ParseError, f"unsupported command ({kind})", command,
+                             "the checker reads let, extract, rewrite, birewrite, rule and datatype")
+
+    def declare(self, variants) -> None:
+        for variant in variants:
+            self.declare_one(variant.name, len(variant.types), tuple(variant.types))
+
+    def declare_one(self, name: str, arity: int | None, sorts: tuple[str, ...] | None = None) -> None:
+        if self.declared is None:
+            self.declared = {}
+        self.declared[name] = arity if arity is not None else -1
+        if sorts is not None:
+            self.sorts[name] = sorts
+
+    def action(self, action) -> None:
+        kind = type(action).__name__
+        if kind in ("Set", "Expr_") and fact_target(action) in self.functions:
+            return                            # a fact about a function of the file's own (a cost, an analysis)
+        if kind == "Union":   # a top-level union asserts an equality: it is checked as a claim, like a rule
+            line = self.line_of(action)
+            name, description = self.rule_name(line)
+            self.rule_vars = set()
+            try:
+                left, right = self.expr(action.lhs), self.expr(action.rhs)
+                free = sorted(self.rule_vars)
+            finally:
+                self.rule_vars = None
+            if free:
+                raise self.error(ParseError, f"unbound name '{free[0]}' in the union", action,
+                                 "egglog rejects it too: bind it with a let above the union")
+            self.rules.append(ir.Rule(name, left, right, self.file, line, description, False))
+            return
+        if kind != "Let":
+            raise self.error(ParseError, f"unsupported top-level action ({kind.lower()})", action,
+                             "a program is made of (let NAME expr) and (extract NAME)")
+        name = action.lhs
+        line = self.line_of(action)
+        if name in self.bindings:
+            first = self.bindings[name].line
+            raise self.error(ParseError, f"'{name}' is bound twice (first at line {first})", line=line)
+        expr = self.expr(action.rhs)
+        self.bindings[name] = ir.Binding(name, expr, line)
+
+    def extract(self, command) -> None:
+        if not command.args:
+            raise self.error(ParseError, "extract needs an expression", command)
+        target = command.args[0]
+        line = self.line_of(command)
+        if type(target).__name__ == "Var":
+            if target.name not in self.bindings:
+                raise self.undefined(target)
+            self.outputs.append((target.name, line))
+            return
+        name = f"_extract{len(self.outputs) + 1}"
+        self.bindings[name] = ir.Binding(name, self.expr(target), line)
+        self.outputs.append((name, line))

@@ -1,0 +1,224 @@
+"""Reading terms: egglog expressions into IR terms, resolving `let` names and, inside a rule, pattern variables;
+the reader's state and its located errors."""
+
+from __future__ import annotations
+
+import re
+
+from .. import ir
+from ..errors import Location, NotationError, ParseError, ShapeError, VerifyError, did_you_mean
+from ..notation import (
+    LeafOp,
+    MapOp,
+    ReduceOp,
+    ScanOp,
+    SplitOp,
+    UnsplitOp,
+    parse_operator,
+    parse_tensor_kind,
+    parse_tensor_name,
+)
+from .source import LITERAL_SORTS
+from .syntax import arity, inline, literal
+
+
+class TermReader:
+    """The state of reading one file, and how a term of it is read (the base of `program.Reader`)."""
+
+    def __init__(self, text: str, file: str):
+        self.text = text
+        self.file = file
+        self.raw = text.encode("utf-8")
+        self.lines = text.splitlines()
+        self.bindings: dict[str, ir.Binding] = {}
+        self.outputs: list[tuple[str, int | None]] = []
+        self.rules: list[ir.Rule] = []
+        self.declared: dict[str, int] | None = None
+        self.sorts: dict[str, tuple[str, ...]] = {}   # declared constructor -> argument sorts
+        self.functions: set[str] = set()              # other declared functions and relations (analyses)
+        self.rule_vars: set[str] | None = None  # set while converting a rule
+        self.sizes: dict[str, tuple[int, int | None]] = {}   # rank -> (concrete CreateTensor size, line)
+        self.rule_defs: dict[str, object] | None = None  # a `rule`'s fact- and let-defined names
+        self.resolving: dict[str, ir.Expr | None] | None = None
+        self.rule_errors: list[VerifyError] = []
+        self.notices: list[tuple[int | None, str]] = []
+        self.program_broken = False
+        self.analysis_rules = 0
+        self.any_sizes = False
+
+    # -- positions --------------------------------------------------------------------------------------
+    def line_of(self, node) -> int | None:
+        span = getattr(node, "span", None)
+        start = getattr(span, "i", None)
+        if start is None:
+            return None
+        return self.raw[:start].count(b"\n") + 1
+
+    def error(self, cls, cause: str, node=None, hint: str | None = None, line: int | None = None) -> VerifyError:
+        return cls(cause, Location(self.file, line if line is not None else self.line_of(node)), hint)
+
+    # -- commands ---------------------------------------------------------------------------------------
+    def check_declared_use(self, node, name: str, args) -> None:
+        """A use of a constructor the file declares must match the declaration, as egglog demands."""
+        sorts = self.sorts.get(name)
+        if sorts is None:
+            return
+        if len(sorts) != len(args):
+            raise self.error(ParseError, f"'{name}' is declared ({name} {' '.join(sorts)}) with {len(sorts)} "
+                             f"argument(s) but used with {len(args)}", node,
+                             "egglog rejects this too (arity mismatch); use it as declared")
+        for i, (sort, arg) in enumerate(zip(sorts, args), 1):
+            kind = type(arg).__name__
+            if kind == "Var":
+                continue                  # a pattern variable or a let name: egglog infers its sort
+            want = LITERAL_SORTS.get(sort)
+            if want is None:              # a tensor (or another datatype): anything but a literal
+                if kind == "Lit":
+                    raise self.error(ParseError, f"argument {i} of '{name}' must be a {sort} (declared "
+                                     f"({name} {' '.join(sorts)})), got the literal {literal(arg)!r}", node)
+                continue
+            value = literal(arg) if kind == "Lit" else None
+            if kind != "Lit" or not isinstance(value, want) or (want is int and isinstance(value, bool)):
+                got = f"the literal {value!r}" if kind == "Lit" else "a term"
+                raise self.error(ParseError, f"argument {i} of '{name}' must be a {sort} (declared "
+                                 f"({name} {' '.join(sorts)})), got {got}", node,
+                                 "egglog rejects this too (type mismatch); use it as declared")
+
+    def undefined(self, var) -> VerifyError:
+        later = re.search(rf"\(let\s+{re.escape(var.name)}\s", self.text)
+        hint = None
+        if later:
+            at = self.text[: later.start()].count(chr(10)) + 1
+            hint = f"'{var.name}' is bound later, at line {at}; lets must come before use"
+        return self.error(ParseError, f"undefined name '{var.name}'", var,
+                          hint or did_you_mean(var.name, self.bindings))
+
+    # -- rules ------------------------------------------------------------------------------------------
+    def expr(self, node) -> ir.Expr:
+        kind = type(node).__name__
+        line = self.line_of(node)
+        if kind == "Var":
+            if self.rule_defs is not None and node.name in self.rule_defs:
+                return self.resolve(node)
+            if node.name in self.bindings:
+                if self.rule_vars is not None:   # a global in a rule stands for its term
+                    return inline(self.bindings, ir.Ref(node.name, line))
+                return ir.Ref(node.name, line)
+            if self.rule_vars is not None:
+                self.rule_vars.add(node.name)
+                return ir.Var(node.name, line)
+            raise self.undefined(node)
+        if kind == "Lit":
+            raise self.error(ParseError, f"a literal ({literal(node)!r}) cannot stand for a tensor", node,
+                             "use (Const 1.0) for a scalar constant")
+        if kind != "Call":
+            raise self.error(ParseError, f"unexpected {kind} in an expression", node)
+        name, args = node.name, list(node.args)
+        try:
+            op = parse_operator(name)
+        except NotationError as exc:
+            raise exc.located(Location(self.file, line)) from None
+        if self.declared is not None and name not in self.declared:
+            raise self.error(ParseError, f"constructor '{name}' is not declared in this file's datatype", node,
+                             did_you_mean(name, self.declared) or "declare it, or drop the datatype to use the prelude")
+        expected = arity(op)
+        declared = self.declared.get(name) if self.declared else None
+        self.check_declared_use(node, name, args)
+        if declared is not None and declared >= 0 and declared != len(args) and not isinstance(op, LeafOp):
+            raise self.error(ParseError,
+                             f"'{name}' is declared with {declared} argument(s) but used with {len(args)}", node)
+        if expected is not None and len(args) != expected:
+            raise self.error(ParseError, f"'{name}' takes {expected} argument(s), got {len(args)}", node)
+        match op:
+            case LeafOp(kind="CreateTensor"):
+                return self.create_tensor(node, args, line)
+            case LeafOp(kind="Const"):
+                if len(args) != 1 or type(args[0]).__name__ != "Lit" or not isinstance(literal(args[0]), (int, float)):
+                    raise self.error(ParseError, "Const takes one number, e.g. (Const -inf) or (Const 0.0)", node)
+                return ir.Const(float(literal(args[0])), line)
+            case MapOp(op=mop, space=space, reduce=reduce):
+                mapped = ir.Map(mop, space, tuple(self.expr(a) for a in args), line)
+                return ir.Reduce(reduce.op, reduce.rank, mapped, line) if reduce else mapped
+            case ReduceOp(op=rop, rank=rank):
+                return ir.Reduce(rop, rank, self.expr(args[0]), line)
+            case SplitOp(rank=rank, outer=outer, inner=inner):
+                return ir.Split(rank, outer, inner, self.tile_arg(node, args), self.expr(args[0]), line)
+            case UnsplitOp(outer=outer, inner=inner, rank=rank):
+                return ir.Unsplit(outer, inner, rank, self.expr(args[0]), line)
+            case ScanOp(kind="scan", rank=rank):
+                state = self.string_arg(node, args[0], "the state name")
+                return ir.Scan(rank, state, self.expr(args[1]), self.expr(args[2]), line)
+            case ScanOp(kind="prev", rank=rank):
+                return ir.Prev(rank, self.string_arg(node, args[0], "the state name"), line)
+            case ScanOp(kind="shift", rank=rank):
+                return ir.Shift(rank, self.expr(args[0]), self.expr(args[1]), line)
+            case ScanOp(kind="last", rank=rank):
+                return ir.Last(rank, self.expr(args[0]), line)
+        raise AssertionError(op)
+
+    def resolve(self, var) -> ir.Expr:
+        """A variable defined by a fact or a let of the rule being read: its term (facts substituted)."""
+        name = var.name
+        assert self.resolving is not None and self.rule_defs is not None, "resolve is called inside a rule"
+        if name in self.resolving:
+            found = self.resolving[name]
+            if found is None:
+                raise self.error(ParseError, f"unsupported rule: '{name}' is defined in terms of itself (a cyclic "
+                                 "fact), a precondition the checker cannot state", var)
+            return found
+        self.resolving[name] = None
+        value = self.expr(self.rule_defs[name])
+        self.resolving[name] = value
+        return value
+
+    def string_arg(self, node, arg, what: str) -> str:
+        if type(arg).__name__ != "Lit" or not isinstance(literal(arg), str):
+            raise self.error(ParseError, f"'{node.name}' expects a string for {what}", node)
+        return literal(arg)
+
+    def tile_arg(self, node, args) -> int | str | None:
+        if len(args) == 1:
+            return None
+        arg = args[1]
+        if type(arg).__name__ == "Lit" and isinstance(literal(arg), int) and not isinstance(literal(arg), bool):
+            if literal(arg) < 1:
+                raise self.error(ParseError, f"tile count must be at least 1, got {literal(arg)}", node)
+            return literal(arg)
+        if type(arg).__name__ == "Var" and self.rule_vars is not None:
+            return arg.name
+        raise self.error(ParseError, f"the second argument of '{node.name}' must be an integer tile count", node)
+
+    def create_tensor(self, node, args, line) -> ir.Input:
+        """`(CreateTensor "Q")`, name first `(CreateTensor "Q" 64 1024)` or sizes first as the seed declares
+        `(CreateTensor i64 i64 String)`: `(CreateTensor 64 1024 "Q")`. The sizes are those of the tensor's ranks
+        in order (Q[e,p]: E then P); they are only for running a program, the checker sweeps sizes anyway."""
+        names = [i for i, a in enumerate(args) if type(a).__name__ == "Lit" and isinstance(literal(a), str)]
+        if len(names) != 1 or names[0] not in (0, len(args) - 1):
+            raise self.error(ParseError, 'CreateTensor needs one name string, first or last, e.g. (CreateTensor "Q") '
+                             'or (CreateTensor 64 1024 "Q")', node)
+        try:
+            spec, kind = parse_tensor_kind(literal(args[names[0]]))
+            name, ranks = parse_tensor_name(spec)
+        except NotationError as exc:
+            raise exc.located(Location(self.file, line)) from None
+        sizes = args[:names[0]] + args[names[0] + 1:]
+        if self.rule_vars is not None:       # in a rule, a size may be a pattern variable: any size matches
+            sizes = [a for a in sizes if type(a).__name__ != "Var"]
+        if any(type(a).__name__ != "Lit" or not isinstance(literal(a), int) or isinstance(literal(a), bool)
+               for a in sizes):
+            raise self.error(ParseError, "CreateTensor sizes must be integers", node)
+        if any(literal(a) < 1 for a in sizes):
+            raise self.error(ParseError, "CreateTensor sizes must be at least 1", node,
+                             "a tensor has at least one element along each rank")
+        # A datatype that fixes the number of sizes (the seed's `(CreateTensor i64 i64 String)`) decides it for
+        # every tensor; only without one must the sizes number the ranks.
+        if sizes and len(sizes) != len(ranks) and "CreateTensor" not in self.sorts and not self.any_sizes:
+            raise self.error(ShapeError, f"CreateTensor '{name}' has ranks ({', '.join(ranks)}) "
+                             f"but {len(sizes)} size(s)", node)
+        for rank, size in zip(ranks, (literal(a) for a in sizes)):
+            # concrete sizes (for running the program) must agree per rank; the checker sweeps sizes anyway
+            if rank in self.sizes and self.sizes[rank][0] != size:
+                raise self.error(ShapeError, f"rank {rank} has size {size} here but {self.sizes[rank][0]} at line "
+                                 f"{self.sizes[rank][1]}", node, "one program gives each rank one size")
+            self.sizes.setdefault(rank, (size, line))
+        return ir.Input(name, ranks, line, kind)
