@@ -1,4 +1,5 @@
-"""The command line. The only module that writes to the terminal.
+"""The command line, the only package that writes to the terminal: the parser and `run` here; the commands in
+check.py and egglog_commands.py, what they share in arguments.py, how results are shown in output.py.
 
 Every command is a plain function `(args, out, err) -> exit status`, so tests drive it with StringIO.
 Exit status, the same for every command: 2 if there was any ERROR or bad input (file, line and cause on
