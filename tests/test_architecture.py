@@ -16,9 +16,9 @@ ALLOWED_BACK_EDGES = {
     ("verify.chain", "verify.driver"):
         "a by = \"rules\" step is decided in chain.check_rules_step (driver.check_claim) and its rule names come "
         "from driver.collect; moving check_rules_step into the decide layer removes it",
-    ("verify.egglog_bridge", "verify.driver"):
-        "export, certify_named, validate_translation and run_file are applications of the driver living in the "
-        "egglog engine module; splitting them into an optimize/application module removes it",
+    ("verify.driver", "verify.chain"):
+        "the driver hands a by = \"rules\" step to chain.check_rules_step, which certifies the step's rules with "
+        "the driver (certified_rules.certify_named); dispatching the step outside the driver removes it",
     ("verify.guards", "verify.driver"):
         "the vacuity guard runs the pipeline (driver.prove_bounded, run_isolated) on canaries; it belongs in the "
         "decide layer, next to the driver",
@@ -32,8 +32,8 @@ ALLOWED_BACK_EDGES = {
 # Function-local imports of the package's own modules, per module: the target is none (ARCHITECTURE.md), except
 # where one breaks a real dependency on an optional library. Each count may only go down.
 ALLOWED_LOCAL_IMPORTS = {
-    "verify.chain": 7, "verify.cluster": 2, "verify.codegen": 2, "verify.deps": 6,
-    "verify.driver": 27, "verify.egglog_bridge": 15, "verify.guards": 16, "verify.pytest_plugin": 7,
+    "verify.chain": 5, "verify.cluster": 2, "verify.codegen": 2, "verify.deps": 6,
+    "verify.driver": 27, "verify.guards": 16, "verify.pytest_plugin": 7,
     "verify.refute": 1, "verify.report": 1,
 }
 
@@ -49,10 +49,11 @@ LAYERS: dict[str, str] = {
     "verify.normal_form": "engines", "verify.smt": "engines", "verify.symbolic": "engines",
     "verify.refute": "engines", "verify.intervals": "engines", "verify.induction": "engines",
     "verify.egglog": "engines", "verify.numerics": "engines",
-    "verify.egglog_bridge": "engines", "verify.guards": "engines",
+    "verify.guards": "engines",
     "verify.driver": "decide", "verify.decide": "decide", "verify.cluster": "decide",
     "verify.certificates": "decide", "verify.chain": "decide", "verify.vacuity": "decide",
     "verify.crosscheck": "decide", "verify.isolation": "decide", "verify.gate": "decide",
+    "verify.certified_rules": "decide",
     "verify.optimize": "applications", "verify.mutate": "applications", "verify.explain": "applications",
     "verify.report": "applications", "verify.draw": "applications", "verify.pytest_plugin": "applications",
     "verify.deps": "applications", "verify.codegen": "applications",
@@ -229,7 +230,7 @@ def test_function_local_imports_of_own_modules_only_go_down():
 # Modules still over the 600-line limit of issue 14, with their length today; each may only shrink.
 MAX_LINES = 600
 ALLOWED_LONG_MODULES = {
-    "verify.egglog_bridge": 1463, "verify.driver": 656,
+    "verify.driver": 656,
 }
 
 

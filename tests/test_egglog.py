@@ -11,9 +11,12 @@ from xml.etree import ElementTree
 import pytest
 
 from verify import cli
-from verify import egglog_bridge as EB
+from verify import optimize as optimize_module
+from verify.certified_rules import certify_rules
 from verify.cost import analyze
 from verify.driver import ENCODING_VERSION, Options
+from verify.egglog import new_egraph, rewrite_text, run_text
+from verify.optimize import optimize
 from verify.printer import program_text
 from verify.reader import read_file, read_text
 
@@ -39,7 +42,7 @@ def run_cli(*argv):
 @pytest.fixture(scope="module")
 def library():
     """The rule library, checked once for the module (sympy off: the CLI tests check with it)."""
-    statuses, errors = EB.certify_rules(ROOT / "rules", Options(sympy=False))
+    statuses, errors = certify_rules(ROOT / "rules", Options(sympy=False))
     assert not errors
     return statuses
 
@@ -69,7 +72,7 @@ def test_export_contains_only_certified_rules(mixed_rules, tmp_path):
     digest = hashlib.sha256(f"{source}\n{ENCODING_VERSION}".encode()).hexdigest()
     assert f"sha256:{digest}" in text and "bound all sizes (M, M1, M0 symbolic)" in text
     # egglog accepts the exported program, guards and all
-    EB.run_text(EB.new_egraph(), text, str(target))
+    run_text(new_egraph(), text, str(target))
 
 
 def test_export_of_a_refuted_rule_is_an_error(mixed_rules, tmp_path):
@@ -84,9 +87,9 @@ def test_export_of_a_refuted_rule_is_an_error(mixed_rules, tmp_path):
 
 def test_exported_rewrites_are_guarded(library):
     by_name = {s.name: s.rule for s in library if s.rule is not None}
-    (factor,) = EB.rewrite_text(by_name["factor-out-of-sum"])
+    (factor,) = rewrite_text(by_name["factor-out-of-sum"])
     assert '(set-not-contains ?r_c "m")' in factor and "(finite ?c)" in factor
-    (online,) = EB.rewrite_text(by_name["online-sum"])      # a rule written as a chain step of two programs
+    (online,) = rewrite_text(by_name["online-sum"])      # a rule written as a chain step of two programs
     assert "S_scan_m1" in online and "(finite ?R)" in online
 
 
@@ -94,7 +97,7 @@ def test_guard_keeps_a_rule_to_its_ranks(library):
     # c has rank m here, so factor-out-of-sum (c constant along m) must not fire; the result must stay equal
     program = read_text('(let C (CreateTensor "C[m,p]"))\n(let X (CreateTensor "X[m,p]"))\n'
                         "(let Y (R_add_m (M_mul_mp C X)))\n(extract Y)\n", "guard.egg").program
-    result = EB.optimize(program, library, "passes", options=Options(sympy=False))
+    result = optimize(program, library, "passes", options=Options(sympy=False))
     assert result.verified
     assert "M_mul_p " not in program_text(result.program)
 
@@ -138,14 +141,14 @@ def test_optimize_rediscovers_the_one_pass_cascade(tmp_path):
 
 def test_optimize_without_scans_finds_a_two_pass_cascade(library):
     program = read_file(PROOFS / "attention.egg").program
-    result = EB.optimize(program, library, "passes", forbid=("S_",), options=Options(sympy=False))
+    result = optimize(program, library, "passes", forbid=("S_",), options=Options(sympy=False))
     assert result.verified and result.output.passes == 2
     assert "S_" not in program_text(result.program)
 
 
 def test_optimize_by_memory(library):
     program = read_file(PROOFS / "attention.egg").program
-    result = EB.optimize(program, library, "memory", options=Options(sympy=False))
+    result = optimize(program, library, "memory", options=Options(sympy=False))
     assert result.verified
     assert result.output.memory_value < result.input.memory_value
     assert "M*P" not in str(result.output.memory).replace("M0*P", "")
@@ -157,8 +160,8 @@ def test_translation_validation_failure_is_loud(monkeypatch):
     def refuse(before, after, options=None):
         return [Result("x", "x", None, "equiv", Verdict.REFUTED, "M<=2", "test", 0.0, detail="forced")]
 
-    monkeypatch.setattr(EB, "validate_translation", refuse)
-    monkeypatch.setattr(EB, "same_computation", lambda a, b: False)
+    monkeypatch.setattr(optimize_module, "validate_translation", refuse)
+    monkeypatch.setattr(optimize_module, "same_computation", lambda a, b: False)
     code, out, err = run_cli("optimize", PROOFS / "attention.egg", "--no-sympy")
     assert code == 1 and "TRANSLATION VALIDATION FAILED" in err
 

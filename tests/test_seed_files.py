@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from verify import cli
-from verify import egglog_bridge as EB
 from verify.driver import Options, check_paths
+from verify.egglog import run_program
 from verify.reader import read_file
 from verify.verdict import Verdict
 
@@ -164,7 +164,7 @@ def test_verify_run_on_a_program_annotates_the_extracted_term():
 
 def test_seed_style_files_run_in_egglog_as_they_are():
     for path in (SEED / "rules_seed_style.egg", SEED / "program_3pass.egg", SEED / "program_2pass_tiles.egg"):
-        outputs, added = EB.run_program(path.read_text(), str(path))
+        outputs, added = run_program(path.read_text(), str(path))
         assert not added and [o.kind for o in outputs] == ["extract"]
 
 
@@ -173,14 +173,14 @@ SHIPPED = sorted(p for d in ("rules", "proofs") for p in (ROOT / d).rglob("*.egg
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_shipped_egg_file_runs_in_egglog(path):
-    EB.run_program(path.read_text(), str(path))      # raises on any egglog error
+    run_program(path.read_text(), str(path))      # raises on any egglog error
 
 
 def test_exported_rules_run_in_egglog_and_are_read_back(tmp_path):
     target = tmp_path / "certified.egg"
     code, out, err = run_cli("export", "--rules", ROOT / "rules", "-o", target, "--no-sympy")
     assert code == 0, err
-    EB.run_program(target.read_text(), str(target))
+    run_program(target.read_text(), str(target))
     code, out, err = run_cli("check", target, "--no-sympy", "--cache", "off", "--plain")
     assert "Traceback" not in out + err
     assert code == 0, (out, err)
@@ -218,7 +218,7 @@ def test_implicitly_read_rules_are_not_exported_but_multi_fact_rules_are(tmp_pat
     assert code == 1, err          # the file's refuted rules (local-shift, ...) are not exported: exit 1
     assert "not exported: split-row-max" in out and "read with implicit tiling" in out
     assert ':name "defer-division"' in target.read_text()
-    EB.run_program(target.read_text(), str(target))
+    run_program(target.read_text(), str(target))
 
 
 def test_verify_run_validates_terms_extracted_under_the_files_own_datatype():

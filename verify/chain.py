@@ -40,7 +40,9 @@ import time
 import tomllib
 from pathlib import Path
 
+from .certified_rules import certify_named
 from .claims import Claim, equiv_claims, with_assumptions_each
+from .egglog import Schedule, connect
 from .errors import Location, ParseError, VerifyError, did_you_mean
 from .reader import read_file
 
@@ -282,8 +284,6 @@ def _step_rules(path, text, data, step, name, line, where, rule_names: _RuleName
 
 # A step's rules reach its `to` program within this schedule or the step is UNKNOWN.
 def _schedule():
-    from .egglog_bridge import Schedule
-
     return Schedule(iterations=12, node_limit=20_000, time_limit=20.0)
 
 
@@ -340,7 +340,6 @@ def _program(side) -> object:
 def check_rules_step(claim: RulesStep, options) -> object:
     """The verdict on a by = "rules" step (see the module docstring). Runs in the calling process: the rules'
     and the equivalence's proofs go through `driver.check_claim` (each in its own child), egglog runs here."""
-    from . import egglog_bridge as EB
     from .driver import check_claim
     from .verdict import Result, Verdict
 
@@ -354,7 +353,7 @@ def check_rules_step(claim: RulesStep, options) -> object:
 
     names = ", ".join(claim.rules)
     try:
-        found = EB.certify_named(claim.rules_dir, claim.rules, options)
+        found = certify_named(claim.rules_dir, claim.rules, options)
     except VerifyError as exc:
         return result(Verdict.ERROR, detail=f"the rules under {claim.rules_dir} could not be read: {exc.format()}")
     refuted, unusable = [], []
@@ -380,7 +379,7 @@ def check_rules_step(claim: RulesStep, options) -> object:
         schedule = _schedule()
         try:
             with _EGGLOG_LOCK:
-                connected, sat = EB.connect(_program(claim.lhs), _program(claim.rhs), rules, schedule)
+                connected, sat = connect(_program(claim.lhs), _program(claim.rhs), rules, schedule)
         except VerifyError as exc:
             engines["egglog"] = f"failed: {exc.format()}"
         except Exception as exc:  # an InternalError (egglog panicked) is never a pass

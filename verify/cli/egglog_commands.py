@@ -1,16 +1,19 @@
-"""The egglog commands: export, optimize, run, draw, codegen (verify/egglog_bridge.py, cost.py, draw.py,
-codegen/)."""
+"""The egglog commands: export, optimize, run, draw, codegen (verify/optimize.py, verify/egglog/,
+cost.py, draw.py, codegen/)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from .. import draw
-from .. import egglog_bridge as EB
 from .. import verdict as V
+from ..certified_rules import certify_rules
 from ..codegen import generate
+from ..cost import REFERENCE_SIZES
 from ..driver import Options, declared_sizes_outside
+from ..egglog import Schedule, run_program, term_program
 from ..errors import InternalError, UsageError, VerifyError
+from ..optimize import check_run, export_text, optimize
 from ..printer import program_text
 from ..reader import read_file, source_text
 from ..shapes import program_ranks
@@ -18,8 +21,8 @@ from .arguments import _sizes
 
 
 def _certified_rules(args, err):
-    statuses, errors = EB.certify_rules(args.rules, Options(sympy=not args.no_sympy),
-                                        allow_bounded=args.allow_bounded)
+    statuses, errors = certify_rules(args.rules, Options(sympy=not args.no_sympy),
+                                     allow_bounded=args.allow_bounded)
     for error in errors:
         print(error.format(), file=err)
     return statuses, errors
@@ -41,7 +44,7 @@ def cmd_export(args, out, err) -> int:
             print(f"error: rule '{args.rule}' ({named[0].file}:{named[0].line}) is not certified, so it is not "
                   f"exported ({why})", file=err)
             return 2
-    text = EB.export_text(statuses, str(args.rules), args.rule)
+    text = export_text(statuses, str(args.rules), args.rule)
     target = Path(args.output)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
@@ -62,12 +65,12 @@ def cmd_optimize(args, out, err) -> int:
     if args.emit and args.json and not args.emit_output:
         raise UsageError("--emit with --json needs --emit-output FILE.py (standard output holds the JSON)")
     source = read_file(args.program)
-    schedule = EB.Schedule(iterations=args.iterations, node_limit=args.node_limit, time_limit=args.time_limit)
+    schedule = Schedule(iterations=args.iterations, node_limit=args.node_limit, time_limit=args.time_limit)
     statuses, errors = _certified_rules(args, err)
     if errors:
         return 2
     forbid = ("S_",) if args.no_scan else ()
-    result = EB.optimize(source.program, statuses, args.cost, forbid, schedule, _sizes(args.sizes))
+    result = optimize(source.program, statuses, args.cost, forbid, schedule, _sizes(args.sizes))
     sat = result.saturation
     rules = [s for s in statuses if s.exported]
     outside = declared_sizes_outside(source.program, result.verdicts)
@@ -100,7 +103,7 @@ def cmd_optimize(args, out, err) -> int:
         origin = f"verify optimize {args.program} --cost {args.cost} --emit {args.emit}"
         _write_kernel(generate(result.program, args.emit, text, origin), args.emit_output, err if args.json else out)
     if args.json:
-        sizes = {**EB.REFERENCE_SIZES, **_sizes(args.sizes)}
+        sizes = {**REFERENCE_SIZES, **_sizes(args.sizes)}
         payload = {
             "input": result.input.summary(), "output": result.output.summary(), "verified": result.verified,
             "egraph": {"rows": sat.rows, "iterations": sat.iterations, "seconds": round(sat.seconds, 4),
@@ -132,7 +135,7 @@ def cmd_run(args, out, err) -> int:
         return 2
 
     try:
-        outputs, added = EB.run_program(source_text(path), str(path))
+        outputs, added = run_program(source_text(path), str(path))
     except InternalError as exc:       # egglog panicked: no traceback
         print(f"{path}: error: {exc}", file=err)
         return 2
@@ -141,7 +144,7 @@ def cmd_run(args, out, err) -> int:
     for output in outputs:
         print(output.text, file=out)
         if output.kind == "extract" and not args.quiet:
-            shared = EB.term_program(output.terms[0])
+            shared = term_program(output.terms[0])
             if shared is not None:
                 program, analysis = shared
                 print(f"; passes {analysis.passes}, memory {analysis.memory}; shared subterms as lets:", file=out)
@@ -155,7 +158,7 @@ def cmd_run(args, out, err) -> int:
 
     options = replace(Options(), sympy=not args.no_sympy, strict_shapes=args.strict_shapes)
     try:
-        checked = EB.check_run(str(path), outputs, options)
+        checked = check_run(str(path), outputs, options)
     except VerifyError as exc:
         print("; the checker cannot read this file: its rules are not checked and the extraction above is NOT "
               "validated", file=out)

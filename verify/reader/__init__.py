@@ -7,7 +7,7 @@ What a file may contain:
 - `(datatype Tensor ...)` / `(constructor ...)`: optional. If a file declares constructors, every operator it
   uses must be declared there and used as declared (argument count and literal sorts, as egglog itself would
   demand: the seed's `(CreateTensor i64 i64 String)` means `(CreateTensor 64 1024 "Q")`); otherwise the shared
-  prelude (generated from the operator names, see `egglog_bridge.prelude`) is assumed.
+  prelude (generated from the operator names, see `egglog.prelude`) is assumed.
 - `(let NAME expr)` and `(extract NAME)`: a program; the extracted names are its outputs.
 - `(rewrite lhs rhs)`, `(birewrite lhs rhs)`, `(rule (FACTS) (ACTIONS))`: rules. Identifiers that are not
   `let` names are pattern variables (a global in a rule stands for its term). A `rule` ending in `(union a B)`

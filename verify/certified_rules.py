@@ -1,0 +1,216 @@
+"""Rules certified by the driver now, as egglog rewrites (decide layer: it runs the driver and reads its
+verdicts; the egglog engine only receives the `CertifiedRule`s).
+
+A rule is a `rewrite`/`birewrite` of a rule file, or a chain step between two programs
+(`rules/**/*.chain.toml`): the programs' inputs are the pattern variables. That second form exists because a
+rule cannot contain `let`s, and the checker only accepts other iterative values inside a scan body by name
+(see rules/online/). Each certified rule carries its certificate: sha256 of the rule's source text and the
+checker's encoding version, and the bound it was checked at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from . import ir
+from .claims import Claim, ClaimKind, Side
+from .driver import ENCODING_VERSION, Options, check_claim, check_claims, collect
+from .egglog import CertifiedRule, pattern_variables
+from .errors import Location, UsageError, VerifyError
+from .reader import SourceFile, read_file
+from .verdict import Result, Verdict
+
+
+@dataclass
+class RuleStatus:
+    """What the checker said about one rule or chain step, and whether it is exported."""
+
+    name: str
+    file: str
+    line: int | None
+    verdict: Verdict
+    detail: str
+    rule: CertifiedRule | None = None
+    reason: str = ""                           # why a certified rule is not exported
+
+    @property
+    def exported(self) -> bool:
+        return self.rule is not None
+
+
+def rule_source(text: str, line: int | None) -> str:
+    """The s-expression that starts on `line` (1-based) of `text`: the rule's source."""
+    if line is None:
+        return ""
+    lines = text.splitlines(keepends=True)
+    offset = sum(len(x) for x in lines[: line - 1])
+    start = text.find("(", offset)
+    if start < 0:
+        return ""
+    depth, i, in_string, in_comment = 0, start, False, False
+    while i < len(text):
+        ch = text[i]
+        if in_comment:
+            in_comment = ch != "\n"
+        elif in_string:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_string = False
+        elif ch == ";":
+            in_comment = True
+        elif ch == '"':
+            in_string = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return text[start:i + 1]
+        i += 1
+    return text[start:]
+
+
+def content_hash(source: str, name: str | None = None) -> str:
+    """sha256 of a rule's source text and the encoding version (and the instance name of a rank template)."""
+    suffix = f"\n{name}" if name and "[" in name else ""
+    return hashlib.sha256(f"{source}\n{ENCODING_VERSION}{suffix}".encode()).hexdigest()
+
+
+def _inline(side: Side) -> ir.Expr:
+    """A program side as one expression: every `let` it reaches substituted."""
+    memo: dict[str, ir.Expr] = {}
+
+    def go(e: ir.Expr) -> ir.Expr:
+        match e:
+            case ir.Ref(name=name):
+                if name not in memo:
+                    memo[name] = go(side.bindings[name].expr)
+                return memo[name]
+            case ir.Map(args=args):
+                return ir.Map(e.op, e.space, tuple(go(a) for a in args), e.line)
+            case ir.Reduce() | ir.Split() | ir.Unsplit() | ir.Last():
+                return replace(e, arg=go(e.arg))
+            case ir.Scan():
+                return ir.Scan(e.rank, e.name, go(e.init), go(e.body), e.line)
+            case ir.Shift():
+                return ir.Shift(e.rank, go(e.arg), go(e.init), e.line)
+        return e
+
+    return go(side.expr)
+
+
+def _inputs_to_vars(e: ir.Expr, names: set[str]) -> ir.Expr:
+    match e:
+        case ir.Input(name=name) if name in names:
+            return ir.Var(name, e.line)
+        case ir.Map(args=args):
+            return replace(e, args=tuple(_inputs_to_vars(a, names) for a in args))
+        case ir.Reduce() | ir.Split() | ir.Unsplit() | ir.Last():
+            return replace(e, arg=_inputs_to_vars(e.arg, names))
+        case ir.Scan():
+            return replace(e, init=_inputs_to_vars(e.init, names), body=_inputs_to_vars(e.body, names))
+        case ir.Shift():
+            return replace(e, arg=_inputs_to_vars(e.arg, names), init=_inputs_to_vars(e.init, names))
+    return e
+
+
+def _as_rewrite(claim: Claim, result: Result, status: RuleStatus, sources: dict[str, SourceFile]) -> None:
+    """Attach the CertifiedRule of a certified claim to its status (a rule file's rewrite, or a chain step's
+    two programs with their inputs as pattern variables), or say in `status.reason` why it cannot be one."""
+    if getattr(claim, "assumptions", ()) or getattr(claim, "masks", ()):
+        status.reason = "holds only under its stated assumptions / for mask inputs; not a plain rewrite"
+        return
+    if getattr(claim, "reading", ""):
+        status.reason = (f"certified as {claim.reading}; its egglog text is ill-ranked, so write the splits "
+                         "explicitly to export it")
+        return
+    try:
+        if claim.kind is ClaimKind.RULE:
+            if claim.file not in sources:
+                sources[claim.file] = read_file(claim.file)
+            source = sources[claim.file]
+            rule = next((r for r in source.rules if r.name == claim.name and r.line == claim.line), None)
+            if rule is None:
+                status.reason = "the rule was not found again in its file"
+                return
+            variables = pattern_variables(rule.lhs) | pattern_variables(rule.rhs)
+            lhs, rhs, bidirectional, description = rule.lhs, rule.rhs, rule.bidirectional, rule.description
+            text = rule_source(source.text, claim.line)
+        else:
+            variables = {name for name, _ in claim.inputs}
+            lhs = _inputs_to_vars(_inline(claim.lhs), variables)
+            rhs = _inputs_to_vars(_inline(claim.rhs), variables)
+            bidirectional, description = False, claim.description
+            text = "".join(Path(f).read_text(encoding="utf-8") for f in (claim.lhs.file, claim.rhs.file))
+    except (OSError, VerifyError) as exc:
+        status.reason = f"could not read its source again: {exc}"
+        return
+    if not pattern_variables(rhs) <= pattern_variables(lhs):
+        status.reason = "its right side has variables its left side does not bind"
+        return
+    if isinstance(lhs, ir.Var):
+        status.reason = "its left side is a bare variable; egglog cannot match it"
+        return
+    status.rule = CertifiedRule(
+        claim.name, claim.file, claim.line, claim.kind, lhs, rhs,
+        {n: tuple(r) for n, r in claim.inputs if n in variables}, frozenset(claim.ranks()),
+        content_hash(text, claim.name), ENCODING_VERSION, result.bound, result.method, bidirectional, description,
+        tuple(getattr(result, "warnings", ()) or ()))
+
+
+def certify_rules(rules_dir: str | Path = "rules", options: Options | None = None, progress=None,
+                  allow_bounded: bool = False) -> tuple[list[RuleStatus], list[VerifyError]]:
+    """Check every rule and chain step under `rules_dir` with the driver now; the certified ones become
+    CertifiedRules. Returns (statuses, user errors).
+
+    Only rules certified **for all sizes** become rewrites unless `allow_bounded`: egglog applies a rewrite to
+    a term of any size, so a rule certified at M <= 4 (say) would otherwise be used at the program's M = 1024,
+    where it was never checked (a rule true only for small sizes then makes `optimize` emit a wrong program
+    whose translation validation, itself bounded, cannot see it). With `allow_bounded` such rules are exported,
+    each marked with its bound, and whatever they produce holds only within it."""
+    claims, errors, _notes = collect([str(rules_dir)])
+    results = check_claims(claims, options or Options(), progress)
+    sources: dict[str, SourceFile] = {}
+    statuses: list[RuleStatus] = []
+    for claim, result in zip(claims, results):
+        status = RuleStatus(claim.name, claim.file, claim.line, result.verdict, result.detail or result.method)
+        statuses.append(status)
+        if result.verdict is Verdict.CERTIFIED:
+            if not allow_bounded and not result.bound.startswith("all sizes"):
+                status.reason = (f"certified only at {result.bound}, not for all sizes; egglog would apply it at "
+                                 "every size (--allow-bounded uses it anyway)")
+                continue
+            _as_rewrite(claim, result, status, sources)
+    return statuses, errors
+
+
+def certify_named(rules_dir: str | Path, names, options: Options | None = None) -> dict[str, tuple[RuleStatus, Result]]:
+    """Check the rules named `names` (as `verify check RULES_DIR` names them) with the driver now, each alone;
+    name -> (its RuleStatus, with a CertifiedRule when certified and usable as a rewrite; the driver's Result).
+    Names that no rule under `rules_dir` has are left out. Parses in this process (see `egglog.connect`)."""
+    wanted = set(names)
+    claims, errors, _notes = collect([str(rules_dir)])
+    if errors:
+        raise errors[0]
+    out: dict[str, tuple[RuleStatus, Result]] = {}
+    sources: dict[str, SourceFile] = {}
+    first: dict[str, Claim] = {}
+    for claim in claims:
+        if claim.name not in wanted:
+            continue
+        if claim.name in first:        # which one a step means would depend on file order: refuse
+            other = first[claim.name]
+            raise UsageError(f"rule name '{claim.name}' is ambiguous under {rules_dir}: it names the rule at "
+                             f"{other.file}:{other.line} and the one at {claim.file}:{claim.line}",
+                             Location(claim.file, claim.line), "give the rules distinct names")
+        first[claim.name] = claim
+        result = check_claim(claim, options or Options())
+        status = RuleStatus(claim.name, claim.file, claim.line, result.verdict, result.detail or result.method)
+        out[claim.name] = (status, result)
+        if status.verdict is Verdict.CERTIFIED:
+            _as_rewrite(claim, result, status, sources)
+    return out
+

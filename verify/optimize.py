@@ -1,0 +1,217 @@
+"""The egglog applications of the checker's verdicts: `verify export` (the certified rules as an egglog
+program), `verify optimize` (saturate a program with them, extract by passes or memory, and validate the
+result against the input with the driver) and `verify run`'s check of a file's own rules and extractions."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import ir
+from .certified_rules import RuleStatus
+from .claims import equiv_claim, equiv_claims
+from .cost import Analysis, analyze
+from .driver import Options, check_claim, check_claims, claims_of
+from .egglog import (
+    ANALYSIS,
+    COSTS,
+    RULESET,
+    Cost,
+    Extractor,
+    PyEGraph,
+    RunOutput,
+    Saturation,
+    Schedule,
+    analysis_rules,
+    prelude,
+    rewrite_text,
+    rules_operators,
+    saturate,
+)
+from .errors import UsageError, VerifyError
+from .printer import const_text
+from .reader import read_file, read_text
+from .shapes import program_ranks
+from .verdict import Result, Verdict
+
+# -- export ------------------------------------------------------------------------------------------------------------
+
+def export_text(statuses: list[RuleStatus], rules_dir: str, only: str | None = None) -> str:
+    """The egglog program of the certified rules: prelude, ranks analysis, one guarded rewrite per rule."""
+    rules = [s.rule for s in statuses if s.rule is not None and (only is None or s.name == only)]
+    lines = [
+        f"; Certified rules exported by `verify export` from {rules_dir}: {len(rules)} rule(s), each CERTIFIED by",
+        "; the checker just now. The comment above a rule names its certificate: sha256 of the rule's source text",
+        "; and the checker's encoding version, and the bound it was certified at.",
+        "; Pattern variables are ?x. A :when clause keeps a rule to the ranks it was certified for and to finite",
+        "; values (the checker assumes finite reals), through the analyses below; seed a program's inputs, e.g.",
+        '; (set (ranks (CreateTensor "Q")) (set-of "e" "p")) (finite (CreateTensor "Q")).',
+        f"; Run: (run-schedule (repeat N (seq (saturate (run {ANALYSIS})) (run {RULESET})))).",
+        "",
+        prelude(rules_operators(rules)),
+        analysis_rules(rules_operators(rules)),
+    ]
+    for rule in rules:
+        where = f"{rule.file}:{rule.line}" if rule.line else rule.file
+        lines.append(f"; {rule.name} ({where}): {rule.certificate()}")
+        lines.extend(f"; warning: {w}" for w in rule.warnings)
+        lines.extend(rewrite_text(rule))
+        lines.append("")
+    skipped = [s for s in statuses if s.rule is None and (only is None or s.name == only)]
+    if skipped:
+        lines.append("; not exported:")
+        for s in skipped:
+            why = s.reason or s.verdict
+            lines.append(f";   {s.name} ({s.file}:{s.line or ''}): {why}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# -- optimize ----------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Optimized:
+    input: Analysis
+    output: Analysis
+    program: ir.Program
+    verified: bool
+    verdicts: list[Result]              # the translation validation, one per output
+    saturation: Saturation
+    rules: list[RuleStatus]
+    candidates: int
+    evaluations: int
+    cost: Cost
+    forbid: tuple[str, ...]
+    extract_seconds: float = 0.0
+
+
+def optimize(program: ir.Program, rules: list[RuleStatus], cost: Cost = "passes", forbid=(),
+             schedule: Schedule | None = None, reference=None, fiber_rank: str = "m", validate=True,
+             options: Options | None = None) -> Optimized:
+    if cost not in COSTS:
+        raise UsageError(f"unknown cost '{cost}'", hint=f"costs: {', '.join(COSTS)}")
+    if not program.outputs:
+        raise UsageError(f"{program.file} has no (extract NAME): nothing to optimize")
+    program_ranks(program)
+    certified = [s.rule for s in rules if s.rule is not None]
+    sat, names = saturate(program, certified, schedule or Schedule())
+    start = time.monotonic()
+    graph = PyEGraph(sat.egraph)
+    roots = {name: graph.globals[names[name]] for name in program.output_names()}
+    class_names: dict[int, str] = {}
+    for name in program.bindings:
+        cls = graph.globals.get(names[name])
+        if cls is not None and cls not in class_names:
+            class_names[cls] = name
+    extractor = Extractor(graph, roots, cost, forbid, class_names, reference, fiber_rank)
+    best, candidates = extractor.run()
+    out_program = best.program
+    out_program.file = f"{Path(program.file).stem}.optimized.egg"
+    extract_seconds = time.monotonic() - start
+    verdicts = validate_translation(program, out_program, options) if validate else []
+    verified = bool(verdicts) and all(r.verdict is Verdict.CERTIFIED for r in verdicts)
+    if validate and not verified and same_computation(program, out_program):
+        verified = True                   # nothing was rewritten: the output is the input's own DAG
+        for r in verdicts:
+            r.detail = (f"{r.detail}; the extracted program is the input's own computation "
+                        "(syntactically identical DAG), so it is equal without a proof").lstrip("; ")
+    return Optimized(analyze(program, fiber_rank, reference), best.analysis, out_program, verified, verdicts, sat,
+                     rules, len(candidates), extractor.evaluations, cost, tuple(forbid), extract_seconds)
+
+
+def _canonical_outputs(program: ir.Program) -> tuple:
+    memo: dict[str, object] = {}
+
+    def canon(e: ir.Expr):
+        match e:
+            case ir.Ref(name=name):
+                if name not in memo:
+                    memo[name] = canon(program.bindings[name].expr)
+                return memo[name]
+            case ir.Map(op=op, space=space, args=args):
+                return ("map", op, space, tuple(canon(a) for a in args))
+            case ir.Reduce(op=op, rank=rank, arg=arg):
+                return ("reduce", op, rank, canon(arg))
+            case ir.Split(rank=r, outer=o, inner=i, arg=arg):
+                return ("split", r, o, i, canon(arg))
+            case ir.Unsplit(outer=o, inner=i, rank=r, arg=arg):
+                return ("unsplit", o, i, r, canon(arg))
+            case ir.Scan(rank=r, name=n, init=init, body=body):
+                return ("scan", r, n, canon(init), canon(body))
+            case ir.Shift(rank=r, arg=arg, init=init):
+                return ("shift", r, canon(arg), canon(init))
+            case ir.Last(rank=r, arg=arg):
+                return ("last", r, canon(arg))
+            case ir.Input(name=name, ranks=ranks):
+                return ("input", name, ranks, getattr(e, "kind", "real"))
+            case ir.Const(value=v):
+                return ("const", const_text(v))
+            case ir.Prev(rank=r, name=n):
+                return ("prev", r, n)
+        raise TypeError(e)
+
+    return tuple(canon(ir.Ref(name)) for name in program.output_names())
+
+
+def same_computation(a: ir.Program, b: ir.Program) -> bool:
+    """The same outputs computed by the same DAG (names and tile counts aside)."""
+    return _canonical_outputs(a) == _canonical_outputs(b)
+
+
+def validate_translation(before: ir.Program, after: ir.Program, options: Options | None = None) -> list[Result]:
+    """Translation validation: the extracted program equals the input, output by output (paired by position;
+    a different number of outputs is an error), by the checker."""
+    claims = equiv_claims(before, after, name=f"{Path(before.file).name} == optimized")
+    return [check_claim(claim, options or Options()) for claim in claims]
+
+
+# -- verify run: the file's own rules and extractions checked ----------------------------------------------------
+
+@dataclass
+class RunCheck:
+    """What `verify run` adds to egglog's output for a file with rules: every rule's verdict, and whether each
+    extracted term equals the file's own program output (translation validation)."""
+
+    results: list[Result] = field(default_factory=list)   # one per rule claim
+    errors: list[VerifyError] = field(default_factory=list)   # located errors (unreadable rules, ...)
+    notes: list[str] = field(default_factory=list)
+    validations: list[tuple[str, Result | str]] = field(default_factory=list)   # (output name, Result or reason)
+
+    @property
+    def exit_code(self) -> int:
+        verdicts = ([r.verdict for r in self.results]
+                    + [v.verdict for _, v in self.validations if not isinstance(v, str)])
+        if self.errors or Verdict.ERROR in verdicts:
+            return 2
+        if any(v is not Verdict.CERTIFIED for v in verdicts) or any(isinstance(v, str) for _, v in self.validations):
+            return 1
+        return 0
+
+
+def check_run(path: str, outputs: list[RunOutput], options: Options | None = None) -> RunCheck | None:
+    """For `verify run FILE`: None when the file has no rules (a plain program: egglog's output is all); else
+    the verdict of every rule of the file and, for every `(extract NAME)` of the file's program, whether the
+    term egglog extracted equals the program's NAME (checked like `verify equiv`)."""
+    options = options or Options()
+    source = read_file(path)
+    if not source.rules and not source.rule_errors and not source.notices:
+        return None
+    out = RunCheck()
+    out.errors.extend(source.rule_errors)
+    out.notes.extend(f"{path}:{line}: {text}" if line else f"{path}: {text}" for line, text in source.notices)
+    claims = claims_of(source, options.strict_shapes, out.errors)
+    extracted = [o for o in outputs if o.kind == "extract"]
+    pairs = []
+    for (name, _line), output in zip(source.program.outputs, extracted):
+        try:
+            term = read_text(f"(let {name} {output.terms[0]})\n(extract {name})\n", "<extracted>",
+                             any_sizes=source.declared is not None).program
+            before = ir.Program(source.program.file, source.program.bindings, [(name, None)])
+            pairs.append((name, equiv_claim(before, term, name=f"{Path(path).name}: extracted {name} == input {name}")))
+        except VerifyError as exc:
+            out.validations.append((name, f"not validated: the extracted term cannot be read ({exc.cause})"))
+    results = check_claims(claims + [claim for _, claim in pairs], options)
+    out.results = results[:len(claims)]
+    out.validations = [(name, result) for (name, _), result in zip(pairs, results[len(claims):])] + out.validations
+    return out
+
