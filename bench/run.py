@@ -383,7 +383,7 @@ def bench_unbounded(runs: int) -> dict:
 
     sys.path.insert(0, str(ROOT))
     from verify import induction
-    from verify.driver import collect
+    from verify.sources import collect
     from verify.unbounded import lift
 
     def lemmas():

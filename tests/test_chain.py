@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 from verify import cli, numerics, refute
-from verify.chain import read_chain
 from verify.claims import Bound, equiv_claim
-from verify.driver import Options, check_claim
+from verify.driver import Options
 from verify.errors import ParseError
+from verify.gate import check_claim
 from verify.reader import read_file, read_text
+from verify.sources import read_chain
 from verify.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent

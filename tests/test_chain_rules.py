@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from verify import driver
-from verify.chain import RulesStep, read_chain, weakest_bound
-from verify.driver import Options, check_claim, check_claims
+from verify import egglog_bridge, gate
+from verify.driver import Options, weakest_bound
 from verify.errors import ParseError
+from verify.gate import check_claim, check_claims
+from verify.sources import RulesStep, read_chain
 from verify.verdict import Result, Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +70,7 @@ def test_rules_that_do_not_connect_the_programs_are_unknown(tmp_path):
 
 
 def test_a_rule_that_is_not_certified_now_makes_the_step_unknown(tmp_path, monkeypatch):
-    real = driver.check_claim
+    real = egglog_bridge.check_claim
 
     def running_max_times_out(claim, options):
         if claim.name == "running-max":     # the rule (a program pair in rules/online/), not the step
@@ -77,9 +78,9 @@ def test_a_rule_that_is_not_certified_now_makes_the_step_unknown(tmp_path, monke
                           detail="timeout after 60 s (process killed)")
         return real(claim, options)
 
-    monkeypatch.setattr(driver, "check_claim", running_max_times_out)
+    monkeypatch.setattr(egglog_bridge, "check_claim", running_max_times_out)   # the rules' checks
     (claim,) = read_chain(derivation_step(tmp_path, 3, '["running-max"]'))
-    result = real(claim, FAST)
+    result = gate.check_claim(claim, FAST)
     assert result.verdict is Verdict.UNKNOWN
     assert "rule 'running-max'" in result.detail and "UNKNOWN" in result.detail
     assert "egglog" not in result.engines           # an uncertified rule is never used

@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from verify import guards, refute
+from verify import intervals, refute
 from verify.claims import aligned_pair, evaluate_both, rule_claim, with_assumptions
 from verify.driver import Options, prove_bounded
 from verify.errors import VerifyError
@@ -85,4 +85,4 @@ def test_certified_masked_claims_hold_at_larger_sizes(t, u, identity, flip, assu
         left, right = evaluate_both(claim, sizes, FLOAT, inputs)
         lv, rv = aligned_pair(claim, left, right)
         if refute._mismatches(*np.broadcast_arrays(lv, rv)).any():
-            assert guards.rigorous_difference(claim, sizes, inputs) is None, (lhs, rhs, assume, pattern.tolist())
+            assert intervals.rigorous_difference(claim, sizes, inputs) is None, (lhs, rhs, assume, pattern.tolist())

@@ -24,7 +24,8 @@ import pytest
 
 from verify import cli
 from verify import egglog_bridge as EB
-from verify.driver import Options, check_paths
+from verify.driver import Options
+from verify.gate import check_paths
 from verify.reader import read_file
 from verify.verdict import Verdict
 

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from . import verdict as V
 from .claims import Bound
-from .driver import Options, Report, check_equiv, declared_sizes_outside
+from .driver import ENCODING_VERSION, Options
 from .errors import BoundError, UsageError, VerifyError
+from .gate import Report, check_claims, check_equiv, declared_sizes_outside
+from .sources import collect
 
 EXIT_HELP = """\
 exit status (every command):
@@ -279,8 +281,6 @@ class _Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         if total is None:
-            from .driver import collect
-
             total = len(collect(args.paths)[0]) or None
         self.progress = Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                  TextColumn("{task.description}"), console=Console(file=out), transient=True)
@@ -321,7 +321,6 @@ class _Progress:
 
 def _targets(paths, strict: bool = False) -> tuple[list, list, list[str]]:
     """`FILE`, `DIR` and `FILE:RULE` targets -> (claims, errors, notes); a FILE:RULE naming nothing raises."""
-    from .driver import collect
     from .explain import select
 
     claims, errors, notes = [], [], []
@@ -344,8 +343,6 @@ def _targets(paths, strict: bool = False) -> tuple[list, list, list[str]]:
 
 
 def cmd_check(args, out, err) -> int:
-    from .driver import check_claims
-
     options = _options(args)
     paths = list(args.paths)
     if args.staged and args.changed_since is None:
@@ -376,7 +373,6 @@ def cmd_check(args, out, err) -> int:
         return 2
     if args.certificates and not report.errors:
         from .certificates import write_certificates
-        from .driver import ENCODING_VERSION
 
         written = write_certificates(zip(report.claims, report.results), args.certificates, ENCODING_VERSION)
         if stream.active:

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from . import ir
 from .cost import REFERENCE_SIZES, Analysis, Fiber, analyze, node_time, pass_of
+from .driver import ENCODING_VERSION, Options, check_claim
 from .errors import InternalError, Location, ParseError, UsageError, VerifyError
 from .notation import (
     LeafOp,
@@ -51,6 +52,7 @@ from .notation import (
     scan_name,
 )
 from .printer import Printer, const_text, input_text
+from .sources import claims_of, collect
 
 DEFAULT_TILES = 4
 RULESET = "certified"
@@ -281,8 +283,6 @@ class RuleStatus:
 
 
 def _encoding() -> str:
-    from .driver import ENCODING_VERSION
-
     return ENCODING_VERSION
 
 
@@ -427,7 +427,7 @@ def certify_rules(rules_dir: str | Path = "rules", options=None, progress=None,
     where it was never checked (a rule true only for small sizes then makes `optimize` emit a wrong program
     whose translation validation, itself bounded, cannot see it). With `allow_bounded` such rules are exported,
     each marked with its bound, and whatever they produce holds only within it."""
-    from .driver import Options, check_claims, collect
+    from .gate import check_claims
 
     claims, errors, _notes = collect([str(rules_dir)])
     results = check_claims(claims, options or Options(), progress)
@@ -677,7 +677,6 @@ def certify_named(rules_dir: str | Path, names, options=None) -> dict[str, tuple
     """Check the rules named `names` (as `verify check RULES_DIR` names them) with the driver now, each alone;
     name -> (its RuleStatus, with a CertifiedRule when certified and usable as a rewrite; the driver's Result).
     Names that no rule under `rules_dir` has are left out. Parses in this process (see `connect`)."""
-    from .driver import Options, check_claim, collect
 
     wanted = set(names)
     claims, errors, _notes = collect([str(rules_dir)])
@@ -1275,7 +1274,6 @@ def validate_translation(before: ir.Program, after: ir.Program, options=None) ->
     """Translation validation: the extracted program equals the input, output by output (paired by position;
     a different number of outputs is an error), by the checker."""
     from .claims import equiv_claims
-    from .driver import Options, check_claim
 
     claims = equiv_claims(before, after, name=f"{Path(before.file).name} == optimized")
     return [check_claim(claim, options or Options()) for claim in claims]
@@ -1355,7 +1353,7 @@ def check_run(path: str, outputs: list[RunOutput], options=None) -> RunCheck | N
     the verdict of every rule of the file and, for every `(extract NAME)` of the file's program, whether the
     term egglog extracted equals the program's NAME (checked like `verify equiv`)."""
     from .claims import equiv_claim
-    from .driver import Options, check_claims, claims_of
+    from .gate import check_claims
     from .reader import read_file, read_text
 
     options = options or Options()

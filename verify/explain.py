@@ -34,8 +34,11 @@ import numpy as np
 
 from . import ir
 from .claims import Bound, Claim, Side, effective_bound, plan, with_assumptions
-from .driver import Options, check_claims, collect
+from .driver import Options
 from .errors import UsageError, did_you_mean
+from .gate import check_bound_ranks, check_claims
+from .intervals import rigorous_difference
+from .sources import collect
 from .verdict import Result, Verdict, format_value, headline
 
 MAX_ASSIGNMENTS = 64        # assignments searched one by one for the smallest failing sizes
@@ -293,7 +296,7 @@ def explain_claim(claim: Claim, options: Options, result: Result | None = None, 
         if time.monotonic() - start > budget / 2:
             out.searched = n
             break
-        if refute.search(claim, [sizes], seed=options.seed) is not None:
+        if refute.search(claim, [sizes], seed=options.seed, prove_difference=rigorous_difference) is not None:
             out.failing.append(_free(sizes, out.free_ranks))
         else:
             passing.append(sizes)
@@ -384,7 +387,7 @@ def _judge(c: Candidate, modified: Claim, r: Result, seed: int, ranks) -> None:
         # the proof engines could not decide: say only what a numeric search on the modified claim shows
         assignments = list(plan(modified, Bound.parse(modified.bound)).sizes())
         for s in range(SEARCH_SEEDS):
-            cx = refute.search(modified, assignments, seed=seed + 1 + s)
+            cx = refute.search(modified, assignments, seed=seed + 1 + s, prove_difference=rigorous_difference)
             if cx is not None:
                 sizes = _sizes(cx.sizes, ranks)
                 c.status, c.evidence = "refuted", f"counterexample at {sizes}, replayed"
@@ -407,8 +410,6 @@ def _minimal(failing: list[dict[str, int]], ranks) -> list[dict[str, int]]:
 
 
 def explain(target: str, options: Options, budget: float = 60.0) -> list[Explanation]:
-    from .driver import check_bound_ranks
-
     claims = select(target)
     check_bound_ranks(claims, options.bound)     # --bound naming a rank these claims lack is bad input
     first = dataclasses.replace(options, sympy=False, bound=Bound())   # the verdicts `verify check` gives

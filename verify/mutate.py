@@ -276,7 +276,7 @@ def rule_mutants(rule: ir.Rule, assumptions=(), source_path: str = "") -> list[M
             mutant.key = ("rule", target, mutated.lhs, mutated.rhs)
             try:
                 claim = rule_claim(mutated)
-                from .driver import assumptions_above
+                from .sources import assumptions_above
 
                 for text, line in assumptions_above(assumptions, rule):
                     claim = with_assumptions(claim, [text], Location(source_path or rule.file, line))
@@ -340,7 +340,7 @@ def program_mutants(reference: Claim, target: str) -> list[Mutant]:
 def collect_mutants(paths) -> MutationReport:
     """Every mutant of every rule, chain step and standalone program under `paths` (parsed here, in this
     process: egglog's parser must not run for the first time in a forked child)."""
-    from . import chain
+    from . import sources
     from .reader import expand_paths, read_file
 
     report = MutationReport()
@@ -354,7 +354,7 @@ def collect_mutants(paths) -> MutationReport:
     for path in files:
         try:
             if path.name.endswith(".toml"):
-                for claim in chain.read_chain(path):   # one claim per step and output (outputs by position)
+                for claim in sources.read_chain(path):   # one claim per step and output (outputs by position)
                     chained.add(Path(claim.rhs.file).resolve())
                     target = f"{path}:{claim.line} {claim.name}" if claim.line else f"{path} {claim.name}"
                     report.targets.append(target)
@@ -402,8 +402,8 @@ def collect_mutants(paths) -> MutationReport:
 
 
 def run(paths, options, progress=None) -> MutationReport:
-    from .driver import check_claims, collect
-    from .guards import preflight
+    from .gate import check_claims, preflight
+    from .sources import collect
 
     report = collect_mutants(paths)
     originals, original_errors, _ = collect(paths)

@@ -29,6 +29,14 @@ from pathlib import Path
 
 import pytest
 
+from .claims import Bound
+from .driver import Options
+from .errors import VerifyError
+from .gate import Gate
+from .reader import read_file
+from .sources import collect
+from .verdict import Verdict, format_result
+
 
 def pytest_addoption(parser):
     group = parser.getgroup("verify", "tensor rewrite rules (verify)")
@@ -102,9 +110,6 @@ class RuleRefuted(RuleFailed):
 
 class RuleFile(pytest.File):
     def collect(self):
-        from .driver import collect
-        from .reader import read_file
-
         claims, errors, _ = collect([self.path])
         if errors:
             raise BadRuleFile("\n".join(e.format() for e in errors))
@@ -123,12 +128,28 @@ class RuleFile(pytest.File):
 
 
 def _options(config):
-    from .claims import Bound
-    from .driver import Options
-
     return Options(bound=Bound.parse(config.getoption("verify_bound")), timeout=config.getoption("verify_timeout"),
                    sympy=not config.getoption("verify_no_sympy"), cache_mode=config.getoption("verify_cache"),
                    cache_dir=config.getoption("verify_cache_dir"))
+
+
+_GATE = pytest.StashKey[Gate]()
+
+
+def _gate(session) -> Gate:
+    """The gate of `verify check`, prepared once for every rule item of the session (the same preflight, bound
+    check and vacuity guard as a `verify check` of the same paths)."""
+    if _GATE not in session.config.stash:
+        try:
+            options = _options(session.config)
+        except Exception as exc:  # a bad --verify-bound: a usage error, not a failing rule
+            raise pytest.UsageError(str(exc)) from None
+        claims = [item.claim for item in session.items if isinstance(item, RuleItem)]
+        try:
+            session.config.stash[_GATE] = Gate(claims, options)
+        except VerifyError as exc:  # an absurd bound, a rank no rule has: bad input, as `verify check` exits 2
+            raise pytest.UsageError(exc.format()) from None
+    return session.config.stash[_GATE]
 
 
 class RuleItem(pytest.Item):
@@ -138,14 +159,7 @@ class RuleItem(pytest.Item):
         self.result = None
 
     def runtest(self):
-        from .driver import check_claim
-        from .verdict import Verdict
-
-        try:
-            options = _options(self.config)
-        except Exception as exc:  # a bad --verify-bound: a usage error, not a failing rule
-            raise pytest.UsageError(str(exc)) from None
-        self.result = result = check_claim(self.claim, options)
+        self.result = result = _gate(self.session).check(self.claim)
         self.user_properties.extend([("verdict", result.verdict.value), ("bound", result.bound),
                                      ("method", result.method), ("seconds", f"{result.seconds:.3f}")])
         if result.verdict is Verdict.REFUTED:
@@ -155,8 +169,6 @@ class RuleItem(pytest.Item):
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, RuleFailed):
-            from .verdict import format_result
-
             return format_result(excinfo.value.result)
         return super().repr_failure(excinfo)
 

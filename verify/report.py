@@ -22,10 +22,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from . import verdict as V
-from .driver import Options, check_claims, collect
+from .driver import Options
 from .errors import VerifyError
+from .gate import check_claims
 from .reader import expand_paths, read_file
 from .shapes import program_ranks
+from .sources import collect
 from .verdict import Result, Verdict
 
 

@@ -218,3 +218,21 @@ def _to_float(v) -> float:
 
 def version() -> str:
     return z3.get_version_string()
+
+
+def exp_axioms_problem(timeout_ms: int = 10_000) -> str | None:
+    """Why every proof of this encoding would be vacuous (its exp axioms unsatisfiable on their own), or None."""
+    alg = Z3Algebra()
+    a, b = alg.input("a", (0,)), alg.input("b", (0,))
+    zero = alg.const(0.0)
+    terms = [a, b, alg.scalar("add", a, b), alg.scalar("sub", a, b), alg.scalar("sub", b, a), zero,
+             alg.scalar("mul", a, b)]
+    for t in terms:
+        alg.scalar("exp", t)
+    solver = z3.Solver()
+    solver.set("timeout", timeout_ms)
+    solver.add(*alg.axioms())
+    answer = solver.check()
+    if answer != z3.sat:
+        return f"the exp axioms of the z3 encoding are {answer} on their own: every z3 proof would be vacuous"
+    return None

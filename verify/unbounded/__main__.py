@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from ..driver import collect
+from ..sources import collect
 from . import lift
 
 
