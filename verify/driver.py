@@ -21,7 +21,6 @@ a claim a cluster worker lost (`lost_result`). `gate` decides which of them a cl
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,7 +38,7 @@ from .normal_form import NormalForm, NotNormalizable
 from .numerics import exp_overflow_warning
 from .reader import read_file
 from .unbounded import lemma_obligations, lift
-from .verdict import Result, Verdict
+from .verdict import BY_INDUCTION, NO_BOUND, Result, SizeBound, Verdict
 
 ENCODING_VERSION = "nf-4"  # bump whenever an encoding or the confirmation of counterexamples changes
 
@@ -95,9 +94,10 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
     start = time.monotonic()
     the_plan = plan(claim, effective_bound(claim, options.bound))
     sizes_list = list(the_plan.sizes())
+    bound = SizeBound(the_plan.ranges) if the_plan.ranges else SizeBound.every("no rank is reduced or tiled")
 
     def result(verdict, method, **kw) -> Result:
-        return Result(claim.name, claim.file, claim.line, claim.kind, verdict, the_plan.description, method,
+        return Result(claim.name, claim.file, claim.line, claim.kind, verdict, bound, method,
                       time.monotonic() - start, description=claim.description, **kw)
 
     cx = refute.search(claim, sizes_list, seed=options.seed, prove_difference=rigorous_difference)
@@ -256,12 +256,13 @@ def _check_claim_uncached(claim: Claim, options: Options) -> Result:
         verdict = Verdict.UNKNOWN if outcome.kind in ("timeout", "memory") else Verdict.ERROR
         if outcome.kind == "user":
             verdict = Verdict.ERROR
-        return Result(claim.name, claim.file, claim.line, claim.kind, verdict, "-", "-",
+        return Result(claim.name, claim.file, claim.line, claim.kind, verdict, NO_BOUND, "-",
                       time.monotonic() - start, detail=outcome.detail, description=claim.description)
     outcome, lifted = outcome
     result = second_opinion(claim, options, outcome)
+    before_induction = (result.bound, result.method)
     result = lift_to_all_sizes(claim, options, result)
-    result = lift_rule_level(claim, result, lifted)
+    result = lift_rule_level(claim, result, lifted, before_induction)
     result.seconds = time.monotonic() - start
     return result
 
@@ -318,7 +319,7 @@ def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
         return result
     bounded = result.bound
     result.engines["bounded"] = f"{result.method} at {bounded}"
-    result.bound = "all sizes, by induction"
+    result.bound = SizeBound.every(BY_INDUCTION)
     result.method = f"induction: {', '.join(claim.unbounded)} ({len(lemmas)} lemmas); {result.method} at {bounded}"
     return result
 
@@ -334,13 +335,14 @@ def _prove_and_lift(claim: Claim, options: Options):
     return result, lifted
 
 
-def lift_rule_level(claim: Claim, result: Result, lifted) -> Result:
+def lift_rule_level(claim: Claim, result: Result, lifted,
+                    before_induction: tuple[SizeBound, str] | None = None) -> Result:
     """A bounded certificate plus the proved obligations of the claim's shape -> CERTIFIED (all sizes ...).
     Steps that name model lemma groups (claim.unbounded) are decided by `lift_to_all_sizes`; the rule-level
-    lift is recorded beside it as a second opinion."""
+    lift is recorded beside it as a second opinion. `before_induction`: the bound and method before that lift."""
     if lifted is None or result.verdict is not Verdict.CERTIFIED:
         return result
-    if claim.unbounded and not (lifted.lifted and result.bound == "all sizes, by induction"):
+    if claim.unbounded and not (lifted.lifted and result.bound.all_sizes == BY_INDUCTION):
         result.engines["unbounded (rule-level)"] = (f"lifted: {lifted.shape}, {len(lifted.obligations)} obligations"
                                                     if lifted.lifted else f"not lifted: {lifted.reason}")
         return result
@@ -349,8 +351,8 @@ def lift_rule_level(claim: Claim, result: Result, lifted) -> Result:
         # and every rank, E, P, F included, is symbolic); the model induction stays as a second opinion
         induction = result.method.split("; ")[0]
         result.engines["induction (models, second opinion)"] = induction
-        result.bound, result.method = result.engines.get("bounded", " at ").rsplit(" at ", 1)[1], \
-            result.engines.get("bounded", " at ").rsplit(" at ", 1)[0]
+        if before_induction is not None:
+            result.bound, result.method = before_induction
         lifted_result = lift_rule_level(replace(claim, unbounded=()), result, lifted)
         lifted_result.method += f"; second opinion: {induction}"
         return lifted_result
@@ -365,7 +367,7 @@ def lift_rule_level(claim: Claim, result: Result, lifted) -> Result:
                                    f"({', '.join(o.name for o in lifted.obligations)}) in "
                                    f"{sum(o.seconds for o in lifted.obligations) * 1000:.0f} ms"
                                    + (f"; lemmas (induction): {lemmas}" if lemmas else ""))
-    result.bound = lifted.bound_text()
+    result.bound = lifted.bound()
     # every rank is symbolic in the lift: a bound given for a pinned rank is covered, not merely "not checked"
     result.warnings = [w for w in result.warnings if not w.endswith("pinned to 1, which decides every size")]
     result.method = f"{lifted.method_text()}; {result.method} at {bounded}"
@@ -389,7 +391,7 @@ def apply_guard(result: Result, ok: bool, detail: str) -> Result:
 
 def lost_result(claim: Claim, detail: str, seconds: float) -> Result:
     """A claim whose executor (a cluster worker) returned nothing: UNKNOWN, never a pass."""
-    return Result(claim.name, claim.file, claim.line, claim.kind, Verdict.UNKNOWN, "-", "-", seconds,
+    return Result(claim.name, claim.file, claim.line, claim.kind, Verdict.UNKNOWN, NO_BOUND, "-", seconds,
                   detail=detail, description=claim.description)
 
 
@@ -425,7 +427,7 @@ def rules_step_result(claim: Claim, found: RulesStepEvidence, seconds: float) ->
     step, never certify it."""
     engines, warnings = found.engines, found.warnings
 
-    def result(verdict, bound="-", method="-", detail="", counterexample=None) -> Result:
+    def result(verdict, bound=NO_BOUND, method="-", detail="", counterexample=None) -> Result:
         out = Result(claim.name, claim.file, claim.line, claim.kind, verdict, bound, method, seconds,
                      counterexample, detail, engines, warnings, claim.description)
         out.assumptions = [f"{mask} unmasked along {rank}" for mask, rank in claim.assumptions]
@@ -458,35 +460,30 @@ def rules_step_result(claim: Claim, found: RulesStepEvidence, seconds: float) ->
                       + "; ".join(f"{rule}: {found.rules[rule].bound}" for rule in found.names))
     warnings.extend(w for w in equivalence.warnings if w not in warnings)
     method = f"rules: {', '.join(found.names)} (egglog, {iterations_text(found.iterations)})"
-    if bound.startswith("all sizes"):   # every rule lifted: say by which shapes (their lemmas are in engines)
+    if bound.is_all_sizes:   # every rule lifted: say by which shapes (their lemmas are in engines)
         method += "; shapes: " + _shapes({rule: found.rules[rule] for rule in found.names})
     return result(Verdict.CERTIFIED, bound, method,
                   f"{len(found.names)} certified rules rewrite {Path(claim.lhs.file).name} into "
                   f"{Path(claim.rhs.file).name}: {found.rows} e-graph rows; bound = the weakest of the rules' bounds")
 
 
-_BOUND_PART = re.compile(r"([A-Z][A-Z0-9]*)\s*(?:<=\s*(\d+)|=\s*(\d+)\s*\.\.\s*(\d+))")
-
-
-def weakest_bound(bounds) -> str | None:
+def weakest_bound(bounds: list[SizeBound]) -> SizeBound | None:
     """The sizes every bound covers: per rank the largest lower and the smallest upper end ("M<=2, M1<=4").
-    None when some bound cannot be read or the bounds do not overlap."""
+    None when some bound is no bound ("-") or the bounds do not overlap."""
     ranges: dict[str, tuple[int, int]] = {}
     for bound in bounds:
-        if bound.startswith("all sizes"):
+        if bound.is_all_sizes:
             continue
-        for part in bound.split(","):
-            m = _BOUND_PART.fullmatch(part.strip())
-            if not m:
-                return None
-            lo, hi = (1, int(m.group(2))) if m.group(2) else (int(m.group(3)), int(m.group(4)))
-            old = ranges.get(m.group(1), (lo, hi))
-            ranges[m.group(1)] = (max(lo, old[0]), min(hi, old[1]))
+        if not bound.ranges:
+            return None
+        for rank, lo, hi in bound.ranges:
+            old = ranges.get(rank, (lo, hi))
+            ranges[rank] = (max(lo, old[0]), min(hi, old[1]))
     if any(lo > hi for lo, hi in ranges.values()):
         return None
     if not ranges:
-        return "all sizes (every rule holds at all sizes)"
-    return ", ".join(f"{r}<={hi}" if lo == 1 else f"{r}={lo}..{hi}" for r, (lo, hi) in ranges.items())
+        return SizeBound.every("every rule holds at all sizes")
+    return SizeBound(tuple((rank, lo, hi) for rank, (lo, hi) in ranges.items()))
 
 
 def _shapes(results: dict) -> str:

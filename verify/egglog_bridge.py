@@ -413,7 +413,7 @@ def _as_rewrite(claim, result, status: RuleStatus, sources: dict) -> None:
     status.rule = CertifiedRule(
         claim.name, claim.file, claim.line, claim.kind, lhs, rhs,
         {n: tuple(r) for n, r in claim.inputs if n in variables}, frozenset(claim.ranks()),
-        content_hash(text, claim.name), result.bound, result.method, bidirectional, description,
+        content_hash(text, claim.name), str(result.bound), result.method, bidirectional, description,
         tuple(getattr(result, "warnings", ()) or ()))
 
 
@@ -437,7 +437,7 @@ def certify_rules(rules_dir: str | Path = "rules", options=None, progress=None,
         status = RuleStatus(claim.name, claim.file, claim.line, result.verdict.value, result.detail or result.method)
         statuses.append(status)
         if result.verdict.value == "CERTIFIED":
-            if not allow_bounded and not result.bound.startswith("all sizes"):
+            if not allow_bounded and not result.bound.is_all_sizes:
                 status.reason = (f"certified only at {result.bound}, not for all sizes; egglog would apply it at "
                                  "every size (--allow-bounded uses it anyway)")
                 continue

@@ -39,7 +39,7 @@ from .errors import UsageError, did_you_mean
 from .gate import check_bound_ranks, check_claims
 from .intervals import rigorous_difference
 from .sources import collect
-from .verdict import Result, Verdict, format_value, headline
+from .verdict import NO_BOUND, Result, Verdict, format_value, headline
 
 MAX_ASSIGNMENTS = 64        # assignments searched one by one for the smallest failing sizes
 PROVE_ASSIGNMENTS = 16      # of the non-failing ones, how many are proved one by one
@@ -393,7 +393,8 @@ def _judge(c: Candidate, modified: Claim, r: Result, seed: int, ranks) -> None:
                 c.status, c.evidence = "refuted", f"counterexample at {sizes}, replayed"
                 return
         trials = refute.TRIALS * SEARCH_SEEDS * len(assignments)
-        c.status, c.evidence = "no counterexample", f"{trials} trials at {r.bound if r.bound != '-' else 'the bound'}"
+        at = r.bound if r.bound != NO_BOUND else "the bound"
+        c.status, c.evidence = "no counterexample", f"{trials} trials at {at}"
         if r.detail:
             c.evidence += f"; proof engines: {r.detail.splitlines()[0]}"
 

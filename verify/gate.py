@@ -11,7 +11,6 @@ check claims, so that every one of them gets the same run. For a run over a list
 
 from __future__ import annotations
 
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -147,15 +146,14 @@ def check_paths(paths, options: Options, progress=None, events=None) -> Report:
 
 
 def declared_sizes_outside(program, verdicts) -> str:
-    """The program's declared CreateTensor sizes that lie outside a bounded verdict's bound ("" if none): a
-    bound is written `R<=hi`, `R=lo..hi` or `all sizes (...)` (claims.plan)."""
+    """The program's declared CreateTensor sizes that lie outside a bounded verdict's bound ("" if none)."""
     outside = []
     for result in verdicts:
-        if result.bound.startswith("all sizes"):
+        if result.bound.is_all_sizes:
             continue
-        for rank, lo, hi in re.findall(r"\b([A-Z][0-9]*)(?:<=|=(\d+)\.\.)(\d+)", result.bound):
+        for rank, lo, hi in result.bound.ranges:
             declared = program.sizes.get(rank.lower())
-            if declared and not int(lo or 1) <= declared[0] <= int(hi):
+            if declared and not lo <= declared[0] <= hi:
                 outside.append(f"{rank}={declared[0]}")
     return ", ".join(sorted(set(outside)))
 

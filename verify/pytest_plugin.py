@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from .certificates import CacheMode
 from .claims import Bound
 from .driver import Options
 from .errors import VerifyError
@@ -129,7 +130,8 @@ class RuleFile(pytest.File):
 
 def _options(config):
     return Options(bound=Bound.parse(config.getoption("verify_bound")), timeout=config.getoption("verify_timeout"),
-                   sympy=not config.getoption("verify_no_sympy"), cache_mode=config.getoption("verify_cache"),
+                   sympy=not config.getoption("verify_no_sympy"),
+                   cache_mode=CacheMode(config.getoption("verify_cache")),
                    cache_dir=config.getoption("verify_cache_dir"))
 
 
@@ -160,7 +162,7 @@ class RuleItem(pytest.Item):
 
     def runtest(self):
         self.result = result = _gate(self.session).check(self.claim)
-        self.user_properties.extend([("verdict", result.verdict.value), ("bound", result.bound),
+        self.user_properties.extend([("verdict", result.verdict.value), ("bound", str(result.bound)),
                                      ("method", result.method), ("seconds", f"{result.seconds:.3f}")])
         if result.verdict is Verdict.REFUTED:
             raise RuleRefuted(result)

@@ -24,12 +24,16 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import Any, Literal
 
 import numpy as np
 import z3
 
 from .claims import Claim, aligned_pair, evaluate_both, symbolic_inputs
 from .evaluate import ObjectAlgebra
+
+# What `decide` found: a proof, a model (a candidate counterexample, to be replayed), or neither
+Outcome = Literal["proved", "model", "unknown"]
 
 
 class NotEncodable(Exception):
@@ -171,7 +175,7 @@ def _differ(a, b):
     return z3.Or(da != db, z3.And(da, db, a[0] != b[0]))
 
 
-def decide(claim: Claim, sizes: dict[str, int], timeout_ms: int = 5000, fixed=None):
+def decide(claim: Claim, sizes: dict[str, int], timeout_ms: int = 5000, fixed=None) -> tuple[Outcome, Any]:
     """('proved', None) | ('model', inputs as float arrays) | ('unknown', reason). `fixed`: one pattern (0 or
     -inf per element) for every mask input; masks are never unknown reals."""
     if claim.masks and not fixed:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import z3
 
 from .. import ir
+from ..verdict import SizeBound
 from .prove import Obligation, Prover
 from .terms import Env, NotLiftable
 
@@ -54,8 +55,11 @@ class Lift:
     def lifted(self) -> bool:
         return self.status == "lifted"
 
+    def bound(self) -> SizeBound:
+        return SizeBound.every(f"{', '.join(r.upper() for r in self.ranks) or 'no rank'} symbolic")
+
     def bound_text(self) -> str:
-        return f"all sizes ({', '.join(r.upper() for r in self.ranks) or 'no rank'} symbolic)"
+        return str(self.bound())
 
     def method_text(self) -> str:
         lemmas = f" [{', '.join(self.lemmas)}]" if self.lemmas else ""
