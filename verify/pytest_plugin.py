@@ -4,6 +4,9 @@
     pytest proofs/attention.chain.toml             # one item per chain step
     pytest --verify-rules rules proofs --junitxml=proof-gate.xml
 
+Items are checked through the gate of `verify check` (`gate.Gate`, prepared once for all items of the session):
+the same preflight of the bound, the same vacuity guard, the same verdicts for the same files.
+
 An item passes when its claim is CERTIFIED. A REFUTED claim fails with the formatted verdict and counterexample
 (`verdict.format_result`, the same text as `verify check`) as the failure message; UNKNOWN and ERROR fail too.
 A file whose first lines say `; expect: refuted` (the test corpus) expects the refutation: its items are strict
