@@ -152,10 +152,11 @@ def test_optimize_by_memory(library):
 
 
 def test_translation_validation_failure_is_loud(monkeypatch):
-    from verify.verdict import Result, Verdict
+    from verify.verdict import Result, SizeBound, Verdict
 
     def refuse(before, after, options=None):
-        return [Result("x", "x", None, "equiv", Verdict.REFUTED, "M<=2", "test", 0.0, detail="forced")]
+        return [Result("x", "x", None, "equiv", Verdict.REFUTED, SizeBound((("M", 1, 2),)), "test", 0.0,
+                       detail="forced")]
 
     monkeypatch.setattr(EB, "validate_translation", refuse)
     monkeypatch.setattr(EB, "same_computation", lambda a, b: False)

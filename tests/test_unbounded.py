@@ -275,9 +275,10 @@ def test_model_files_are_pinned_by_content_hash():
 
 
 def _certified(claim):
-    from verify.verdict import Result
+    from verify.verdict import Result, SizeBound
 
-    return Result(claim.name, claim.file, claim.line, claim.kind, Verdict.CERTIFIED, "M1<=8", "normal form", 0.0)
+    return Result(claim.name, claim.file, claim.line, claim.kind, Verdict.CERTIFIED, SizeBound((("M1", 1, 8),)),
+                  "normal form", 0.0)
 
 
 def test_a_model_lift_needs_every_lemma_group_of_its_argument():

@@ -118,14 +118,14 @@ def test_plain_output_when_not_a_terminal_and_json_unchanged(tmp_path):
 
 
 def test_progress_bar_counts_results():
-    from verify.verdict import Result, Verdict
+    from verify.verdict import NO_BOUND, Result, Verdict
 
     out = Terminal()
     args = Namespace(json=False, plain=False, paths=[str(ROOT / "rules" / "tiling.egg")])
     with cli._Progress(args, out) as progress:
         assert progress is not None
         progress._start()                           # as if the run had taken more than a second
-        progress(Result("r", "f", 1, "rule", Verdict.CERTIFIED, "-", "-", 0.0))
+        progress(Result("r", "f", 1, "rule", Verdict.CERTIFIED, NO_BOUND, "-", 0.0))
         task = progress.progress.tasks[0]
         assert task.completed == 1 and task.total == 6
     with cli._Progress(Namespace(json=False, plain=True, paths=[]), Terminal()) as progress:
