@@ -228,7 +228,7 @@ def test_function_local_imports_of_own_modules_only_go_down():
 # Modules still over the 600-line limit of issue 14, with their length today; each may only shrink.
 MAX_LINES = 600
 ALLOWED_LONG_MODULES = {
-    "verify.egglog_bridge": 1461, "verify.induction": 1061, "verify.cli": 943, "verify.reader": 821,
+    "verify.egglog_bridge": 1461, "verify.induction": 1061, "verify.cli": 890, "verify.reader": 821,
     "verify.normal_form": 765,
 }
 
