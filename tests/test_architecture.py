@@ -30,7 +30,7 @@ ALLOWED_BACK_EDGES = {
 # Function-local imports of the package's own modules, per module: the target is none (ARCHITECTURE.md), except
 # where one breaks a real dependency on an optional library. Each count may only go down.
 ALLOWED_LOCAL_IMPORTS = {
-    "verify.claims": 6, "verify.cli": 26, "verify.codegen": 2, "verify.deps": 6, "verify.egglog_bridge": 12,
+    "verify.claims": 6, "verify.cli": 25, "verify.codegen": 2, "verify.deps": 6, "verify.egglog_bridge": 12,
     "verify.explain": 2, "verify.mutate": 10, "verify.numerics": 2, "verify.reader": 1, "verify.report": 1,
     "verify.unbounded": 3,
 }
