@@ -383,9 +383,9 @@ def bench_unbounded(runs: int) -> dict:
 
     sys.path.insert(0, str(ROOT))
     from verify import induction
-    from verify.driver import collect
     from verify.induction import lift
     from verify.induction.twopass import linearity_positivity, split_max, split_sum
+    from verify.sources import collect
 
     def lemmas():
         v = induction.VARIANTS["correct"]

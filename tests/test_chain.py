@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 from verify import cli, numerics, refute
-from verify.chain import read_chain
 from verify.claims import Bound, equiv_claim
-from verify.driver import Options, check_claim
+from verify.driver import Options
 from verify.errors import ParseError
+from verify.gate import check_claim
 from verify.reader import read_file, read_text
+from verify.sources import read_chain
 from verify.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +42,7 @@ def test_whole_chain_certified_for_all_sizes():
         result = check_claim(claim, FAST)
         assert result.verdict is Verdict.CERTIFIED, result.detail
         # the rule-level lift decides (every rank symbolic); the model induction is its second opinion
-        assert result.bound == "all sizes (E, P, M, F, M1, M0 symbolic)"
+        assert str(result.bound) == "all sizes (E, P, M, F, M1, M0 symbolic)"
         assert "M1<=8" in result.method and "M0<=4" in result.method and "second opinion: induction" in result.method
         assert "lemmas proved" in result.engines["induction"]
 
@@ -125,7 +126,7 @@ def test_dropping_the_max_shift_overflows_in_float32_and_is_flagged():
     assert not any("exp argument" in w for w in plain.warnings)
     # the chain's F=2: f is pinned in the bounded check and reported there; the lift makes every rank symbolic,
     # so it is covered and no warning remains
-    assert "F<=2" in plain.engines["parallel ranks"] and plain.bound.startswith("all sizes (")
+    assert "F<=2" in plain.engines["parallel ranks"] and str(plain.bound).startswith("all sizes (")
     assert not any("not checked as such" in w for w in plain.warnings)
 
 

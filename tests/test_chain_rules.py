@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from verify import certified_rules, driver
-from verify.chain import RulesStep, read_chain, weakest_bound
-from verify.driver import Options, check_claim, check_claims
+from verify import certified_rules, gate
+from verify.driver import Options, weakest_bound
 from verify.errors import ParseError
-from verify.verdict import Result, Verdict
+from verify.gate import check_claim, check_claims
+from verify.sources import RulesStep, read_chain
+from verify.verdict import NO_BOUND, Result, SizeBound, Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 PROOFS = ROOT / "proofs"
@@ -47,7 +48,7 @@ def test_derivation_chain_certified_by_rules():
         assert result.engines["egglog"].startswith("connected after")
         assert result.engines["equivalence"].startswith("CERTIFIED")
         assert all(result.engines[f"rule {r}"].startswith("CERTIFIED") for r in claim.rules)
-        bounds.append(result.bound)
+        bounds.append(str(result.bound))
     # each step holds at the weakest bound of its rules: every rule is lifted to all sizes (verify/unbounded/)
     assert bounds == ["all sizes (every rule holds at all sizes)"] * 4
     assert all("; shapes: " in check_claim(c, FAST).method for c in claims[:1])
@@ -69,17 +70,17 @@ def test_rules_that_do_not_connect_the_programs_are_unknown(tmp_path):
 
 
 def test_a_rule_that_is_not_certified_now_makes_the_step_unknown(tmp_path, monkeypatch):
-    real = driver.check_claim
+    real = certified_rules.check_claim
 
     def running_max_times_out(claim, options):
         if claim.name == "running-max":     # the rule (a program pair in rules/online/), not the step
-            return Result(claim.name, claim.file, claim.line, claim.kind, Verdict.UNKNOWN, "-", "-", 0.0,
+            return Result(claim.name, claim.file, claim.line, claim.kind, Verdict.UNKNOWN, NO_BOUND, "-", 0.0,
                           detail="timeout after 60 s (process killed)")
         return real(claim, options)
 
     monkeypatch.setattr(certified_rules, "check_claim", running_max_times_out)   # the rules are checked there
     (claim,) = read_chain(derivation_step(tmp_path, 3, '["running-max"]'))
-    result = real(claim, FAST)
+    result = gate.check_claim(claim, FAST)
     assert result.verdict is Verdict.UNKNOWN
     assert "rule 'running-max'" in result.detail and "UNKNOWN" in result.detail
     assert "egglog" not in result.engines           # an uncertified rule is never used
@@ -140,8 +141,19 @@ def test_malformed_rules_steps(tmp_path, step, message):
         read_chain(path)
 
 
+def _weakest(*bounds: str) -> str | None:
+    found = weakest_bound([SizeBound.parse(b) for b in bounds])
+    return None if found is None else str(found)
+
+
 def test_weakest_bound():
-    assert weakest_bound(["M<=2", "M1<=4, M0<=4, E<=2", "M1<=8"]) == "M<=2, M1<=4, M0<=4, E<=2"
-    assert weakest_bound(["all sizes (no rank is reduced or tiled)", "M1=2..8", "M1<=4"]) == "M1=2..4"
-    assert weakest_bound(["M1=8..8", "M1<=4"]) is None
-    assert weakest_bound(["all sizes, by induction"]).startswith("all sizes")
+    assert _weakest("M<=2", "M1<=4, M0<=4, E<=2", "M1<=8") == "M<=2, M1<=4, M0<=4, E<=2"
+    assert _weakest("all sizes (no rank is reduced or tiled)", "M1=2..8", "M1<=4") == "M1=2..4"
+    assert _weakest("M1=8..8", "M1<=4") is None
+    assert _weakest("all sizes, by induction").startswith("all sizes")
+
+
+def test_a_bound_reads_back_from_its_text():
+    for text in ("M<=2, M1=2..4", "all sizes, by induction", "all sizes (M1, M0 symbolic)", "-"):
+        assert str(SizeBound.parse(text)) == text
+    assert SizeBound.parse("M<=two") is None

@@ -11,7 +11,8 @@ import pytest
 
 from verify import cli, refute
 from verify.claims import Bound, equiv_claim, plan, rule_claim
-from verify.driver import Options, check_claim, check_equiv
+from verify.driver import Options
+from verify.gate import check_claim, check_equiv
 from verify.reader import read_file, read_text
 from verify.verdict import Verdict
 
@@ -77,7 +78,7 @@ def test_two_pass_equals_three_pass():
     result = check_claim(claim, OPTIONS)
     assert result.verdict is Verdict.CERTIFIED
     assert "M1<=4" in result.engines["bounded"] and "M0<=4" in result.engines["bounded"]
-    assert result.bound.startswith("all sizes")          # lifted by its own obligations (verify/unbounded/)
+    assert result.bound.is_all_sizes          # lifted by its own obligations (verify/unbounded/)
 
 
 def test_sign_flipped_correction_is_refuted(tmp_path):
@@ -109,7 +110,7 @@ def test_normal_form_proves_without_z3_at_larger_bound():
     result = check_claim(claim, Options(bound=Bound.parse("M1=8,M0=4,F=2"), isolate=False, sympy=False))
     assert result.verdict is Verdict.CERTIFIED
     assert result.engines["bounded"] == "normal form at E<=2, M1<=8, M0<=4"     # no z3 in the bounded proof
-    assert result.bound.startswith("all sizes")          # and lifted (verify/unbounded/, closed forms)
+    assert result.bound.is_all_sizes          # and lifted (verify/unbounded/, closed forms)
 
 
 def test_sympy_second_opinion_is_recorded():

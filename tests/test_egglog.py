@@ -12,11 +12,10 @@ import pytest
 
 from verify import cli
 from verify import optimize as optimize_module
-from verify.certified_rules import certify_rules
 from verify.cost import analyze
 from verify.driver import ENCODING_VERSION, Options
 from verify.egglog import new_egraph, rewrite_text, run_text
-from verify.optimize import optimize
+from verify.optimize import certify_rules, optimize
 from verify.printer import program_text
 from verify.reader import read_file, read_text
 
@@ -155,10 +154,11 @@ def test_optimize_by_memory(library):
 
 
 def test_translation_validation_failure_is_loud(monkeypatch):
-    from verify.verdict import Result, Verdict
+    from verify.verdict import Result, SizeBound, Verdict
 
     def refuse(before, after, options=None):
-        return [Result("x", "x", None, "equiv", Verdict.REFUTED, "M<=2", "test", 0.0, detail="forced")]
+        return [Result("x", "x", None, "equiv", Verdict.REFUTED, SizeBound((("M", 1, 2),)), "test", 0.0,
+                       detail="forced")]
 
     monkeypatch.setattr(optimize_module, "validate_translation", refuse)
     monkeypatch.setattr(optimize_module, "same_computation", lambda a, b: False)

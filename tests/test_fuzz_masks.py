@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from verify import guards
+from verify import intervals
 from verify.claims import rule_claim, side_values, with_assumptions
 from verify.driver import Options, prove_bounded
 from verify.errors import VerifyError
@@ -83,4 +83,4 @@ def test_certified_masked_claims_hold_at_larger_sizes(t, u, identity, flip, assu
     for pattern in _mask_patterns(claim, sizes):
         inputs = {"B": pattern, "x": rng.normal(size=(3, 3)) * 3}
         if mismatches(*side_values(claim, sizes, FLOAT, inputs)).any():
-            assert guards.rigorous_difference(claim, sizes, inputs) is None, (lhs, rhs, assume, pattern.tolist())
+            assert intervals.rigorous_difference(claim, sizes, inputs) is None, (lhs, rhs, assume, pattern.tolist())

@@ -72,8 +72,8 @@ def test_explain_on_masked_claims_offers_assumptions_not_signs(tmp_path):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from verify.chain import read_chain  # noqa: E402
 from verify.errors import VerifyError  # noqa: E402
+from verify.sources import read_chain  # noqa: E402
 
 PROGRAM = str(ROOT / "proofs" / "attention.egg")
 VALUES = st.one_of(st.integers(-3, 3), st.booleans(), st.just(PROGRAM), st.text(max_size=8),

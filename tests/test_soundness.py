@@ -2,7 +2,8 @@
 
 The corpus is tests/soundness/{false,true}: `.egg` rule files (header `; expect: ...`) and `.chain.toml`
 program pairs (header `# expect: ...`) whose programs live in tests/soundness/programs. Bad input is in
-tests/soundness/malformed. See verify/guards.py for the guards and verify/mutate.py for mutation testing.
+tests/soundness/malformed. See verify/vacuity.py, verify/crosscheck.py and verify/intervals.py for the guards and
+verify/mutate.py for mutation testing.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from verify import chain, cli, driver, guards, mutate, refute
+from verify import cli, driver, intervals, isolation, mutate, refute, sources, vacuity
 from verify.claims import Bound, equiv_claim, plan, rule_claim
-from verify.driver import Options, check_claim, check_claims, check_paths
+from verify.driver import Options
+from verify.gate import check_claim, check_claims, check_paths
 from verify.reader import read_file, read_text
 from verify.verdict import Verdict
 
@@ -35,8 +37,8 @@ def corpus(kind: str) -> list[Path]:
 
 def claims_of(path: Path):
     if path.name.endswith(".chain.toml"):
-        return chain.read_chain(path)
-    return driver.claims_of(read_file(path))      # with the file's `; assume:` directives
+        return sources.read_chain(path)
+    return sources.claims_of(read_file(path))      # with the file's `; assume:` directives
 
 
 def header(path: Path) -> tuple[str, str]:
@@ -52,7 +54,7 @@ def replays(claim, cx) -> bool:
     """The printed counterexample separates the sides in mpmath and, rigorously, in interval arithmetic."""
     inputs = {name: np.array(t.values, dtype=float) for name, t in cx.inputs.items()}
     _, _, idx = refute.replay(claim, cx.sizes, inputs)
-    return idx is not None and guards.rigorous_difference(claim, cx.sizes, inputs) is not None
+    return idx is not None and intervals.rigorous_difference(claim, cx.sizes, inputs) is not None
 
 
 FALSE, TRUE = corpus("false"), corpus("true")
@@ -151,14 +153,15 @@ def test_sixty_digits_do_not_refute_a_true_rule():
     (claim,) = claims_of(SOUND / "true" / "big-cancel.egg")
     trial = {"a": np.array([-6.0]), "b": np.array([16.0]), "c": np.array([-13.0])}
     assert refute.replay(claim, {"p": 1}, trial)[2] is not None      # the 60-digit replay is fooled ...
-    assert refute.confirm(claim, {"p": 1}, trial, "test") is None     # ... the confirmation is not
+    assert refute.confirm(claim, {"p": 1}, trial, "test",                # ... the confirmation is not
+                          prove_difference=intervals.rigorous_difference) is None
 
 
 def test_rounding_residue_is_not_a_nonzero_divisor():
     """x / (exp(a)exp(b) - exp(a+b)) is undefined everywhere; 60 digits made the divisor nonzero."""
     (claim,) = claims_of(SOUND / "true" / "undefined-both.egg")
     trial = {"a": np.array([1.36646]), "b": np.array([1.34588]), "x": np.array([0.0])}
-    assert refute.confirm(claim, {"p": 1}, trial, "test") is None
+    assert refute.confirm(claim, {"p": 1}, trial, "test", prove_difference=intervals.rigorous_difference) is None
 
 
 def test_minus_inf_does_not_swallow_a_definedness_condition():
@@ -167,7 +170,8 @@ def test_minus_inf_does_not_swallow_a_definedness_condition():
     rule = read_text("(rewrite (M_exp_p (M_add_p (Const -inf) (M_div_p a (M_sub_p b (Const 0.3))))) "
                      "(M_mul_p a (Const 0.0)))").rules[0]
     claim = rule_claim(rule)
-    assert refute.confirm(claim, {"p": 1}, {"a": np.array([1.0]), "b": np.array([0.3])}, "test") is not None
+    assert refute.confirm(claim, {"p": 1}, {"a": np.array([1.0]), "b": np.array([0.3])}, "test",
+                          prove_difference=intervals.rigorous_difference) is not None
     assert check_claim(claim, OPTIONS).verdict is not Verdict.CERTIFIED
 
 
@@ -201,11 +205,11 @@ def test_induction_lifts_only_the_modelled_cascades(tmp_path):
     (tmp_path / "c.chain.toml").write_text('bound = "M1=8,M0=2,F=1"\n[[step]]\nname = "late"\n'
                                            'from = "attention.egg"\nto = "late.egg"\n'
                                            'unbounded = ["3pass=1pass (all M1, M0)"]\n')
-    (claim,) = chain.read_chain(tmp_path / "c.chain.toml")
+    (claim,) = sources.read_chain(tmp_path / "c.chain.toml")
     result = check_claim(claim, Options(sympy=False))
     beyond = check_claim(replace(claim, bound="M1=9..9,M0=1..1", unbounded=()), OPTIONS)
     assert beyond.verdict is Verdict.REFUTED
-    assert not (result.verdict is Verdict.CERTIFIED and "all sizes" in result.bound)
+    assert not (result.verdict is Verdict.CERTIFIED and result.bound.is_all_sizes)
     assert "not lifted" in result.engines["induction"]
 
 
@@ -213,16 +217,16 @@ def test_induction_lifts_only_the_modelled_cascades(tmp_path):
 
 @pytest.fixture
 def fresh_guard():
-    guards.reset_guard_cache()
+    vacuity.reset_guard_cache()
     yield
-    guards.reset_guard_cache()
+    vacuity.reset_guard_cache()
 
 
 def test_guard_passes_and_is_cached(fresh_guard):
-    ok, detail = guards.vacuity_guard(OPTIONS)
+    ok, detail = vacuity.vacuity_guard(OPTIONS)
     assert ok, detail
     start = time.monotonic()
-    assert guards.vacuity_guard(OPTIONS) == (ok, detail)
+    assert vacuity.vacuity_guard(OPTIONS) == (ok, detail)
     assert time.monotonic() - start < 0.01
 
 
@@ -232,7 +236,7 @@ def test_unsatisfiable_axioms_make_every_verdict_unknown(fresh_guard, monkeypatc
     from verify import smt
 
     monkeypatch.setattr(smt.Z3Algebra, "axioms", lambda self, limit=40: [z3.BoolVal(False)])
-    ok, detail = guards.vacuity_guard(OPTIONS)
+    ok, detail = vacuity.vacuity_guard(OPTIONS)
     assert not ok and "unsat" in detail
     claims = [rule_claim(r) for r in read_file(ROOT / "rules" / "softmax.egg").rules]
     claims += claims_of(SOUND / "false" / "sign-sub-commute.egg")
@@ -244,7 +248,7 @@ def test_a_normal_form_that_proves_everything_fails_the_guard(fresh_guard, monke
     from verify.normal_form import NormalForm
 
     monkeypatch.setattr(NormalForm, "equal", lambda self, a, b: True)
-    ok, detail = guards.vacuity_guard(OPTIONS)
+    ok, detail = vacuity.vacuity_guard(OPTIONS)
     assert not ok and "the normal form proves it" in detail
 
 
@@ -271,7 +275,7 @@ def test_cross_check_tolerates_float_overflow_on_true_claims():
     trial = {name: np.full(tuple(sizes[r] for r in ranks), 800.0) for name, ranks in claim.inputs}
     trial["s"].flat[0] = -800.0
     assert not refute.check_values(claim, sizes, trial)            # exp(800) overflows float64 ...
-    assert guards.rigorous_difference(claim, sizes, trial) is None  # ... the interval replay agrees
+    assert intervals.rigorous_difference(claim, sizes, trial) is None  # ... the interval replay agrees
 
 
 # -- resource limits ------------------------------------------------------------------------------------------
@@ -283,8 +287,8 @@ def _sleep(seconds):
 
 def test_timeout_kills_a_sleeping_child():
     start = time.monotonic()
-    outcome = driver.run_isolated(_sleep, (60,), 0.5)
-    assert isinstance(outcome, driver._Failure) and outcome.kind == "timeout"
+    outcome = isolation.run_isolated(_sleep, (60,), 0.5)
+    assert isinstance(outcome, isolation.Failure) and outcome.kind == "timeout"
     assert time.monotonic() - start < 10
 
 
@@ -310,8 +314,8 @@ def _hog():
 def test_memory_cap_stops_a_runaway_child(monkeypatch):
     before = resource.getrlimit(resource.RLIMIT_AS)
     cap = _address_space() + (512 << 20)
-    outcome = driver.run_isolated(_hog, (), 30, True, cap)
-    assert isinstance(outcome, driver._Failure) and outcome.kind == "memory"
+    outcome = isolation.run_isolated(_hog, (), 30, True, cap)
+    assert isinstance(outcome, isolation.Failure) and outcome.kind == "memory"
     monkeypatch.setattr(driver, "prove_bounded", lambda claim, options: _hog())
     (claim,) = claims_of(SOUND / "true" / "max-assoc.egg")
     result = check_claim(claim, Options(sympy=False, memory_limit=cap))
@@ -433,7 +437,7 @@ def test_a_rank_pinned_to_one_decides_every_size():
     from verify.claims import aligned_pair, evaluate_both
     from verify.evaluate import FLOAT
 
-    (claim,) = driver.claims_of(read_text(MASKED_ROWMAX, "<rowmax>"))
+    (claim,) = sources.claims_of(read_text(MASKED_ROWMAX, "<rowmax>"))
     the_plan = plan(claim, Bound())
     assert "p" in the_plan.parallel and all(s["p"] == 1 for s in the_plan.sizes())
     result = check_claim(claim, OPTIONS)
@@ -449,7 +453,7 @@ def test_a_rank_pinned_to_one_decides_every_size():
 
 def test_an_assumption_along_a_rank_keeps_its_bound_and_the_false_claim_is_refuted():
     """(Only if) with `B unmasked along p`, size 1 of p is not representative: p is not pinned."""
-    (claim,) = driver.claims_of(read_text(B_MINUS_B, "<bsub>"))
+    (claim,) = sources.claims_of(read_text(B_MINUS_B, "<bsub>"))
     the_plan = plan(claim, Bound())
     assert "p" not in the_plan.parallel and {s["p"] for s in the_plan.sizes()} == {1, 2}
     result = check_claim(claim, OPTIONS)
@@ -461,7 +465,7 @@ def test_an_assumption_along_a_rank_keeps_its_bound_and_the_false_claim_is_refut
 
 
 def test_a_bound_for_a_pinned_rank_is_reported():
-    (claim,) = driver.claims_of(read_text(MASKED_ROWMAX, "<rowmax>"))
+    (claim,) = sources.claims_of(read_text(MASKED_ROWMAX, "<rowmax>"))
     result = check_claim(claim, replace(OPTIONS, bound=Bound.parse("P=2")))
     assert result.verdict is Verdict.CERTIFIED
     assert any("bound P<=2 not checked as such" in w for w in result.warnings)

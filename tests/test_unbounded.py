@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from verify.driver import Options, check_paths, collect, prove_bounded
+from verify.driver import Options, prove_bounded
+from verify.gate import check_paths
 from verify.induction import lift
+from verify.sources import collect
 from verify.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +68,7 @@ def test_gate_reports_every_rule_and_derivation_step_for_all_sizes():
     assert report.results and not report.errors
     for r in report.results:
         assert r.verdict is Verdict.CERTIFIED, (r.name, r.detail)
-        assert r.bound.startswith("all sizes"), (r.name, r.bound, r.engines.get("unbounded"))
+        assert r.bound.is_all_sizes, (r.name, r.bound, r.engines.get("unbounded"))
         if r.kind == "rule" or "rules/online" in r.file:
             assert r.method.startswith("unbounded: "), r.method
     steps = [r for r in report.results if r.file.endswith("derivation.chain.toml")]
@@ -97,7 +99,7 @@ def test_rules_true_only_at_small_sizes_are_never_lifted(tmp_path, text):
     report = check_paths([str(path)], FAST)
     (r,) = report.results
     assert r.verdict is Verdict.CERTIFIED          # true at every size of the bound ...
-    assert not r.bound.startswith("all sizes")    # ... and never claimed beyond it
+    assert not r.bound.is_all_sizes    # ... and never claimed beyond it
     assert r.engines["unbounded"].startswith("not lifted")
     assert "not lifted to all sizes" in r.detail
 
@@ -227,6 +229,7 @@ def test_unbounded_agrees_with_the_bounded_checker_at_512():
     search finds no counterexample (the bounded checker's Z3 times out there: that is not counted as agreement)."""
     from verify import refute
     from verify.claims import Bound, effective_bound, plan
+    from verify.intervals import rigorous_difference
 
     for claim in _claims("rules"):
         assert lift(claim).lifted
@@ -245,7 +248,7 @@ def test_unbounded_agrees_with_the_bounded_checker_at_512():
         if size != 512:
             bound = Bound.parse(spec.replace(f"{size}..{size}", "512..512"))
             sizes = list(plan(claim, effective_bound(claim, bound)).sizes())
-            assert refute.search(claim, sizes) is None
+            assert refute.search(claim, sizes, prove_difference=rigorous_difference) is None
 
 
 # -- the model-based lift, kept as a second opinion ----------------------------------------------------------
@@ -272,9 +275,10 @@ def test_model_files_are_pinned_by_content_hash():
 
 
 def _certified(claim):
-    from verify.verdict import Result
+    from verify.verdict import Result, SizeBound
 
-    return Result(claim.name, claim.file, claim.line, claim.kind, Verdict.CERTIFIED, "M1<=8", "normal form", 0.0)
+    return Result(claim.name, claim.file, claim.line, claim.kind, Verdict.CERTIFIED, SizeBound((("M1", 1, 8),)),
+                  "normal form", 0.0)
 
 
 def test_a_model_lift_needs_every_lemma_group_of_its_argument():
@@ -282,16 +286,16 @@ def test_a_model_lift_needs_every_lemma_group_of_its_argument():
     import dataclasses
 
     from verify import induction
-    from verify.chain import read_chain
     from verify.driver import lift_to_all_sizes
+    from verify.sources import read_chain
 
     (claim,) = [c for c in read_chain(ROOT / "proofs" / "variants.chain.toml") if "split-KV" in c.name]
     assert set(claim.unbounded) == set(induction.GROUPS)
     alone = dataclasses.replace(claim, unbounded=(induction.GROUP_MERGE,))
     out = lift_to_all_sizes(alone, FAST, _certified(alone))
-    assert out.bound == "M1<=8" and "also needs the lemma group(s)" in out.engines["induction"]
+    assert str(out.bound) == "M1<=8" and "also needs the lemma group(s)" in out.engines["induction"]
     out = lift_to_all_sizes(claim, FAST, _certified(claim))
-    assert out.bound == "all sizes, by induction", out.engines
+    assert str(out.bound) == "all sizes, by induction", out.engines
     assert "merge.nary.step" in out.engines["induction"]
 
 
@@ -337,7 +341,7 @@ def test_variants_chain_reports_all_sizes():
                           str(ROOT / "proofs" / "variants_rules.chain.toml")], FAST)
     for r in report.results:
         assert r.verdict is Verdict.CERTIFIED, r.detail
-        assert r.bound.startswith("all sizes"), (r.name, r.bound)
+        assert r.bound.is_all_sizes, (r.name, r.bound)
 
 
 WRONG_PROGRAM = """\

@@ -119,14 +119,14 @@ def test_plain_output_when_not_a_terminal_and_json_unchanged(tmp_path):
 
 
 def test_progress_bar_counts_results():
-    from verify.verdict import Result, Verdict
+    from verify.verdict import NO_BOUND, Result, Verdict
 
     out = Terminal()
     args = Namespace(json=False, plain=False, paths=[str(ROOT / "rules" / "tiling.egg")])
     with _Progress(args, out) as progress:
         assert progress is not None
         progress._start()                           # as if the run had taken more than a second
-        progress(Result("r", "f", 1, "rule", Verdict.CERTIFIED, "-", "-", 0.0))
+        progress(Result("r", "f", 1, "rule", Verdict.CERTIFIED, NO_BOUND, "-", 0.0))
         task = progress.progress.tasks[0]
         assert task.completed == 1 and task.total == 6
     with _Progress(Namespace(json=False, plain=True, paths=[]), Terminal()) as progress:
@@ -215,6 +215,42 @@ def test_pytest_plugin_expect_refuted_is_a_strict_xfail(pytester):
     pytester.makefile(".egg", **{"corpus/bad": "; expect: refuted\n" + FALSE_RULE})
     result = pytester.runpytest("corpus", "--verify-no-sympy", "-p", "no:cacheprovider")
     result.assert_outcomes(xfailed=1)
+
+
+GOOD_RULE = ("; exp-rescale: e^(a-b) e^(b-c) = e^(a-c)\n"
+             "(rewrite (M_mul_p (M_exp_p (M_sub_p a b)) (M_exp_p (M_sub_p b c))) (M_exp_p (M_sub_p a c)))\n")
+
+
+def _plugin_verdicts(pytester, *argv) -> dict[str, str]:
+    junit = pytester.path / "gate.xml"
+    pytester.runpytest(*argv, f"--junitxml={junit}", "--verify-no-sympy", "-p", "no:cacheprovider")
+    cases = ET.parse(junit).getroot().find("testsuite").iter("testcase")
+    return {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}.get("verdict")
+            for case in cases}
+
+
+def test_pytest_plugin_and_verify_check_are_one_gate(pytester, monkeypatch):
+    """The plugin checks through the gate of `verify check`: the same verdicts for the same file, a failed
+    vacuity guard makes both UNKNOWN, and a bound naming a rank no rule has is bad input to both."""
+    from verify import vacuity
+
+    pytester.makefile(".egg", **{"rules/mixed": GOOD_RULE + FALSE_RULE})
+    rules = pytester.path / "rules"
+
+    def check_verdicts():
+        code, out, _ = verify("check", rules, "--json", "--no-sympy", "--cache", "off")
+        return {r["name"]: r["verdict"] for r in json.loads(out)}
+
+    assert _plugin_verdicts(pytester, "rules") == check_verdicts() == {"exp-rescale": "CERTIFIED",
+                                                                        "factor-out": "REFUTED"}
+    monkeypatch.setattr(vacuity, "_GUARD", (False, "forced for the test"))
+    assert _plugin_verdicts(pytester, "rules") == check_verdicts() == {"exp-rescale": "UNKNOWN",
+                                                                        "factor-out": "UNKNOWN"}
+    monkeypatch.undo()
+    assert verify("check", rules, "--bound", "Q=3", "--no-sympy")[0] == 2
+    result = pytester.runpytest("rules", "--verify-bound", "Q=3", "--verify-no-sympy", "-p", "no:cacheprovider")
+    assert result.ret != pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*--bound names rank Q, which no claim checked here has*"])
 
 
 # -- gate configuration ------------------------------------------------------------------------------------------

@@ -235,7 +235,7 @@ def certificate(claim: Claim, result: Result, encoding: str) -> dict:
         "content_hash": claim_hash(claim),
         "encoding_version": encoding,
         "verdict": result.verdict.value,
-        "bound": result.bound,
+        "bound": str(result.bound),
         "method": result.method,
         "engines": result.engines,
         "seconds": round(result.seconds, 4),

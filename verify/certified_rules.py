@@ -16,10 +16,11 @@ from pathlib import Path
 
 from . import ir
 from .claims import Claim, ClaimKind, Side
-from .driver import ENCODING_VERSION, Options, check_claim, check_claims, collect
+from .driver import ENCODING_VERSION, Options, check_claim
 from .egglog import CertifiedRule, pattern_variables
 from .errors import Location, UsageError, VerifyError
 from .reader import SourceFile, read_file
+from .sources import collect
 from .verdict import Result, Verdict
 
 
@@ -117,7 +118,7 @@ def _inputs_to_vars(e: ir.Expr, names: set[str]) -> ir.Expr:
     return e
 
 
-def _as_rewrite(claim: Claim, result: Result, status: RuleStatus, sources: dict[str, SourceFile]) -> None:
+def as_rewrite(claim: Claim, result: Result, status: RuleStatus, sources: dict[str, SourceFile]) -> None:
     """Attach the CertifiedRule of a certified claim to its status (a rule file's rewrite, or a chain step's
     two programs with their inputs as pattern variables), or say in `status.reason` why it cannot be one."""
     if getattr(claim, "assumptions", ()) or getattr(claim, "masks", ()):
@@ -157,34 +158,8 @@ def _as_rewrite(claim: Claim, result: Result, status: RuleStatus, sources: dict[
     status.rule = CertifiedRule(
         claim.name, claim.file, claim.line, claim.kind, lhs, rhs,
         {n: tuple(r) for n, r in claim.inputs if n in variables}, frozenset(claim.ranks()),
-        content_hash(text, claim.name), ENCODING_VERSION, result.bound, result.method, bidirectional, description,
+        content_hash(text, claim.name), ENCODING_VERSION, str(result.bound), result.method, bidirectional, description,
         tuple(getattr(result, "warnings", ()) or ()))
-
-
-def certify_rules(rules_dir: str | Path = "rules", options: Options | None = None, progress=None,
-                  allow_bounded: bool = False) -> tuple[list[RuleStatus], list[VerifyError]]:
-    """Check every rule and chain step under `rules_dir` with the driver now; the certified ones become
-    CertifiedRules. Returns (statuses, user errors).
-
-    Only rules certified **for all sizes** become rewrites unless `allow_bounded`: egglog applies a rewrite to
-    a term of any size, so a rule certified at M <= 4 (say) would otherwise be used at the program's M = 1024,
-    where it was never checked (a rule true only for small sizes then makes `optimize` emit a wrong program
-    whose translation validation, itself bounded, cannot see it). With `allow_bounded` such rules are exported,
-    each marked with its bound, and whatever they produce holds only within it."""
-    claims, errors, _notes = collect([str(rules_dir)])
-    results = check_claims(claims, options or Options(), progress)
-    sources: dict[str, SourceFile] = {}
-    statuses: list[RuleStatus] = []
-    for claim, result in zip(claims, results):
-        status = RuleStatus(claim.name, claim.file, claim.line, result.verdict, result.detail or result.method)
-        statuses.append(status)
-        if result.verdict is Verdict.CERTIFIED:
-            if not allow_bounded and not result.bound.startswith("all sizes"):
-                status.reason = (f"certified only at {result.bound}, not for all sizes; egglog would apply it at "
-                                 "every size (--allow-bounded uses it anyway)")
-                continue
-            _as_rewrite(claim, result, status, sources)
-    return statuses, errors
 
 
 def certify_named(rules_dir: str | Path, names, options: Options | None = None) -> dict[str, tuple[RuleStatus, Result]]:
@@ -211,6 +186,6 @@ def certify_named(rules_dir: str | Path, names, options: Options | None = None) 
         status = RuleStatus(claim.name, claim.file, claim.line, result.verdict, result.detail or result.method)
         out[claim.name] = (status, result)
         if status.verdict is Verdict.CERTIFIED:
-            _as_rewrite(claim, result, status, sources)
+            as_rewrite(claim, result, status, sources)
     return out
 

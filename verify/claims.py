@@ -385,10 +385,10 @@ def effective_bound(claim: Claim, bound: Bound) -> Bound:
 
 @dataclass(frozen=True)
 class Plan:
-    """The size assignments a claim is checked at, smallest first, and how to describe them."""
+    """The size assignments a claim is checked at, smallest first, and the range of every rank they cover."""
 
     assignments: tuple[tuple[tuple[str, int], ...], ...]
-    description: str
+    ranges: tuple[tuple[str, int, int], ...]    # (RANK, lo, hi) of every rank checked (none: all are pinned)
     parallel: tuple[str, ...]
     pinned_bounds: tuple[str, ...] = ()     # bounds given for parallel ranks: covered by size 1, not needed
 
@@ -479,12 +479,9 @@ def plan(claim: Claim, bound: Bound) -> Plan:
         raise ShapeError(f"no size assignment in the bound makes the views of split ranks agree ({views})",
                          claim.location, "widen the bound of the tile ranks")
     combos.sort(key=lambda a: (sum(v for _, v in a), a))
-    shown = [f"{r.upper()}<={max(ranges[r])}" if min(ranges[r]) == 1 else
-             f"{r.upper()}={min(ranges[r])}..{max(ranges[r])}" for r in free if r not in parallel]
-    shown += [f"{d.upper()}<={hi}" if lo == 1 else f"{d.upper()}={lo}..{hi}" for d, (lo, hi) in
-              sorted(derived_bounds.items())]
-    description = ", ".join(shown) if shown else "all sizes (no rank is reduced or tiled)"
-    return Plan(tuple(combos), description, tuple(parallel), tuple(pinned_bounds))
+    checked = [(r.upper(), min(ranges[r]), max(ranges[r])) for r in free if r not in parallel]
+    checked += [(d.upper(), lo, hi) for d, (lo, hi) in sorted(derived_bounds.items())]
+    return Plan(tuple(combos), tuple(checked), tuple(parallel), tuple(pinned_bounds))
 
 
 def _check_acyclic(claim: Claim, splits) -> None:

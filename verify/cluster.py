@@ -1,6 +1,6 @@
 """`--executor dask[=SCHEDULER_ADDRESS]`: check claims on a dask.distributed cluster (`pip install 'verify[cluster]'`).
 
-The unit of work is the local one: one claim in, one `Result` out, computed by `driver.check_claim` on a worker
+The unit of work is the local one: one claim in, one `Result` out, computed by `gate.check_claim` on a worker
 with the same options (so the same engines, child processes, time limits and cache). Each task's dask key is
 the claim's cache key (`certificates.cache_key`) plus its index in the run, so a task is named by what it
 proves. Without an address a `LocalCluster` of worker processes on this machine is started for the run (one per
@@ -8,17 +8,20 @@ proves. Without an address a `LocalCluster` of worker processes on this machine 
 `--cache-dir` themselves: on a remote cluster put it on a shared file system (or use `--cache off`).
 
 dask's worker processes are daemonic, and daemonic processes may not start children; every claim runs in a
-killable child process (`driver.run_isolated`), so `_work` lifts that flag in the worker first.
+killable child process (`isolation.run_isolated`), so `_work` lifts that flag in the worker first.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 import uuid
+from dataclasses import replace
 
+from .certificates import cache_key
+from .claims import effective_bound
 from .errors import UsageError
-from .verdict import Result, Verdict
 
 # seconds to reach a scheduler before the run is a user error (exit 2); env VERIFY_DASK_CONNECT_TIMEOUT
 CONNECT_TIMEOUT = float(os.environ.get("VERIFY_DASK_CONNECT_TIMEOUT", 10))
@@ -36,8 +39,6 @@ def parse(spec: str) -> str | None:
 
 
 def _work(check, claim, options):
-    import multiprocessing
-
     multiprocessing.current_process()._config["daemon"] = False   # see the module docstring
     return check(claim, options)
 
@@ -62,15 +63,11 @@ def _client(address: str, jobs: int):
     return Client(cluster), cluster
 
 
-def map_claims(claims, options, events=None, *, check, encoding: str):
+def map_claims(claims, options, events=None, *, check, lost, encoding: str):
     """(index, Result) for every claim, in completion order, computed on the cluster. `check(claim, options)`
-    is the driver's check of one claim (a module-level function: the workers import it by name) and `encoding`
-    its encoding version, passed in so that this executor does not import the driver that calls it."""
-    from dataclasses import replace
-
-    from .certificates import cache_key
-    from .claims import effective_bound
-
+    is the gate's check of one claim (a module-level function: the workers import it by name), `lost(claim,
+    detail, seconds)` the driver's result for a claim no worker returned, and `encoding` the encoding version:
+    passed in so that this executor does not import the modules that call it."""
     address = parse(options.executor)
     client, cluster = _client(address or "", options.jobs)
     worker_options = replace(options, executor="local", jobs=1)
@@ -89,11 +86,9 @@ def map_claims(claims, options, events=None, *, check, encoding: str):
             i, claim, started = futures[future]
             try:
                 result = future.result()
-            except Exception as exc:  # a worker lost or killed: this claim is UNKNOWN
-                result = Result(claim.name, claim.file, claim.line, claim.kind, Verdict.UNKNOWN, "-", "-",
-                                time.monotonic() - started,
-                                detail=f"the cluster did not return a result ({type(exc).__name__}: {exc})",
-                                description=claim.description)
+            except Exception as exc:  # a worker lost or killed: the driver decides what that means
+                result = lost(claim, f"the cluster did not return a result ({type(exc).__name__}: {exc})",
+                              time.monotonic() - started)
             yield i, result
     finally:
         client.close()

@@ -99,8 +99,8 @@ def _old_text(ref: str, root: Path, rel: str) -> str | None:
 def rule_hashes(text: str, file: str) -> dict[str, str] | None:
     """rule name -> content hash for the rules of one .egg text; None if it does not read."""
     from .certificates import claim_hash
-    from .driver import claims_of
     from .reader import read_text
+    from .sources import claims_of
 
     try:
         return {c.name: claim_hash(c) for c in claims_of(read_text(text, file))}
@@ -261,7 +261,7 @@ def _moved_out(names: set[str], root: Path, ref: str, rules_dir: Path) -> set[st
 def _hash_maps(root: Path, ref: str, rules_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
     """name -> content hash of every rule of a rules directory, now and at REF (.egg files only)."""
     from .certificates import claim_hash
-    from .driver import collect
+    from .sources import collect
 
     try:
         claims, _errors, _notes = collect([str(rules_dir)])

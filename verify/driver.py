@@ -1,4 +1,5 @@
-"""load -> shapes -> cheap checks -> back ends in order -> verdicts. Never prints.
+"""The one place a verdict is decided: engines and the other decide modules report evidence, this module folds it
+into a `Result`. Never prints.
 
 The order for one claim, cheapest first (as Alive2 orders its obligations):
 1. numeric search on the reference evaluator, smallest sizes first; a hit is replayed in mpmath and confirmed
@@ -8,28 +9,35 @@ The order for one claim, cheapest first (as Alive2 orders its obligations):
 4. for a CERTIFIED claim: SymPy's second opinion at the smallest assignments, recorded in `engines`;
    a disagreement is an internal error (verdict ERROR), never a pass; likewise a numeric cross-check;
 5. a chain step naming induction lemmas between modelled cascades: the lemmas lift it to all sizes;
-6. any other certified claim: the rule-level lift (verify/unbounded/) generates quantifier-free obligations
+6. any other certified claim: the rule-level lift (verify/induction/rule_level/) generates quantifier-free obligations
    from the claim's own IR; proved, they lift it to all sizes, naming the lemma shape; else it says why not.
 Each claim runs in a child process that is killed at `--timeout` (Z3 and SymPy do not always honour their own
 limits); a killed check is UNKNOWN.
+
+Besides one claim's pipeline, the verdicts made from outside evidence: a chain step `by = "rules"`
+(`rules_step_result`, from `chain.rules_step_evidence`), a run whose vacuity guard failed (`apply_guard`), and
+a claim a cluster worker lost (`lost_result`). `gate` decides which of them a claim needs.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import re
 import time
-import traceback
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import refute
-from .claims import Bound, Claim, aligned_pair, effective_bound, evaluate_both, plan, rule_claim, symbolic_inputs
-from .errors import InternalError, VerifyError
-from .normal_form import NormalForm, NotNormalizable
-from .reader import SourceFile, expand_paths, read_file
-from .verdict import Result, Verdict
+import numpy as np
+
+from . import induction, refute, smt, symbolic
+from .certificates import Cache, CacheMode, cache_key, structure
+from .claims import Bound, Claim, aligned_pair, effective_bound, evaluate_both, plan, program_side, symbolic_inputs
+from .crosscheck import cross_check
+from .induction import lemma_obligations, lift
+from .intervals import rigorous_difference
+from .isolation import Failure, run_isolated
+from .masks import patterns
+from .normal_form import NormalForm, NotNormalizable, exp_overflow_warning
+from .reader import read_file
+from .verdict import BY_INDUCTION, NO_BOUND, Result, SizeBound, Verdict
 
 ENCODING_VERSION = "nf-4"  # bump whenever an encoding or the confirmation of counterexamples changes
 
@@ -46,17 +54,15 @@ class Options:
     isolate: bool = True           # run each claim in a killable child process
     memory_limit: int | None = 8 << 30   # bytes of address space per child process (RLIMIT_AS); None = no cap
     cache_dir: str = ".verify-cache"
-    cache_mode: str = "off"        # rw | ro | off (the CLI turns it on; see certificates.py)
+    cache_mode: CacheMode = CacheMode.OFF   # the CLI turns it on (see certificates.py)
     strict_shapes: bool = False    # no implicit tiling (implicit.py); a file may ask with `; shapes: strict`
     executor: str = "local"        # local (threads x child processes) | dask | dask=SCHEDULER_ADDRESS (cluster.py)
 
 
 # -- one claim ------------------------------------------------------------------------------------------------
 
-def _normal_form_equal(claim: Claim, sizes, fixed=None) -> bool | None:
+def normal_form_equal(claim: Claim, sizes, fixed=None) -> bool | None:
     """True: proved at these sizes (and mask pattern). False/None: not proved (None: outside the fragment)."""
-    import numpy as np
-
     alg = NormalForm()
     try:
         left, right = evaluate_both(claim, sizes, alg, symbolic_inputs(claim, sizes, alg, fixed))
@@ -71,13 +77,10 @@ def _prove_masked(claim: Claim, sizes, z3_timeout_ms: int):
     """Every mask pattern at these sizes, by the normal form and, where it cannot decide, by Z3 with the
     pattern fixed (masks are 0 or -inf, never unknown reals): (status, patterns, z3 proofs, pattern, payload)
     with status "proved", or Z3's "model"/"unknown" at the first pattern it did not prove."""
-    from . import smt
-    from .masks import patterns
-
     found = patterns(claim, sizes)
     z3_proved = 0
     for pattern in found:
-        if _normal_form_equal(claim, sizes, pattern):
+        if normal_form_equal(claim, sizes, pattern):
             continue
         status, payload = smt.decide(claim, sizes, z3_timeout_ms, fixed=pattern)
         if status != "proved":
@@ -90,12 +93,13 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
     start = time.monotonic()
     the_plan = plan(claim, effective_bound(claim, options.bound))
     sizes_list = list(the_plan.sizes())
+    bound = SizeBound(the_plan.ranges) if the_plan.ranges else SizeBound.every("no rank is reduced or tiled")
 
     def result(verdict, method, **kw) -> Result:
-        return Result(claim.name, claim.file, claim.line, claim.kind, verdict, the_plan.description, method,
+        return Result(claim.name, claim.file, claim.line, claim.kind, verdict, bound, method,
                       time.monotonic() - start, description=claim.description, **kw)
 
-    cx = refute.search(claim, sizes_list, seed=options.seed)
+    cx = refute.search(claim, sizes_list, seed=options.seed, prove_difference=rigorous_difference)
     if cx is not None:
         return result(Verdict.REFUTED, "numeric search, replayed in mpmath", counterexample=cx)
     methods: list[str] = []
@@ -113,25 +117,23 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
             where = ", ".join(f"{k.upper()}={v}" for k, v in sorted(sizes.items()))
             shown = {k: v.tolist() for k, v in pattern.items()}
             if status == "model":
-                cx = refute.confirm(claim, sizes, payload, "z3 model")
+                cx = refute.confirm(claim, sizes, payload, "z3 model", prove_difference=rigorous_difference)
                 if cx is not None:
                     return result(Verdict.REFUTED, "z3 model, replayed in mpmath", counterexample=cx)
                 payload = "z3's model did not replay"
             return result(Verdict.UNKNOWN, "normal form + z3",
                           detail=f"at {where}, masks {shown}: the normal form did not decide; {payload}")
-        if _normal_form_equal(claim, sizes):
+        if normal_form_equal(claim, sizes):
             continue
-        from . import smt
-
         status, payload = smt.decide(claim, sizes, int(options.z3_timeout * 1000))
         if status == "proved":
             z3_proved += 1
             continue
         where = ", ".join(f"{k.upper()}={v}" for k, v in sorted(sizes.items()))
         if status == "model":
-            cx = refute.confirm(claim, sizes, payload, "z3 model")
+            cx = refute.confirm(claim, sizes, payload, "z3 model", prove_difference=rigorous_difference)
             if cx is not None:
-                cx = refute.shrink(claim, cx, payload)
+                cx = refute.shrink(claim, cx, payload, prove_difference=rigorous_difference)
                 return result(Verdict.REFUTED, "z3 model, replayed in mpmath", counterexample=cx)
             return result(Verdict.UNKNOWN, "normal form + z3",
                           detail=f"at {where}: the normal form did not decide and z3's model did not replay")
@@ -150,8 +152,6 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
         engines["z3"] = f"unsat at {z3_patterns} mask patterns"
     engines["numeric search"] = f"no counterexample in {refute.TRIALS} trials x {len(sizes_list)} sizes"
     out = result(Verdict.CERTIFIED, " + ".join(methods), engines=engines)
-    from .normal_form import exp_overflow_warning
-
     warning = exp_overflow_warning(claim, small_sizes(claim, options)[-1])
     if warning:
         out.warnings.append(warning)
@@ -163,9 +163,15 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
         out.warnings.append(f"bound {', '.join(the_plan.pinned_bounds)} not checked as such: "
                             f"{', '.join(r.upper() for r in the_plan.parallel)} parallel, pinned to 1, which "
                             f"decides every size")
-    from .guards import cross_check  # independent numeric check; a proven disagreement -> ERROR
-
-    return cross_check(claim, options, sizes_list, out)
+    # an independent numeric check: a proven disagreement is an internal error, never a pass
+    crossed = cross_check(claim, options.seed, sizes_list)
+    out.engines["numeric cross-check"] = crossed.note
+    if crossed.disagrees:
+        out.verdict = Verdict.ERROR
+        out.detail = (f"internal error: certified, but the numeric cross-check finds the sides provably "
+                      f"different at {crossed.where} (interval replay)")
+        out.counterexample = crossed.counterexample
+    return out
 
 
 def pinned_note(the_plan) -> str:
@@ -194,11 +200,9 @@ def second_opinion(claim: Claim, options: Options, result: Result) -> Result:
     if not options.sympy or result.verdict is not Verdict.CERTIFIED:
         return result
     small = small_sizes(claim, options)
-    from . import symbolic
-
     outcome = run_isolated(symbolic.second_opinion, (claim, small), options.sympy_timeout, options.isolate,
                            options.memory_limit)
-    if isinstance(outcome, _Failure):
+    if isinstance(outcome, Failure):
         result.engines["sympy"] = outcome.detail
         return result
     status, detail = outcome
@@ -217,12 +221,6 @@ def check_claim(claim: Claim, options: Options) -> Result:
 
 
 def _check_claim_cached(claim: Claim, options: Options) -> Result:
-    from .certificates import Cache, cache_key
-
-    if getattr(claim, "rules", ()):   # a chain step by = "rules": its rules' and equivalence's checks are cached
-        from .chain import check_rules_step
-
-        return check_rules_step(claim, options)
     cache = Cache(options.cache_dir, options.cache_mode)
     key = cache_key(claim, effective_bound(claim, options.bound), ENCODING_VERSION) if cache.mode != "off" else ""
     cached = cache.get(key) if key else None
@@ -251,37 +249,30 @@ def _with_reading(claim: Claim, result: Result) -> Result:
 
 def _check_claim_uncached(claim: Claim, options: Options) -> Result:
     start = time.monotonic()
-    from .induction import lemma_obligations
-
     lemma_obligations()         # proved once, here: the children forked below inherit them
     outcome = run_isolated(_prove_and_lift, (claim, options), options.timeout, options.isolate, options.memory_limit)
-    if isinstance(outcome, _Failure):
+    if isinstance(outcome, Failure):
         verdict = Verdict.UNKNOWN if outcome.kind in ("timeout", "memory") else Verdict.ERROR
         if outcome.kind == "user":
             verdict = Verdict.ERROR
-        return Result(claim.name, claim.file, claim.line, claim.kind, verdict, "-", "-",
+        return Result(claim.name, claim.file, claim.line, claim.kind, verdict, NO_BOUND, "-",
                       time.monotonic() - start, detail=outcome.detail, description=claim.description)
     outcome, lifted = outcome
     result = second_opinion(claim, options, outcome)
+    before_induction = (result.bound, result.method)
     result = lift_to_all_sizes(claim, options, result)
-    result = lift_rule_level(claim, result, lifted)
+    result = lift_rule_level(claim, result, lifted, before_induction)
     result.seconds = time.monotonic() - start
     return result
 
 
 def _induction_groups(groups):
-    from . import induction
-
     proved = induction.prove_all()
     return {g: [(o.name, o.verdict, o.seconds) for o in proved[g]] for g in groups}
 
 
 def modelled_structures(groups) -> dict[str, str]:
     """structure hash -> model file, for the cascades the named lemma groups describe."""
-    from . import induction
-    from .certificates import structure
-    from .claims import program_side
-
     models = Path(__file__).parent / "models"
     out = {}
     for group in groups:
@@ -297,8 +288,6 @@ def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
     programs, which may, for instance, count their tiles and go wrong only beyond the bound."""
     if not claim.unbounded or result.verdict is not Verdict.CERTIFIED:
         return result
-    from .certificates import structure
-
     known = modelled_structures(claim.unbounded)
     strangers = [side.label for side in (claim.lhs, claim.rhs) if structure(side) not in known]
     if strangers:
@@ -306,9 +295,7 @@ def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
                                        f"{', '.join(claim.unbounded)} model (verify/models/); bounded only")
         result.warnings.append("not lifted to all sizes: a program of this step is not a modelled cascade")
         return result
-    from .induction import REQUIRES
-
-    needed = [g for side in (claim.lhs, claim.rhs) for g in REQUIRES[known[structure(side)]]]
+    needed = [g for side in (claim.lhs, claim.rhs) for g in induction.REQUIRES[known[structure(side)]]]
     missing = sorted(set(needed) - set(claim.unbounded))
     if missing:
         result.engines["induction"] = (f"not lifted: the argument for these cascades also needs the lemma "
@@ -316,7 +303,7 @@ def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
         result.warnings.append("not lifted to all sizes: a lemma group the argument needs is not named")
         return result
     outcome = run_isolated(_induction_groups, (claim.unbounded,), options.timeout, options.isolate)
-    if isinstance(outcome, _Failure):
+    if isinstance(outcome, Failure):
         result.verdict = Verdict.UNKNOWN
         result.detail = f"bounded check certified ({result.bound}); induction: {outcome.detail}"
         return result
@@ -331,7 +318,7 @@ def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
         return result
     bounded = result.bound
     result.engines["bounded"] = f"{result.method} at {bounded}"
-    result.bound = "all sizes, by induction"
+    result.bound = SizeBound.every(BY_INDUCTION)
     result.method = f"induction: {', '.join(claim.unbounded)} ({len(lemmas)} lemmas); {result.method} at {bounded}"
     return result
 
@@ -341,21 +328,20 @@ def _prove_and_lift(claim: Claim, options: Options):
     result = prove_bounded(claim, options)
     if result.verdict is not Verdict.CERTIFIED:
         return result, None
-    from .induction import lift
-
     lifted = lift(claim)
     for o in lifted.obligations:
         o.query = ""          # the SMT text stays in the child (python -m verify.cli.lift prints it)
     return result, lifted
 
 
-def lift_rule_level(claim: Claim, result: Result, lifted) -> Result:
+def lift_rule_level(claim: Claim, result: Result, lifted,
+                    before_induction: tuple[SizeBound, str] | None = None) -> Result:
     """A bounded certificate plus the proved obligations of the claim's shape -> CERTIFIED (all sizes ...).
     Steps that name model lemma groups (claim.unbounded) are decided by `lift_to_all_sizes`; the rule-level
-    lift is recorded beside it as a second opinion."""
+    lift is recorded beside it as a second opinion. `before_induction`: the bound and method before that lift."""
     if lifted is None or result.verdict is not Verdict.CERTIFIED:
         return result
-    if claim.unbounded and not (lifted.lifted and result.bound == "all sizes, by induction"):
+    if claim.unbounded and not (lifted.lifted and result.bound.all_sizes == BY_INDUCTION):
         result.engines["unbounded (rule-level)"] = (f"lifted: {lifted.shape}, {len(lifted.obligations)} obligations"
                                                     if lifted.lifted else f"not lifted: {lifted.reason}")
         return result
@@ -364,8 +350,8 @@ def lift_rule_level(claim: Claim, result: Result, lifted) -> Result:
         # and every rank, E, P, F included, is symbolic); the model induction stays as a second opinion
         induction = result.method.split("; ")[0]
         result.engines["induction (models, second opinion)"] = induction
-        result.bound, result.method = result.engines.get("bounded", " at ").rsplit(" at ", 1)[1], \
-            result.engines.get("bounded", " at ").rsplit(" at ", 1)[0]
+        if before_induction is not None:
+            result.bound, result.method = before_induction
         lifted_result = lift_rule_level(replace(claim, unbounded=()), result, lifted)
         lifted_result.method += f"; second opinion: {induction}"
         return lifted_result
@@ -380,277 +366,130 @@ def lift_rule_level(claim: Claim, result: Result, lifted) -> Result:
                                    f"({', '.join(o.name for o in lifted.obligations)}) in "
                                    f"{sum(o.seconds for o in lifted.obligations) * 1000:.0f} ms"
                                    + (f"; lemmas (induction): {lemmas}" if lemmas else ""))
-    result.bound = lifted.bound_text()
+    result.bound = lifted.bound()
     # every rank is symbolic in the lift: a bound given for a pinned rank is covered, not merely "not checked"
     result.warnings = [w for w in result.warnings if not w.endswith("pinned to 1, which decides every size")]
     result.method = f"{lifted.method_text()}; {result.method} at {bounded}"
     return result
 
 
-# -- isolation ------------------------------------------------------------------------------------------------
+
+
+# -- verdicts from outside evidence ---------------------------------------------------------------------------
+
+def apply_guard(result: Result, ok: bool, detail: str) -> Result:
+    """A verdict of a run whose vacuity guard failed becomes UNKNOWN (`vacuity.vacuity_guard`)."""
+    if ok:
+        return result
+    if result.verdict is not Verdict.UNKNOWN:
+        result.engines["vacuity guard"] = f"failed (verdict was {result.verdict.value})"
+    result.verdict = Verdict.UNKNOWN
+    result.detail = f"vacuity guard failed: {detail}"
+    return result
+
+
+def lost_result(claim: Claim, detail: str, seconds: float) -> Result:
+    """A claim whose executor (a cluster worker) returned nothing: UNKNOWN, never a pass."""
+    return Result(claim.name, claim.file, claim.line, claim.kind, Verdict.UNKNOWN, NO_BOUND, "-", seconds,
+                  detail=detail, description=claim.description)
+
 
 @dataclass
-class _Failure:
-    kind: str      # timeout | crash | user | internal
-    detail: str
+class RulesStepEvidence:
+    """What the named rules, egglog and the translation validation said about a chain step `by = "rules"`
+    (gathered by `chain.rules_step_evidence`)."""
+
+    rules_dir: str
+    names: tuple[str, ...]
+    engines: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    unreadable: str = ""                                       # the rules could not be read: why
+    rules: dict[str, Result] = field(default_factory=dict)     # each certified rule's result
+    refuted: list[str] = field(default_factory=list)           # refuted rules, each said why
+    unusable: list[str] = field(default_factory=list)          # rules that cannot justify the step, said why
+    saturated: bool = False                                    # egglog ran to a stop
+    connected: bool = False
+    iterations: int = 0
+    stop: str = ""
+    rows: int = 0
+    schedule_iterations: int = 0
+    equivalence: Result | None = None
 
 
-def _child(conn, fn, args, memory=None):
-    try:
-        from .guards import limit_memory
-
-        limit_memory(memory)
-        conn.send(("ok", fn(*args)))
-    except MemoryError:
-        conn.send(("memory", f"memory limit exceeded ({memory / 2**30:.3g} GiB address space; process stopped)"
-                   if memory else "out of memory"))
-    except VerifyError as exc:
-        conn.send(("user", exc.format()))
-    except InternalError as exc:
-        conn.send(("internal", f"internal error: {exc}"))
-    except BaseException as exc:  # a crash in a back end (incl. egglog's PanicException)
-        conn.send(("internal", f"internal error: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
-    finally:
-        conn.close()
+def iterations_text(count: int) -> str:
+    return f"{count} iteration{'' if count == 1 else 's'}"
 
 
-def run_isolated(fn, args, timeout: float, isolate: bool = True, memory: int | None = None):
-    """fn(*args) in a forked child killed after `timeout` seconds; a _Failure instead of a result on trouble."""
-    if not isolate:
-        try:
-            return fn(*args)
-        except VerifyError as exc:
-            return _Failure("user", exc.format())
-    ctx = multiprocessing.get_context("fork")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, fn, args, memory), daemon=True)
-    proc.start()
-    child.close()
-    try:
-        if parent.poll(timeout):
-            try:
-                kind, value = parent.recv()
-            except EOFError:
-                proc.join(1)
-                return _Failure("internal", f"internal error: the checker process died (exit code {proc.exitcode})")
-            proc.join(5)
-            return value if kind == "ok" else _Failure(kind, value)
-        return _Failure("timeout", f"timeout after {timeout:g} s (process killed)")
-    finally:
-        if proc.is_alive():
-            proc.kill()
-            proc.join(5)
-        parent.close()
+def rules_step_result(claim: Claim, found: RulesStepEvidence, seconds: float) -> Result:
+    """The verdict on a chain step `by = "rules"` (see `chain`): CERTIFIED at the weakest of the rules' bounds
+    when every rule is certified and egglog connects the programs; the translation validation can refute the
+    step, never certify it."""
+    engines, warnings = found.engines, found.warnings
+
+    def result(verdict, bound=NO_BOUND, method="-", detail="", counterexample=None) -> Result:
+        out = Result(claim.name, claim.file, claim.line, claim.kind, verdict, bound, method, seconds,
+                     counterexample, detail, engines, warnings, claim.description)
+        out.assumptions = [f"{mask} unmasked along {rank}" for mask, rank in claim.assumptions]
+        return out
+
+    if found.unreadable or found.equivalence is None:
+        return result(Verdict.ERROR, detail=f"the rules under {found.rules_dir} could not be read: {found.unreadable}")
+    refuted, unusable, equivalence = found.refuted, found.unusable, found.equivalence
+    if equivalence.verdict is Verdict.REFUTED:
+        return result(Verdict.REFUTED, equivalence.bound, f"equivalence: {equivalence.method}",
+                      "the programs are not equal, so no rules connect them"
+                      + (f"; also: {'; '.join(refuted + unusable)}" if refuted or unusable else ""),
+                      equivalence.counterexample)
+    if refuted:
+        return result(Verdict.REFUTED, detail="the step is justified by a refuted rule: " + "; ".join(refuted)
+                      + f" (see `verify check {found.rules_dir}`)")
+    if unusable:
+        return result(Verdict.UNKNOWN, detail="; ".join(unusable))
+    if not found.saturated:
+        return result(Verdict.UNKNOWN, detail=f"egglog could not saturate the programs: {engines['egglog']}")
+    if not found.connected:
+        return result(Verdict.UNKNOWN, detail=f"the named rules do not connect the programs within "
+                                              f"{found.schedule_iterations} iterations (stopped: {found.stop}, "
+                                              f"{found.rows} rows); rules: {', '.join(found.names)}")
+    if equivalence.verdict is Verdict.ERROR:
+        return result(Verdict.ERROR, detail=f"the translation validation hit an error: {equivalence.detail}")
+    bound = weakest_bound([found.rules[rule].bound for rule in found.names])
+    if bound is None:
+        return result(Verdict.UNKNOWN, detail="the rules' bounds do not overlap (or cannot be read): "
+                      + "; ".join(f"{rule}: {found.rules[rule].bound}" for rule in found.names))
+    warnings.extend(w for w in equivalence.warnings if w not in warnings)
+    method = f"rules: {', '.join(found.names)} (egglog, {iterations_text(found.iterations)})"
+    if bound.is_all_sizes:   # every rule lifted: say by which shapes (their lemmas are in engines)
+        method += "; shapes: " + _shapes({rule: found.rules[rule] for rule in found.names})
+    return result(Verdict.CERTIFIED, bound, method,
+                  f"{len(found.names)} certified rules rewrite {Path(claim.lhs.file).name} into "
+                  f"{Path(claim.rhs.file).name}: {found.rows} e-graph rows; bound = the weakest of the rules' bounds")
 
 
-# -- files ----------------------------------------------------------------------------------------------------
-
-@dataclass
-class Report:
-    results: list[Result]
-    errors: list[VerifyError]
-    notes: list[str]
-    claims: list[Claim] = field(default_factory=list)   # results[i] is the verdict on claims[i]
-
-    @property
-    def exit_code(self) -> int:
-        """2 if any ERROR or bad input, else 1 if anything is REFUTED or UNKNOWN, else 0."""
-        if self.errors or any(r.verdict is Verdict.ERROR for r in self.results):
-            return 2
-        return 0 if all(r.verdict is Verdict.CERTIFIED for r in self.results) else 1
-
-
-    def error_results(self) -> list[Result]:
-        """Each error as an ERROR result (for --json): a bad rule is its own entry, named and located."""
-        from .verdict import error_result
-
-        return [error_result(e) for e in self.errors]
-
-
-def claims_of(source: SourceFile, strict: bool = False, errors: list | None = None) -> list[Claim]:
-    """The claims of a file's rules. With `errors`, a rule whose claim cannot be built (ill-ranked, a bad
-    assumption) is its own located error there and the other rules are still returned (per-rule isolation)."""
-    from .claims import with_assumptions
-    from .errors import Location, ParseError
-
-    out = []
-    last = max((rule.line for rule in source.rules if rule.line is not None), default=None)
-    for text, line in source.assumptions:
-        if source.rules and (last is None or line > last):
-            raise ParseError(f"`; assume: {text}` applies to no rule: it covers only the rules below it",
-                             Location(source.path, line), "move it above the rules it is a precondition of")
-    for rule in source.rules:
-        try:
-            claim = rule_claim(rule, strict=strict or source.strict_shapes)
-            for text, line in assumptions_above(source.assumptions, rule):
-                claim = with_assumptions(claim, [text], Location(source.path, line))
-        except VerifyError as exc:
-            if errors is None:
-                raise
-            exc = exc.located(Location(source.path, rule.line))
-            if not exc.cause.startswith("rule '"):
-                exc.cause = f"rule '{rule.name}': {exc.cause}"
-            errors.append(exc)
+def weakest_bound(bounds: list[SizeBound]) -> SizeBound | None:
+    """The sizes every bound covers: per rank the largest lower and the smallest upper end ("M<=2, M1<=4").
+    None when some bound is no bound ("-") or the bounds do not overlap."""
+    ranges: dict[str, tuple[int, int]] = {}
+    for bound in bounds:
+        if bound.is_all_sizes:
             continue
-        out.append(claim)
-    return out
+        if not bound.ranges:
+            return None
+        for rank, lo, hi in bound.ranges:
+            old = ranges.get(rank, (lo, hi))
+            ranges[rank] = (max(lo, old[0]), min(hi, old[1]))
+    if any(lo > hi for lo, hi in ranges.values()):
+        return None
+    if not ranges:
+        return SizeBound.every("every rule holds at all sizes")
+    return SizeBound(tuple((rank, lo, hi) for rank, (lo, hi) in ranges.items()))
 
 
-def assumptions_above(assumptions, rule) -> list[tuple[str, int]]:
-    """The scope of `; assume:` in a rule file: every rule *below* the directive (a rule above it is checked
-    without it). A rule below it that has no such mask or rank is refused with a located error
-    (`with_assumptions`), never checked as if the directive were not there."""
-    return [(text, line) for text, line in assumptions if rule.line is not None and line < rule.line]
-
-
-def collect(paths, strict: bool = False) -> tuple[list[Claim], list[VerifyError], list[str]]:
-    """Claims from every file (rules) and chain file; user errors are collected, not raised. A rule that cannot
-    be read or ranked is one error, located at the rule; the file's other rules are still collected. Rules
-    with nothing to prove (naming rules, rules that only add terms) are notes."""
-    from . import chain
-
-    claims: list[Claim] = []
-    errors: list[VerifyError] = []
-    notes: list[str] = []
-    try:
-        files = expand_paths(paths)
-    except VerifyError as exc:
-        return [], [exc], []
-    for path in files:
-        try:
-            if path.suffix == ".toml":
-                claims.extend(chain.read_chain(path))
-                continue
-            source = read_file(path)
-            errors.extend(source.rule_errors)
-            notes.extend(f"{path}:{line}: {text}" if line else f"{path}: {text}" for line, text in source.notices)
-            found = claims_of(source, strict, errors)
-            if not found and not source.rules and not source.rule_errors and not source.notices:
-                from .shapes import program_ranks
-
-                ranks = program_ranks(source.program)
-                outs = ", ".join(f"{n}[{','.join(ranks[n])}]" for n in source.program.output_names())
-                notes.append(f"{path}: program, {len(source.program.bindings)} bindings, outputs {outs or 'none'}")
-            claims.extend(found)
-        except VerifyError as exc:
-            errors.append(exc)
-    return claims, errors, notes
-
-
-def check_bound_ranks(claims: list[Claim], bound: Bound) -> None:
-    """A rank named in `--bound` that no claim has is a user error (a typo would otherwise be ignored)."""
-    from .errors import BoundError, did_you_mean
-
-    if not claims or not bound.ranges:
-        return
-    known = ({r.upper() for c in claims for r in c.ranks()}
-             | {r.upper() for c in claims for view in c.splits() for r in view})
-    for rank, _ in bound.ranges:
-        if rank not in known:
-            raise BoundError(f"--bound names rank {rank}, which no claim checked here has",
-                             hint=did_you_mean(rank, sorted(known)) or f"the ranks are: {', '.join(sorted(known))}")
-
-
-def check_claims(claims: list[Claim], options: Options, progress=None, events=None) -> list[Result]:
-    """Every claim's result, in input order. `progress(result)` and `events.finished(index, result)` are called
-    (in the calling thread) as each claim completes, in completion order; `events.started(index, claim)` as a
-    claim starts (from a worker thread when jobs > 1). A consumer that raises (e.g. BrokenPipeError) stops the run:
-    claims not yet started are cancelled."""
-    from concurrent.futures import as_completed
-
-    from . import guards
-
-    guards.preflight(claims, options)       # an absurd bound is one user error, before any work
-    check_bound_ranks(claims, options.bound)
-    if claims:
-        from .induction import lemma_obligations
-
-        lemma_obligations()     # z3 in this process once, before any thread starts (see lemma_obligations)
-    guard_ok, guard_detail = guards.vacuity_guard(options) if claims else (True, "")
-    if not guard_ok:  # verdicts of a vacuous encoding are neither read from nor written to the cache
-        from dataclasses import replace
-
-        options = replace(options, cache_mode="off")
-    results: list[Result | None] = [None] * len(claims)
-
-    def finish(i, result):
-        guards.apply_guard([result], guard_ok, guard_detail)
-        results[i] = result
-        if progress:
-            progress(result)
-        if events:
-            events.finished(i, result)
-
-    def one(i, claim):
-        if events:
-            events.started(i, claim)
-        return check_claim(claim, options)
-
-    if options.executor != "local" and claims:
-        from . import cluster
-
-        for i, result in cluster.map_claims(claims, options, events, check=check_claim,
-                                            encoding=ENCODING_VERSION):
-            finish(i, result)
-    elif options.jobs <= 1:
-        for i, claim in enumerate(claims):
-            finish(i, one(i, claim))
-    else:
-        pool = ThreadPoolExecutor(max_workers=options.jobs)
-        try:
-            futures = {pool.submit(one, i, c): i for i, c in enumerate(claims)}
-            for future in as_completed(futures):
-                finish(futures[future], future.result())
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-    return results
-
-
-def check_paths(paths, options: Options, progress=None, events=None) -> Report:
-    claims, errors, notes = collect(paths, options.strict_shapes)
-    return Report(check_claims(claims, options, progress, events), errors, notes, claims)
-
-
-def declared_sizes_outside(program, verdicts) -> str:
-    """The program's declared CreateTensor sizes that lie outside a bounded verdict's bound ("" if none): a
-    bound is written `R<=hi`, `R=lo..hi` or `all sizes (...)` (claims.plan)."""
-    outside = []
-    for result in verdicts:
-        if result.bound.startswith("all sizes"):
-            continue
-        for rank, lo, hi in re.findall(r"\b([A-Z][0-9]*)(?:<=|=(\d+)\.\.)(\d+)", result.bound):
-            declared = program.sizes.get(rank.lower())
-            if declared and not int(lo or 1) <= declared[0] <= int(hi):
-                outside.append(f"{rank}={declared[0]}")
-    return ", ".join(sorted(set(outside)))
-
-
-def check_equiv(a: str | Path, b: str | Path, options: Options, events=None) -> Report:
-    try:
-        left, right = read_file(a), read_file(b)
-        from .claims import equiv_claims, with_assumptions_each
-
-        claims = with_assumptions_each(equiv_claims(left.program, right.program,
-                                                    name=f"{Path(a).name} == {Path(b).name}"),
-                                       [text for text, _ in left.assumptions + right.assumptions])
-    except VerifyError as exc:
-        return Report([], [exc], [])
-    programs = (left.program, right.program)
-
-    class SizesOutside:
-        """Says, before a result is shown, when the programs declare sizes outside the bound it was checked at."""
-
-        def started(self, i, claim):
-            if events:
-                events.started(i, claim)
-
-        def finished(self, i, result):
-            outside = sorted({x for p in programs for x in declared_sizes_outside(p, [result]).split(", ") if x})
-            if outside:
-                result.warnings.append(f"the programs declare {', '.join(outside)}, outside the bound checked: not "
-                                       "certified at those sizes")
-            if events:
-                events.finished(i, result)
-
-    results = check_claims(claims, options, events=SizesOutside())    # the same guards as `check`
-    return Report(results, [], [], claims)
+def _shapes(results: dict) -> str:
+    """'reduction split [split.max] (split-max), ...': each rule's unbounded shape, rules grouped by shape."""
+    groups: dict[str, list[str]] = {}
+    for rule, r in results.items():
+        shape = r.method.split(";")[0].removeprefix("unbounded: ").split(" (")[0] \
+            if r.method.startswith("unbounded: ") else f"bounded ({r.bound})"
+        groups.setdefault(shape, []).append(rule)
+    return ", ".join(f"{shape} ({', '.join(rules)})" for shape, rules in groups.items())

@@ -33,10 +33,14 @@ from pathlib import Path
 import numpy as np
 
 from . import ir, refute
+from .certificates import CacheMode
 from .claims import Bound, Claim, Side, effective_bound, plan, with_assumptions
-from .driver import Options, check_bound_ranks, check_claims, collect
+from .driver import Options
 from .errors import UsageError, did_you_mean
-from .verdict import Result, Verdict, format_value, headline
+from .gate import check_bound_ranks, check_claims
+from .intervals import rigorous_difference
+from .sources import collect
+from .verdict import NO_BOUND, Result, Verdict, format_value, headline
 
 MAX_ASSIGNMENTS = 64        # assignments searched one by one for the smallest failing sizes
 PROVE_ASSIGNMENTS = 16      # of the non-failing ones, how many are proved one by one
@@ -258,7 +262,7 @@ def free_ranks(claim: Claim) -> list[str]:
 
 def explain_claim(claim: Claim, options: Options, result: Result | None = None, budget: float = 60.0) -> Explanation:
     start = time.monotonic()
-    opts = dataclasses.replace(options, sympy=False, cache_mode="off", bound=Bound(),
+    opts = dataclasses.replace(options, sympy=False, cache_mode=CacheMode.OFF, bound=Bound(),
                                jobs=max(options.jobs, min(8, os.cpu_count() or 1)))
     bound = effective_bound(claim, options.bound)
     if result is None:
@@ -276,7 +280,7 @@ def explain_claim(claim: Claim, options: Options, result: Result | None = None, 
         if time.monotonic() - start > budget / 2:
             out.searched = searched
             break
-        if refute.search(claim, [sizes], seed=options.seed) is not None:
+        if refute.search(claim, [sizes], seed=options.seed, prove_difference=rigorous_difference) is not None:
             out.failing.append(_free(sizes, out.free_ranks))
         else:
             passing.append(sizes)
@@ -365,13 +369,14 @@ def _judge(c: Candidate, modified: Claim, r: Result, seed: int, ranks) -> None:
         # the proof engines could not decide: say only what a numeric search on the modified claim shows
         assignments = list(plan(modified, Bound.parse(modified.bound)).sizes())
         for s in range(SEARCH_SEEDS):
-            cx = refute.search(modified, assignments, seed=seed + 1 + s)
+            cx = refute.search(modified, assignments, seed=seed + 1 + s, prove_difference=rigorous_difference)
             if cx is not None:
                 sizes = _sizes(cx.sizes, ranks)
                 c.status, c.evidence = "refuted", f"counterexample at {sizes}, replayed"
                 return
         trials = refute.TRIALS * SEARCH_SEEDS * len(assignments)
-        c.status, c.evidence = "no counterexample", f"{trials} trials at {r.bound if r.bound != '-' else 'the bound'}"
+        at = r.bound if r.bound != NO_BOUND else "the bound"
+        c.status, c.evidence = "no counterexample", f"{trials} trials at {at}"
         if r.detail:
             c.evidence += f"; proof engines: {r.detail.splitlines()[0]}"
 

@@ -30,14 +30,14 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from . import chain, ir
+from . import ir, sources
 from .claims import Claim, Side, _inputs_of, check_split_tiles, equiv_claims, rule_claim, with_assumptions
-from .driver import assumptions_above, check_claims, collect
 from .errors import Location, VerifyError
-from .guards import preflight
+from .gate import check_claims, preflight
 from .notation import map_name, operator_name, reduce_name, split_name, unsplit_name
 from .reader import expand_paths, read_file
 from .shapes import expr_ranks, program_ranks
+from .sources import assumptions_above, collect
 from .verdict import Result, Verdict
 
 BINARY = ("add", "sub", "mul", "div", "max")
@@ -324,7 +324,7 @@ def collect_mutants(paths) -> MutationReport:
     for path in files:
         try:
             if path.name.endswith(".toml"):
-                for claim in chain.read_chain(path):   # one claim per step and output (outputs by position)
+                for claim in sources.read_chain(path):   # one claim per step and output (outputs by position)
                     chained.add(Path(claim.rhs.file).resolve())
                     target = f"{path}:{claim.line} {claim.name}" if claim.line else f"{path} {claim.name}"
                     report.targets.append(target)

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ir
-from .certified_rules import RuleStatus
+from .certified_rules import RuleStatus, as_rewrite
 from .claims import equiv_claim, equiv_claims
 from .cost import Analysis, analyze
-from .driver import Options, check_claim, check_claims, claims_of
+from .driver import Options
 from .egglog import (
     ANALYSIS,
     COSTS,
@@ -30,12 +30,40 @@ from .egglog import (
     saturate,
 )
 from .errors import UsageError, VerifyError
+from .gate import check_claim, check_claims
 from .printer import const_text
-from .reader import read_file, read_text
+from .reader import SourceFile, read_file, read_text
 from .shapes import program_ranks
+from .sources import claims_of, collect
 from .verdict import Result, Verdict
 
 # -- export ------------------------------------------------------------------------------------------------------------
+
+def certify_rules(rules_dir: str | Path = "rules", options: Options | None = None, progress=None,
+                  allow_bounded: bool = False) -> tuple[list[RuleStatus], list[VerifyError]]:
+    """Check every rule and chain step under `rules_dir` with the driver now; the certified ones become
+    CertifiedRules. Returns (statuses, user errors).
+
+    Only rules certified **for all sizes** become rewrites unless `allow_bounded`: egglog applies a rewrite to
+    a term of any size, so a rule certified at M <= 4 (say) would otherwise be used at the program's M = 1024,
+    where it was never checked (a rule true only for small sizes then makes `optimize` emit a wrong program
+    whose translation validation, itself bounded, cannot see it). With `allow_bounded` such rules are exported,
+    each marked with its bound, and whatever they produce holds only within it."""
+    claims, errors, _notes = collect([str(rules_dir)])
+    results = check_claims(claims, options or Options(), progress)
+    sources: dict[str, SourceFile] = {}
+    statuses: list[RuleStatus] = []
+    for claim, result in zip(claims, results):
+        status = RuleStatus(claim.name, claim.file, claim.line, result.verdict, result.detail or result.method)
+        statuses.append(status)
+        if result.verdict is Verdict.CERTIFIED:
+            if not allow_bounded and not result.bound.is_all_sizes:
+                status.reason = (f"certified only at {result.bound}, not for all sizes; egglog would apply it at "
+                                 "every size (--allow-bounded uses it anyway)")
+                continue
+            as_rewrite(claim, result, status, sources)
+    return statuses, errors
+
 
 def export_text(statuses: list[RuleStatus], rules_dir: str, only: str | None = None) -> str:
     """The egglog program of the certified rules: prelude, ranks analysis, one guarded rewrite per rule."""

@@ -4,6 +4,9 @@
     pytest proofs/attention.chain.toml             # one item per chain step
     pytest --verify-rules rules proofs --junitxml=proof-gate.xml
 
+Items are checked through the gate of `verify check` (`gate.Gate`, prepared once for all items of the session):
+the same preflight of the bound, the same vacuity guard, the same verdicts for the same files.
+
 An item passes when its claim is CERTIFIED. A REFUTED claim fails with the formatted verdict and counterexample
 (`verdict.format_result`, the same text as `verify check`) as the failure message; UNKNOWN and ERROR fail too.
 A file whose first lines say `; expect: refuted` (the test corpus) expects the refutation: its items are strict
@@ -28,6 +31,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from .certificates import CacheMode
+from .claims import Bound
+from .driver import Options
+from .errors import VerifyError
+from .gate import Gate
+from .reader import read_file
+from .sources import collect
+from .verdict import Verdict, format_result
 
 
 def pytest_addoption(parser):
@@ -102,9 +114,6 @@ class RuleRefuted(RuleFailed):
 
 class RuleFile(pytest.File):
     def collect(self):
-        from .driver import collect
-        from .reader import read_file
-
         claims, errors, _ = collect([self.path])
         if errors:
             raise BadRuleFile("\n".join(e.format() for e in errors))
@@ -123,12 +132,29 @@ class RuleFile(pytest.File):
 
 
 def _options(config):
-    from .claims import Bound
-    from .driver import Options
-
     return Options(bound=Bound.parse(config.getoption("verify_bound")), timeout=config.getoption("verify_timeout"),
-                   sympy=not config.getoption("verify_no_sympy"), cache_mode=config.getoption("verify_cache"),
+                   sympy=not config.getoption("verify_no_sympy"),
+                   cache_mode=CacheMode(config.getoption("verify_cache")),
                    cache_dir=config.getoption("verify_cache_dir"))
+
+
+_GATE = pytest.StashKey[Gate]()
+
+
+def _gate(session) -> Gate:
+    """The gate of `verify check`, prepared once for every rule item of the session (the same preflight, bound
+    check and vacuity guard as a `verify check` of the same paths)."""
+    if _GATE not in session.config.stash:
+        try:
+            options = _options(session.config)
+        except Exception as exc:  # a bad --verify-bound: a usage error, not a failing rule
+            raise pytest.UsageError(str(exc)) from None
+        claims = [item.claim for item in session.items if isinstance(item, RuleItem)]
+        try:
+            session.config.stash[_GATE] = Gate(claims, options)
+        except VerifyError as exc:  # an absurd bound, a rank no rule has: bad input, as `verify check` exits 2
+            raise pytest.UsageError(exc.format()) from None
+    return session.config.stash[_GATE]
 
 
 class RuleItem(pytest.Item):
@@ -138,15 +164,8 @@ class RuleItem(pytest.Item):
         self.result = None
 
     def runtest(self):
-        from .driver import check_claim
-        from .verdict import Verdict
-
-        try:
-            options = _options(self.config)
-        except Exception as exc:  # a bad --verify-bound: a usage error, not a failing rule
-            raise pytest.UsageError(str(exc)) from None
-        self.result = result = check_claim(self.claim, options)
-        self.user_properties.extend([("verdict", result.verdict.value), ("bound", result.bound),
+        self.result = result = _gate(self.session).check(self.claim)
+        self.user_properties.extend([("verdict", result.verdict.value), ("bound", str(result.bound)),
                                      ("method", result.method), ("seconds", f"{result.seconds:.3f}")])
         if result.verdict is Verdict.REFUTED:
             raise RuleRefuted(result)
@@ -155,8 +174,6 @@ class RuleItem(pytest.Item):
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, RuleFailed):
-            from .verdict import format_result
-
             return format_result(excinfo.value.result)
         return super().repr_failure(excinfo)
 

@@ -14,11 +14,18 @@ mpmath at 60 significant digits (`evaluate.Mp`) and must differ there by far mor
 can never be refuted by float noise. Candidates are then shrunk: values are rounded to small integers and
 zeroed one at a time, keeping each change only while the replay still disagrees. A difference between two
 numbers is preferred to one where a side is undefined (shrinking never zeroes a denominator to get one).
+
+60 digits can still be fooled (cancellation after exp, a rounding residue as a divisor), so a difference is
+reported only when the `prove_difference` passed in proves it; this engine does not choose the prover (the
+decide layer passes the interval engine's `intervals.rigorous_difference`).
 """
 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +36,9 @@ from .verdict import Counterexample, TensorValue
 
 TRIALS = 24
 ORDINARY_SECONDS = 3.0   # extra search for an ordinary counterexample once an edge case is found
+
+# (claim, sizes, inputs, only=positions or None) -> an output position where the sides provably differ, or None
+ProveDifference = Callable[..., tuple[int, ...] | None]
 
 
 def is_ordinary(cx: Counterexample) -> bool:
@@ -54,11 +64,10 @@ TRIAL_STRATEGIES: tuple[masks.Strategy, ...] = (
 )
 
 
-def search(claim: Claim, assignments, seed: int = 0, limit_seconds: float | None = None) -> Counterexample | None:
+def search(claim: Claim, assignments, *, prove_difference: ProveDifference, seed: int = 0,
+           limit_seconds: float | None = None) -> Counterexample | None:
     """The first replayed counterexample over the assignments (smallest first), or None. If it is an edge case,
     an ordinary one is preferred (see the module docstring)."""
-    import time
-
     start = time.monotonic()
     rng = np.random.default_rng(seed)
     edge: Counterexample | None = None
@@ -86,10 +95,12 @@ def search(claim: Claim, assignments, seed: int = 0, limit_seconds: float | None
             if edge is not None and time.monotonic() - edge_time > ORDINARY_SECONDS:
                 break
             trial = {name: values[t] for name, values in inputs.items()}
-            cx = confirm(claim, sizes, trial, "numeric search", ordinary=edge is not None)
+            cx = confirm(claim, sizes, trial, "numeric search", prove_difference=prove_difference,
+                         ordinary=edge is not None)
             if cx is None:
                 continue
-            cx = shrink(claim, cx, trial, ordinary=edge is not None or is_ordinary(cx))
+            cx = shrink(claim, cx, trial, prove_difference=prove_difference,
+                        ordinary=edge is not None or is_ordinary(cx))
             if is_ordinary(cx):
                 cx.edge_case = edge
                 return cx
@@ -120,8 +131,9 @@ def _mp_same(mp: Mp, a, b) -> bool:
     return same_value(a, b, mp.mp.mpf(10) ** -30)
 
 
-def confirm(claim: Claim, sizes, trial, found_by: str, ordinary: bool = False) -> Counterexample | None:
-    """A counterexample at these inputs, proved by interval arithmetic; with `ordinary`, only at a position
+def confirm(claim: Claim, sizes, trial, found_by: str, *, prove_difference: ProveDifference,
+            ordinary: bool = False) -> Counterexample | None:
+    """A counterexample at these inputs, proved by `prove_difference`; with `ordinary`, only at a position
     where both sides are defined and finite."""
     lv, rv, idx = replay(claim, sizes, trial)
     if idx is None:
@@ -133,11 +145,7 @@ def confirm(claim: Claim, sizes, trial, found_by: str, ordinary: bool = False) -
                                                           or m.isinf(rv[i])) and not _mp_same(Mp(), lv[i], rv[i])}
         if not only:
             return None
-    # 60 digits can be fooled (cancellation after exp, a rounding residue as a divisor): report only a
-    # difference that interval arithmetic proves (guards.rigorous_difference).
-    from .guards import rigorous_difference
-
-    idx = rigorous_difference(claim, sizes, trial, only=only)
+    idx = prove_difference(claim, sizes, trial, only=only)
     if idx is None:
         return None
     return make_counterexample(claim, sizes, trial, lv, rv, idx, found_by)
@@ -198,12 +206,11 @@ def intermediates(claim: Claim, sizes, trial) -> dict[str, TensorValue]:
 
 
 def _short(label: str) -> str:
-    from pathlib import Path
-
     return Path(label).stem if "/" in label or label.endswith(".egg") else label
 
 
-def shrink(claim: Claim, cx: Counterexample, trial: dict[str, np.ndarray], ordinary: bool = False) -> Counterexample:
+def shrink(claim: Claim, cx: Counterexample, trial: dict[str, np.ndarray], *, prove_difference: ProveDifference,
+           ordinary: bool = False) -> Counterexample:
     """Simplify the inputs while the replay still disagrees (at an ordinary position, with `ordinary`): round to
     integers, then zero single values."""
     sizes = cx.sizes
@@ -212,7 +219,7 @@ def shrink(claim: Claim, cx: Counterexample, trial: dict[str, np.ndarray], ordin
 
     def attempt(candidate) -> bool:
         nonlocal best, current
-        found = confirm(claim, sizes, candidate, cx.found_by, ordinary=ordinary)
+        found = confirm(claim, sizes, candidate, cx.found_by, prove_difference=prove_difference, ordinary=ordinary)
         if found is not None and (_defined(found) or not _defined(current)):   # never shrink into an undefined value
             best, current = candidate, found
             return True

@@ -22,10 +22,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from . import verdict as V
-from .driver import Options, check_claims, collect
+from .driver import Options
 from .errors import VerifyError
+from .gate import check_claims
 from .reader import expand_paths, read_file
 from .shapes import program_ranks
+from .sources import collect
 from .verdict import Result, Verdict
 
 
@@ -206,8 +208,8 @@ def markdown(data: ReportData) -> str:
               "| --- | --- | --- | --- | --- | --- | ---: |"]
     for r in data.results:
         method = r.method if r.verdict is Verdict.CERTIFIED else (r.detail or r.method)
-        cells = [r.name, r.kind, _where(r), f"**{r.verdict.value}**", r.bound, method.splitlines()[0] if method else "",
-                 f"{r.seconds:.3f}"]
+        cells = [r.name, r.kind, _where(r), f"**{r.verdict.value}**", str(r.bound),
+                 method.splitlines()[0] if method else "", f"{r.seconds:.3f}"]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     failures = [r for r in data.results if r.verdict is not Verdict.CERTIFIED]
     if failures:
@@ -267,7 +269,7 @@ def page(data: ReportData, directory: Path) -> str:
         method = r.method if r.verdict is Verdict.CERTIFIED else (r.detail or r.method)
         anchor = f' <a href="#r{id(r)}">details</a>' if r.verdict is not Verdict.CERTIFIED else ""
         rows.append(f"<tr><td>{e(r.name)}</td><td>{e(r.kind)}</td><td>{e(_where(r))}</td>"
-                    f'<td class="{r.verdict.value}">{r.verdict.value}{anchor}</td><td>{e(r.bound)}</td>'
+                    f'<td class="{r.verdict.value}">{r.verdict.value}{anchor}</td><td>{e(str(r.bound))}</td>'
                     f'<td>{e(method)}</td><td class="s">{r.seconds:.3f}</td></tr>')
     parts = [
         "<!doctype html>", '<html lang="en"><head><meta charset="utf-8"><title>Verification report</title>',

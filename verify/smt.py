@@ -24,12 +24,16 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import Any, Literal
 
 import numpy as np
 import z3
 
 from .claims import Claim, side_values, symbolic_inputs
 from .evaluate import ObjectAlgebra
+
+# What `decide` found: a proof, a model (a candidate counterexample, to be replayed), or neither
+Outcome = Literal["proved", "model", "unknown"]
 
 
 class NotEncodable(Exception):
@@ -171,7 +175,7 @@ def _differ(a, b):
     return z3.Or(da != db, z3.And(da, db, a[0] != b[0]))
 
 
-def decide(claim: Claim, sizes: dict[str, int], timeout_ms: int = 5000, fixed=None):
+def decide(claim: Claim, sizes: dict[str, int], timeout_ms: int = 5000, fixed=None) -> tuple[Outcome, Any]:
     """('proved', None) | ('model', inputs as float arrays) | ('unknown', reason). `fixed`: one pattern (0 or
     -inf per element) for every mask input; masks are never unknown reals."""
     if claim.masks and not fixed:
@@ -216,3 +220,21 @@ def _to_float(v) -> float:
 
 def version() -> str:
     return z3.get_version_string()
+
+
+def exp_axioms_problem(timeout_ms: int = 10_000) -> str | None:
+    """Why every proof of this encoding would be vacuous (its exp axioms unsatisfiable on their own), or None."""
+    alg = Z3Algebra()
+    a, b = alg.input("a", (0,)), alg.input("b", (0,))
+    zero = alg.const(0.0)
+    terms = [a, b, alg.scalar("add", a, b), alg.scalar("sub", a, b), alg.scalar("sub", b, a), zero,
+             alg.scalar("mul", a, b)]
+    for t in terms:
+        alg.scalar("exp", t)
+    solver = z3.Solver()
+    solver.set("timeout", timeout_ms)
+    solver.add(*alg.axioms())
+    answer = solver.check()
+    if answer != z3.sat:
+        return f"the exp axioms of the z3 encoding are {answer} on their own: every z3 proof would be vacuous"
+    return None

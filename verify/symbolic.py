@@ -12,6 +12,7 @@ can run for minutes on a hard difference.
 from __future__ import annotations
 
 import random
+from typing import Literal
 
 import sympy
 
@@ -82,7 +83,10 @@ def _numerically_zero(diff, symbols, probes: int = 5) -> bool:
     return True
 
 
-def second_opinion(claim: Claim, assignments) -> tuple[str, str]:
+Opinion = Literal["agrees", "disagrees", "inconclusive"]
+
+
+def second_opinion(claim: Claim, assignments) -> tuple[Opinion, str]:
     """('agrees' | 'disagrees' | 'inconclusive', detail) over the given size assignments."""
     checked = []
     for sizes in assignments:

@@ -11,8 +11,11 @@ import enum
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
+
+from .claims import ClaimKind
 
 
 class Verdict(enum.StrEnum):
@@ -62,14 +65,66 @@ class Counterexample:
                                                 # when this one is ordinary (both sides defined and finite)
 
 
+ResultKind = ClaimKind | Literal["input"]
+
+BY_INDUCTION = "by induction"
+_RANGE = re.compile(r"([A-Z][A-Z0-9]*)\s*(?:<=\s*(\d+)|=\s*(\d+)\s*\.\.\s*(\d+))")
+
+
+@dataclass(frozen=True)
+class SizeBound:
+    """The sizes a verdict covers (`Result.bound`): an inclusive range per rank (bounded), every size (`all_sizes`
+    says why: "by induction", "M1, M0 symbolic", ...), or no sizes at all ("-": no proof ran). `str()` is its one
+    text form (the headline, JSON, certificates); `parse` reads that form back, for JSON and the cache only."""
+
+    ranges: tuple[tuple[str, int, int], ...] = ()     # (RANK, lo, hi)
+    all_sizes: str | None = None
+
+    @staticmethod
+    def every(why: str) -> SizeBound:
+        return SizeBound(all_sizes=why)
+
+    @property
+    def is_all_sizes(self) -> bool:
+        return self.all_sizes is not None
+
+    def __str__(self) -> str:
+        if self.all_sizes is not None:
+            return "all sizes, by induction" if self.all_sizes == BY_INDUCTION else f"all sizes ({self.all_sizes})"
+        if not self.ranges:
+            return "-"
+        return ", ".join(f"{r}<={hi}" if lo == 1 else f"{r}={lo}..{hi}" for r, lo, hi in self.ranges)
+
+    @staticmethod
+    def parse(text: str) -> SizeBound | None:
+        """The inverse of `str()`; None for text that is not a bound."""
+        if text == "-":
+            return SizeBound()
+        if text == "all sizes, by induction":
+            return SizeBound.every(BY_INDUCTION)
+        if text.startswith("all sizes (") and text.endswith(")"):
+            return SizeBound.every(text[len("all sizes ("):-1])
+        ranges = []
+        for part in text.split(","):
+            m = _RANGE.fullmatch(part.strip())
+            if not m:
+                return None
+            lo, hi = (1, int(m.group(2))) if m.group(2) else (int(m.group(3)), int(m.group(4)))
+            ranges.append((m.group(1), lo, hi))
+        return SizeBound(tuple(ranges))
+
+
+NO_BOUND = SizeBound()
+
+
 @dataclass
 class Result:
     name: str
     file: str
     line: int | None
-    kind: str                           # rule | equiv | step | chain
+    kind: ResultKind                    # the claim's kind, or "input" for a file that could not be read
     verdict: Verdict
-    bound: str                          # e.g. "M1<=4, M0<=4, E<=2" or "all sizes"
+    bound: SizeBound                    # e.g. "M1<=4, M0<=4, E<=2" or "all sizes (...)" as text
     method: str                         # e.g. "normal form", "normal form + z3", "induction"
     seconds: float
     counterexample: Counterexample | None = None
@@ -86,6 +141,7 @@ class Result:
     def to_json(self) -> dict:
         out = asdict(self)
         out["verdict"] = self.verdict.value
+        out["bound"] = str(self.bound)
         out["seconds"] = round(self.seconds, 4)
         return out
 
@@ -97,8 +153,8 @@ def error_result(error) -> Result:
     file = where.file if where is not None else ""
     rule = re.match(r"rule '([^']*)': ", getattr(error, "cause", ""))   # one bad rule of a file (per-rule isolation)
     return Result(name=rule.group(1) if rule else (file or "<input>"), file=file,
-                  line=where.line if where is not None else None, kind="rule" if rule else "input",
-                  verdict=Verdict.ERROR, bound="-", method="-", seconds=0.0, detail=error.format())
+                  line=where.line if where is not None else None, kind=ClaimKind.RULE if rule else "input",
+                  verdict=Verdict.ERROR, bound=NO_BOUND, method="-", seconds=0.0, detail=error.format())
 
 
 def dumps(results: list[Result]) -> str:
@@ -147,24 +203,86 @@ def format_tensor(name: str, t: TensorValue, indent: str = "    ") -> str:
     return "\n".join(lines)
 
 
-def format_counterexample(cx: Counterexample) -> str:
+def _layout(cx: Counterexample):
+    """The one layout of a counterexample, for every renderer: its title, the tensor groups (title, tensors,
+    the position to highlight), the line saying where the sides differ."""
     sizes = ", ".join(f"{k}={v}" for k, v in cx.sizes.items())
-    at = ", ".join(f"{k}={v}" for k, v in cx.at.items()) or "(scalar)"
-    parts = [f"  counterexample ({cx.found_by}; replayed: {'yes' if cx.replayed else 'no'}), sizes {sizes}:"]
-    parts.append("  inputs:")
-    parts.extend(format_tensor(n, t) for n, t in cx.inputs.items())
+    title = f"  counterexample ({cx.found_by}; replayed: {'yes' if cx.replayed else 'no'}), sizes {sizes}"
+    groups: list[tuple[str, dict[str, TensorValue], dict[str, int] | None]] = [("inputs", cx.inputs, None)]
     if cx.intermediates:
-        parts.append("  intermediates:")
-        parts.extend(format_tensor(n, t) for n, t in cx.intermediates.items())
-    parts.append("  results:")
-    parts.append(format_tensor("lhs", cx.lhs))
-    parts.append(format_tensor("rhs", cx.rhs))
-    parts.append(f"  at {at}: lhs = {format_value(cx.lhs_value)}, rhs = {format_value(cx.rhs_value)}")
+        groups.append(("intermediates", cx.intermediates, None))
+    groups.append(("results", {"lhs": cx.lhs, "rhs": cx.rhs}, cx.at))
+    at = ", ".join(f"{k}={v}" for k, v in cx.at.items()) or "(scalar)"
+    return title, groups, f"  at {at}: lhs = {format_value(cx.lhs_value)}, rhs = {format_value(cx.rhs_value)}"
+
+
+def _edge_case_text(cx: Counterexample) -> list[str]:
+    second = format_counterexample(cx).splitlines()
+    second[0] = second[0].replace("  counterexample (", "  second counterexample, an edge case (", 1)
+    return second
+
+
+def format_counterexample(cx: Counterexample) -> str:
+    title, groups, at = _layout(cx)
+    parts = [f"{title}:"]
+    for name, tensors, _ in groups:
+        parts.append(f"  {name}:")
+        parts.extend(format_tensor(n, t) for n, t in tensors.items())
+    parts.append(at)
     if cx.edge_case is not None:
-        second = format_counterexample(cx.edge_case).splitlines()
-        second[0] = second[0].replace("  counterexample (", "  second counterexample, an edge case (", 1)
-        parts.extend(second)
+        parts.extend(_edge_case_text(cx.edge_case))
     return "\n".join(parts)
+
+
+def rich_counterexample(cx: Counterexample) -> list[tuple[object, str]]:
+    """The counterexample for a terminal, as (renderable, style) pairs: tensors as small tables with named ranks,
+    the position where the sides differ highlighted; an edge case second, as text."""
+    parts: list[tuple[object, str]] = []
+    title, groups, at = _layout(cx)
+    parts.append((title, ""))
+    for name, tensors, where in groups:
+        parts.append((f"  {name}:", ""))
+        parts.append((_rich_tensors(tensors, where), ""))
+    parts.append((at, "bold"))
+    if cx.edge_case is not None:
+        parts.append(("\n".join(_edge_case_text(cx.edge_case)), ""))
+    return parts
+
+
+def _rich_tensors(tensors: dict[str, TensorValue], at: dict[str, int] | None = None):
+    """One rich Table per tensor (rows: every rank but the last, columns: the last), side by side; the
+    position where the sides differ (`at`) is highlighted."""
+    from rich import box  # rich: only for a terminal, loaded when one is written to
+    from rich.columns import Columns
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    cells: list = []
+    for name, t in tensors.items():
+        if not t.ranks:
+            style = "bold red" if at is not None else ""
+            cells.append(Text(f"{name} = {format_value(t.values)}", style=style))
+            continue
+        arr = np.array(t.values, dtype=object)
+        arr = arr.reshape((1,) + arr.shape) if arr.ndim == 1 else arr
+        table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
+        if len(t.ranks) > 1:
+            table.add_column(", ".join(t.ranks[:-1]), style="dim")
+        for j in range(arr.shape[-1]):
+            table.add_column(f"{t.ranks[-1]}={j}", justify="right")
+        for idx in np.ndindex(*arr.shape[:-1]):
+            lead = idx if len(t.ranks) > 1 else ()
+            label = ", ".join(f"{r}={i}" for r, i in zip(t.ranks, lead))
+            row = []
+            for j in range(arr.shape[-1]):
+                text = format_value(arr[idx + (j,)])
+                hit = at is not None and all(at.get(r) == i for r, i in zip(t.ranks, lead + (j,)))
+                row.append(Text(text, style="bold red" if hit else ""))
+            table.add_row(*([label] if len(t.ranks) > 1 else []), *row)
+        cells.append(Group(Text(f"{name}[{', '.join(t.ranks)}]", style="bold", no_wrap=True), table))
+    return Padding(Columns(cells, padding=(0, 3)), (0, 0, 0, 4))
 
 
 def format_result(result: Result, verbose: bool = True) -> str:
@@ -206,8 +324,10 @@ def result_from_json(data: dict) -> Result:
     """Inverse of Result.to_json (used by the cache)."""
     counterexample = _counterexample(data.get("counterexample"))
     return Result(
-        name=data["name"], file=data["file"], line=data["line"], kind=data["kind"], verdict=Verdict(data["verdict"]),
-        bound=data["bound"], method=data["method"], seconds=data["seconds"], counterexample=counterexample,
+        name=data["name"], file=data["file"], line=data["line"],
+        kind="input" if data["kind"] == "input" else ClaimKind(data["kind"]), verdict=Verdict(data["verdict"]),
+        bound=SizeBound.parse(data["bound"]) or NO_BOUND, method=data["method"], seconds=data["seconds"],
+        counterexample=counterexample,
         detail=data.get("detail", ""), engines=dict(data.get("engines", {})), warnings=list(data.get("warnings", [])),
         description=data.get("description", ""), assumptions=list(data.get("assumptions", [])),
     )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..certificates import CacheMode
 from ..claims import Bound
 from ..cluster import parse as parse_executor
-from ..driver import Options, collect
+from ..driver import Options
 from ..errors import BoundError
 from ..explain import select
+from ..sources import collect
 
 
 def _options(args) -> Options:
@@ -24,7 +26,7 @@ def _options(args) -> Options:
         sympy=not args.no_sympy,
         jobs=args.jobs,
         cache_dir=args.cache_dir,
-        cache_mode=args.cache,
+        cache_mode=CacheMode(args.cache),
         strict_shapes=getattr(args, "strict_shapes", False),
         executor=args.executor,
     )

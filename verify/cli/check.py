@@ -7,10 +7,11 @@ from pathlib import Path
 from .. import deps, explain, mutate, numerics
 from .. import report as R
 from .. import verdict as V
-from ..certificates import write_certificates
+from ..certificates import CacheMode, write_certificates
 from ..claims import Bound
-from ..driver import ENCODING_VERSION, Report, check_claims, check_equiv
+from ..driver import ENCODING_VERSION
 from ..errors import BoundError, UsageError, VerifyError
+from ..gate import Report, check_claims, check_equiv
 from .arguments import _options, _sizes, _targets
 from .output import _emit, _Progress, _Stream
 
@@ -141,7 +142,8 @@ def cmd_mutate(args, out, err) -> int:
     """Mutate every rule, chain step and program; every non-equivalent mutant must be refuted (mutate.py)."""
     from dataclasses import replace
 
-    options = replace(_options(args), sympy=False, cache_mode="off", timeout=args.timeout or 30.0, z3_timeout=5.0)
+    options = replace(_options(args), sympy=False, cache_mode=CacheMode.OFF, timeout=args.timeout or 30.0,
+                      z3_timeout=5.0)
     result = mutate.run(args.paths, options)
     for error in result.errors:
         print(error.format(), file=err)

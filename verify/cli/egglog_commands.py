@@ -7,13 +7,13 @@ from pathlib import Path
 
 from .. import draw
 from .. import verdict as V
-from ..certified_rules import certify_rules
 from ..codegen import generate
 from ..cost import REFERENCE_SIZES
-from ..driver import Options, declared_sizes_outside
+from ..driver import Options
 from ..egglog import Schedule, run_program, term_program
 from ..errors import InternalError, UsageError, VerifyError
-from ..optimize import check_run, export_text, optimize
+from ..gate import declared_sizes_outside
+from ..optimize import certify_rules, check_run, export_text, optimize
 from ..printer import program_text
 from ..reader import read_file, source_text
 from ..shapes import program_ranks
@@ -110,7 +110,7 @@ def cmd_optimize(args, out, err) -> int:
                        "stop": sat.stop},
             "program": program_text(result.program),
             "cost": args.cost, "no_scan": args.no_scan, "reference_sizes": sizes,
-            "validation": [{"verdict": r.verdict.value, "bound": r.bound, "method": r.method, "detail": r.detail}
+            "validation": [{"verdict": r.verdict.value, "bound": str(r.bound), "method": r.method, "detail": r.detail}
                            for r in result.verdicts],
             "rules": {"certified": len(rules), "checked": len(statuses)},
         }

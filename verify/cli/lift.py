@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import sys
 
-from ..driver import collect
 from ..induction import lift
+from ..sources import collect
 
 
 def main(argv=None) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from .. import verdict as V
 from ..claims import Claim
-from ..driver import Report, collect
+from ..gate import Report
+from ..sources import collect
 
 
 def _emit(report: Report, args, out, err, streamed: bool = False) -> int:
@@ -132,7 +133,7 @@ def _rich(report: Report, out) -> None:
             if r.verdict is V.Verdict.CERTIFIED and r.assumptions:
                 method += f"; assuming {', '.join(r.assumptions)}"
             table.add_row(escape(r.name), escape(f"{r.file}:{r.line}" if r.line else r.file),
-                          f"[{colour}]{r.verdict.value}[/{colour}]", escape(r.bound), escape(method),
+                          f"[{colour}]{r.verdict.value}[/{colour}]", escape(str(r.bound)), escape(method),
                           f"{r.seconds:.3f}{cached}")
         console.print(table)
     for r in report.results:
@@ -150,62 +151,10 @@ def _rich(report: Report, out) -> None:
             if r.verdict is not V.Verdict.CERTIFIED and r.detail:
                 console.print(f"  {r.detail}", markup=False, highlight=False)
             continue
-        sizes = ", ".join(f"{k}={v}" for k, v in cx.sizes.items())
-        console.print(f"  counterexample ({cx.found_by}; replayed: {'yes' if cx.replayed else 'no'}), sizes {sizes}",
-                      markup=False, highlight=False)
-        groups: list[tuple[str, dict, dict | None]] = [("inputs", cx.inputs, None)]
-        if cx.intermediates:
-            groups.append(("intermediates", cx.intermediates, None))
-        groups.append(("results", {"lhs": cx.lhs, "rhs": cx.rhs}, cx.at))
-        for title, tensors, at in groups:
-            console.print(f"  {title}:")
-            console.print(_rich_tensors(tensors, at))
-        position = ", ".join(f"{k}={v}" for k, v in cx.at.items()) or "(scalar)"
-        console.print(f"  at {position}: lhs = {V.format_value(cx.lhs_value)}, rhs = {V.format_value(cx.rhs_value)}",
-                      style="bold", markup=False, highlight=False)
-        if cx.edge_case is not None:       # the ordinary counterexample above; the edge case second, as text
-            second = V.format_counterexample(cx.edge_case).replace(
-                "  counterexample (", "  second counterexample, an edge case (", 1)
-            console.print(second, markup=False, highlight=False)
+        for part, style in V.rich_counterexample(cx):
+            console.print(part, style=style, markup=False, highlight=False)
     if report.results:
         console.print(V.summary(report.results), highlight=False)
-
-
-def _rich_tensors(tensors: dict, at: dict | None = None):
-    """One rich Table per tensor (rows: every rank but the last, columns: the last), side by side; the
-    position where the sides differ (`at`) is highlighted."""
-    import numpy as np
-    from rich import box
-    from rich.columns import Columns
-    from rich.console import Group
-    from rich.padding import Padding
-    from rich.table import Table
-    from rich.text import Text
-
-    cells: list = []         # a Text per scalar, a Group (title and table) per tensor
-    for name, t in tensors.items():
-        if not t.ranks:
-            style = "bold red" if at is not None else ""
-            cells.append(Text(f"{name} = {V.format_value(t.values)}", style=style))
-            continue
-        arr = np.array(t.values, dtype=object)
-        arr = arr.reshape((1,) + arr.shape) if arr.ndim == 1 else arr
-        table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
-        if len(t.ranks) > 1:
-            table.add_column(", ".join(t.ranks[:-1]), style="dim")
-        for j in range(arr.shape[-1]):
-            table.add_column(f"{t.ranks[-1]}={j}", justify="right")
-        for idx in np.ndindex(*arr.shape[:-1]):
-            lead = idx if len(t.ranks) > 1 else ()
-            label = ", ".join(f"{r}={i}" for r, i in zip(t.ranks, lead))
-            row = []
-            for j in range(arr.shape[-1]):
-                text = V.format_value(arr[idx + (j,)])
-                hit = at is not None and all(at.get(r) == i for r, i in zip(t.ranks, lead + (j,)))
-                row.append(Text(text, style="bold red" if hit else ""))
-            table.add_row(*([label] if len(t.ranks) > 1 else []), *row)
-        cells.append(Group(Text(f"{name}[{', '.join(t.ranks)}]", style="bold", no_wrap=True), table))
-    return Padding(Columns(cells, padding=(0, 3)), (0, 0, 0, 4))
 
 
 class _Progress:

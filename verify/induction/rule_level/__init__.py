@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import z3
 
 from ... import ir
+from ...verdict import SizeBound
 from ..obligations import VARIANTS
 from ..twopass import linearity_positivity, split_max, split_sum
 from .closed import lift_closed
@@ -58,8 +59,11 @@ class Lift:
     def lifted(self) -> bool:
         return self.status == "lifted"
 
+    def bound(self) -> SizeBound:
+        return SizeBound.every(f"{', '.join(r.upper() for r in self.ranks) or 'no rank'} symbolic")
+
     def bound_text(self) -> str:
-        return f"all sizes ({', '.join(r.upper() for r in self.ranks) or 'no rank'} symbolic)"
+        return str(self.bound())
 
     def method_text(self) -> str:
         lemmas = f" [{', '.join(self.lemmas)}]" if self.lemmas else ""

@@ -1,0 +1,140 @@
+"""Claims from files: every rule of a rule file and every step of a chain file (`collect`), with the located
+user errors of those that cannot be read. Nothing here is checked or decided; the gate checks what this reads.
+
+A chain step `by = "rules"` becomes a `RulesStep`: `lhs` (the `from` program) rewrites to `rhs` (the `to`
+program) with the named rules, which must exist under its rules directory; `chain.rules_step_evidence` gathers
+what the driver decides it by.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+from .chainfile import read_steps
+from .claims import Claim, equiv_claims, rule_claim, with_assumptions, with_assumptions_each
+from .errors import Location, ParseError, VerifyError
+from .induction import GROUPS
+from .reader import SourceFile, expand_paths, read_file
+from .shapes import program_ranks
+
+
+@dataclasses.dataclass(frozen=True)
+class RulesStep(Claim):
+    """A chain step `by = "rules"`: `lhs` rewrites to `rhs` with the rules named `rules`, under `rules_dir`."""
+
+    rules: tuple[str, ...] = ()
+    rules_dir: str = "rules"
+
+
+def read_chain(path: str | Path) -> list[Claim]:
+    """One claim per step and output of a chain file (outputs paired by position, see `claims.equiv_claims`)."""
+    path = Path(path)
+    claims: list[Claim] = []
+    for step in read_steps(path, _known_rules):
+        name, where = step.name, step.where
+        for group in step.unbounded:
+            if group not in GROUPS:
+                raise ParseError(f"step '{name}': unknown induction group {group!r}", where,
+                                 f"groups: {', '.join(repr(g) for g in GROUPS)}")
+        if step.rules and step.unbounded:
+            raise ParseError(f"step '{name}': 'unbounded' lifts equivalence steps only", where,
+                             'a by = "rules" step holds at the weakest bound of its rules')
+        try:
+            step_claims = equiv_claims(step.before, step.after, name=name, kind="step", file=str(path),
+                                       line=step.line, bound=step.bound, unbounded=step.unbounded)
+        except VerifyError as exc:
+            raise exc.located(where) from None
+        if step.rules:
+            step_claims = [RulesStep(**{f.name: getattr(c, f.name) for f in dataclasses.fields(Claim)},
+                                     rules=step.rules, rules_dir=step.rules_dir) for c in step_claims]
+        claims.extend(with_assumptions_each(step_claims, step.assume, where))
+    return claims
+
+
+_COLLECTING = threading.local()    # rules directories being read in this thread (a rules dir must not cite itself)
+
+
+def _known_rules(directory: Path, chain: Path, line: int | None) -> dict[str, str]:
+    """rule name -> where it is written (file:line), for the rules a chain file's steps may name."""
+    key = str(directory.resolve())
+    active: set[str] = getattr(_COLLECTING, "dirs", set())
+    if key in active:
+        raise ParseError(f"a by = \"rules\" step cites the rules directory {directory}, which "
+                         "contains this chain: a rule cannot be justified by the rules it belongs to",
+                         Location(str(chain), line))
+    _COLLECTING.dirs = active | {key}
+    try:
+        claims, errors, _notes = collect([str(directory)])
+    finally:
+        _COLLECTING.dirs = active
+    if errors:
+        raise errors[0]
+    names: dict[str, str] = {}
+    for c in claims:
+        names.setdefault(c.name, f"{c.file}:{c.line}" if c.line else c.file)
+    return names
+
+
+def claims_of(source: SourceFile, strict: bool = False, errors: list | None = None) -> list[Claim]:
+    """The claims of a file's rules. With `errors`, a rule whose claim cannot be built (ill-ranked, a bad
+    assumption) is its own located error there and the other rules are still returned (per-rule isolation)."""
+    out = []
+    last = max((rule.line for rule in source.rules if rule.line is not None), default=None)
+    for text, line in source.assumptions:
+        if source.rules and (last is None or line > last):
+            raise ParseError(f"`; assume: {text}` applies to no rule: it covers only the rules below it",
+                             Location(source.path, line), "move it above the rules it is a precondition of")
+    for rule in source.rules:
+        try:
+            claim = rule_claim(rule, strict=strict or source.strict_shapes)
+            for text, line in assumptions_above(source.assumptions, rule):
+                claim = with_assumptions(claim, [text], Location(source.path, line))
+        except VerifyError as exc:
+            if errors is None:
+                raise
+            exc = exc.located(Location(source.path, rule.line))
+            if not exc.cause.startswith("rule '"):
+                exc.cause = f"rule '{rule.name}': {exc.cause}"
+            errors.append(exc)
+            continue
+        out.append(claim)
+    return out
+
+
+def assumptions_above(assumptions, rule) -> list[tuple[str, int]]:
+    """The scope of `; assume:` in a rule file: every rule *below* the directive (a rule above it is checked
+    without it). A rule below it that has no such mask or rank is refused with a located error
+    (`with_assumptions`), never checked as if the directive were not there."""
+    return [(text, line) for text, line in assumptions if rule.line is not None and line < rule.line]
+
+
+def collect(paths, strict: bool = False) -> tuple[list[Claim], list[VerifyError], list[str]]:
+    """Claims from every file (rules) and chain file; user errors are collected, not raised. A rule that cannot
+    be read or ranked is one error, located at the rule; the file's other rules are still collected. Rules
+    with nothing to prove (naming rules, rules that only add terms) are notes."""
+    claims: list[Claim] = []
+    errors: list[VerifyError] = []
+    notes: list[str] = []
+    try:
+        files = expand_paths(paths)
+    except VerifyError as exc:
+        return [], [exc], []
+    for path in files:
+        try:
+            if path.suffix == ".toml":
+                claims.extend(read_chain(path))
+                continue
+            source = read_file(path)
+            errors.extend(source.rule_errors)
+            notes.extend(f"{path}:{line}: {text}" if line else f"{path}: {text}" for line, text in source.notices)
+            found = claims_of(source, strict, errors)
+            if not found and not source.rules and not source.rule_errors and not source.notices:
+                ranks = program_ranks(source.program)
+                outs = ", ".join(f"{n}[{','.join(ranks[n])}]" for n in source.program.output_names())
+                notes.append(f"{path}: program, {len(source.program.bindings)} bindings, outputs {outs or 'none'}")
+            claims.extend(found)
+        except VerifyError as exc:
+            errors.append(exc)
+    return claims, errors, notes
