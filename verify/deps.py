@@ -28,7 +28,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .certificates import claim_hash
 from .errors import UsageError, VerifyError
+from .reader import expand_paths, read_text
+from .sources import claims_of, collect
 
 CHECKER = ("verify/", "pyproject.toml")
 
@@ -98,10 +101,6 @@ def _old_text(ref: str, root: Path, rel: str) -> str | None:
 
 def rule_hashes(text: str, file: str) -> dict[str, str] | None:
     """rule name -> content hash for the rules of one .egg text; None if it does not read."""
-    from .certificates import claim_hash
-    from .reader import read_text
-    from .sources import claims_of
-
     try:
         return {c.name: claim_hash(c) for c in claims_of(read_text(text, file))}
     except (VerifyError, Exception):  # a file that does not read is re-checked whole
@@ -158,8 +157,6 @@ def default_paths() -> list[str]:
 
 def plan(ref: str, paths=None, staged: bool = False) -> Plan:
     """The targets to re-check under `paths` for the changes since `ref` (see the module docstring)."""
-    from .reader import expand_paths
-
     paths = list(paths) if paths else default_paths()
     root, changed = changed_files(ref, Path.cwd(), staged)
     out = Plan(ref, changed)
@@ -260,9 +257,6 @@ def _moved_out(names: set[str], root: Path, ref: str, rules_dir: Path) -> set[st
 @functools.cache
 def _hash_maps(root: Path, ref: str, rules_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
     """name -> content hash of every rule of a rules directory, now and at REF (.egg files only)."""
-    from .certificates import claim_hash
-    from .sources import collect
-
     try:
         claims, _errors, _notes = collect([str(rules_dir)])
     except Exception:  # what does not read counts as changed

@@ -9,6 +9,7 @@ optional extra `verify[codegen]`.
 from __future__ import annotations
 
 from .. import ir
+from . import torch, triton
 from .lower import TARGETS, CodegenError
 
 __all__ = ["TARGETS", "CodegenError", "generate"]
@@ -18,9 +19,9 @@ def generate(program: ir.Program, target: str, text: str = "", origin: str | Non
     """The module's source text; `text` (the program's file text) is hashed into its header, `origin` (the command
     that made the program, default `verify codegen FILE`) named in it."""
     if target == "torch":
-        from .torch import generate as gen
+        gen = torch.generate
     elif target == "triton":
-        from .triton import generate as gen
+        gen = triton.generate
     else:
         raise CodegenError(f"unknown target '{target}'", hint=f"targets: {', '.join(TARGETS)}")
     return gen(program, text, origin)
