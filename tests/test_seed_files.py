@@ -228,7 +228,7 @@ def test_verify_run_validates_terms_extracted_under_the_files_own_datatype():
     assert code == 0, (out, err)
 
 
-MALFORMED = sorted(p for p in (ROOT / "tests" / "soundness" / "malformed").glob("*.egg")) + [SEED / "traps.egg"]
+MALFORMED = sorted(p for p in (ROOT / "tests" / "corpus" / "malformed").glob("*.egg")) + [SEED / "traps.egg"]
 
 
 @pytest.mark.parametrize("path", MALFORMED, ids=lambda p: p.name)

@@ -1,95 +1,31 @@
-"""Soundness: false rules are refuted with replayed counterexamples, true ones certified, engines are guarded.
+"""Soundness: what the counterexamples must show, regressions, guarded engines, resource limits, mutants.
 
-The corpus is tests/soundness/{false,true}: `.egg` rule files (header `; expect: ...`) and `.chain.toml`
-program pairs (header `# expect: ...`) whose programs live in tests/soundness/programs. Bad input is in
-tests/soundness/malformed. See verify/guards.py for the guards and verify/mutate.py for mutation testing.
+The corpus itself (tests/corpus: false rules refuted with replayed counterexamples, true ones certified, bad
+input refused) runs in tests/test_corpus.py. See verify/guards.py for the guards and verify/mutate.py for
+mutation testing.
 """
 
 from __future__ import annotations
 
-import io
 import re
 import resource
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
+from test_corpus import CORPUS, OPTIONS, ROOT, claims_of, replays, run_cli  # the corpus runner's helpers
 
-from verify import chain, cli, driver, guards, mutate, refute
+from verify import chain, driver, guards, mutate, refute
 from verify.claims import Bound, equiv_claim, plan, rule_claim
 from verify.driver import Options, check_claim, check_claims, check_paths
 from verify.reader import read_file, read_text
 from verify.verdict import Verdict
 
-ROOT = Path(__file__).resolve().parent.parent
-SOUND = ROOT / "tests" / "soundness"
-OPTIONS = Options(isolate=False, sympy=False)
-EXPECT = re.compile(r"^\s*[;#]+\s*expect\s*:\s*(certified|refuted)\s*$")
-
-
-def corpus(kind: str) -> list[Path]:
-    return sorted((SOUND / kind).glob("*.egg")) + sorted((SOUND / kind).glob("*.chain.toml"))
-
-
-def claims_of(path: Path):
-    if path.name.endswith(".chain.toml"):
-        return chain.read_chain(path)
-    return driver.claims_of(read_file(path))      # with the file's `; assume:` directives
-
-
-def header(path: Path) -> tuple[str, str]:
-    """(expected verdict, the one-line comment under it)."""
-    lines = path.read_text().splitlines()
-    m = EXPECT.match(lines[0])
-    assert m, f"{path.name}: the first line must be '; expect: refuted|certified'"
-    assert lines[1].lstrip().startswith((";", "#")) and len(lines[1].strip(";# ")) > 10, f"{path.name}: comment"
-    return m.group(1), lines[1].strip(";# ")
-
-
-def replays(claim, cx) -> bool:
-    """The printed counterexample separates the sides in mpmath and, rigorously, in interval arithmetic."""
-    inputs = {name: np.array(t.values, dtype=float) for name, t in cx.inputs.items()}
-    _, _, idx = refute.replay(claim, cx.sizes, inputs)
-    return idx is not None and guards.rigorous_difference(claim, cx.sizes, inputs) is not None
-
-
-FALSE, TRUE = corpus("false"), corpus("true")
-
-
-def test_corpus_size_and_headers():
-    assert len(FALSE) >= 40 and len(TRUE) >= 30
-    for path in FALSE + TRUE:
-        expect, _ = header(path)
-        assert expect == path.parent.name.replace("false", "refuted").replace("true", "certified")
-
-
-@pytest.mark.parametrize("path", FALSE, ids=[p.name for p in FALSE])
-def test_false_is_refuted_with_replayed_counterexample(path):
-    steps: dict[str, list] = {}   # a step of programs with several outputs is one claim per output
-    for claim in claims_of(path):
-        steps.setdefault(claim.name.split(" [output ")[0], []).append((claim, check_claim(claim, OPTIONS)))
-    for pairs in steps.values():
-        refuted = [(c, r) for c, r in pairs if r.verdict is Verdict.REFUTED]
-        assert refuted, [(r.verdict, r.detail) for _, r in pairs]
-        for claim, result in refuted:
-            assert result.counterexample is not None and result.counterexample.replayed
-            assert replays(claim, result.counterexample)
-
-
-@pytest.mark.parametrize("path", TRUE, ids=[p.name for p in TRUE])
-def test_true_is_certified_and_cross_checked(path):
-    for claim in claims_of(path):
-        result = check_claim(claim, OPTIONS)
-        assert result.verdict is Verdict.CERTIFIED, (result.verdict, result.detail)
-        assert result.engines["numeric cross-check"].startswith("agrees")
-
-
 # -- what the counterexamples must show ---------------------------------------------------------------------
 
 def refuted(name: str):
-    (claim,) = claims_of(SOUND / "false" / name)
+    (claim,) = claims_of(CORPUS / "false" / name)
     result = check_claim(claim, OPTIONS)
     assert result.verdict is Verdict.REFUTED
     return claim, result.counterexample
@@ -148,7 +84,7 @@ def test_harmless_one_pass_variants_are_certified(tmp_path):
 def test_sixty_digits_do_not_refute_a_true_rule():
     """(exp(a*b*a) + c) - exp(a*b*a) = c: mpmath at 60 digits loses c once a*b*a is a few hundred. Before the
     interval replay this true rule was REFUTED with a = -6, b = 16, c = -13."""
-    (claim,) = claims_of(SOUND / "true" / "big-cancel.egg")
+    (claim,) = claims_of(CORPUS / "true" / "big-cancel.egg")
     trial = {"a": np.array([-6.0]), "b": np.array([16.0]), "c": np.array([-13.0])}
     assert refute.replay(claim, {"p": 1}, trial)[2] is not None      # the 60-digit replay is fooled ...
     assert refute.confirm(claim, {"p": 1}, trial, "test") is None     # ... the confirmation is not
@@ -156,7 +92,7 @@ def test_sixty_digits_do_not_refute_a_true_rule():
 
 def test_rounding_residue_is_not_a_nonzero_divisor():
     """x / (exp(a)exp(b) - exp(a+b)) is undefined everywhere; 60 digits made the divisor nonzero."""
-    (claim,) = claims_of(SOUND / "true" / "undefined-both.egg")
+    (claim,) = claims_of(CORPUS / "true" / "undefined-both.egg")
     trial = {"a": np.array([1.36646]), "b": np.array([1.34588]), "x": np.array([0.0])}
     assert refute.confirm(claim, {"p": 1}, trial, "test") is None
 
@@ -235,7 +171,7 @@ def test_unsatisfiable_axioms_make_every_verdict_unknown(fresh_guard, monkeypatc
     ok, detail = guards.vacuity_guard(OPTIONS)
     assert not ok and "unsat" in detail
     claims = [rule_claim(r) for r in read_file(ROOT / "rules" / "softmax.egg").rules]
-    claims += claims_of(SOUND / "false" / "sign-sub-commute.egg")
+    claims += claims_of(CORPUS / "false" / "sign-sub-commute.egg")
     results = check_claims(claims, OPTIONS)
     assert all(r.verdict is Verdict.UNKNOWN and "vacuity guard failed" in r.detail for r in results)
 
@@ -255,7 +191,7 @@ def test_blind_search_and_vacuous_prover_are_caught_by_the_cross_check(monkeypat
 
     monkeypatch.setattr(refute, "search", lambda *a, **k: None)
     monkeypatch.setattr(NormalForm, "equal", lambda self, a, b: True)
-    (claim,) = claims_of(SOUND / "false" / "drop-prm-tiled-sum.egg")
+    (claim,) = claims_of(CORPUS / "false" / "drop-prm-tiled-sum.egg")
     result = check_claim(claim, OPTIONS)
     assert result.verdict is Verdict.ERROR and "internal error" in result.detail
     assert result.engines["numeric cross-check"].startswith("DISAGREES")
@@ -263,7 +199,7 @@ def test_blind_search_and_vacuous_prover_are_caught_by_the_cross_check(monkeypat
 
 
 def test_cross_check_tolerates_float_overflow_on_true_claims():
-    (claim,) = claims_of(SOUND / "true" / "softmax-no-shift.egg")
+    (claim,) = claims_of(CORPUS / "true" / "softmax-no-shift.egg")
     sizes = list(plan(claim, Bound()).sizes())
     out = driver.prove_bounded(claim, OPTIONS)
     assert out.verdict is Verdict.CERTIFIED, out.detail
@@ -290,7 +226,7 @@ def test_timeout_kills_a_sleeping_child():
 
 def test_claim_timeout_is_unknown(monkeypatch):
     monkeypatch.setattr(driver, "prove_bounded", lambda claim, options: _sleep(60))
-    (claim,) = claims_of(SOUND / "true" / "max-assoc.egg")
+    (claim,) = claims_of(CORPUS / "true" / "max-assoc.egg")
     start = time.monotonic()
     result = check_claim(claim, Options(sympy=False, timeout=0.5))
     assert result.verdict is Verdict.UNKNOWN and "timeout" in result.detail
@@ -313,7 +249,7 @@ def test_memory_cap_stops_a_runaway_child(monkeypatch):
     outcome = driver.run_isolated(_hog, (), 30, True, cap)
     assert isinstance(outcome, driver._Failure) and outcome.kind == "memory"
     monkeypatch.setattr(driver, "prove_bounded", lambda claim, options: _hog())
-    (claim,) = claims_of(SOUND / "true" / "max-assoc.egg")
+    (claim,) = claims_of(CORPUS / "true" / "max-assoc.egg")
     result = check_claim(claim, Options(sympy=False, memory_limit=cap))
     assert result.verdict is Verdict.UNKNOWN and "memory limit" in result.detail
     assert resource.getrlimit(resource.RLIMIT_AS) == before   # only the child was capped
@@ -327,31 +263,6 @@ def test_parallel_jobs_give_the_serial_verdicts():
 
 
 # -- malformed input ------------------------------------------------------------------------------------------
-
-MALFORMED = sorted(p for p in (SOUND / "malformed").iterdir() if p.is_file())
-
-
-def run_cli(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.run([str(a) for a in argv], out, err)
-    return code, out.getvalue(), err.getvalue()
-
-
-@pytest.mark.parametrize("path", MALFORMED, ids=[p.name for p in MALFORMED])
-def test_malformed_input_is_one_located_error(path):
-    code, out, err = run_cli("check", path, "--cache", "off", "--no-sympy")
-    assert code == 2, (out, err)
-    assert "Traceback" not in out + err
-    first = err.splitlines()[0]
-    assert re.match(r"^\S+:\d+: [a-z ]*error: ", first), err      # file:line: kind error: cause
-    assert sum("error:" in line for line in err.splitlines()) == 1, err
-    # per-rule isolation: the file's other rules are still checked, but the bad one gets no verdict
-    bad = re.search(r"rule '([^']+)'", first)
-    if bad:
-        assert f": {bad.group(1)}: " not in out, out
-    else:
-        assert not out.strip(), out
-
 
 def test_directory_without_egg_files(tmp_path):
     (tmp_path / "README.txt").write_text("no rules here")
@@ -409,13 +320,13 @@ def test_mutants_of_the_one_pass_step(tmp_path):
 
 
 def test_mutate_cli(tmp_path):
-    code, out, err = run_cli("mutate", SOUND / "true" / "max-assoc.egg", "--json")
+    code, out, err = run_cli("mutate", CORPUS / "true" / "max-assoc.egg", "--json")
     assert code == 0, err
     import json
 
     data = json.loads(out)
     assert data["score"] == 1.0 and data["refuted"] >= 5 and data["mutants"] == len(data["details"])
-    code, out, _ = run_cli("mutate", SOUND / "true" / "max-assoc.egg")
+    code, out, _ = run_cli("mutate", CORPUS / "true" / "max-assoc.egg")
     assert code == 0 and "score:" in out and "100.0%" in out
 
 
