@@ -229,7 +229,8 @@ def test_an_ordinary_counterexample_comes_first_and_the_edge_case_second(rules):
 # -- pictures ----------------------------------------------------------------------------------------------------
 
 def test_report_shows_each_rule_text_and_picture(tmp_path):
-    pytest.importorskip("matplotlib", reason="the draw extra (networkx, matplotlib) is in the test extra")
+    for library in ("matplotlib", "networkx"):
+        pytest.importorskip(library, reason="the draw extra (networkx, matplotlib) is in the test extra")
     code, out, err = run_cli("report", "-o", tmp_path / "rep", ROOT / "rules/softmax.egg", ROOT / "proofs/attention.egg",
                              "--cache", "off")
     assert code == 0, err
@@ -242,6 +243,24 @@ def test_report_shows_each_rule_text_and_picture(tmp_path):
     ElementTree.fromstring(svg)
     assert "left side" in svg and "right side" in svg and "R_add_m" in svg
     assert 'src="pictures/attention.svg"' in page           # the program's cascade, without graphviz
+    cascade = (tmp_path / "rep" / "pictures" / "attention.svg").read_text()
+    assert cascade.startswith("<?xml") and ElementTree.fromstring(cascade).tag.endswith("svg")
+    assert "GM" in cascade                                  # a binding of the program, drawn as text
+
+
+def test_report_without_the_drawing_libraries_still_writes_and_says_so(tmp_path):
+    """Neither graphviz nor networkx/matplotlib: the cascade is graphviz source shown as text, no rule pictures."""
+    script = ("import sys; sys.modules.update(matplotlib=None, networkx=None); from verify.cli import main; "
+              f"sys.argv = ['verify', 'report', '-o', {str(tmp_path / 'rep')!r}, 'rules/softmax.egg', "
+              "'proofs/attention.egg', '--cache', 'off', '--no-sympy']; main()")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PATH": ""})
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "no rule pictures: " in page and "cascade pictures as graphviz source" in page
+    assert not list((tmp_path / "rep" / "pictures").glob("*.svg"))
+    assert (tmp_path / "rep" / "pictures" / "attention.dot").read_text().startswith("digraph cascade")
+    assert "digraph cascade" in page
 
 
 # -- numeric on any program --------------------------------------------------------------------------------------

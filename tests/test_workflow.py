@@ -153,28 +153,6 @@ def test_report_lists_rules_steps_and_programs(tmp_path, fmt, name):
     assert {r["name"] for r in results} >= {"split-max", "factor-out"}
 
 
-def test_report_draws_cascades_when_a_drawing_module_exists(tmp_path, monkeypatch):
-    from types import SimpleNamespace
-
-    from verify import report
-
-    drawn = []
-
-    def to_svg(program):
-        drawn.append(program.file)
-        return '<svg xmlns="http://www.w3.org/2000/svg"><text>cascade</text></svg>'
-
-    monkeypatch.setattr(report, "_drawer", lambda: SimpleNamespace(to_svg=to_svg))
-    code, out, err = verify("report", "-o", tmp_path / "site", ROOT / "proofs" / "attention.egg", "--cache", "off")
-    assert code == 0, err                       # a program alone: nothing to refute
-    page = (tmp_path / "site" / "index.html").read_text()
-    assert drawn and '<img src="pictures/attention.svg"' in page
-    assert (tmp_path / "site" / "pictures" / "attention.svg").exists()
-    monkeypatch.setattr(report, "_drawer", lambda: None)
-    verify("report", "-o", tmp_path / "plain", ROOT / "proofs" / "attention.egg", "--cache", "off")
-    assert "no cascade pictures" in (tmp_path / "plain" / "index.html").read_text()
-
-
 # -- the pytest plugin -------------------------------------------------------------------------------------------
 
 def test_pytest_plugin_items_failure_message_and_junit(pytester):
