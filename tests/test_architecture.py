@@ -37,7 +37,7 @@ ALLOWED_BACK_EDGES = {
 ALLOWED_LOCAL_IMPORTS = {
     "verify.chain": 7, "verify.claims": 6, "verify.cli": 30, "verify.cluster": 2, "verify.codegen": 2,
     "verify.deps": 6, "verify.driver": 27, "verify.egglog_bridge": 15, "verify.explain": 3, "verify.guards": 16,
-    "verify.mutate": 10, "verify.numerics": 2, "verify.pytest_plugin": 7, "verify.reader": 1, "verify.refute": 1,
+    "verify.mutate": 10, "verify.pytest_plugin": 7, "verify.reader": 1, "verify.refute": 1,
     "verify.unbounded": 3,
 }
 
