@@ -55,10 +55,6 @@ def test_random_text(text):
 
 # -- random s-expressions -------------------------------------------------------------------------------------
 
-def _rank_string(draw_ranks):
-    return "".join(draw_ranks)
-
-
 @st.composite
 def operator_names(draw):
     family = draw(st.sampled_from(["M", "R", "T", "S", "M_R", "X", "leaf"]))
