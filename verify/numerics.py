@@ -41,7 +41,7 @@ class _ExpWatch(NormalForm):
 
 def _max_args(alg: NormalForm, atom_id: int):
     info = alg.atom_info[atom_id]
-    return info[2] if info and info[0] == "max" and len(info) > 2 else None
+    return info[2] if isinstance(info, tuple) and len(info) > 2 and info[0] == "max" else None
 
 
 def _bounded_above_by_zero(alg: NormalForm, arg) -> bool:
@@ -188,7 +188,7 @@ TILES = (8, 32, 128)                                  # tile counts tried for a 
 @dataclass
 class ProgramSpec:
     path: str
-    program: object
+    program: ir.Program
     output: str
     out_ranks: tuple[str, ...]
     inputs: tuple[tuple[str, tuple[str, ...]], ...]
@@ -205,7 +205,7 @@ def describe(path) -> ProgramSpec:
                          "keep one (extract ...) in a copy of the program, or compare two programs with "
                          "`verify equiv`, which pairs every output")
     claim = equiv_claim(program, program)            # its inputs, masks, ranks and splits, shape-checked
-    return ProgramSpec(str(path), program, claim.lhs.expr.name, tuple(claim.out_ranks), claim.inputs, claim.masks,
+    return ProgramSpec(str(path), program, program.output_names()[0], tuple(claim.out_ranks), claim.inputs, claim.masks,
                        tuple(claim.ranks()), tuple(claim.splits()))
 
 
@@ -226,9 +226,12 @@ def size_plans(spec: ProgramSpec, given: dict[str, int], tiles=TILES) -> list[di
             total = s.get(rank)
             if outer in given and inner in given:
                 choices = [(given[outer], given[inner])]
+            elif total is None:                   # the rank is itself a part of a split: its parts must be given
+                raise BoundError(f"{spec.path}: the size of {rank.upper()} is not known; give {outer.upper()} and "
+                                 f"{inner.upper()}")
             elif outer in given or inner in given:
-                known = given.get(outer) or given.get(inner)
-                if total is None or total % known:
+                known = given[outer] if outer in given else given[inner]
+                if total % known:
                     raise BoundError(f"{spec.path}: {rank.upper()}={total} is not divisible by "
                                      f"{(outer if outer in given else inner).upper()}={known}")
                 choices = [(known, total // known)] if outer in given else [(total // known, known)]
@@ -252,7 +255,7 @@ def make_inputs(spec: ProgramSpec, sizes: dict[str, int], rng) -> dict[str, np.n
         if name in spec.masks:
             keep = rng.random(shape) < 0.7
             if "m" in ranks:
-                index = [slice(None)] * len(shape)
+                index: list[slice | int] = [slice(None)] * len(shape)
                 index[ranks.index("m")] = 0
                 keep[tuple(index)] = True                 # every row sees a key (B unmasked along m)
             out[name] = np.where(keep, 0.0, -np.inf)
