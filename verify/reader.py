@@ -46,9 +46,7 @@ IGNORED_COMMANDS = {
 }
 IGNORED_USER_COMMANDS = {"run", "run-schedule", "print-stats"}
 RULE_NAME_RE = re.compile(r"^\s*;+\s*([A-Za-z][\w.\-]*(?: \d+)?)\s*:\s*(.*)$")  # `; split-max: ...`, `; Rule 5: ...`
-EXPECT_RE = re.compile(r"^\s*;+\s*expect\s*:\s*([a-z]+)", re.I)
-# `; expect-error: KIND`: a corpus file that must be refused (tests/test_corpus.py); a directive, not a rule name
-EXPECT_ERROR_RE = re.compile(r"^\s*;+\s*expect-error\s*:", re.I)
+EXPECT_RE = re.compile(r"^\s*;+\s*expect(-error)?\s*:\s*([a-z]+)", re.I)  # -error: a refusal (tests/test_corpus.py)
 FOR_RANKS_RE = re.compile(r"^\s*;+\s*for-ranks\s*:\s*([a-z])\s+in\s+([a-z](?:\s*,\s*[a-z])*)\s*$", re.I)
 # any attempt at the directive, to refuse malformed ones
 FOR_RANKS_ANY_RE = re.compile(r"^\s*;+\s*for-ranks\s*:", re.I)
@@ -229,8 +227,8 @@ class _Reader:
     def expectation(self) -> str | None:
         for line in self.lines[:10]:
             m = EXPECT_RE.match(line)
-            if m:
-                return m.group(1).lower()
+            if m and not m.group(1):
+                return m.group(2).lower()
         return None
 
     def command(self, command) -> None:
@@ -365,8 +363,8 @@ class _Reader:
             above -= 1
         block = []  # the comment block directly above the rule, top line first (directives left out)
         while above >= 0 and self.lines[above].lstrip().startswith(";"):
-            if not (EXPECT_RE.match(self.lines[above]) or EXPECT_ERROR_RE.match(self.lines[above])
-                    or ASSUME_RE.match(self.lines[above]) or FOR_RANKS_RE.match(self.lines[above])):
+            if not (EXPECT_RE.match(self.lines[above]) or ASSUME_RE.match(self.lines[above])
+                    or FOR_RANKS_RE.match(self.lines[above])):
                 block.insert(0, self.lines[above])
             above -= 1
         for i, text in enumerate(block):
