@@ -7,6 +7,7 @@ edges must be acyclic, so any new cycle fails, and an allowed edge that disappea
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "verify"
@@ -98,6 +99,7 @@ def _imported(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, 
     return out
 
 
+@functools.cache     # every test reads the same tree: parse it once
 def import_graph() -> tuple[dict[str, set[str]], dict[str, int]]:
     """module -> the own modules it imports; module -> how many of its import statements of own modules are
     inside a function."""

@@ -42,6 +42,7 @@ def assert_replays(claim, cx):
 LIBRARY = [(path, rule.name) for path in sorted((ROOT / "rules").glob("*.egg")) for rule in read_file(path).rules]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path,name", LIBRARY, ids=[n for _, n in LIBRARY])
 def test_library_rule_is_certified(path, name):
     (claim,) = [c for c in claims_in(path) if c.name == name]
@@ -56,6 +57,7 @@ def program(name):
     return read_file(ROOT / "proofs" / name).program
 
 
+@pytest.mark.slow
 def test_two_pass_equals_three_pass():
     claim = equiv_claim(program("attention.egg"), program("attention_2pass.egg"))
     result = check_claim(claim, OPTIONS)
@@ -64,6 +66,7 @@ def test_two_pass_equals_three_pass():
     assert result.bound.startswith("all sizes")          # lifted by its own obligations (verify/unbounded/)
 
 
+@pytest.mark.slow
 def test_sign_flipped_correction_is_refuted(tmp_path):
     text = (ROOT / "proofs" / "attention_2pass.egg").read_text().replace("(M_sub_m1p LM GM)", "(M_sub_m1p GM LM)")
     flipped = tmp_path / "flipped.egg"
@@ -88,6 +91,7 @@ def test_layout_bug_is_refuted():
     assert result.counterexample.sizes["m1"] >= 2 and result.counterexample.sizes["m0"] >= 2
 
 
+@pytest.mark.slow
 def test_normal_form_proves_without_z3_at_larger_bound():
     claim = equiv_claim(program("attention.egg"), program("attention_1pass.egg"))
     result = check_claim(claim, Options(bound=Bound.parse("M1=8,M0=4,F=2"), isolate=False, sympy=False))
@@ -96,6 +100,7 @@ def test_normal_form_proves_without_z3_at_larger_bound():
     assert result.bound.startswith("all sizes")          # and lifted (verify/unbounded/, closed forms)
 
 
+@pytest.mark.slow
 def test_sympy_second_opinion_is_recorded():
     claim = claims_in(ROOT / "rules" / "tiling.egg")[0]
     result = check_claim(claim, Options(isolate=True, sympy=True))
@@ -131,6 +136,7 @@ def test_parallel_ranks_are_pinned():
 
 # -- CLI ---------------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_json_schema_and_exit_codes(tmp_path):
     code, out, _ = run_cli("check", ROOT / "rules" / "tiling.egg", "--json", "--no-sympy")
     assert code == 0
@@ -144,6 +150,7 @@ def test_cli_json_schema_and_exit_codes(tmp_path):
     assert result["counterexample"]["sizes"] and result["counterexample"]["inputs"]
 
 
+@pytest.mark.slow
 def test_cli_equiv_prints_readable_counterexample(tmp_path):
     text = (ROOT / "proofs" / "attention_2pass.egg").read_text().replace("(M_sub_m1p LM GM)", "(M_sub_m1p GM LM)")
     (tmp_path / "flipped.egg").write_text(text)

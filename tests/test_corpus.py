@@ -7,7 +7,9 @@ each is its expectation, in the file's own comment syntax (`;` for egglog, `#` f
     ; expect: refuted          every claim (every step, for a chain) REFUTED by a counterexample that replays
     ; expect-error: KIND       `verify check` refuses the file with one located error of that kind
 
-A verdict file's second line says in words what the rule does. KIND is the error class's kind in
+`; expect: certified (slow)` marks a file whose check takes seconds: `pytest -m "not slow"` leaves it out; a
+chain file (a pair of whole programs) is always slow. A verdict file's second line says in words what the
+rule does. KIND is the error class's kind in
 verify/errors.py without " error" (parse, notation, shape, bound, usage). tests/corpus/programs and
 tests/corpus/malformed/inputs hold the programs the chain files name; they are not corpus entries.
 """
@@ -33,7 +35,7 @@ CORPUS = ROOT / "tests" / "corpus"
 OPTIONS = Options(isolate=False, sympy=False)
 VERDICTS = {"true": "certified", "false": "refuted"}
 ERROR_KINDS = frozenset(cls.kind.removesuffix(" error") for cls in VerifyError.__subclasses__())
-HEADER = re.compile(r"^\s*[;#]+\s*(?:expect\s*:\s*(certified|refuted)|expect-error\s*:\s*([a-z-]+))\s*$")
+HEADER = re.compile(r"^\s*[;#]+\s*(?:expect\s*:\s*(certified|refuted)(\s+\(slow\))?|expect-error\s*:\s*([a-z-]+))\s*$")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Expectation:
     verdict: str | None            # certified | refuted
     error: str | None              # one of ERROR_KINDS
     comment: str                   # the line under the header
+    slow: bool = False
 
 
 def expectation(path: Path) -> Expectation:
@@ -48,8 +51,8 @@ def expectation(path: Path) -> Expectation:
     lines = path.read_bytes().decode("utf-8", errors="replace").splitlines() + ["", ""]
     m = HEADER.match(lines[0])
     assert m, f"{path.name}: the first line must be '; expect: certified|refuted' or '; expect-error: <kind>'"
-    assert m.group(2) is None or m.group(2) in ERROR_KINDS, f"{path.name}: error kind not in {sorted(ERROR_KINDS)}"
-    return Expectation(m.group(1), m.group(2), lines[1].strip(";# "))
+    assert m.group(3) is None or m.group(3) in ERROR_KINDS, f"{path.name}: error kind not in {sorted(ERROR_KINDS)}"
+    return Expectation(m.group(1), m.group(3), lines[1].strip(";# "), bool(m.group(2)) or path.suffix == ".toml")
 
 
 def entries(kind: str) -> list[Path]:
@@ -98,7 +101,12 @@ def test_a_file_without_a_header_fails_the_runner(tmp_path):
         expectation(path)
 
 
-@pytest.mark.parametrize("path", TRUE + FALSE, ids=[f"{p.parent.name}/{p.name}" for p in TRUE + FALSE])
+def case(path: Path):
+    marks = [pytest.mark.slow] if expectation(path).slow else []
+    return pytest.param(path, marks=marks, id=f"{path.parent.name}/{path.name}")
+
+
+@pytest.mark.parametrize("path", [case(p) for p in TRUE + FALSE])
 def test_verdict(path):
     if expectation(path).verdict == "certified":
         for claim in claims_of(path):

@@ -44,6 +44,7 @@ def test_numeric_on_masked_and_scaled_programs(program):
     assert "worst float64 error" in out and "Traceback" not in out + err
 
 
+@pytest.mark.slow
 def test_report_into_a_path_that_cannot_be_a_directory(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
@@ -58,6 +59,7 @@ def test_run_on_a_binary_file(tmp_path, data):
     located(*run_cli("run", path), "binary.egg:1")
 
 
+@pytest.mark.slow
 def test_explain_on_masked_claims_offers_assumptions_not_signs(tmp_path):
     code, out, err = run_cli("explain", CORPUS / "false" / "mask-row-max-no-assumption.egg", "--cache", "off")
     assert code == 1 and "Traceback" not in out + err
@@ -94,6 +96,7 @@ def _toml(value) -> str:
     return str(value)
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(st.sampled_from(["start", "end", "bound", "assume", "rules_dir"]), VALUES,
        st.sampled_from(["name", "from", "to", "by", "rules", "unbounded", "bound", "assume"]), VALUES)

@@ -72,6 +72,7 @@ def test_one_pass_that_forgets_to_rescale_the_numerator(tmp_path):
     assert not np.all(rm == rm.reshape(rm.shape[0], -1)[:1].reshape((1,) + rm.shape[1:]))
 
 
+@pytest.mark.slow
 def test_harmless_one_pass_variants_are_certified(tmp_path):
     # any finite shift cancels (RM from 0), and RD[0] is multiplied by PRM[0] = exp(-inf - RM[1]) = 0
     for old, new in [('(S_scan_m1 "RM" (Const -inf)', '(S_scan_m1 "RM" (Const 0.0)'),
@@ -119,6 +120,7 @@ def test_scalar_outputs_do_not_crash_the_object_algebras():
     assert smt.decide(claim, {"m": 4, "m1": 2, "m0": 2})[0] == "proved"
 
 
+@pytest.mark.slow
 def test_induction_lifts_only_the_modelled_cascades(tmp_path):
     """A 1-pass that is wrong only from M1 = 9 on, named with the 3pass=1pass lemma group: must not be
     CERTIFIED for all sizes."""
@@ -154,6 +156,7 @@ def fresh_guard():
     guards.reset_guard_cache()
 
 
+@pytest.mark.slow
 def test_guard_passes_and_is_cached(fresh_guard):
     ok, detail = guards.vacuity_guard(OPTIONS)
     assert ok, detail
@@ -162,6 +165,7 @@ def test_guard_passes_and_is_cached(fresh_guard):
     assert time.monotonic() - start < 0.01
 
 
+@pytest.mark.slow
 def test_unsatisfiable_axioms_make_every_verdict_unknown(fresh_guard, monkeypatch):
     import z3
 
@@ -176,6 +180,7 @@ def test_unsatisfiable_axioms_make_every_verdict_unknown(fresh_guard, monkeypatc
     assert all(r.verdict is Verdict.UNKNOWN and "vacuity guard failed" in r.detail for r in results)
 
 
+@pytest.mark.slow
 def test_a_normal_form_that_proves_everything_fails_the_guard(fresh_guard, monkeypatch):
     from verify.normal_form import NormalForm
 
@@ -217,6 +222,7 @@ def _sleep(seconds):
     return "woke up"
 
 
+@pytest.mark.slow
 def test_timeout_kills_a_sleeping_child():
     start = time.monotonic()
     outcome = driver.run_isolated(_sleep, (60,), 0.5)
@@ -224,6 +230,7 @@ def test_timeout_kills_a_sleeping_child():
     assert time.monotonic() - start < 10
 
 
+@pytest.mark.slow
 def test_claim_timeout_is_unknown(monkeypatch):
     monkeypatch.setattr(driver, "prove_bounded", lambda claim, options: _sleep(60))
     (claim,) = claims_of(CORPUS / "true" / "max-assoc.egg")
@@ -243,6 +250,7 @@ def _hog():
     return len(block)
 
 
+@pytest.mark.slow
 def test_memory_cap_stops_a_runaway_child(monkeypatch):
     before = resource.getrlimit(resource.RLIMIT_AS)
     cap = _address_space() + (512 << 20)
@@ -255,6 +263,7 @@ def test_memory_cap_stops_a_runaway_child(monkeypatch):
     assert resource.getrlimit(resource.RLIMIT_AS) == before   # only the child was capped
 
 
+@pytest.mark.slow
 def test_parallel_jobs_give_the_serial_verdicts():
     serial = check_paths([ROOT / "rules"], Options(sympy=False, jobs=1))
     parallel = check_paths([ROOT / "rules"], Options(sympy=False, jobs=2))
@@ -290,6 +299,7 @@ def test_absurd_command_line_bounds(argv, needle):
 
 # -- mutation testing -----------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_mutants_of_the_rule_library_are_all_refuted_or_equivalent():
     report = mutate.run([ROOT / "rules" / "softmax.egg", ROOT / "rules" / "tiling.egg"],
                         Options(sympy=False, jobs=2, timeout=30))
@@ -306,6 +316,7 @@ def test_mutants_of_the_rule_library_are_all_refuted_or_equivalent():
                for m in report.by_verdict(Verdict.CERTIFIED))
 
 
+@pytest.mark.slow
 def test_mutants_of_the_one_pass_step(tmp_path):
     (tmp_path / "c.chain.toml").write_text(
         f'[[step]]\nname = "2-pass -> 1-pass"\nfrom = "{ROOT / "proofs" / "attention_2pass.egg"}"\n'
@@ -319,6 +330,7 @@ def test_mutants_of_the_one_pass_step(tmp_path):
     assert any("RD" in c and "Const 0 -> 1" in c for c in equivalent)   # RD[0] is multiplied by 0
 
 
+@pytest.mark.slow
 def test_mutate_cli(tmp_path):
     code, out, err = run_cli("mutate", CORPUS / "true" / "max-assoc.egg", "--json")
     assert code == 0, err
@@ -384,6 +396,7 @@ BOUND_ON_SPLIT_RANK = """; five: y * min(|N - 5|, 1) = y, with N = M the count o
 """
 
 
+@pytest.mark.slow
 def test_a_bound_on_a_split_rank_bounds_the_product_of_its_parts(tmp_path):
     """`--bound M=5..5` on a claim that splits m was dropped (the default tiles were checked and the rule
     certified); it now checks M1*M0 = 5 and refutes."""
