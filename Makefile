@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install codegen-extra lint verify test bench clean
+.PHONY: install codegen-extra lint verify test test-fast bench clean
 
 install: $(STAMP)
 
@@ -40,6 +40,10 @@ verify: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the tests that take under a second or so each (no `slow` marker): a check in seconds while editing
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP) codegen-extra
 	$(BIN)/python bench/run.py

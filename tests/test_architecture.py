@@ -7,6 +7,7 @@ edges must be acyclic, so any new cycle fails, and an allowed edge that disappea
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "verify"
@@ -17,8 +18,7 @@ ALLOWED_BACK_EDGES = {
 
 # Function-local imports of the package's own modules, per module: the target is none (ARCHITECTURE.md), except
 # where one breaks a real dependency on an optional library. Each count may only go down.
-ALLOWED_LOCAL_IMPORTS = {
-    "verify.cli": 99,
+ALLOWED_LOCAL_IMPORTS: dict[str, int] = {
 }
 
 # The layers of ARCHITECTURE.md, left to right. A module's layer is that of the longest prefix listed here;
@@ -32,12 +32,12 @@ LAYERS: dict[str, str] = {
     "verify.evaluate": "IR", "verify.verdict": "IR", "verify.printer": "IR", "verify.cost": "IR",
     "verify.normal_form": "engines", "verify.smt": "engines", "verify.symbolic": "engines",
     "verify.refute": "engines", "verify.intervals": "engines", "verify.induction": "engines",
-    "verify.egglog": "engines", "verify.numerics": "engines",
+    "verify.egglog": "engines",
     "verify.driver": "decide", "verify.cluster": "decide",
     "verify.certificates": "decide", "verify.chain": "decide", "verify.vacuity": "decide",
     "verify.crosscheck": "decide", "verify.isolation": "decide", "verify.gate": "decide",
     "verify.certified_rules": "decide", "verify.sources": "decide",
-    "verify.optimize": "applications", "verify.mutate": "applications", "verify.explain": "applications",
+    "verify.optimize": "applications", "verify.numerics": "applications", "verify.mutate": "applications", "verify.explain": "applications",
     "verify.report": "applications", "verify.draw": "applications", "verify.pytest_plugin": "applications",
     "verify.deps": "applications", "verify.codegen": "applications",
     "verify.cli": "cli", "verify.__main__": "cli",
@@ -78,6 +78,7 @@ def _imported(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, 
     return out
 
 
+@functools.cache     # every test reads the same tree: parse it once
 def import_graph(package: Path = PACKAGE) -> tuple[dict[str, set[str]], dict[str, int]]:
     """module -> the own modules it imports; module -> how many of its import statements of own modules are
     inside a function."""
@@ -220,8 +221,7 @@ def test_function_local_imports_of_own_modules_only_go_down():
 
 # Modules still over the 600-line limit of issue 14, with their length today; each may only shrink.
 MAX_LINES = 600
-ALLOWED_LONG_MODULES = {
-    "verify.cli": 9999,
+ALLOWED_LONG_MODULES: dict[str, int] = {
 }
 
 

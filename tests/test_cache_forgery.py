@@ -35,6 +35,7 @@ def entries(cache: Path) -> list[Path]:
     return sorted(cache.rglob("*.json"))
 
 
+@pytest.mark.slow
 def test_the_key_lives_outside_the_repository_and_is_private(tmp_path):
     cache = tmp_path / "cache"
     (tmp_path / "wrong.egg").write_text(FALSE)
@@ -45,6 +46,7 @@ def test_the_key_lives_outside_the_repository_and_is_private(tmp_path):
     assert path.read_text().strip() not in entries(cache)[0].read_text()
 
 
+@pytest.mark.slow
 def test_an_entry_edited_from_refuted_to_certified_is_not_trusted(tmp_path):
     rule, cache = tmp_path / "wrong.egg", tmp_path / "cache"
     rule.write_text(FALSE)
@@ -63,6 +65,7 @@ def test_an_entry_edited_from_refuted_to_certified_is_not_trusted(tmp_path):
     assert "cache" not in again[0]["engines"]
 
 
+@pytest.mark.slow
 def test_an_unauthenticated_entry_in_the_old_format_is_not_trusted(tmp_path):
     rule, cache = tmp_path / "wrong.egg", tmp_path / "cache"
     rule.write_text(FALSE)
@@ -76,6 +79,7 @@ def test_an_unauthenticated_entry_in_the_old_format_is_not_trusted(tmp_path):
     assert "not an authenticated entry" in again[0]["engines"]["cache rejected"]
 
 
+@pytest.mark.slow
 def test_an_entry_copied_into_another_claims_slot_is_not_trusted(tmp_path):
     right, wrong, cache = tmp_path / "right.egg", tmp_path / "wrong.egg", tmp_path / "cache"
     right.write_text(TRUE)
@@ -90,6 +94,7 @@ def test_an_entry_copied_into_another_claims_slot_is_not_trusted(tmp_path):
     assert "failed authentication" in again[0]["engines"]["cache rejected"]
 
 
+@pytest.mark.slow
 def test_an_entry_written_with_another_key_is_not_trusted(tmp_path, monkeypatch):
     rule, cache = tmp_path / "wrong.egg", tmp_path / "cache"
     rule.write_text(FALSE)
@@ -116,6 +121,7 @@ def test_an_entry_written_with_another_key_is_not_trusted(tmp_path, monkeypatch)
     assert again[0]["verdict"] == "CERTIFIED" and "cache" in again[0]["engines"]
 
 
+@pytest.mark.slow
 def test_a_rejected_entry_is_replaced_in_rw_mode(tmp_path):
     rule, cache = tmp_path / "wrong.egg", tmp_path / "cache"
     rule.write_text(FALSE)
@@ -128,6 +134,7 @@ def test_a_rejected_entry_is_replaced_in_rw_mode(tmp_path):
     assert "cache rejected" not in again[0]["engines"]
 
 
+@pytest.mark.slow
 def test_a_cached_result_reports_the_current_file_and_line(tmp_path):
     cache = tmp_path / "cache"
     old, new = tmp_path / "old.egg", tmp_path / "elsewhere" / "new.egg"

@@ -35,6 +35,7 @@ def derivation_step(tmp_path: Path, number: int, rules: str) -> Path:
     return chain_file(tmp_path, step, f'rules_dir = "{ROOT / "rules"}"\nbound = "M1=8,M0=4,F=2"\n')
 
 
+@pytest.mark.slow
 def test_derivation_chain_certified_by_rules():
     claims = read_chain(PROOFS / "derivation.chain.toml")
     assert len(claims) == 4 and all(isinstance(c, RulesStep) for c in claims)
@@ -54,6 +55,7 @@ def test_derivation_chain_certified_by_rules():
     assert all("; shapes: " in check_claim(c, FAST).method for c in claims[:1])
 
 
+@pytest.mark.slow
 def test_rules_steps_in_parallel_with_isolated_children():
     """--jobs 2 runs claims in threads; egglog runs in this process, the proofs in forked children."""
     claims = read_chain(PROOFS / "derivation.chain.toml")[:2]
@@ -61,6 +63,7 @@ def test_rules_steps_in_parallel_with_isolated_children():
     assert [r.verdict for r in results] == [Verdict.CERTIFIED] * 2, [r.detail for r in results]
 
 
+@pytest.mark.slow
 def test_rules_that_do_not_connect_the_programs_are_unknown(tmp_path):
     (claim,) = read_chain(derivation_step(tmp_path, 2, '["split-max"]'))
     result = check_claim(claim, FAST)
@@ -69,6 +72,7 @@ def test_rules_that_do_not_connect_the_programs_are_unknown(tmp_path):
     assert result.engines["equivalence"].startswith("CERTIFIED")   # equal programs, but not by these rules
 
 
+@pytest.mark.slow
 def test_a_rule_that_is_not_certified_now_makes_the_step_unknown(tmp_path, monkeypatch):
     real = certified_rules.check_claim
 

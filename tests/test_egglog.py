@@ -57,6 +57,7 @@ def mixed_rules(tmp_path):
 
 # -- export ----------------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_export_contains_only_certified_rules(mixed_rules, tmp_path):
     target = tmp_path / "out" / "certified.egg"
     code, out, err = run_cli("export", "--rules", mixed_rules, "-o", target, "--no-sympy")
@@ -74,6 +75,7 @@ def test_export_contains_only_certified_rules(mixed_rules, tmp_path):
     run_text(new_egraph(), text, str(target))
 
 
+@pytest.mark.slow
 def test_export_of_a_refuted_rule_is_an_error(mixed_rules, tmp_path):
     code, out, err = run_cli("export", "--rules", mixed_rules, "--rule", "sum-of-exp-wrong", "-o",
                              tmp_path / "x.egg", "--no-sympy")
@@ -84,6 +86,7 @@ def test_export_of_a_refuted_rule_is_an_error(mixed_rules, tmp_path):
     assert code == 2 and "no rule named" in err
 
 
+@pytest.mark.slow
 def test_exported_rewrites_are_guarded(library):
     by_name = {s.name: s.rule for s in library if s.rule is not None}
     (factor,) = rewrite_text(by_name["factor-out-of-sum"])
@@ -92,6 +95,7 @@ def test_exported_rewrites_are_guarded(library):
     assert "S_scan_m1" in online and "(finite ?R)" in online
 
 
+@pytest.mark.slow
 def test_guard_keeps_a_rule_to_its_ranks(library):
     # c has rank m here, so factor-out-of-sum (c constant along m) must not fire; the result must stay equal
     program = read_text('(let C (CreateTensor "C[m,p]"))\n(let X (CreateTensor "X[m,p]"))\n'
@@ -123,6 +127,7 @@ def test_memory_is_symbolic_and_exact_on_the_dag():
 
 # -- optimize ------------------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_optimize_rediscovers_the_one_pass_cascade(tmp_path):
     target = tmp_path / "opt.egg"
     code, out, err = run_cli("optimize", PROOFS / "attention.egg", "--cost", "passes", "--json", "-o", target)
@@ -138,6 +143,7 @@ def test_optimize_rediscovers_the_one_pass_cascade(tmp_path):
     assert analyze(again).passes == 1
 
 
+@pytest.mark.slow
 def test_optimize_without_scans_finds_a_two_pass_cascade(library):
     program = read_file(PROOFS / "attention.egg").program
     result = optimize(program, library, "passes", forbid=("S_",), options=Options(sympy=False))
@@ -145,6 +151,7 @@ def test_optimize_without_scans_finds_a_two_pass_cascade(library):
     assert "S_" not in program_text(result.program)
 
 
+@pytest.mark.slow
 def test_optimize_by_memory(library):
     program = read_file(PROOFS / "attention.egg").program
     result = optimize(program, library, "memory", options=Options(sympy=False))
@@ -153,6 +160,7 @@ def test_optimize_by_memory(library):
     assert "M*P" not in str(result.output.memory).replace("M0*P", "")
 
 
+@pytest.mark.slow
 def test_translation_validation_failure_is_loud(monkeypatch):
     from verify.verdict import Result, SizeBound, Verdict
 
@@ -178,6 +186,7 @@ def test_run_shows_what_egglog_extracts(tmp_path):
     assert code == 2 and "bad.egg:2" in err
 
 
+@pytest.mark.slow
 def test_run_applies_the_files_own_rules(tmp_path):
     path = tmp_path / "prog.egg"
     path.write_text('(let Q (CreateTensor "Q"))\n(let K (CreateTensor "K"))\n(let X (R_max_m (M_mul_emp_R_add_e Q K)))\n'
@@ -187,6 +196,7 @@ def test_run_applies_the_files_own_rules(tmp_path):
     assert "R_max_m1 (R_max_m0 (T_split_m_m1m0" in out
 
 
+@pytest.mark.slow
 def test_draw_writes_svg(tmp_path):
     code, out, err = run_cli("draw", PROOFS / "attention_1pass.egg", "-o", tmp_path / "a.svg")
     assert code == 0, err
@@ -195,6 +205,7 @@ def test_draw_writes_svg(tmp_path):
     ElementTree.parse(written)                       # well-formed SVG
 
 
+@pytest.mark.slow
 def test_draw_without_dot_draws_with_networkx_and_matplotlib(tmp_path):
     """No graphviz needed: --no-dot (as on a machine without `dot`) still writes the SVG, with every node."""
     code, out, err = run_cli("draw", PROOFS / "attention.egg", "-o", tmp_path / "a.svg", "--no-dot")
@@ -207,6 +218,7 @@ def test_draw_without_dot_draws_with_networkx_and_matplotlib(tmp_path):
         assert f">{name}<" in svg or f"{name}\n" in svg or name in svg
 
 
+@pytest.mark.slow
 def test_draw_dot_source_and_unwritable_format(tmp_path):
     code, out, err = run_cli("draw", PROOFS / "attention.egg", "-o", tmp_path / "a.dot")
     assert code == 0

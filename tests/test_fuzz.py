@@ -11,6 +11,7 @@ import os
 import tempfile
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,8 @@ from verify.claims import Bound, plan, rule_claim
 from verify.errors import VerifyError
 from verify.reader import read_file, read_text
 from verify.shapes import program_ranks
+
+pytestmark = pytest.mark.slow     # hypothesis runs hundreds of examples per test
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
@@ -54,10 +57,6 @@ def test_random_text(text):
 
 
 # -- random s-expressions -------------------------------------------------------------------------------------
-
-def _rank_string(draw_ranks):
-    return "".join(draw_ranks)
-
 
 @st.composite
 def operator_names(draw):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,8 @@ from verify.evaluate import FLOAT, mismatches
 from verify.masks import satisfies
 from verify.reader import read_text
 from verify.verdict import Verdict
+
+pytestmark = pytest.mark.slow     # hypothesis runs hundreds of examples per test
 
 B = '(CreateTensor "B[m,p]:mask")'
 

@@ -62,6 +62,7 @@ def rules(tmp_path):
 
 # -- streaming --------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_results_stream_in_input_order_while_the_run_goes_on_and_the_summary_comes_last():
     proc = subprocess.Popen([sys.executable, "-m", "verify", "check", "--plain", "--cache", "off",
                              "rules/tiling.egg", "proofs/attention.chain.toml"], cwd=ROOT, stdout=subprocess.PIPE,
@@ -77,6 +78,7 @@ def test_results_stream_in_input_order_while_the_run_goes_on_and_the_summary_com
     assert lines[-1] == "9 checked: 9 certified"
 
 
+@pytest.mark.slow
 def test_heartbeat_names_a_claim_that_runs_long():
     proc = verify_process("check", "--plain", "--cache", "off", "--heartbeat", "0.3", "proofs/attention.chain.toml")
     lines = proc.stdout.splitlines()
@@ -89,6 +91,7 @@ def test_heartbeat_names_a_claim_that_runs_long():
     assert "... still checking 3-pass -> 2-pass" in proc.stderr and "... still checking 2-pass -> 1-pass" in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_pipe_closed_early_stops_the_run_without_a_traceback(jobs):
     proc = subprocess.run(f"set -o pipefail; {sys.executable} -m verify check --plain --cache off --jobs {jobs} "
@@ -101,6 +104,7 @@ def test_a_pipe_closed_early_stops_the_run_without_a_traceback(jobs):
 
 # -- --json, every command, against its schema -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_check_json_lists_every_result_including_errors(rules, tmp_path):
     code, out, err = run_cli("check", rules, tmp_path / "missing.egg", "--json", "--cache", "off")
     assert code == 2
@@ -114,6 +118,7 @@ def test_check_json_lists_every_result_including_errors(rules, tmp_path):
     assert code == 2 and validate("check", out)[0]["verdict"] == "ERROR"
 
 
+@pytest.mark.slow
 def test_equiv_and_report_json(tmp_path):
     code, out, _ = run_cli("equiv", ROOT / "proofs/attention.egg", ROOT / "proofs/attention_2pass.egg", "--json",
                            "--cache", "off")
@@ -124,6 +129,7 @@ def test_equiv_and_report_json(tmp_path):
     assert code == 0 and len(validate("check", out)) == 5
 
 
+@pytest.mark.slow
 def test_explain_json_including_a_bad_target(rules):
     code, out, _ = run_cli("explain", f"{rules / 'wrong.egg'}:swap", f"{rules / 'good.egg'}:nope", "--json",
                            "--budget", "5")
@@ -133,6 +139,7 @@ def test_explain_json_including_a_bad_target(rules):
     assert "did you mean" in data[1]["result"]["detail"] or "split-max-ok" in data[1]["result"]["detail"]
 
 
+@pytest.mark.slow
 def test_mutate_json_and_exit_status(rules, tmp_path):
     code, out, _ = run_cli("mutate", rules / "good.egg", "--json")
     assert code == 0 and validate("mutate", out)["score"] == 1.0
@@ -144,6 +151,7 @@ def test_mutate_json_and_exit_status(rules, tmp_path):
     assert code == 2 and validate("mutate", out)["errors"]
 
 
+@pytest.mark.slow
 def test_numeric_and_deps_json():
     code, out, _ = run_cli("numeric", ROOT / "proofs/attention.egg", ROOT / "proofs/attention_1pass.egg",
                            "--sizes", "M=64,E=8,P=4,F=4", "--json")
@@ -153,12 +161,14 @@ def test_numeric_and_deps_json():
     assert code == 0 and validate("deps", out)["ref"] == "HEAD"
 
 
+@pytest.mark.slow
 def test_optimize_json():
     code, out, _ = run_cli("optimize", ROOT / "proofs/attention.egg", "--json", "--no-sympy")
     data = validate("optimize", out)
     assert code == 0 and data["verified"] and data["output"]["passes"] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv, schema", [
     (["check", "nope.egg"], "check"), (["check", "rules/softmax.egg", "--bound", "Q=2"], "check"),
     (["check", "rules", "--jobs", "0"], "check"), (["check", "rules", "--no-such-option"], "check"),
@@ -177,6 +187,7 @@ def test_json_of_bad_input_is_in_the_command_schema(argv, schema, tmp_path):
 
 # -- exit status, basics -----------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_version_help_and_exit_rule_in_help():
     proc = verify_process("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("verify ")
@@ -186,6 +197,7 @@ def test_version_help_and_exit_rule_in_help():
     assert "--changed-since" in proc.stdout and "FILE:NAME" in proc.stdout
 
 
+@pytest.mark.slow
 def test_check_file_rule_by_name_and_line(rules):
     code, out, _ = run_cli("check", f"{rules / 'wrong.egg'}:swap", f"{ROOT / 'rules/tiling.egg'}:5", "--plain",
                            "--cache", "off")
@@ -196,6 +208,7 @@ def test_check_file_rule_by_name_and_line(rules):
     assert code == 2 and "did you mean 'split-max'" in err
 
 
+@pytest.mark.slow
 def test_bound_naming_an_unknown_rank_is_an_error():
     code, _, err = run_cli("check", ROOT / "rules/softmax.egg", "--bound", "Q=3")
     assert code == 2 and "--bound names rank Q" in err and "Traceback" not in err
@@ -205,6 +218,7 @@ def test_bound_naming_an_unknown_rank_is_an_error():
     assert code == 2 and "--bound names rank Z" in err
 
 
+@pytest.mark.slow
 def test_error_verdicts_exit_2_refuted_exit_1(rules):
     assert run_cli("check", rules / "good.egg", "--cache", "off")[0] == 0
     assert run_cli("check", rules / "good.egg", rules / "wrong.egg", "--cache", "off")[0] == 1
@@ -213,6 +227,7 @@ def test_error_verdicts_exit_2_refuted_exit_1(rules):
 
 # -- counterexamples ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_an_ordinary_counterexample_comes_first_and_the_edge_case_second(rules):
     code, out, _ = run_cli("check", rules / "wrong.egg", "--json", "--cache", "off")
     (r,) = validate("check", out)
@@ -228,8 +243,10 @@ def test_an_ordinary_counterexample_comes_first_and_the_edge_case_second(rules):
 
 # -- pictures ----------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_report_shows_each_rule_text_and_picture(tmp_path):
-    pytest.importorskip("matplotlib", reason="the draw extra (networkx, matplotlib) is in the test extra")
+    for library in ("matplotlib", "networkx"):
+        pytest.importorskip(library, reason="the draw extra (networkx, matplotlib) is in the test extra")
     code, out, err = run_cli("report", "-o", tmp_path / "rep", ROOT / "rules/softmax.egg", ROOT / "proofs/attention.egg",
                              "--cache", "off")
     assert code == 0, err
@@ -242,10 +259,30 @@ def test_report_shows_each_rule_text_and_picture(tmp_path):
     ElementTree.fromstring(svg)
     assert "left side" in svg and "right side" in svg and "R_add_m" in svg
     assert 'src="pictures/attention.svg"' in page           # the program's cascade, without graphviz
+    cascade = (tmp_path / "rep" / "pictures" / "attention.svg").read_text()
+    assert cascade.startswith("<?xml") and ElementTree.fromstring(cascade).tag.endswith("svg")
+    assert "GM" in cascade                                  # a binding of the program, drawn as text
+
+
+@pytest.mark.slow
+def test_report_without_the_drawing_libraries_still_writes_and_says_so(tmp_path):
+    """Neither graphviz nor networkx/matplotlib: the cascade is graphviz source shown as text, no rule pictures."""
+    script = ("import sys; sys.modules.update(matplotlib=None, networkx=None); from verify.cli import main; "
+              f"sys.argv = ['verify', 'report', '-o', {str(tmp_path / 'rep')!r}, 'rules/softmax.egg', "
+              "'proofs/attention.egg', '--cache', 'off', '--no-sympy']; main()")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PATH": ""})
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "no rule pictures: " in page and "cascade pictures as graphviz source" in page
+    assert not list((tmp_path / "rep" / "pictures").glob("*.svg"))
+    assert (tmp_path / "rep" / "pictures" / "attention.dot").read_text().startswith("digraph cascade")
+    assert "digraph cascade" in page
 
 
 # -- numeric on any program --------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_numeric_any_program_masks_scales_and_sizes():
     code, out, err = run_cli("numeric", ROOT / "proofs/masked/attention_masked.egg",
                              ROOT / "proofs/masked/attention_1pass_guarded.egg", "--sizes", "M=64,M1=8,E=8,P=4,F=4")
@@ -288,6 +325,7 @@ def deps(repo, *extra):
     return validate("deps", proc.stdout)
 
 
+@pytest.mark.slow
 def test_changed_rule_rechecks_that_rule_and_the_chains_citing_it(repo):
     tiling = repo / "rules/tiling.egg"
     text = tiling.read_text()
@@ -304,6 +342,7 @@ def test_changed_rule_rechecks_that_rule_and_the_chains_citing_it(repo):
     assert "proofs/attention.chain.toml" not in data["targets"]          # it cites no rules
 
 
+@pytest.mark.slow
 def test_changed_program_rechecks_the_chains_naming_it(repo):
     p = repo / "proofs/attention_2pass.egg"
     p.write_text("; touched\n" + p.read_text())
@@ -312,6 +351,7 @@ def test_changed_program_rechecks_the_chains_naming_it(repo):
     assert "changed program" in data["reasons"]["proofs/attention.chain.toml"]
 
 
+@pytest.mark.slow
 def test_a_step_chain_inside_rules_counts_as_a_rule(repo):
     p = repo / "rules/online/running-max.rhs.egg"
     p.write_text("; touched\n" + p.read_text())
@@ -319,6 +359,7 @@ def test_a_step_chain_inside_rules_counts_as_a_rule(repo):
     assert "rules/online/running-max.chain.toml" in targets and "proofs/derivation.chain.toml" in targets
 
 
+@pytest.mark.slow
 def test_deleted_rules_recheck_their_citing_chain_and_fail_it(repo):
     (repo / "rules/softmax.egg").unlink()                 # division-deferral is cited by derivation.chain.toml
     data = deps(repo)
@@ -330,6 +371,7 @@ def test_deleted_rules_recheck_their_citing_chain_and_fail_it(repo):
     assert "no rule named 'division-deferral'" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_a_renamed_unchanged_rule_file_does_not_recheck_chains(repo):
     _git(repo, "mv", "rules/softmax.egg", "rules/softmax2.egg")
     targets = deps(repo)["targets"]
@@ -337,6 +379,7 @@ def test_a_renamed_unchanged_rule_file_does_not_recheck_chains(repo):
     assert all(t.startswith("rules/softmax2.egg:") for t in targets) and targets
 
 
+@pytest.mark.slow
 def test_staged_only_the_checker_and_a_bogus_ref(repo):
     (repo / "rules/extra.egg").write_text(GOOD)                   # untracked, not staged
     assert deps(repo, "--staged")["targets"] == []
@@ -354,6 +397,7 @@ def test_staged_only_the_checker_and_a_bogus_ref(repo):
     assert proc.returncode == 2 and "'no-such-ref' is not a commit" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_the_pre_commit_hook_entry_blocks_a_staged_deletion(repo):
     _git(repo, "rm", "-q", "rules/softmax.egg")
     entry = "check --staged --plain --cache off rules proofs".split()
@@ -370,6 +414,7 @@ def _comparable(results):
     return [(r["file"], r["line"], r["name"], r["verdict"], r["bound"], r["method"]) for r in results]
 
 
+@pytest.mark.slow
 def test_dask_cluster_gives_the_same_verdicts_as_the_local_run(tmp_path):
     pytest.importorskip("distributed", reason="the cluster extra (dask.distributed) is not installed: "
                                               "pip install 'verify[cluster]' (make install does)")
@@ -395,6 +440,7 @@ def test_dask_cluster_gives_the_same_verdicts_as_the_local_run(tmp_path):
     assert a[0]["counterexample"] == b[0]["counterexample"] and b[0]["verdict"] == "REFUTED"
 
 
+@pytest.mark.slow
 def test_dask_executor_errors_are_clear():
     proc = verify_process("check", "rules/softmax.egg", "--executor", "dask=127.0.0.1:9",
                           env={"VERIFY_DASK_CONNECT_TIMEOUT": "2"})

@@ -36,6 +36,7 @@ def by_name(obs):
     return {o.name: o for o in obs}
 
 
+@pytest.mark.slow
 def test_correct_chain_every_obligation_proved(correct):
     groups, total = correct
     assert list(groups) == [GROUP_2PASS, GROUP_1PASS, GROUP_MERGE]
@@ -49,6 +50,7 @@ def test_correct_chain_every_obligation_proved(correct):
     assert total < 5.0          # target < 1 s; generous bound for a loaded machine
 
 
+@pytest.mark.slow     # the module's fixtures prove a whole chain's obligations
 def test_expected_obligations_present(correct):
     groups, _ = correct
     names = {o.name for obs in groups.values() for o in obs}
@@ -59,6 +61,7 @@ def test_expected_obligations_present(correct):
         assert n in names
 
 
+@pytest.mark.slow     # the module's fixtures prove a whole chain's obligations
 def test_queries_are_quantifier_free_and_never_contain_infinity(correct):
     groups, _ = correct
     for obs in groups.values():
@@ -68,12 +71,14 @@ def test_queries_are_quantifier_free_and_never_contain_infinity(correct):
             assert "inf" not in text.replace("info", ""), o.name
 
 
+@pytest.mark.slow
 def test_flat_list_matches_groups(correct):
     groups, _ = correct
     flat = prove_chain_unbounded()
     assert [o.name for o in flat] == [o.name for obs in groups.values() for o in obs]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MUTANTS)
 def test_every_mutant_is_refuted_with_replayed_counterexample(mutants, name):
     obs = mutants[name]
@@ -85,6 +90,7 @@ def test_every_mutant_is_refuted_with_replayed_counterexample(mutants, name):
         assert o.replay is not None and o.replay["disagrees"] is True, (o.name, o.replay)
 
 
+@pytest.mark.slow     # the module's fixtures prove a whole chain's obligations
 def test_drop_rnv_rescale_fails_exactly_the_rnv_step(mutants):
     obs = by_name(mutants["drop_rnv_rescale"])
     assert obs["invariant.step.RD"].verdict == "proved"
@@ -98,6 +104,7 @@ def test_drop_rnv_rescale_fails_exactly_the_rnv_step(mutants):
     assert obs["invariant.base1"].verdict == "proved"     # the k = 0 step has RNV[0] = 0: no rescale needed
 
 
+@pytest.mark.slow     # the module's fixtures prove a whole chain's obligations
 def test_flipped_correction_fails_base_and_step(mutants):
     obs = by_name(mutants["flipped_correction"])
     base = obs["invariant.base1"]
@@ -109,6 +116,7 @@ def test_flipped_correction_fails_base_and_step(mutants):
         assert step.replay["disagrees"] is True
 
 
+@pytest.mark.slow     # the module's fixtures prove a whole chain's obligations
 def test_merge_forgetting_rescale_breaks_the_monoid_only(mutants):
     obs = by_name(mutants["merge_forgets_rescale"])
     assert obs["merge.associative"].verdict == "refuted"
@@ -119,6 +127,7 @@ def test_merge_forgetting_rescale_breaks_the_monoid_only(mutants):
             assert o.verdict == "proved", o.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["2pass_flipped_prm", "2pass_drop_prm"])
 def test_2pass_mutants_fail_pointwise(mutants, name):
     o = by_name(mutants[name])["2pass.pointwise"]

@@ -11,7 +11,7 @@ import pytest
 from verify import cli
 
 ROOT = Path(__file__).resolve().parent.parent
-SOUND = ROOT / "tests" / "soundness"
+CORPUS = ROOT / "tests" / "corpus"
 
 
 def run_cli(*argv):
@@ -29,7 +29,7 @@ def located(code, out, err, needle):
 
 @pytest.mark.parametrize("argv,needle", [
     (["numeric", "--M", "0", ROOT / "proofs" / "attention.egg"], "M=0 must be between 1"),
-    (["numeric", SOUND / "programs" / "two_outputs.egg"], "2 output(s)"),
+    (["numeric", CORPUS / "programs" / "two_outputs.egg"], "2 output(s)"),
 ])
 def test_numeric_on_bad_sizes_and_programs(argv, needle):
     located(*run_cli(*argv), needle)
@@ -44,6 +44,7 @@ def test_numeric_on_masked_and_scaled_programs(program):
     assert "worst float64 error" in out and "Traceback" not in out + err
 
 
+@pytest.mark.slow
 def test_report_into_a_path_that_cannot_be_a_directory(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
@@ -58,12 +59,13 @@ def test_run_on_a_binary_file(tmp_path, data):
     located(*run_cli("run", path), "binary.egg:1")
 
 
+@pytest.mark.slow
 def test_explain_on_masked_claims_offers_assumptions_not_signs(tmp_path):
-    code, out, err = run_cli("explain", SOUND / "false" / "mask-row-max-no-assumption.egg", "--cache", "off")
+    code, out, err = run_cli("explain", CORPUS / "false" / "mask-row-max-no-assumption.egg", "--cache", "off")
     assert code == 1 and "Traceback" not in out + err
     assert "certified under precondition B unmasked along m" in out
     assert "B >= 0" not in out and "B > 0" not in out
-    code, out, err = run_cli("explain", SOUND / "false" / "pin-assume-along-parallel-rank.egg", "--cache", "off")
+    code, out, err = run_cli("explain", CORPUS / "false" / "pin-assume-along-parallel-rank.egg", "--cache", "off")
     assert code == 1 and "Traceback" not in out + err
 
 
@@ -94,6 +96,7 @@ def _toml(value) -> str:
     return str(value)
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(st.sampled_from(["start", "end", "bound", "assume", "rules_dir"]), VALUES,
        st.sampled_from(["name", "from", "to", "by", "rules", "unbounded", "bound", "assume"]), VALUES)

@@ -92,6 +92,7 @@ def test_the_row_max_identity_needs_its_assumption():
     assert result.verdict is Verdict.REFUTED
 
 
+@pytest.mark.slow
 def test_a_verdict_under_an_assumption_says_so_in_the_line_and_in_json(tmp_path):
     import io
     import json

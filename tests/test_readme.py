@@ -25,6 +25,7 @@ def tutorial_commands() -> list[tuple[str, int]]:
     return commands
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "verify").exists(), reason="needs the project's .venv")
 def test_readme_tutorial_runs(tmp_path):
     for name in (".venv", "rules", "proofs"):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
+
 from verify import certificates, cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +27,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_mutate_reports_an_ill_ranked_rule_and_still_mutates_the_others(tmp_path):
     bad = write(tmp_path / "rules" / "bad.egg", ILL_RANKED)
     code, out, err = run_cli("mutate", bad)
@@ -37,6 +40,7 @@ def test_mutate_reports_an_ill_ranked_rule_and_still_mutates_the_others(tmp_path
     assert " refuted, 0 equivalent" in out and "mutants: 0 refuted" not in out, out   # the good rule's mutants ran
 
 
+@pytest.mark.slow
 def test_run_checks_a_top_level_union_as_a_claim(tmp_path):
     program = write(tmp_path / "u.egg", '(let X (CreateTensor "X[p]"))\n'
                                         "(let A (M_exp_p (M_add_p (M_exp_p X) (Const 1.0))))\n"
@@ -84,6 +88,7 @@ def test_duplicate_chain_step_names_are_a_located_error(tmp_path):
     assert code == 2 and f"{chain}:8: parse error: step name 's' is used twice (first at line 4)" in err, (code, err)
 
 
+@pytest.mark.slow
 def test_a_chain_step_may_name_a_reached_program_by_another_path(tmp_path):
     chain = _chain(tmp_path, 'start = "attention.egg"\nend = "attention_2pass.egg"\n'
                              '[[step]]\nname = "s"\nfrom = "../ch/attention.egg"\nto = "attention_2pass.egg"\n'
@@ -139,6 +144,7 @@ def _count_files(tmp_path):
     return rules, program
 
 
+@pytest.mark.slow
 def test_rules_certified_only_within_a_bound_do_not_drive_egglog(tmp_path):
     """The rule is CERTIFIED at E <= 2 and false at E = 3 (the program's size): it is not exported, and optimize
     leaves the program as it is; nothing claims Z = Y."""
@@ -151,6 +157,7 @@ def test_rules_certified_only_within_a_bound_do_not_drive_egglog(tmp_path):
     assert code == 0 and "0 of 1 rules used" in out and "(Const 2.0)" in out, (out, err)
 
 
+@pytest.mark.slow
 def test_allow_bounded_warns_about_declared_sizes_and_writes_no_kernel(tmp_path):
     rules, program = _count_files(tmp_path)
     kernel = tmp_path / "z.py"
@@ -159,6 +166,7 @@ def test_allow_bounded_warns_about_declared_sizes_and_writes_no_kernel(tmp_path)
     assert code == 1 and "declares E=3, outside the bound" in err and not kernel.exists(), (out, err)
 
 
+@pytest.mark.slow
 def test_equiv_says_when_declared_sizes_lie_outside_the_bound(tmp_path):
     _, program = _count_files(tmp_path)
     other = tmp_path / "other.egg"
@@ -183,6 +191,7 @@ def test_draw_refuses_an_ill_ranked_program_and_a_file_without_a_program(tmp_pat
     assert code == 2 and "no program to draw" in err, (out, err)
 
 
+@pytest.mark.slow
 def test_a_rule_name_two_rule_files_share_is_ambiguous_in_a_rules_step(tmp_path):
     rules = tmp_path / "rules"
     rules.mkdir()

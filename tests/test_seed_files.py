@@ -55,6 +55,7 @@ def expected_exit(path: Path) -> int | None:
     return int(values[0]) if values else None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [p for p in FILES if header(p, "verdict")], ids=lambda p: p.name)
 def test_every_rule_gets_its_stated_verdict(path):
     report = check_paths([path], OPTIONS)
@@ -67,6 +68,7 @@ def test_every_rule_gets_its_stated_verdict(path):
             assert max(r.counterexample.sizes.values()) <= 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [p for p in FILES if header(p, "exit")], ids=lambda p: p.name)
 def test_check_reports_notes_errors_and_exit_status(path):
     code, out, err = run_cli("check", path, "--no-sympy", "--cache", "off", "--plain")
@@ -85,6 +87,7 @@ def test_check_reports_notes_errors_and_exit_status(path):
         assert "counterexample (numeric search; replayed: yes)" in out and "inputs:" in out and "at " in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [p for p in FILES if header(p, "equiv")], ids=lambda p: p.name)
 def test_programs_with_sizes_first_inputs_are_certified_equal(path):
     for other, verdict in header(path, "equiv"):
@@ -121,6 +124,7 @@ def test_name_first_and_ranked_names_still_read(tmp_path):
     assert source.program.bindings["S"].expr.ranks == ("m", "p")
 
 
+@pytest.mark.slow
 def test_implicit_tiling_is_named_in_the_verdict_and_strict_shapes_refuse_it(tmp_path):
     code, out, _ = run_cli("check", SEED / "rules_seed_style.egg", "--no-sympy", "--cache", "off", "--plain")
     assert "split-row-max: CERTIFIED (all sizes (M, M1, M0 symbolic)" in out
@@ -136,6 +140,7 @@ def test_implicit_tiling_is_named_in_the_verdict_and_strict_shapes_refuse_it(tmp
     assert "defer-division: CERTIFIED" in out      # strictly ranked rules are still checked
 
 
+@pytest.mark.slow
 def test_strictly_ranked_rules_with_unrelated_tile_sizes_are_read_with_implicit_tiling():
     """`(R_add_m (M_mul_fmp a v))` = `(R_add_m1 (R_add_m0 (M_mul_fm1m0p a v)))` is strictly well-ranked with a, v
     constant along m, but then M and M1*M0 are unrelated sizes: the implicit reading is the one checked."""
@@ -145,6 +150,7 @@ def test_strictly_ranked_rules_with_unrelated_tile_sizes_are_read_with_implicit_
     assert "for all a[m,f,p], v[m,f,p]" in r.description
 
 
+@pytest.mark.slow
 def test_verify_run_keeps_egglogs_extraction_and_checks_the_rules():
     code, out, err = run_cli("run", SEED / "rules_seed_style.egg", "--no-sympy")
     assert "Traceback" not in out + err
@@ -177,6 +183,7 @@ def test_every_shipped_egg_file_runs_in_egglog(path):
     run_program(path.read_text(), str(path))      # raises on any egglog error
 
 
+@pytest.mark.slow
 def test_exported_rules_run_in_egglog_and_are_read_back(tmp_path):
     target = tmp_path / "certified.egg"
     code, out, err = run_cli("export", "--rules", ROOT / "rules", "-o", target, "--no-sympy")
@@ -190,6 +197,7 @@ def test_exported_rules_run_in_egglog_and_are_read_back(tmp_path):
     assert "only set facts of the file's own functions" in out
 
 
+@pytest.mark.slow
 def test_an_exported_chain_step_read_back_is_the_same_claim_and_a_broken_one_is_refuted(tmp_path):
     """`verify export` writes a chain step's programs inline (a shift inside a scan body); read back, the nested
     iteration means what the step's `let` meant, so the dropped rescale of the online sum is refuted."""
@@ -210,6 +218,7 @@ def test_an_exported_chain_step_read_back_is_the_same_claim_and_a_broken_one_is_
     assert code == 0 and "online-sum: CERTIFIED" in out, (out, err)
 
 
+@pytest.mark.slow
 def test_implicitly_read_rules_are_not_exported_but_multi_fact_rules_are(tmp_path):
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -222,6 +231,7 @@ def test_implicitly_read_rules_are_not_exported_but_multi_fact_rules_are(tmp_pat
     run_program(target.read_text(), str(target))
 
 
+@pytest.mark.slow
 def test_verify_run_validates_terms_extracted_under_the_files_own_datatype():
     code, out, err = run_cli("run", SEED / "odd_forms.egg", "--no-sympy")
     assert out.startswith('(R_max_m (CreateTensor 1 4 "S[m]"))')
@@ -229,9 +239,10 @@ def test_verify_run_validates_terms_extracted_under_the_files_own_datatype():
     assert code == 0, (out, err)
 
 
-MALFORMED = sorted(p for p in (ROOT / "tests" / "soundness" / "malformed").glob("*.egg")) + [SEED / "traps.egg"]
+MALFORMED = sorted(p for p in (ROOT / "tests" / "corpus" / "malformed").glob("*.egg")) + [SEED / "traps.egg"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", MALFORMED, ids=lambda p: p.name)
 def test_verify_run_on_bad_files_never_gives_a_traceback(path):
     code, out, err = run_cli("run", path, "--no-sympy")
@@ -241,6 +252,7 @@ def test_verify_run_on_bad_files_never_gives_a_traceback(path):
         assert err.strip() and "error" in err
 
 
+@pytest.mark.slow
 def test_json_lists_each_bad_rule_as_its_own_error_entry():
     import json
 

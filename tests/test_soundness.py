@@ -1,97 +1,32 @@
-"""Soundness: false rules are refuted with replayed counterexamples, true ones certified, engines are guarded.
+"""Soundness: what the counterexamples must show, regressions, guarded engines, resource limits, mutants.
 
-The corpus is tests/soundness/{false,true}: `.egg` rule files (header `; expect: ...`) and `.chain.toml`
-program pairs (header `# expect: ...`) whose programs live in tests/soundness/programs. Bad input is in
-tests/soundness/malformed. See verify/vacuity.py, verify/crosscheck.py and verify/intervals.py for the guards and
-verify/mutate.py for mutation testing.
+The corpus itself (tests/corpus: false rules refuted with replayed counterexamples, true ones certified, bad
+input refused) runs in tests/test_corpus.py. See verify/vacuity.py, verify/crosscheck.py and verify/intervals.py
+for the guards and verify/mutate.py for mutation testing.
 """
 
 from __future__ import annotations
 
-import io
 import re
 import resource
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
+from test_corpus import CORPUS, OPTIONS, ROOT, claims_of, replays, run_cli  # the corpus runner's helpers
 
-from verify import cli, driver, intervals, isolation, mutate, refute, sources, vacuity
+from verify import driver, intervals, isolation, mutate, refute, sources, vacuity
 from verify.claims import Bound, equiv_claim, plan, rule_claim
 from verify.driver import Options
 from verify.gate import check_claim, check_claims, check_paths
 from verify.reader import read_file, read_text
 from verify.verdict import Verdict
 
-ROOT = Path(__file__).resolve().parent.parent
-SOUND = ROOT / "tests" / "soundness"
-OPTIONS = Options(isolate=False, sympy=False)
-EXPECT = re.compile(r"^\s*[;#]+\s*expect\s*:\s*(certified|refuted)\s*$")
-
-
-def corpus(kind: str) -> list[Path]:
-    return sorted((SOUND / kind).glob("*.egg")) + sorted((SOUND / kind).glob("*.chain.toml"))
-
-
-def claims_of(path: Path):
-    if path.name.endswith(".chain.toml"):
-        return sources.read_chain(path)
-    return sources.claims_of(read_file(path))      # with the file's `; assume:` directives
-
-
-def header(path: Path) -> tuple[str, str]:
-    """(expected verdict, the one-line comment under it)."""
-    lines = path.read_text().splitlines()
-    m = EXPECT.match(lines[0])
-    assert m, f"{path.name}: the first line must be '; expect: refuted|certified'"
-    assert lines[1].lstrip().startswith((";", "#")) and len(lines[1].strip(";# ")) > 10, f"{path.name}: comment"
-    return m.group(1), lines[1].strip(";# ")
-
-
-def replays(claim, cx) -> bool:
-    """The printed counterexample separates the sides in mpmath and, rigorously, in interval arithmetic."""
-    inputs = {name: np.array(t.values, dtype=float) for name, t in cx.inputs.items()}
-    _, _, idx = refute.replay(claim, cx.sizes, inputs)
-    return idx is not None and intervals.rigorous_difference(claim, cx.sizes, inputs) is not None
-
-
-FALSE, TRUE = corpus("false"), corpus("true")
-
-
-def test_corpus_size_and_headers():
-    assert len(FALSE) >= 40 and len(TRUE) >= 30
-    for path in FALSE + TRUE:
-        expect, _ = header(path)
-        assert expect == path.parent.name.replace("false", "refuted").replace("true", "certified")
-
-
-@pytest.mark.parametrize("path", FALSE, ids=[p.name for p in FALSE])
-def test_false_is_refuted_with_replayed_counterexample(path):
-    steps: dict[str, list] = {}   # a step of programs with several outputs is one claim per output
-    for claim in claims_of(path):
-        steps.setdefault(claim.name.split(" [output ")[0], []).append((claim, check_claim(claim, OPTIONS)))
-    for pairs in steps.values():
-        refuted = [(c, r) for c, r in pairs if r.verdict is Verdict.REFUTED]
-        assert refuted, [(r.verdict, r.detail) for _, r in pairs]
-        for claim, result in refuted:
-            assert result.counterexample is not None and result.counterexample.replayed
-            assert replays(claim, result.counterexample)
-
-
-@pytest.mark.parametrize("path", TRUE, ids=[p.name for p in TRUE])
-def test_true_is_certified_and_cross_checked(path):
-    for claim in claims_of(path):
-        result = check_claim(claim, OPTIONS)
-        assert result.verdict is Verdict.CERTIFIED, (result.verdict, result.detail)
-        assert result.engines["numeric cross-check"].startswith("agrees")
-
-
 # -- what the counterexamples must show ---------------------------------------------------------------------
 
 def refuted(name: str):
-    (claim,) = claims_of(SOUND / "false" / name)
+    (claim,) = claims_of(CORPUS / "false" / name)
     result = check_claim(claim, OPTIONS)
     assert result.verdict is Verdict.REFUTED
     return claim, result.counterexample
@@ -138,6 +73,7 @@ def test_one_pass_that_forgets_to_rescale_the_numerator(tmp_path):
     assert not np.all(rm == rm.reshape(rm.shape[0], -1)[:1].reshape((1,) + rm.shape[1:]))
 
 
+@pytest.mark.slow
 def test_harmless_one_pass_variants_are_certified(tmp_path):
     # any finite shift cancels (RM from 0), and RD[0] is multiplied by PRM[0] = exp(-inf - RM[1]) = 0
     for old, new in [('(S_scan_m1 "RM" (Const -inf)', '(S_scan_m1 "RM" (Const 0.0)'),
@@ -150,7 +86,7 @@ def test_harmless_one_pass_variants_are_certified(tmp_path):
 def test_sixty_digits_do_not_refute_a_true_rule():
     """(exp(a*b*a) + c) - exp(a*b*a) = c: mpmath at 60 digits loses c once a*b*a is a few hundred. Before the
     interval replay this true rule was REFUTED with a = -6, b = 16, c = -13."""
-    (claim,) = claims_of(SOUND / "true" / "big-cancel.egg")
+    (claim,) = claims_of(CORPUS / "true" / "big-cancel.egg")
     trial = {"a": np.array([-6.0]), "b": np.array([16.0]), "c": np.array([-13.0])}
     assert refute.replay(claim, {"p": 1}, trial)[2] is not None      # the 60-digit replay is fooled ...
     assert refute.confirm(claim, {"p": 1}, trial, "test",                # ... the confirmation is not
@@ -159,7 +95,7 @@ def test_sixty_digits_do_not_refute_a_true_rule():
 
 def test_rounding_residue_is_not_a_nonzero_divisor():
     """x / (exp(a)exp(b) - exp(a+b)) is undefined everywhere; 60 digits made the divisor nonzero."""
-    (claim,) = claims_of(SOUND / "true" / "undefined-both.egg")
+    (claim,) = claims_of(CORPUS / "true" / "undefined-both.egg")
     trial = {"a": np.array([1.36646]), "b": np.array([1.34588]), "x": np.array([0.0])}
     assert refute.confirm(claim, {"p": 1}, trial, "test", prove_difference=intervals.rigorous_difference) is None
 
@@ -187,6 +123,7 @@ def test_scalar_outputs_do_not_crash_the_object_algebras():
     assert smt.decide(claim, {"m": 4, "m1": 2, "m0": 2})[0] == "proved"
 
 
+@pytest.mark.slow
 def test_induction_lifts_only_the_modelled_cascades(tmp_path):
     """A 1-pass that is wrong only from M1 = 9 on, named with the 3pass=1pass lemma group: must not be
     CERTIFIED for all sizes."""
@@ -222,6 +159,7 @@ def fresh_guard():
     vacuity.reset_guard_cache()
 
 
+@pytest.mark.slow
 def test_guard_passes_and_is_cached(fresh_guard):
     ok, detail = vacuity.vacuity_guard(OPTIONS)
     assert ok, detail
@@ -230,6 +168,7 @@ def test_guard_passes_and_is_cached(fresh_guard):
     assert time.monotonic() - start < 0.01
 
 
+@pytest.mark.slow
 def test_unsatisfiable_axioms_make_every_verdict_unknown(fresh_guard, monkeypatch):
     import z3
 
@@ -239,11 +178,12 @@ def test_unsatisfiable_axioms_make_every_verdict_unknown(fresh_guard, monkeypatc
     ok, detail = vacuity.vacuity_guard(OPTIONS)
     assert not ok and "unsat" in detail
     claims = [rule_claim(r) for r in read_file(ROOT / "rules" / "softmax.egg").rules]
-    claims += claims_of(SOUND / "false" / "sign-sub-commute.egg")
+    claims += claims_of(CORPUS / "false" / "sign-sub-commute.egg")
     results = check_claims(claims, OPTIONS)
     assert all(r.verdict is Verdict.UNKNOWN and "vacuity guard failed" in r.detail for r in results)
 
 
+@pytest.mark.slow
 def test_a_normal_form_that_proves_everything_fails_the_guard(fresh_guard, monkeypatch):
     from verify.normal_form import NormalForm
 
@@ -259,7 +199,7 @@ def test_blind_search_and_vacuous_prover_are_caught_by_the_cross_check(monkeypat
 
     monkeypatch.setattr(refute, "search", lambda *a, **k: None)
     monkeypatch.setattr(NormalForm, "equal", lambda self, a, b: True)
-    (claim,) = claims_of(SOUND / "false" / "drop-prm-tiled-sum.egg")
+    (claim,) = claims_of(CORPUS / "false" / "drop-prm-tiled-sum.egg")
     result = check_claim(claim, OPTIONS)
     assert result.verdict is Verdict.ERROR and "internal error" in result.detail
     assert result.engines["numeric cross-check"].startswith("DISAGREES")
@@ -267,7 +207,7 @@ def test_blind_search_and_vacuous_prover_are_caught_by_the_cross_check(monkeypat
 
 
 def test_cross_check_tolerates_float_overflow_on_true_claims():
-    (claim,) = claims_of(SOUND / "true" / "softmax-no-shift.egg")
+    (claim,) = claims_of(CORPUS / "true" / "softmax-no-shift.egg")
     sizes = list(plan(claim, Bound()).sizes())
     out = driver.prove_bounded(claim, OPTIONS)
     assert out.verdict is Verdict.CERTIFIED, out.detail
@@ -285,6 +225,7 @@ def _sleep(seconds):
     return "woke up"
 
 
+@pytest.mark.slow
 def test_timeout_kills_a_sleeping_child():
     start = time.monotonic()
     outcome = isolation.run_isolated(_sleep, (60,), 0.5)
@@ -292,9 +233,10 @@ def test_timeout_kills_a_sleeping_child():
     assert time.monotonic() - start < 10
 
 
+@pytest.mark.slow
 def test_claim_timeout_is_unknown(monkeypatch):
     monkeypatch.setattr(driver, "prove_bounded", lambda claim, options: _sleep(60))
-    (claim,) = claims_of(SOUND / "true" / "max-assoc.egg")
+    (claim,) = claims_of(CORPUS / "true" / "max-assoc.egg")
     start = time.monotonic()
     result = check_claim(claim, Options(sympy=False, timeout=0.5))
     assert result.verdict is Verdict.UNKNOWN and "timeout" in result.detail
@@ -311,18 +253,20 @@ def _hog():
     return len(block)
 
 
+@pytest.mark.slow
 def test_memory_cap_stops_a_runaway_child(monkeypatch):
     before = resource.getrlimit(resource.RLIMIT_AS)
     cap = _address_space() + (512 << 20)
     outcome = isolation.run_isolated(_hog, (), 30, True, cap)
     assert isinstance(outcome, isolation.Failure) and outcome.kind == "memory"
     monkeypatch.setattr(driver, "prove_bounded", lambda claim, options: _hog())
-    (claim,) = claims_of(SOUND / "true" / "max-assoc.egg")
+    (claim,) = claims_of(CORPUS / "true" / "max-assoc.egg")
     result = check_claim(claim, Options(sympy=False, memory_limit=cap))
     assert result.verdict is Verdict.UNKNOWN and "memory limit" in result.detail
     assert resource.getrlimit(resource.RLIMIT_AS) == before   # only the child was capped
 
 
+@pytest.mark.slow
 def test_parallel_jobs_give_the_serial_verdicts():
     serial = check_paths([ROOT / "rules"], Options(sympy=False, jobs=1))
     parallel = check_paths([ROOT / "rules"], Options(sympy=False, jobs=2))
@@ -331,31 +275,6 @@ def test_parallel_jobs_give_the_serial_verdicts():
 
 
 # -- malformed input ------------------------------------------------------------------------------------------
-
-MALFORMED = sorted(p for p in (SOUND / "malformed").iterdir() if p.is_file())
-
-
-def run_cli(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.run([str(a) for a in argv], out, err)
-    return code, out.getvalue(), err.getvalue()
-
-
-@pytest.mark.parametrize("path", MALFORMED, ids=[p.name for p in MALFORMED])
-def test_malformed_input_is_one_located_error(path):
-    code, out, err = run_cli("check", path, "--cache", "off", "--no-sympy")
-    assert code == 2, (out, err)
-    assert "Traceback" not in out + err
-    first = err.splitlines()[0]
-    assert re.match(r"^\S+:\d+: [a-z ]*error: ", first), err      # file:line: kind error: cause
-    assert sum("error:" in line for line in err.splitlines()) == 1, err
-    # per-rule isolation: the file's other rules are still checked, but the bad one gets no verdict
-    bad = re.search(r"rule '([^']+)'", first)
-    if bad:
-        assert f": {bad.group(1)}: " not in out, out
-    else:
-        assert not out.strip(), out
-
 
 def test_directory_without_egg_files(tmp_path):
     (tmp_path / "README.txt").write_text("no rules here")
@@ -383,6 +302,7 @@ def test_absurd_command_line_bounds(argv, needle):
 
 # -- mutation testing -----------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_mutants_of_the_rule_library_are_all_refuted_or_equivalent():
     report = mutate.run([ROOT / "rules" / "softmax.egg", ROOT / "rules" / "tiling.egg"],
                         Options(sympy=False, jobs=2, timeout=30))
@@ -399,6 +319,7 @@ def test_mutants_of_the_rule_library_are_all_refuted_or_equivalent():
                for m in report.by_verdict(Verdict.CERTIFIED))
 
 
+@pytest.mark.slow
 def test_mutants_of_the_one_pass_step(tmp_path):
     (tmp_path / "c.chain.toml").write_text(
         f'[[step]]\nname = "2-pass -> 1-pass"\nfrom = "{ROOT / "proofs" / "attention_2pass.egg"}"\n'
@@ -412,14 +333,15 @@ def test_mutants_of_the_one_pass_step(tmp_path):
     assert any("RD" in c and "Const 0 -> 1" in c for c in equivalent)   # RD[0] is multiplied by 0
 
 
+@pytest.mark.slow
 def test_mutate_cli(tmp_path):
-    code, out, err = run_cli("mutate", SOUND / "true" / "max-assoc.egg", "--json")
+    code, out, err = run_cli("mutate", CORPUS / "true" / "max-assoc.egg", "--json")
     assert code == 0, err
     import json
 
     data = json.loads(out)
     assert data["score"] == 1.0 and data["refuted"] >= 5 and data["mutants"] == len(data["details"])
-    code, out, _ = run_cli("mutate", SOUND / "true" / "max-assoc.egg")
+    code, out, _ = run_cli("mutate", CORPUS / "true" / "max-assoc.egg")
     assert code == 0 and "score:" in out and "100.0%" in out
 
 
@@ -477,6 +399,7 @@ BOUND_ON_SPLIT_RANK = """; five: y * min(|N - 5|, 1) = y, with N = M the count o
 """
 
 
+@pytest.mark.slow
 def test_a_bound_on_a_split_rank_bounds_the_product_of_its_parts(tmp_path):
     """`--bound M=5..5` on a claim that splits m was dropped (the default tiles were checked and the rule
     certified); it now checks M1*M0 = 5 and refutes."""

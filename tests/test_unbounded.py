@@ -41,6 +41,7 @@ def _write(tmp_path: Path, text: str, name: str = "r.egg") -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_every_rule_is_lifted_by_its_shape():
     claims = _claims("rules")
     assert {c.name.split("[")[0] for c in claims} == set(SHAPES)
@@ -54,6 +55,7 @@ def test_every_rule_is_lifted_by_its_shape():
             assert verdict == "proved", name
 
 
+@pytest.mark.slow
 def test_split_rules_use_the_split_lemmas_and_scans_their_invariant():
     by_name = {c.name: c for c in _claims("rules")}
     assert lift(by_name["split-sum"]).lemmas == ("split.sum",)
@@ -63,6 +65,7 @@ def test_split_rules_use_the_split_lemmas_and_scans_their_invariant():
     assert any(n.startswith("scan.base") for n in names) and any(n.startswith("scan.step") for n in names)
 
 
+@pytest.mark.slow
 def test_gate_reports_every_rule_and_derivation_step_for_all_sizes():
     report = check_paths([str(ROOT / "rules"), str(ROOT / "proofs" / "derivation.chain.toml")], FAST)
     assert report.results and not report.errors
@@ -151,6 +154,7 @@ def test_true_rules_outside_rules_dir_are_lifted(tmp_path):
         assert prove_bounded(claim, FAST).verdict is Verdict.CERTIFIED
 
 
+@pytest.mark.slow
 def test_false_rules_fail_their_obligations(tmp_path):
     path = _write(tmp_path, FALSE_RULES)
     claims, errors, _ = collect([str(path)])
@@ -205,6 +209,7 @@ def test_scans_with_wrong_corrections_fail_base_or_step(tmp_path, name):
     assert prove_bounded(claim, FAST).verdict is Verdict.REFUTED
 
 
+@pytest.mark.slow
 def test_no_nonequivalent_mutant_passes_its_obligations():
     """Every mutant of rules/ (rule files and the scan rules' programs) that the lift proves is CERTIFIED by the bounded
     checker too (an equivalent mutant); every non-equivalent one fails its obligations."""
@@ -223,6 +228,7 @@ def test_no_nonequivalent_mutant_passes_its_obligations():
     assert checked > 300 and lifted < checked // 5
 
 
+@pytest.mark.slow
 def test_unbounded_agrees_with_the_bounded_checker_at_512():
     """Every lifted rule is CERTIFIED by the bounded checker at 512 (tiles M1 = 512, or an unsplit rank of 512).
     max-shift is outside the normal form (max of differences): Z3 decides it at M = 8, and at M = 512 the numeric
@@ -281,6 +287,7 @@ def _certified(claim):
                   "normal form", 0.0)
 
 
+@pytest.mark.slow
 def test_a_model_lift_needs_every_lemma_group_of_its_argument():
     """split-KV is lifted only with the 2-pass, 1-pass and merge groups (n-ary merge -> fold -> 1-pass -> 3-pass)."""
     import dataclasses
@@ -299,6 +306,7 @@ def test_a_model_lift_needs_every_lemma_group_of_its_argument():
     assert "merge.nary.step" in out.engines["induction"]
 
 
+@pytest.mark.slow
 def test_the_nary_merge_lemma_fails_for_a_merge_that_forgets_a_rescale():
     from verify.induction import prove_all
 
@@ -320,6 +328,7 @@ LIFTED_STEPS = {
 }
 
 
+@pytest.mark.slow
 def test_variant_programs_are_lifted_with_every_rank_symbolic():
     claims = {c.name: c for c in _claims("proofs/variants.chain.toml", "proofs/attention.chain.toml")}
     for name, shape in LIFTED_STEPS.items():
@@ -335,6 +344,7 @@ def test_variant_programs_are_lifted_with_every_rank_symbolic():
     assert not out.lifted and "mask" in out.reason
 
 
+@pytest.mark.slow
 def test_variants_chain_reports_all_sizes():
     """variants.chain.toml by each step's own obligations, variants_rules.chain.toml by its rules."""
     report = check_paths([str(ROOT / "proofs" / "variants.chain.toml"),
@@ -364,6 +374,7 @@ WRONG_PROGRAM = """\
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", ["flip", "local"])
 def test_wrong_two_pass_programs_are_not_lifted(tmp_path, change):
     """A flipped rescale exp(GM - LM), or a local max in place of the global one: never lifted."""
@@ -382,6 +393,7 @@ def test_wrong_two_pass_programs_are_not_lifted(tmp_path, change):
     assert lift(claim).lifted
 
 
+@pytest.mark.slow
 def test_parallel_jobs_with_the_lift_in_a_fresh_process():
     """--jobs 2 runs claims in threads of one process; z3 runs there only once, before any thread starts (a
     race on z3's global context crashed the process: 'ASSERTION VIOLATION ... ast.cpp')."""
@@ -395,6 +407,7 @@ def test_parallel_jobs_with_the_lift_in_a_fresh_process():
     assert done.stdout.count("CERTIFIED (all sizes") == len(_claims("rules")) == 26
 
 
+@pytest.mark.slow
 def test_a_program_that_counts_its_tiles_is_not_lifted(tmp_path):
     """The 2-pass plus (C-1)(C-2)...(C-8), C = sum over tiles of exp(LM - LM) = M1: equal to the 3-pass for
     M1 <= 8 only. Its own obligations must fail (z3 may pick M1 = 9), though the plain 2-pass lifts."""
@@ -428,6 +441,7 @@ ONEPASS_BUGS = {
 }
 
 
+@pytest.mark.slow
 def test_the_one_pass_cascade_is_lifted_by_closed_forms_and_its_bugs_are_not(tmp_path):
     (claim,) = [c for c in _claims("proofs/attention.chain.toml") if c.name.startswith("2-pass -> 1-pass")]
     out = lift(claim)
@@ -447,6 +461,7 @@ def test_the_one_pass_cascade_is_lifted_by_closed_forms_and_its_bugs_are_not(tmp
         assert prove_bounded(claim, FAST).verdict is Verdict.REFUTED, bug
 
 
+@pytest.mark.slow
 def test_one_pass_program_mutants_that_lift_are_equivalent():
     """A sample of the 2-pass -> 1-pass step's mutants (every third): each one the lift proves is CERTIFIED by
     the bounded checker too. (All 673 mutants of attention, scaled and derivation chains: 20 lifted, all
@@ -483,6 +498,7 @@ LOG_RULES = """\
 """
 
 
+@pytest.mark.slow
 def test_logs_are_lifted_only_when_their_arguments_are_provably_positive(tmp_path):
     claims, errors, _ = collect([str(_write(tmp_path, LOG_RULES))])
     assert not errors
@@ -520,6 +536,7 @@ SCAN_SUMS_ITS_STATE_OVER_P = """(let Y (CreateTensor "Y[m1,p]"))
 """
 
 
+@pytest.mark.slow
 def test_a_scan_that_reads_its_state_inside_a_reduction_over_another_rank_is_not_lifted(tmp_path):
     """X[t,p] = Y + X[t-1,p] + (P-1)(P-2)(sum_p' X[t-1,p'] - P X[t-1,p]) is the prefix sum only for P <= 2. The
     lift held the previous state as one term at the output index, so inside sum_p it read X[t-1,p] for every p'
@@ -555,6 +572,7 @@ UNSPLIT_FACTS = """(let Y (CreateTensor "Y[c,d]"))
 UNSPLIT_FACTS_RHS = "\n".join(UNSPLIT_FACTS.splitlines()[:6]) + "\n(extract (S_last_a RD))\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lhs,rhs,refuting", [
     (ZERO_TIMES_LOG, PREFIX_SUM, "C=5..5"),             # 0*log(4.5 - C): simplify_inf dropped the log's domain
     (INF_MINUS_UNDEFINED, PREFIX_SUM, "C=5..5"),        # -inf - 1/(C-5): dropped the undefined operand
@@ -581,6 +599,7 @@ def _nested_shifts(fill_a: str, body: str) -> str:
 SUM_X = '(let x (CreateTensor "x[m1,p]"))\n(let D (R_add_m1 x))\n(extract D)\n'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lhs", [
     _nested_shifts("1.0", "(M_add_m1p x (M_sub_m1p A5 B5))"),          # 1 at t = 4: sum(x) + 1
     _nested_shifts("-inf", "(M_mul_m1p x (M_exp_m1p (M_sub_m1p A5 A5)))"),   # undefined at t = 4

@@ -41,6 +41,7 @@ def verify(*argv, out=None):
 
 # -- the tutorial ------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_tutorial_check_explain_fix_check(tmp_path, monkeypatch):
     """The README tutorial, command by command, in a fresh directory."""
     monkeypatch.chdir(tmp_path)
@@ -71,6 +72,7 @@ def test_tutorial_check_explain_fix_check(tmp_path, monkeypatch):
     assert time.monotonic() - start < 30
 
 
+@pytest.mark.slow
 def test_explain_positive_precondition_and_json(tmp_path):
     path = tmp_path / "div.egg"
     path.write_text("; div-cancel: (a/b)*b = a\n(rewrite (M_mul_p (M_div_p a b) b) a)\n")
@@ -84,6 +86,7 @@ def test_explain_positive_precondition_and_json(tmp_path):
     assert status["a > 0"] == "refuted"
 
 
+@pytest.mark.slow
 def test_explain_selects_by_name_or_line_and_reports_unknown_names(tmp_path):
     path = tmp_path / "two.egg"
     path.write_text("; good: x = x\n(rewrite (M_exp_p x) (M_exp_p x))\n"
@@ -98,6 +101,7 @@ def test_explain_selects_by_name_or_line_and_reports_unknown_names(tmp_path):
 
 # -- terminal output ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_rich_output_has_verdict_table_and_tensor_tables(tmp_path):
     (tmp_path / "bad.egg").write_text(FALSE_RULE)
     code, out, _ = verify("check", tmp_path / "bad.egg", ROOT / "rules" / "tiling.egg", "--cache", "off",
@@ -110,6 +114,7 @@ def test_rich_output_has_verdict_table_and_tensor_tables(tmp_path):
     assert "┃" in text                                                   # a rich table, not the plain text
 
 
+@pytest.mark.slow
 def test_plain_output_when_not_a_terminal_and_json_unchanged(tmp_path):
     (tmp_path / "bad.egg").write_text(FALSE_RULE)
     code, out, _ = verify("check", tmp_path / "bad.egg", "--cache", "off")
@@ -137,6 +142,7 @@ def test_progress_bar_counts_results():
 
 # -- report ------------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt,name", [("html", "index.html"), ("md", "index.md")])
 def test_report_lists_rules_steps_and_programs(tmp_path, fmt, name):
     (tmp_path / "bad.egg").write_text(FALSE_RULE)
@@ -154,30 +160,9 @@ def test_report_lists_rules_steps_and_programs(tmp_path, fmt, name):
     assert {r["name"] for r in results} >= {"split-max", "factor-out"}
 
 
-def test_report_draws_cascades_when_a_drawing_module_exists(tmp_path, monkeypatch):
-    from types import SimpleNamespace
-
-    from verify import report
-
-    drawn = []
-
-    def to_svg(program):
-        drawn.append(program.file)
-        return '<svg xmlns="http://www.w3.org/2000/svg"><text>cascade</text></svg>'
-
-    monkeypatch.setattr(report, "_drawer", lambda: SimpleNamespace(to_svg=to_svg))
-    code, out, err = verify("report", "-o", tmp_path / "site", ROOT / "proofs" / "attention.egg", "--cache", "off")
-    assert code == 0, err                       # a program alone: nothing to refute
-    page = (tmp_path / "site" / "index.html").read_text()
-    assert drawn and '<img src="pictures/attention.svg"' in page
-    assert (tmp_path / "site" / "pictures" / "attention.svg").exists()
-    monkeypatch.setattr(report, "_drawer", lambda: None)
-    verify("report", "-o", tmp_path / "plain", ROOT / "proofs" / "attention.egg", "--cache", "off")
-    assert "no cascade pictures" in (tmp_path / "plain" / "index.html").read_text()
-
-
 # -- the pytest plugin -------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_pytest_plugin_items_failure_message_and_junit(pytester):
     pytester.makefile(".egg", **{"rules/good": "; exp-rescale: e^(a-b) e^(b-c) = e^(a-c)\n"
                                  "(rewrite (M_mul_p (M_exp_p (M_sub_p a b)) (M_exp_p (M_sub_p b c)))"
@@ -196,6 +181,7 @@ def test_pytest_plugin_items_failure_message_and_junit(pytester):
     assert props["verdict"] == "CERTIFIED" and props["method"]
 
 
+@pytest.mark.slow
 def test_pytest_plugin_leaves_testpaths_alone(pytester):
     """Rule files inside testpaths (a corpus of false rules) are not collected by a plain `pytest`."""
     pytester.makeini("[pytest]\ntestpaths = tests\n")
@@ -211,6 +197,7 @@ def test_pytest_plugin_leaves_testpaths_alone(pytester):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
+@pytest.mark.slow
 def test_pytest_plugin_expect_refuted_is_a_strict_xfail(pytester):
     pytester.makefile(".egg", **{"corpus/bad": "; expect: refuted\n" + FALSE_RULE})
     result = pytester.runpytest("corpus", "--verify-no-sympy", "-p", "no:cacheprovider")

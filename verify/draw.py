@@ -64,7 +64,7 @@ def cascade_graph(program: ir.Program, title: str | None = None) -> dict:
             colour, phase = AFTER_COLOUR, f"after pass {t // 2}"
         name = n.name or f"#{n.id}"
         detail = [_label_op(n, a), f"[{','.join(n.ranks)}]  {phase}"]
-        if n.kind == "scan":
+        if n.kind == "scan" and isinstance(n.expr, ir.Scan):
             detail[0] = f'S_scan_{n.expr.rank} "{n.expr.name}"'
             detail.append(f"body: {Printer().expr(n.expr.body)}"[:60])
         if n.id in a.barriers:
@@ -197,7 +197,9 @@ def expression_graph(expr, title: str) -> dict:
     """An IR expression as a tree (shared subterms once) for drawing a side of a rule."""
     import dataclasses
 
-    nodes, edges, seen = [], set(), {}
+    nodes: list[dict] = []
+    edges: set[tuple] = set()
+    seen: dict[int, int] = {}
 
     def visit(e) -> int:
         key = id(e)
@@ -231,14 +233,14 @@ def expression_graph(expr, title: str) -> dict:
     return {"title": title, "nodes": nodes, "edges": sorted(edges), "legend": ""}
 
 
-def rule_svg(rule: ir.Rule, output: str | Path) -> Path | None:
+def rule_svg(lhs: ir.Expr, rhs: ir.Expr, output: str | Path) -> Path | None:
     """Both sides of a rule as expression trees, side by side, with networkx + matplotlib; None if they are
     not installed."""
     if python_renderer() is not None:
         return None
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    _svg([expression_graph(rule.lhs, "left side"), expression_graph(rule.rhs, "right side")], output)
+    _svg([expression_graph(lhs, "left side"), expression_graph(rhs, "right side")], output)
     return output
 
 
@@ -276,12 +278,4 @@ def draw(program: ir.Program, output: str | Path, title: str | None = None,
                             f"graphviz`) or `pip install networkx matplotlib`")
 
 
-def write_svg(program: ir.Program, path) -> None:
-    """For the report: an SVG picture of a program, by whichever renderer is available."""
-    written, renderer, _ = draw(program, path)
-    if renderer == "none":
-        written.unlink(missing_ok=True)
-        raise RuntimeError("no renderer")
-
-
-__all__ = ["cascade_graph", "dot_text", "draw", "rule_svg", "write_svg"]
+__all__ = ["cascade_graph", "dot_text", "draw", "rule_svg"]

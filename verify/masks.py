@@ -85,6 +85,7 @@ def rows(rng: np.random.Generator, shape: tuple[int, ...], count: int, strategie
 def trials(claim, name: str, rng: np.random.Generator, shape: tuple[int, ...], count: int) -> np.ndarray:
     """`count` mask patterns for one input, chosen to provoke -inf bugs, repaired to satisfy the assumptions."""
     ranks = dict(claim.inputs)[name]
+    keys = key_rank(claim, name, ranks)
     rows = []
     for t in range(count):
         kind = t % 6
@@ -93,8 +94,8 @@ def trials(claim, name: str, rng: np.random.Generator, shape: tuple[int, ...], c
             values = np.where(rng.random(shape) < 0.5, -np.inf, 0.0)
         elif kind == 2 and shape:
             values[tuple(slice(0, max(1, s // 2)) for s in shape[:1])] = -np.inf  # the first half masked
-        elif kind == 3 and "m" in ranks:
-            axis = ranks.index("m")
+        elif kind == 3 and keys is not None:
+            axis = ranks.index(keys)
             index = [slice(None)] * len(shape)
             index[axis] = slice(0, max(1, shape[axis] // 2))
             values[tuple(index)] = -np.inf                                           # early keys masked
@@ -104,6 +105,14 @@ def trials(claim, name: str, rng: np.random.Generator, shape: tuple[int, ...], c
             values[...] = -np.inf                                                    # everything masked
         rows.append(repair(claim, name, ranks, values, rng))
     return np.stack(rows)
+
+
+def key_rank(claim, name: str, ranks: tuple[str, ...]) -> str | None:
+    """The rank a mask's keys run along: one an assumption names for it, else the first of its ranks the claim
+    reduces, scans or tiles (attention's key rank, whatever it is called)."""
+    assumed = [r for mask, r in claim.assumptions if mask == name and r in ranks]
+    structural = [r for r in ranks if r in claim.structural_ranks()]
+    return (assumed + structural + [None])[0]
 
 
 def repair(claim, name, ranks, values, rng) -> np.ndarray:

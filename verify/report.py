@@ -7,9 +7,9 @@ DIR/index.html (or DIR/index.md with `--format md`) lists
   start or end at it, and a picture of its cascade when a drawing module is available;
 and DIR/results.json holds the same results as `verify check --json`.
 
-Pictures come from `verify.draw`, imported lazily: if the module is missing or fails, the report is written
-without pictures (and says so). Any of these functions is used, first found first:
-`write_svg(program, path)`, `to_svg(program) -> str`, `write_dot(program, path)`, `to_dot(program) -> str`.
+Pictures come from `verify.draw`: a program's cascade is an SVG where graphviz's `dot` or networkx +
+matplotlib can draw it, else its graphviz source, shown as text; a rule's two sides are an SVG drawn with
+networkx + matplotlib, or left out. Either way the report is written, and its notes say what was left out.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
+from . import draw, ir
 from . import verdict as V
 from .driver import Options
 from .errors import VerifyError
@@ -49,8 +49,8 @@ class RuleInfo:
     line: int | None
     text: str
     verdict: str
-    lhs: object = None                            # IR expressions, for the picture
-    rhs: object = None
+    lhs: ir.Expr                                  # for the picture
+    rhs: ir.Expr
     picture: str | None = None                    # file name inside DIR
 
 
@@ -131,44 +131,16 @@ def rule_source(file: str, line: int | None) -> str:
 
 # -- pictures -------------------------------------------------------------------------------------------------
 
-def _drawer():
-    try:
-        from . import draw  # optional, written separately
-    except Exception:  # a missing or broken drawing module only costs the pictures
-        return None
-    return draw
-
-
-def draw_program(info: ProgramInfo, directory: Path, draw) -> str | None:
-    """Write the cascade picture of one program into directory/pictures; None if it cannot be drawn."""
-    pictures = directory / "pictures"
-    pictures.mkdir(parents=True, exist_ok=True)
-    stem = Path(info.path).stem
+def draw_program(info: ProgramInfo, directory: Path) -> None:
+    """The cascade picture of one program in directory/pictures: an SVG, or its graphviz source where nothing
+    here can draw (see draw.draw)."""
     try:
         program = read_file(info.path).program
     except VerifyError:
-        return None
-    attempts = (("write_svg", "svg", True), ("to_svg", "svg", False), ("write_dot", "dot", True),
-                ("to_dot", "dot", False))
-    for name, kind, writes in attempts:
-        fn = getattr(draw, name, None)
-        if not callable(fn):
-            continue
-        target = pictures / f"{stem}.{kind}"
-        try:
-            if writes:
-                fn(program, target)
-            else:
-                text = fn(program)
-                if not isinstance(text, str):
-                    continue
-                target.write_text(text, encoding="utf-8")
-        except Exception:  # see _drawer
-            continue
-        if target.exists():
-            info.picture, info.picture_kind = f"pictures/{target.name}", kind
-            return info.picture
-    return None
+        return
+    written, renderer, _ = draw.draw(program, directory / "pictures" / f"{Path(info.path).stem}.svg")
+    info.picture = f"pictures/{written.name}"
+    info.picture_kind = "dot" if renderer == "none" else "svg"
 
 
 # -- writing --------------------------------------------------------------------------------------------------
@@ -176,22 +148,17 @@ def draw_program(info: ProgramInfo, directory: Path, draw) -> str | None:
 def write(data: ReportData, directory: str | Path, fmt: str = "html") -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    draw = _drawer()
-    if draw is not None:
-        for info in data.programs:
-            draw_program(info, directory, draw)
-        for k, rule in enumerate(data.rules):
-            try:
-                target = draw.rule_svg(SimpleNamespace(lhs=rule.lhs, rhs=rule.rhs), directory / "pictures" /
-                                       f"rule-{k}.svg")
-            except Exception:  # a picture that cannot be drawn only costs the picture
-                target = None
-            if target is not None:
-                rule.picture = f"pictures/{target.name}"
-        if data.rules and not any(r.picture for r in data.rules):
-            data.notes.append("no rule pictures: " + (draw.python_renderer() or "drawing failed"))
-    else:
-        data.notes.append("no cascade pictures: verify.draw is not available")
+    for info in data.programs:
+        draw_program(info, directory)
+    if any(info.picture_kind == "dot" for info in data.programs):
+        data.notes.append("cascade pictures as graphviz source: graphviz `dot` was not found and "
+                          f"{draw.python_renderer()}")
+    for k, rule in enumerate(data.rules):
+        target = draw.rule_svg(rule.lhs, rule.rhs, directory / "pictures" / f"rule-{k}.svg")
+        if target is not None:
+            rule.picture = f"pictures/{target.name}"
+    if data.rules and not any(r.picture for r in data.rules):
+        data.notes.append(f"no rule pictures: {draw.python_renderer()}")
     (directory / "results.json").write_text(V.dumps(data.results) + "\n", encoding="utf-8")
     target = directory / ("index.md" if fmt == "md" else "index.html")
     target.write_text(markdown(data) if fmt == "md" else page(data, directory), encoding="utf-8")
@@ -218,10 +185,11 @@ def markdown(data: ReportData) -> str:
             lines += [f"### {r.name}", "", "```", V.format_result(r), "```", ""]
     if data.rules:
         lines += ["", "## Rules", ""]
-        for r in data.rules:
-            lines += [f"### {r.name} ({r.file}:{r.line}): **{r.verdict}**", "", "```", r.text, "```", ""]
-            if r.picture:
-                lines += [f"![{r.name}]({r.picture})", ""]
+        for rule in data.rules:
+            lines += [f"### {rule.name} ({rule.file}:{rule.line}): **{rule.verdict}**", "", "```", rule.text, "```",
+                      ""]
+            if rule.picture:
+                lines += [f"![{rule.name}]({rule.picture})", ""]
     if data.programs:
         lines += ["", "## Programs", ""]
         for p in data.programs:
@@ -288,11 +256,11 @@ def page(data: ReportData, directory: Path) -> str:
             parts.append(f'<h3 id="r{id(r)}">{e(r.name)}</h3><pre>{e(V.format_result(r))}</pre>')
     if data.rules:
         parts.append("<h2>Rules</h2>")
-        for r in data.rules:
-            parts.append(f'<div class="rule"><h3>{e(r.name)} <small>{e(r.file)}:{r.line}</small> '
-                         f'<span class="{r.verdict}">{r.verdict}</span></h3><pre>{e(r.text)}</pre>')
-            if r.picture:
-                parts.append(f'<img src="{e(r.picture)}" alt="both sides of {e(r.name)}">')
+        for rule in data.rules:
+            parts.append(f'<div class="rule"><h3>{e(rule.name)} <small>{e(rule.file)}:{rule.line}</small> '
+                         f'<span class="{rule.verdict}">{rule.verdict}</span></h3><pre>{e(rule.text)}</pre>')
+            if rule.picture:
+                parts.append(f'<img src="{e(rule.picture)}" alt="both sides of {e(rule.name)}">')
             parts.append("</div>")
     if data.programs:
         parts.append("<h2>Programs</h2>")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from typing import Literal
 
+import numpy as np
 import sympy
 
 from .claims import Claim, side_values, symbolic_inputs
@@ -90,22 +91,28 @@ def second_opinion(claim: Claim, assignments) -> tuple[Opinion, str]:
     """('agrees' | 'disagrees' | 'inconclusive', detail) over the given size assignments."""
     checked = []
     for sizes in assignments:
-        alg = SymPyAlgebra()
-        fixed = None
-        if claim.masks:
-            found = patterns(claim, sizes)
-            fixed = found[len(found) // 2]
-        inputs = symbolic_inputs(claim, sizes, alg, fixed)
-        lv, rv = side_values(claim, sizes, alg, inputs)
-        for a, b in zip(lv.ravel(), rv.ravel()):
-            diff = a - b
-            if not _vanishes(diff):
-                if not _numerically_zero(diff, alg.symbols):
-                    return "disagrees", f"sizes {sizes}: lhs - rhs = {diff}"
-                return "inconclusive", f"sizes {sizes}: could not simplify lhs - rhs to 0"
+        for fixed in patterns(claim, sizes):        # every mask pattern the assumptions allow; [{}] without masks
+            alg = SymPyAlgebra()
+            inputs = symbolic_inputs(claim, sizes, alg, fixed or None)
+            lv, rv = side_values(claim, sizes, alg, inputs)
+            for a, b in zip(lv.ravel(), rv.ravel()):
+                if a is sympy.nan and b is sympy.nan:   # undefined on both sides (a fully masked row): equal
+                    continue
+                diff = a - b
+                if not _vanishes(diff):
+                    where = f"sizes {sizes}" + (f", mask pattern {_pattern(fixed)}" if fixed else "")
+                    if not _numerically_zero(diff, alg.symbols):
+                        return "disagrees", f"{where}: lhs - rhs = {diff}"
+                    return "inconclusive", f"{where}: could not simplify lhs - rhs to 0"
         checked.append(sizes)
     desc = "; ".join(",".join(f"{k.upper()}={v}" for k, v in s.items()) for s in checked)
-    return "agrees", f"difference simplifies to 0 at {desc}"
+    return "agrees", f"difference simplifies to 0 at {desc}" + (" for every mask pattern" if claim.masks else "")
+
+
+def _pattern(fixed) -> str:
+    """A mask pattern as the positions it masks."""
+    return "; ".join(f"{name} masked at {[tuple(int(i) for i in at) for at in np.argwhere(~np.isfinite(v))]}"
+                     for name, v in fixed.items())
 
 
 def version() -> str:

@@ -27,7 +27,7 @@ class _ExpWatch(NormalForm):
 
 def _max_args(alg: NormalForm, atom_id: int):
     info: Any = alg.atom_info[atom_id]      # an atom's key: ("max", key, arguments) for a max-term
-    return info[2] if info and info[0] == "max" and len(info) > 2 else None
+    return info[2] if isinstance(info, tuple) and len(info) > 2 and info[0] == "max" else None
 
 
 def _bounded_above_by_zero(alg: NormalForm, arg) -> bool:

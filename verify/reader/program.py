@@ -121,8 +121,8 @@ class Reader(RuleReader):
     def expectation(self) -> str | None:
         for line in self.lines[:10]:
             m = EXPECT_RE.match(line)
-            if m:
-                return m.group(1).lower()
+            if m and not m.group(1):
+                return m.group(2).lower()
         return None
 
     def command(self, command) -> None:

@@ -16,7 +16,7 @@ IGNORED_COMMANDS = {
 }
 IGNORED_USER_COMMANDS = {"run", "run-schedule", "print-stats"}
 RULE_NAME_RE = re.compile(r"^\s*;+\s*([A-Za-z][\w.\-]*(?: \d+)?)\s*:\s*(.*)$")  # `; split-max: ...`, `; Rule 5: ...`
-EXPECT_RE = re.compile(r"^\s*;+\s*expect\s*:\s*([a-z]+)", re.I)
+EXPECT_RE = re.compile(r"^\s*;+\s*expect(-error)?\s*:\s*([a-z]+)", re.I)  # -error: a refusal (tests/test_corpus.py)
 FOR_RANKS_RE = re.compile(r"^\s*;+\s*for-ranks\s*:\s*([a-z])\s+in\s+([a-z](?:\s*,\s*[a-z])*)\s*$", re.I)
 # any attempt at the directive, to refuse malformed ones
 FOR_RANKS_ANY_RE = re.compile(r"^\s*;+\s*for-ranks\s*:", re.I)
