@@ -1,8 +1,8 @@
-"""The package's own import graph has no cycle (ARCHITECTURE.md). Every module under verify/ is parsed with `ast`;
-an edge A -> B is any import of B by A, at the top of the file or inside a function (a function-local import is
-still a dependency: it only hides it from the import system). A known back edge that cannot yet be removed
-without moving a large block of code is listed in ALLOWED_BACK_EDGES with the reason; the graph without those
-edges must be acyclic, so any new cycle fails, and an allowed edge that disappears must leave the list."""
+"""The package's own import graph follows the layers of ARCHITECTURE.md. Every module under verify/ is parsed
+with `ast`; an edge A -> B is any import of B by A, at the top of the file or inside a function (a function-local
+import is still a dependency: it only hides it from the import system). The tests fail on an import cycle, on an
+import against the layers (to a layer to the right, or from one engine to another), on a function-local import of
+the package's own modules, and on a module over 600 lines. Nothing is exempt."""
 
 from __future__ import annotations
 
@@ -11,15 +11,6 @@ import functools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "verify"
-
-# (importer, imported): why the edge points up, and what removes it. Issue 14 removes them one by one.
-ALLOWED_BACK_EDGES = {
-}
-
-# Function-local imports of the package's own modules, per module: the target is none (ARCHITECTURE.md), except
-# where one breaks a real dependency on an optional library. Each count may only go down.
-ALLOWED_LOCAL_IMPORTS: dict[str, int] = {
-}
 
 # The layers of ARCHITECTURE.md, left to right. A module's layer is that of the longest prefix listed here;
 # every module must have one. An import may point to a layer to the left, or within the layer, except that an
@@ -157,18 +148,12 @@ def test_the_graph_sees_top_level_and_function_local_imports(tmp_path):
     assert cycles(edges) == [["verify.a", "verify.sub.c"]]
 
 
-def test_no_import_cycle_beyond_the_listed_back_edges():
+def test_no_import_cycle():
     edges, _ = import_graph()
-    pruned = {m: {t for t in targets if (m, t) not in ALLOWED_BACK_EDGES} for m, targets in edges.items()}
-    remaining = cycles(pruned)
+    remaining = cycles(edges)
     assert not remaining, ("import cycle(s) among the package's own modules (see ARCHITECTURE.md for the layers): "
                            + "; ".join(" <-> ".join(c) for c in remaining))
 
-
-def test_every_allowed_back_edge_still_exists():
-    edges, _ = import_graph()
-    gone = [edge for edge in ALLOWED_BACK_EDGES if edge[1] not in edges.get(edge[0], set())]
-    assert not gone, f"remove from ALLOWED_BACK_EDGES (the edge no longer exists): {gone}"
 
 
 def test_the_cycle_finder_finds_cycles():
@@ -201,7 +186,7 @@ def layer_violations(edges: dict[str, set[str]]) -> set[tuple[str, str]]:
 
 def test_every_import_points_left_or_within_its_layer():
     edges, _ = import_graph()
-    bad = layer_violations(edges) - set(ALLOWED_BACK_EDGES)
+    bad = layer_violations(edges)
     assert not bad, ("imports against the layers of ARCHITECTURE.md (read -> IR -> engines -> decide -> "
                      "applications -> cli; engines never import each other): "
                      + ", ".join(f"{a} -> {b}" for a, b in sorted(bad)))
@@ -213,19 +198,16 @@ def test_the_layer_check_catches_a_back_edge_and_an_engine_pair():
     assert layer_violations({"verify.driver": {"verify.smt"}, "verify.induction.a": {"verify.induction.b"}}) == set()
 
 
-def test_function_local_imports_of_own_modules_only_go_down():
+def test_no_function_local_import_of_own_modules():
     _, local = import_graph()
-    over = {m: n for m, n in local.items() if n > ALLOWED_LOCAL_IMPORTS.get(m, 0)}
+    over = {m: n for m, n in local.items() if n}
     assert not over, f"function-local imports of the package's own modules (move them to the top): {over}"
 
 
-# Modules still over the 600-line limit of issue 14, with their length today; each may only shrink.
 MAX_LINES = 600
-ALLOWED_LONG_MODULES: dict[str, int] = {
-}
 
 
 def test_no_module_over_the_line_limit():
     over = {m: n for m, p in _modules().items()
-            if (n := len(p.read_text().splitlines())) > ALLOWED_LONG_MODULES.get(m, MAX_LINES)}
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not over, f"modules over {MAX_LINES} lines (split them by concept): {over}"

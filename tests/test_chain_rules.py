@@ -50,7 +50,7 @@ def test_derivation_chain_certified_by_rules():
         assert result.engines["equivalence"].startswith("CERTIFIED")
         assert all(result.engines[f"rule {r}"].startswith("CERTIFIED") for r in claim.rules)
         bounds.append(str(result.bound))
-    # each step holds at the weakest bound of its rules: every rule is lifted to all sizes (verify/unbounded/)
+    # each step holds at the weakest bound of its rules: every rule is lifted to all sizes (verify/induction/rule_level/)
     assert bounds == ["all sizes (every rule holds at all sizes)"] * 4
     assert all("; shapes: " in check_claim(c, FAST).method for c in claims[:1])
 

@@ -64,7 +64,7 @@ def test_two_pass_equals_three_pass():
     result = check_claim(claim, OPTIONS)
     assert result.verdict is Verdict.CERTIFIED
     assert "M1<=4" in result.engines["bounded"] and "M0<=4" in result.engines["bounded"]
-    assert result.bound.is_all_sizes          # lifted by its own obligations (verify/unbounded/)
+    assert result.bound.is_all_sizes          # lifted by its own obligations (verify/induction/rule_level/)
 
 
 @pytest.mark.slow
@@ -98,7 +98,7 @@ def test_normal_form_proves_without_z3_at_larger_bound():
     result = check_claim(claim, Options(bound=Bound.parse("M1=8,M0=4,F=2"), isolate=False, sympy=False))
     assert result.verdict is Verdict.CERTIFIED
     assert result.engines["bounded"] == "normal form at E<=2, M1<=8, M0<=4"     # no z3 in the bounded proof
-    assert result.bound.is_all_sizes          # and lifted (verify/unbounded/, closed forms)
+    assert result.bound.is_all_sizes          # and lifted (verify/induction/rule_level/, closed forms)
 
 
 @pytest.mark.slow

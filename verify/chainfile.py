@@ -10,7 +10,7 @@
     from = "attention.egg"            # paths are relative to the chain file
     to = "attention_2pass.egg"
     by = "equivalence"                # whole-program equivalence of the extracted outputs
-    unbounded = ["3pass=2pass (all M1, M0)"]   # optional: induction lemma groups (verify/induction.py) that
+    unbounded = ["3pass=2pass (all M1, M0)"]   # optional: induction lemma groups (verify/induction/) that
                                       # lift the bounded certificate to every tile count
     [[step]]
     name = "tile m"

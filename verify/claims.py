@@ -66,7 +66,7 @@ class Claim:
     out_ranks: tuple[str, ...]
     description: str = ""
     bound: str | None = None        # a bound the claim asks for itself (chain files); the CLI's wins per rank
-    unbounded: tuple[str, ...] = () # induction lemma groups (verify/induction.py) that lift it to all sizes
+    unbounded: tuple[str, ...] = () # induction lemma groups (verify/induction/) that lift it to all sizes
     masks: tuple[str, ...] = ()     # inputs whose elements are 0 or -inf (see masks.py)
     assumptions: tuple[tuple[str, str], ...] = ()   # (mask, rank): the mask keeps an element along rank
     reading: str = ""               # how a rule was read, when not strictly (implicit.READING); shown in verdicts

@@ -1,11 +1,12 @@
-"""`python -m verify.induction [VARIANT...]`: every obligation of each variant, with its time."""
+"""`python -m verify.cli.induction [VARIANT...]` (a debugging aid, not a subcommand): every induction obligation of
+each variant, with its time."""
 
 from __future__ import annotations
 
 import sys
 import time
 
-from . import prove_all
+from ..induction import prove_all
 
 
 def _main(argv=None) -> int:
