@@ -11,15 +11,32 @@ can run for minutes on a hard difference.
 
 from __future__ import annotations
 
+import importlib
 import random
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import sympy
 
 from .claims import Claim, side_values, symbolic_inputs
 from .evaluate import RING, ObjectAlgebra
 from .masks import patterns
+
+
+class _OnFirstUse:
+    """A module imported on its first attribute access. sympy takes 1-3 s to import and only the second opinion
+    uses it, so `verify --version`, `run`, `export`, `deps` and a `--no-sympy` check never pay for it."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+if TYPE_CHECKING:
+    import sympy
+else:
+    sympy = _OnFirstUse("sympy")
 
 
 class SymPyAlgebra(ObjectAlgebra):
