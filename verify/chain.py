@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 
-from . import ir
 from .certified_rules import certify_named
 from .claims import Claim
 from .driver import Options, RulesStepEvidence, check_claim, iterations_text
@@ -30,10 +29,6 @@ _EGGLOG_LOCK = threading.Lock()    # one e-graph at a time (--jobs runs claims i
 
 def _plain(claim: Claim) -> Claim:
     return Claim(**{f.name: getattr(claim, f.name) for f in dataclasses.fields(Claim)})
-
-
-def _program(side) -> ir.Program:
-    return ir.Program(side.file, dict(side.bindings), [(side.expr.name, side.expr.line)])
 
 
 def rules_step_evidence(claim: RulesStep, options: Options) -> RulesStepEvidence:
@@ -69,7 +64,7 @@ def rules_step_evidence(claim: RulesStep, options: Options) -> RulesStepEvidence
         rules = [r for r in (found[rule][0].rule for rule in claim.rules) if r is not None]
         try:
             with _EGGLOG_LOCK:
-                found_by.connected, sat = connect(_program(claim.lhs), _program(claim.rhs), rules, SCHEDULE)
+                found_by.connected, sat = connect(claim.lhs.program(), claim.rhs.program(), rules, SCHEDULE)
         except VerifyError as exc:
             engines["egglog"] = f"failed: {exc.format()}"
         except Exception as exc:  # an InternalError (egglog panicked) is never a pass
