@@ -48,7 +48,7 @@ def rules_step_evidence(claim: RulesStep, options: Options) -> RulesStepEvidence
         status, r = found[rule]
         assert isinstance(r, Result)
         where = f"{status.file}:{status.line}" if status.line else status.file
-        if status.verdict == "CERTIFIED":
+        if status.verdict is Verdict.CERTIFIED:
             found_by.rules[rule] = r
             cached = " (cached)" if "cache" in r.engines else ""
             engines[f"rule {rule}"] = f"CERTIFIED ({r.bound}; {r.method}){cached}"
@@ -59,7 +59,7 @@ def rules_step_evidence(claim: RulesStep, options: Options) -> RulesStepEvidence
         else:
             engines[f"rule {rule}"] = f"{status.verdict}: {status.detail}"
             text = f"rule '{rule}' ({where}) is {status.verdict}" + (f": {status.detail}" if status.detail else "")
-            (found_by.refuted if status.verdict == "REFUTED" else found_by.unusable).append(text)
+            (found_by.refuted if status.verdict is Verdict.REFUTED else found_by.unusable).append(text)
     if not found_by.refuted and not found_by.unusable:
         rules = [r for r in (found[rule][0].rule for rule in claim.rules) if r is not None]
         try:

@@ -158,7 +158,7 @@ def _where(node) -> str:
     return f"line {line}: " if line is not None else ""
 
 
-def _name(node) -> str:
+def _name(node: ir.Expr) -> str:
     return operator_name(node) or type(node).__name__
 
 
