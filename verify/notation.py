@@ -221,15 +221,16 @@ def operator_name(e: ir.Expr) -> str | None:
 CONVENTIONAL_INPUTS = {"Q": ("e", "p"), "K": ("e", "m"), "V": ("f", "m")}
 
 
-def parse_tensor_kind(text: str) -> tuple[str, str]:
+def parse_tensor_kind(text: str) -> tuple[str, ir.TensorKind]:
     """`"B[m,p]:mask"` -> ('B[m,p]', 'mask'); no suffix -> 'real'."""
     head, sep, kind = text.rpartition(":")
     if not sep:
         return text, "real"
-    if kind.strip() not in ("mask", "real"):
-        raise NotationError(f"unknown tensor kind '{kind.strip()}' in '{text}'",
-                            hint="a tensor is real (default) or ':mask' (elements 0 or -inf)")
-    return head, kind.strip()
+    match kind.strip():
+        case "mask" | "real" as known:
+            return head, known
+    raise NotationError(f"unknown tensor kind '{kind.strip()}' in '{text}'",
+                        hint="a tensor is real (default) or ':mask' (elements 0 or -inf)")
 
 
 def parse_tensor_name(text: str) -> tuple[str, tuple[str, ...]]:
