@@ -26,7 +26,7 @@ $(VENV)/.codegen: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,codegen]'
 	touch $(VENV)/.codegen
 
-# ruff (style, imports, likely bugs) and mypy (lenient; see [tool.mypy] in pyproject.toml for the modules it skips)
+# ruff (style, imports, likely bugs) and mypy (lenient: see [tool.mypy] in pyproject.toml)
 lint: $(VENV)/.lint
 	$(BIN)/ruff check .
 	$(BIN)/mypy

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 
-from . import ir
 from .certified_rules import certify_named
 from .claims import Claim
 from .driver import Options, RulesStepEvidence, check_claim, iterations_text
@@ -30,10 +29,6 @@ _EGGLOG_LOCK = threading.Lock()    # one e-graph at a time (--jobs runs claims i
 
 def _plain(claim: Claim) -> Claim:
     return Claim(**{f.name: getattr(claim, f.name) for f in dataclasses.fields(Claim)})
-
-
-def _program(side) -> ir.Program:
-    return ir.Program(side.file, dict(side.bindings), [(side.expr.name, side.expr.line)])
 
 
 def rules_step_evidence(claim: RulesStep, options: Options) -> RulesStepEvidence:
@@ -53,7 +48,7 @@ def rules_step_evidence(claim: RulesStep, options: Options) -> RulesStepEvidence
         status, r = found[rule]
         assert isinstance(r, Result)
         where = f"{status.file}:{status.line}" if status.line else status.file
-        if status.verdict == "CERTIFIED":
+        if status.verdict is Verdict.CERTIFIED:
             found_by.rules[rule] = r
             cached = " (cached)" if "cache" in r.engines else ""
             engines[f"rule {rule}"] = f"CERTIFIED ({r.bound}; {r.method}){cached}"
@@ -64,12 +59,12 @@ def rules_step_evidence(claim: RulesStep, options: Options) -> RulesStepEvidence
         else:
             engines[f"rule {rule}"] = f"{status.verdict}: {status.detail}"
             text = f"rule '{rule}' ({where}) is {status.verdict}" + (f": {status.detail}" if status.detail else "")
-            (found_by.refuted if status.verdict == "REFUTED" else found_by.unusable).append(text)
+            (found_by.refuted if status.verdict is Verdict.REFUTED else found_by.unusable).append(text)
     if not found_by.refuted and not found_by.unusable:
         rules = [r for r in (found[rule][0].rule for rule in claim.rules) if r is not None]
         try:
             with _EGGLOG_LOCK:
-                found_by.connected, sat = connect(_program(claim.lhs), _program(claim.rhs), rules, SCHEDULE)
+                found_by.connected, sat = connect(claim.lhs.program(), claim.rhs.program(), rules, SCHEDULE)
         except VerifyError as exc:
             engines["egglog"] = f"failed: {exc.format()}"
         except Exception as exc:  # an InternalError (egglog panicked) is never a pass

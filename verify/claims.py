@@ -29,6 +29,17 @@ class Side:
     bindings: dict[str, ir.Binding] = field(default_factory=dict, hash=False, compare=False)
     file: str = "<expr>"
 
+    @property
+    def output(self) -> str:
+        """The binding a program's side names (`program_side`); a rule's side has none."""
+        if not isinstance(self.expr, ir.Ref):
+            raise TypeError(f"the {self.label} side is a term, not an output of a program")
+        return self.expr.name
+
+    def program(self) -> ir.Program:
+        """A program's side as a program with its one output."""
+        return ir.Program(self.file, dict(self.bindings), [(self.output, self.expr.line)])
+
     def evaluator(self, sizes, algebra: Algebra, inputs, batch=None) -> Evaluator:
         bindings = dict(self.bindings)
         bindings["__result__"] = ir.Binding("__result__", self.expr, getattr(self.expr, "line", None))

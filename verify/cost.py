@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import assert_never
+from typing import Literal, assert_never
 
 from . import ir
 from .notation import operator_name
@@ -127,10 +127,13 @@ class Poly:
 
 # -- the DAG ----------------------------------------------------------------------------------------------------
 
+# one per IR node type a DAG holds (references are followed); e-nodes have the same kinds (egglog/egraph.py)
+NodeKind = Literal["input", "const", "prev", "map", "reduce", "split", "unsplit", "scan", "shift", "last"]
+
 @dataclass
 class Node:
     id: int
-    kind: str                       # input const prev map reduce split unsplit scan shift last
+    kind: NodeKind
     expr: ir.Expr                   # the IR node (its children may be Refs)
     children: tuple[int, ...]
     ranks: tuple[str, ...]          # ranks of the result
@@ -138,6 +141,11 @@ class Node:
     name: str | None = None         # the `let` that names it, if any
     fused: bool = False             # a map fused into its only consumer, a reduce
     output: bool = False
+
+    @property
+    def removed(self) -> str | None:
+        """The rank a reduce or a last state takes away."""
+        return self.expr.rank if isinstance(self.expr, (ir.Reduce, ir.Last)) else None
 
     @property
     def op(self) -> str:
@@ -152,8 +160,10 @@ class Node:
         return operator_name(e) or type(e).__name__
 
 
-KIND = {ir.Input: "input", ir.Const: "const", ir.Prev: "prev", ir.Map: "map", ir.Reduce: "reduce",
-        ir.Split: "split", ir.Unsplit: "unsplit", ir.Scan: "scan", ir.Shift: "shift", ir.Last: "last"}
+KIND: dict[type, NodeKind] = {
+    ir.Input: "input", ir.Const: "const", ir.Prev: "prev", ir.Map: "map", ir.Reduce: "reduce", ir.Split: "split",
+    ir.Unsplit: "unsplit", ir.Scan: "scan", ir.Shift: "shift", ir.Last: "last",
+}
 VIEWS = ("split", "unsplit", "shift")
 
 
@@ -186,9 +196,9 @@ class Dag:
         free: dict[int, frozenset] = {}
         for n in self.nodes:
             names = frozenset().union(*(free[c] for c in n.children)) if n.children else frozenset()
-            if n.kind == "prev":
+            if isinstance(n.expr, ir.Prev):
                 names = frozenset({n.expr.name})
-            elif n.kind == "scan":
+            elif isinstance(n.expr, ir.Scan):
                 names = names - {n.expr.name}
             free[n.id] = names
         return free
@@ -269,6 +279,8 @@ class Dag:
 
 # -- time (passes) ----------------------------------------------------------------------------------------------
 
+Placement = Literal["fiber", "tile", "global"]
+
 @dataclass(frozen=True)
 class Fiber:
     """The rank whose traversals are counted, and the tile ranks it is split into."""
@@ -283,7 +295,7 @@ class Fiber:
         inner = frozenset(i for r, _, i in splits if r == rank)
         return Fiber(rank, outer, inner)
 
-    def classify(self, ranks) -> str:
+    def classify(self, ranks) -> Placement:
         ranks = set(ranks)
         if self.rank in ranks or ranks & self.inner:
             return "fiber"
@@ -301,8 +313,9 @@ def need(t: int) -> int:
     return t // 2 + 1
 
 
-def node_time(kind: str, expr: ir.Expr, space, child_times, fiber: Fiber) -> int:
-    """The time of one node from its operands' times (see the module docstring). Monotone in every operand."""
+def node_time(kind: NodeKind, rank: str | None, space, child_times, fiber: Fiber) -> int:
+    """The time of one node from its operands' times (see the module docstring). Monotone in every operand.
+    `rank`: the rank a reduce or a last state takes away (the extractor calls this for e-nodes too)."""
     if kind == "input":
         return 1 if fiber.classify(space) != "global" else 0
     if kind in ("const", "prev"):
@@ -313,7 +326,7 @@ def node_time(kind: str, expr: ir.Expr, space, child_times, fiber: Fiber) -> int
         return max(child_times, default=0)
     if kind in ("reduce", "last"):
         (t,) = child_times[:1]
-        if fiber.completes(expr.rank):
+        if rank is not None and fiber.completes(rank):
             return max(t + t % 2, 2)
         return t
     return max(child_times, default=0)
@@ -367,7 +380,7 @@ def analyze(program: ir.Program, fiber_rank: str = "m", reference: dict[str, flo
 
     time: dict[int, int] = {}
     for n in dag.nodes:
-        time[n.id] = node_time(n.kind, n.expr, n.space, [time[c] for c in n.children], fiber)
+        time[n.id] = node_time(n.kind, n.removed, n.space, [time[c] for c in n.children], fiber)
     passes = max([pass_of(time[n.id]) for n in dag.nodes if fiber.classify(n.space) == "fiber"], default=0)
 
     def start(n: Node) -> int:
@@ -400,7 +413,7 @@ def analyze(program: ir.Program, fiber_rank: str = "m", reference: dict[str, flo
             if node.kind in VIEWS:
                 # a shift's initial value is read where the shift is; reading through a split of the fiber
                 # reads whole tiles
-                tiled = tiled or (node.kind == "split" and node.expr.rank == fiber.rank)
+                tiled = tiled or (isinstance(node.expr, ir.Split) and node.expr.rank == fiber.rank)
                 pending.extend((k, tiled) for k in node.children)
                 continue
             s = storage(c)
@@ -448,7 +461,7 @@ def analyze(program: ir.Program, fiber_rank: str = "m", reference: dict[str, flo
     ends: dict[int, frozenset] = {}
     for n in dag.nodes:
         found = frozenset().union(*(ends[c] for c in n.children)) if n.children else frozenset()
-        if n.kind in ("reduce", "last") and fiber.completes(n.expr.rank) and time[n.children[0]] % 2 == 1:
+        if n.removed is not None and fiber.completes(n.removed) and time[n.children[0]] % 2 == 1:
             found = found | {n.id}
         ends[n.id] = found
         if fiber.classify(n.space) == "fiber":

@@ -124,7 +124,8 @@ def chain_edges(path: Path) -> tuple[set[Path], Path | None, set[str], set[str]]
 
     program(data.get("start"))
     program(data.get("end"))
-    steps = data.get("step") if isinstance(data.get("step"), list) else []
+    given_steps = data.get("step")
+    steps = given_steps if isinstance(given_steps, list) else []
     for step in steps:
         if not isinstance(step, dict):
             continue
@@ -190,7 +191,7 @@ def plan(ref: str, paths=None, staged: bool = False) -> Plan:
         old = _old_text(ref, root, rel)
         new_h = rule_hashes(now, str(p)) if now is not None else {}
         old_h = rule_hashes(old, str(p)) if old is not None else {}
-        if now is not None and new_h is None:
+        if new_h is None:        # the file is there but does not read
             unreadable.add(p)
             new_h = {}
         for directory in p.parents:

@@ -31,7 +31,7 @@ from . import induction, refute, smt, symbolic
 from .certificates import Cache, CacheMode, cache_key, structure
 from .claims import Bound, Claim, aligned_pair, effective_bound, evaluate_both, plan, program_side, symbolic_inputs
 from .crosscheck import cross_check
-from .induction import lemma_obligations, lift
+from .induction import LemmaVerdict, lemma_obligations, lift
 from .intervals import rigorous_difference
 from .isolation import Failure, run_isolated
 from .masks import patterns
@@ -308,7 +308,7 @@ def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
         result.detail = f"bounded check certified ({result.bound}); induction: {outcome.detail}"
         return result
     lemmas = [(name, verdict) for group in outcome.values() for name, verdict, _ in group]
-    failed = [f"{name}: {verdict}" for name, verdict in lemmas if verdict != "proved"]
+    failed = [f"{name}: {verdict}" for name, verdict in lemmas if verdict is not LemmaVerdict.PROVED]
     seconds = sum(s for group in outcome.values() for _, _, s in group)
     result.engines["induction"] = (f"{len(lemmas) - len(failed)} of {len(lemmas)} lemmas proved in "
                                    f"{seconds * 1000:.0f} ms: {', '.join(name for name, _ in lemmas)}")

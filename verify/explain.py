@@ -27,14 +27,16 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from . import ir, refute
 from .certificates import CacheMode
-from .claims import Bound, Claim, Side, effective_bound, plan, with_assumptions
+from .claims import Bound, Claim, ClaimKind, Side, effective_bound, plan, with_assumptions
 from .driver import Options
 from .errors import UsageError, did_you_mean
 from .gate import check_bound_ranks, check_claims
@@ -49,13 +51,17 @@ SEARCH_SEEDS = 8            # numeric fallback for candidates the proof engines 
 
 # -- records --------------------------------------------------------------------------------------------------
 
+CandidateKind = Literal["size", "nonnegative", "positive", "constant", "assumption"]
+CandidateStatus = Literal["certified", "refuted", "no counterexample", "unknown", "not tried"]
+
+
 @dataclass
 class Candidate:
     """One precondition and what checking the claim under it gave."""
 
     precondition: str                # e.g. "M1=1", "b >= 0", "c constant along m"
-    kind: str                        # size | nonnegative | positive | constant | assumption
-    status: str = "not tried"        # certified | refuted | no counterexample | unknown | not tried
+    kind: CandidateKind
+    status: CandidateStatus = "not tried"
     evidence: str = ""               # bound and method, counterexample sizes, or trial count
     hint: str = ""                   # how to state the precondition in the rule, where we know how
     seconds: float = 0.0
@@ -308,7 +314,7 @@ def explain_claim(claim: Claim, options: Options, result: Result | None = None, 
             label = f"{name} unmasked along {r}"
             if label in assumed:
                 continue
-            hint = (f"state it as `; assume: {label}` above the rule" if claim.kind == "rule" else
+            hint = (f"state it as `; assume: {label}` above the rule" if claim.kind is ClaimKind.RULE else
                     f'state it as assume = ["{label}"] in the chain file')
             candidates.append((Candidate(label, "assumption", hint=hint),
                                dataclasses.replace(with_assumptions(claim, assumed + [label]),
@@ -320,20 +326,23 @@ def explain_claim(claim: Claim, options: Options, result: Result | None = None, 
                 hint = (f"state it in the rule: use {name} with ranks {{{', '.join(x for x in ranks if x != r)}}} "
                         f"only (e.g. (M_max_{rest} {name} {name}) in place of {name}), so it cannot vary along {r}"
                         if rest else f"state it in the rule: use {name} as a scalar, so it cannot vary along {r}")
-                if claim.kind != "rule":
+                if claim.kind is not ClaimKind.RULE:
                     hint = f"the program's input {name} would have to be given without rank {r}"
                 candidates.append((Candidate(f"{name} constant along {r}", "constant", hint=hint),
                                    substituted(claim, {name: constant_along(name, ranks, r)},
                                                f"{name} constant along {r}", bound)))
-    for kind, make, sign in (("positive", positive, "> 0"), ("nonnegative", nonnegative, ">= 0")):
+    domains: tuple[tuple[CandidateKind, Callable, str], ...] = (("positive", positive, "> 0"),
+                                                              ("nonnegative", nonnegative, ">= 0"))
+    for_rule = claim.kind is ClaimKind.RULE     # a rule can state a domain (`; assume:`); a program cannot
+    for kind, make, sign in domains:
         everything = {n: make(n, rk) for n, rk in inputs.items()}
         for n in inputs:
             label = f"{n} {sign}"
-            candidates.append((Candidate(label, kind, hint=_domain_hint(kind, n) if claim.kind == "rule" else ""),
+            candidates.append((Candidate(label, kind, hint=_domain_hint(kind, n) if for_rule else ""),
                                substituted(claim, {n: everything[n]}, label, bound)))
         if len(inputs) > 1:
             label = f"all inputs {sign}"
-            candidates.append((Candidate(label, kind, hint=_domain_hint(kind) if claim.kind == "rule" else ""),
+            candidates.append((Candidate(label, kind, hint=_domain_hint(kind) if for_rule else ""),
                                substituted(claim, everything, label, bound)))
 
     batch = max(1, opts.jobs)

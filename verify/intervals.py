@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Literal
 
 import numpy as np
 from mpmath.libmp import (
@@ -45,10 +46,13 @@ from .evaluate import ObjectAlgebra
 #   kind "f", lo, hi    certainly defined and finite, lo <= value <= hi (raw mpf tuples)
 
 
+ValKind = Literal["u", "t", "i", "f"]
+
+
 class Val:
     __slots__ = ("kind", "lo", "hi")
 
-    def __init__(self, kind: str, lo=None, hi=None):
+    def __init__(self, kind: ValKind, lo=None, hi=None):
         self.kind, self.lo, self.hi = kind, lo, hi
 
     def __eq__(self, other) -> bool:

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import assert_never
+from typing import Literal, assert_never
 
 # log(x) is defined for x >= 0 (log 0 = -inf); fin(x) is x, except fin(-inf) = 0: the guard that real kernels
 # put on a running max that is still -inf (a fully masked tile), so that exp(s - fin(m)) stays defined.
 MAP_OPS = {"add": 2, "sub": 2, "mul": 2, "div": 2, "max": 2, "exp": 1, "log": 1, "fin": 1}
 REDUCE_OPS = {"add", "max"}
+TensorKind = Literal["real", "mask"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Input:
     name: str
     ranks: tuple[str, ...]
     line: int | None = field(default=None, compare=False)
-    kind: str = "real"
+    kind: TensorKind = "real"
 
 
 @dataclass(frozen=True)

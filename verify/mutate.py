@@ -35,7 +35,7 @@ from .claims import Claim, Side, _inputs_of, check_split_tiles, equiv_claims, ru
 from .errors import Location, VerifyError
 from .gate import check_claims, preflight
 from .notation import map_name, operator_name, reduce_name, split_name, unsplit_name
-from .reader import expand_paths, read_file
+from .reader import SourceFile, expand_paths, read_file
 from .shapes import expr_ranks, program_ranks
 from .sources import assumptions_above, collect
 from .verdict import Result, Verdict
@@ -114,7 +114,7 @@ class MutationReport:
         for title, group in (("UNKNOWN", unknown), ("ERROR", error)):
             if group:
                 lines.append(f"{title} (not refuted, lowers the score):")
-                lines.extend(f"  {m.label}: {m.result.detail}" for m in group)
+                lines.extend(f"  {m.label}: {m.result.detail}" for m in group if m.result is not None)
         if verbose:
             lines.append("refuted:")
             lines.extend(f"  {m.label}" for m in refuted)
@@ -148,7 +148,7 @@ class MutationReport:
 @dataclass
 class _Context:
     ranks: tuple[str, ...]                                  # every rank of the rule / program
-    splits: tuple[tuple[str, str, str, object], ...]        # (rank, outer, inner, tiles) of every split
+    splits: tuple[tuple[str, str, str, int | str | None], ...]   # (rank, outer, inner, tiles) of every split
     env: dict[str, tuple[str, ...]] = field(default_factory=dict)   # ranks of earlier bindings (programs)
     earlier: tuple[str, ...] = ()                                   # names a reference may be swapped to
 
@@ -158,7 +158,7 @@ def _where(node) -> str:
     return f"line {line}: " if line is not None else ""
 
 
-def _name(node) -> str:
+def _name(node: ir.Expr) -> str:
     return operator_name(node) or type(node).__name__
 
 
@@ -267,11 +267,11 @@ def rule_mutants(rule: ir.Rule, assumptions=(), source_path: str = "") -> list[M
 def program_mutants(reference: Claim, target: str) -> list[Mutant]:
     """Mutants of the right side's program of an equivalence claim, each compared with the left side."""
     side = reference.rhs
-    program = ir.Program(side.file, dict(side.bindings), [(side.expr.name, side.expr.line)])
+    program = side.program()
     env = program_ranks(program)
     names = list(program.bindings)
     out = []
-    reached, stack = set(), [side.expr.name]
+    reached, stack = set(), [side.output]
     while stack:   # the bindings this output reaches
         name = stack.pop()
         if name not in reached and name in program.bindings:
@@ -292,8 +292,8 @@ def program_mutants(reference: Claim, target: str) -> list[Mutant]:
             try:
                 mutated = ir.Program(program.file, bindings, program.outputs)
                 ranks = program_ranks(mutated)
-                if set(ranks[side.expr.name]) != set(reference.out_ranks):
-                    raise VerifyError(f"the output has ranks {ranks[side.expr.name]}, not {reference.out_ranks}")
+                if set(ranks[side.output]) != set(reference.out_ranks):
+                    raise VerifyError(f"the output has ranks {ranks[side.output]}, not {reference.out_ranks}")
                 rhs = Side(side.label, side.expr, bindings, side.file)
                 check_split_tiles([b.expr for b in bindings.values()], side.file)
                 # Mutants are checked at the default bound, except claims with masks, whose patterns are
@@ -320,7 +320,7 @@ def collect_mutants(paths) -> MutationReport:
         report.errors.append(exc)
         return report
     chained: set[Path] = set()
-    programs: list[tuple[Path, object]] = []
+    programs: list[tuple[Path, SourceFile]] = []
     for path in files:
         try:
             if path.name.endswith(".toml"):
@@ -344,7 +344,7 @@ def collect_mutants(paths) -> MutationReport:
             continue  # its mutants are already compared with the program it was derived from
         try:
             for claim in equiv_claims(source.program, source.program, name=f"{path.name} == itself"):
-                target = f"{path} (program)" + (f" {claim.lhs.expr.name}" if len(source.program.outputs) > 1 else "")
+                target = f"{path} (program)" + (f" {claim.lhs.output}" if len(source.program.outputs) > 1 else "")
                 report.targets.append(target)
                 report.mutants.extend(program_mutants(claim, target))
         except VerifyError as exc:
@@ -386,7 +386,7 @@ def run(paths, options, progress=None) -> MutationReport:
     dropped = {m.target for m in report.mutants if m.origin and m.origin in broken}
     report.targets = [t for t in report.targets if t not in dropped]
     report.mutants = [m for m in report.mutants if m.target not in dropped]
-    todo = []
+    todo: list[tuple[Mutant, Claim]] = []
     for m in report.mutants:
         if m.claim is None:
             continue
@@ -395,10 +395,10 @@ def run(paths, options, progress=None) -> MutationReport:
         except VerifyError as exc:
             m.skipped = exc.cause
             continue
-        todo.append(m)
-    results = check_claims(originals + [m.claim for m in todo], options, progress)
+        todo.append((m, m.claim))
+    results = check_claims(originals + [claim for _, claim in todo], options, progress)
     report.originals, results = results[:len(originals)], results[len(originals):]
-    for mutant, result in zip(todo, results):
+    for (mutant, _), result in zip(todo, results):
         if result.verdict is Verdict.ERROR and ("shape error:" in result.detail or "bound error:" in result.detail):
             mutant.skipped = result.detail   # ill-shaped only at evaluation time (e.g. a split that cannot fit)
             continue

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal, assert_never
 
 from . import ir
 from .errors import NotationError, did_you_mean
@@ -67,21 +68,25 @@ class UnsplitOp:
     rank: str
 
 
+ScanKind = Literal["scan", "prev", "shift", "last"]
+LeafKind = Literal["CreateTensor", "Const"]
+
+
 @dataclass(frozen=True)
 class ScanOp:
-    kind: str  # scan | prev | shift | last
+    kind: ScanKind
     rank: str
 
 
 @dataclass(frozen=True)
 class LeafOp:
-    kind: str  # CreateTensor | Const
+    kind: LeafKind
 
 
 Operator = MapOp | ReduceOp | SplitOp | UnsplitOp | ScanOp | LeafOp
 
 # Arity of each operator family (the integer of T_split is its second argument).
-SCAN_ARITY = {"scan": 3, "prev": 1, "shift": 2, "last": 1}
+SCAN_ARITY: dict[ScanKind, int] = {"scan": 3, "prev": 1, "shift": 2, "last": 1}
 EXAMPLES = [
     "M_mul_emp", "M_exp_mp", "M_sub_mp", "M_div_mp", "M_add_p", "M_max_p", "R_add_m", "R_max_m", "R_add_e",
     "M_mul_emp_R_add_e", "T_split_m_m1m0", "T_unsplit_m1m0_m", "S_scan_m1", "S_prev_m1", "S_shift_m1",
@@ -101,8 +106,9 @@ def _split_pair(text: str, name: str) -> tuple[str, str]:
 
 
 def parse_operator(name: str) -> Operator:
-    if name in ("CreateTensor", "Const"):
-        return LeafOp(name)
+    match name:
+        case "CreateTensor" | "Const":
+            return LeafOp(name)
     parts = name.split("_")
     head = parts[0]
     try:
@@ -131,9 +137,11 @@ def parse_operator(name: str) -> Operator:
             outer, inner = _split_pair(parts[2], name)
             (rank,) = parse_ranks(parts[3])
             return UnsplitOp(outer, inner, rank)
-        if head == "S" and len(parts) == 3 and parts[1] in SCAN_ARITY:
-            (rank,) = parse_ranks(parts[2])
-            return ScanOp(parts[1], rank)
+        if head == "S" and len(parts) == 3:
+            match parts[1]:
+                case "scan" | "prev" | "shift" | "last" as kind:
+                    (rank,) = parse_ranks(parts[2])
+                    return ScanOp(kind, rank)
     except ValueError:  # unpacking a rank list of the wrong length
         raise _unknown(name, "expected a single rank") from None
     raise _unknown(name, "not a map (M_), reduce (R_), tiling (T_) or scan (S_) operator of the seed notation")
@@ -176,11 +184,11 @@ def unsplit_name(outer: str, inner: str, rank: str) -> str:
     return f"T_unsplit_{outer}{inner}_{rank}"
 
 
-def scan_name(kind: str, rank: str) -> str:
+def scan_name(kind: ScanKind, rank: str) -> str:
     return f"S_{kind}_{rank}"
 
 
-def operator_name(e) -> str | None:
+def operator_name(e: ir.Expr) -> str | None:
     """The seed-notation constructor of one (unfused) IR node; None for references and pattern variables."""
     match e:
         case ir.Input():
@@ -203,22 +211,26 @@ def operator_name(e) -> str | None:
             return scan_name("shift", r)
         case ir.Last(rank=r):
             return scan_name("last", r)
-    return None
+        case ir.Var() | ir.Ref():
+            return None
+        case _:
+            assert_never(e)
 
 
 # The conventional inputs of attention (FuseMax): Q[e,p], K[e,m], V[f,m]. Others declare ranks in brackets.
 CONVENTIONAL_INPUTS = {"Q": ("e", "p"), "K": ("e", "m"), "V": ("f", "m")}
 
 
-def parse_tensor_kind(text: str) -> tuple[str, str]:
+def parse_tensor_kind(text: str) -> tuple[str, ir.TensorKind]:
     """`"B[m,p]:mask"` -> ('B[m,p]', 'mask'); no suffix -> 'real'."""
     head, sep, kind = text.rpartition(":")
     if not sep:
         return text, "real"
-    if kind.strip() not in ("mask", "real"):
-        raise NotationError(f"unknown tensor kind '{kind.strip()}' in '{text}'",
-                            hint="a tensor is real (default) or ':mask' (elements 0 or -inf)")
-    return head, kind.strip()
+    match kind.strip():
+        case "mask" | "real" as known:
+            return head, known
+    raise NotationError(f"unknown tensor kind '{kind.strip()}' in '{text}'",
+                        hint="a tensor is real (default) or ':mask' (elements 0 or -inf)")
 
 
 def parse_tensor_name(text: str) -> tuple[str, tuple[str, ...]]:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import draw, ir
 from . import verdict as V
+from .claims import ClaimKind
 from .driver import Options
 from .errors import VerifyError
 from .gate import check_claims
@@ -99,10 +100,10 @@ def build(paths, options: Options, progress=None) -> ReportData:
     for claim, result in zip(claims, results):
         for side in (claim.lhs, claim.rhs):
             info = by_file.get(Path(side.file).resolve())
-            if info is not None and claim.kind in ("step", "equiv"):
+            if info is not None and claim.kind in (ClaimKind.STEP, ClaimKind.EQUIV):
                 info.steps.append((claim.name, result.verdict.value))
     rules = [RuleInfo(c.name, c.file, c.line, rule_source(c.file, c.line), r.verdict.value, c.lhs.expr, c.rhs.expr)
-             for c, r in zip(claims, results) if c.kind == "rule"]
+             for c, r in zip(claims, results) if c.kind is ClaimKind.RULE]
     return ReportData(results, programs, errors, notes, time.monotonic() - start,
                       time.strftime("%Y-%m-%d %H:%M:%S"), rules)
 

@@ -54,8 +54,8 @@ def cmd_export(args, out, err) -> int:
     for s in shown:
         if not s.exported:
             print(f"  not exported: {s.name} ({s.file}:{s.line or ''}): {s.reason or s.verdict}", file=out)
-    verdicts = {str(getattr(s.verdict, "value", s.verdict)) for s in shown}
-    return 2 if "ERROR" in verdicts else 1 if verdicts & {"REFUTED", "UNKNOWN"} else 0
+    verdicts = {s.verdict for s in shown}
+    return 2 if V.Verdict.ERROR in verdicts else 1 if verdicts & {V.Verdict.REFUTED, V.Verdict.UNKNOWN} else 0
 
 
 def cmd_optimize(args, out, err) -> int:
@@ -174,9 +174,10 @@ def cmd_run(args, out, err) -> int:
     for r in checked.results:
         if r.verdict is not V.Verdict.CERTIFIED:
             print("; " + V.format_result(r).replace("\n", "\n; "), file=out)
-    for name, r in checked.validations:
-        what = r if isinstance(r, str) else (
-            f"{r.verdict.value} ({r.bound}; {r.method})" if r.verdict is V.Verdict.CERTIFIED else V.headline(r))
+    for name, validation in checked.validations:
+        what = validation if isinstance(validation, str) else (
+            f"{validation.verdict.value} ({validation.bound}; {validation.method})"
+            if validation.verdict is V.Verdict.CERTIFIED else V.headline(validation))
         print(f"; translation validation: the extracted {name} equals the file's {name}: {what}", file=out)
     return checked.exit_code
 

@@ -120,14 +120,15 @@ def _rich(report: Report, out) -> None:
     console = Console(file=out)
     for note in report.notes:
         console.print(f"[dim]note: {escape(note)}[/dim]", highlight=False)
-    colours = {"CERTIFIED": "green", "REFUTED": "red", "UNKNOWN": "yellow", "ERROR": "magenta"}
+    colours = {V.Verdict.CERTIFIED: "green", V.Verdict.REFUTED: "red", V.Verdict.UNKNOWN: "yellow",
+               V.Verdict.ERROR: "magenta"}
     if report.results:
         table = Table(title="verdicts", title_justify="left")
         for column in ("rule / step", "where", "verdict", "bound", "method", "s"):
             table.add_column(column, justify="right" if column == "s" else "left",
                              overflow="fold", no_wrap=column in ("verdict", "s"))
         for r in report.results:
-            colour = colours[r.verdict.value]
+            colour = colours[r.verdict]
             cached = " [dim](cached)[/dim]" if "cache" in r.engines else ""
             method = r.method if r.verdict is V.Verdict.CERTIFIED else r.detail or r.method
             if r.verdict is V.Verdict.CERTIFIED and r.assumptions:
@@ -139,7 +140,7 @@ def _rich(report: Report, out) -> None:
     for r in report.results:
         if r.verdict is V.Verdict.CERTIFIED and not r.warnings:
             continue
-        colour = colours[r.verdict.value]
+        colour = colours[r.verdict]
         console.print()
         console.print(V.headline(r), style=f"bold {colour}", markup=False, highlight=False)
         if r.description:

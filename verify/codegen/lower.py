@@ -86,12 +86,12 @@ class SizePlan:
 def size_plan(program: ir.Program, names: list[str], inputs: list[ir.Input]) -> SizePlan:
     plan = SizePlan()
     known: set[str] = set()
-    for node in inputs:
-        for axis, rank in enumerate(node.ranks):
+    for tensor in inputs:
+        for axis, rank in enumerate(tensor.ranks):
             if rank in known:
-                plan.checks.append((rank, node.name, axis))
+                plan.checks.append((rank, tensor.name, axis))
             else:
-                plan.from_input[rank] = (node.name, axis)
+                plan.from_input[rank] = (tensor.name, axis)
                 known.add(rank)
                 plan.order.append(rank)
     splits = [n for name in names for n in ir.walk(program.bindings[name].expr)
@@ -205,7 +205,9 @@ def layout(program: ir.Program, output: str, env: dict[str, tuple[str, ...]]) ->
     while changed:
         changed = False
         for name in sorted(loop):
-            shift_args = {n.arg.name for n in ir.walk(exprs[name]) if isinstance(n, ir.Shift) and n.rank == r}
+            # a loop binding is sliceable: each of its S_shift_r reads a binding by name (`_sliceable`)
+            shift_args = {n.arg.name for n in ir.walk(exprs[name])
+                          if isinstance(n, ir.Shift) and n.rank == r and isinstance(n.arg, ir.Ref)}
             bad = any(ref not in loop and deps[ref] & loop for ref in refs(exprs[name]))
             bad = bad or any(ref not in loop for ref in shift_args)
             if bad:
@@ -220,7 +222,7 @@ def layout(program: ir.Program, output: str, env: dict[str, tuple[str, ...]]) ->
     out.after = [name for name in names if name not in loop and deps[name] & loop]
     for name in out.loop:
         for node in ir.walk(exprs[name]):
-            if isinstance(node, ir.Shift) and node.rank == r:
+            if isinstance(node, ir.Shift) and node.rank == r and isinstance(node.arg, ir.Ref):
                 out.shifted.add(node.arg.name)
     if output in loop:
         out.stacked.add(output)

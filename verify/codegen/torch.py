@@ -19,6 +19,7 @@ The semantics are `verify/evaluate.py`'s, operator by operator:
 from __future__ import annotations
 
 import math
+from typing import assert_never
 
 from .. import ir
 from ..notation import map_name, operator_name
@@ -82,6 +83,8 @@ class Emitter:
         self.taken: set[str] = set()
         self.whole: dict[str, Value] = {}   # binding -> whole value
         self.consts: dict[str, str] = {}
+        self.inputs: dict[str, str] = {}    # input name -> its parameter (set by `function`)
+        self.names: dict[str, str] = {}     # binding -> its variable (set by `name_bindings`)
 
     # -- output ------------------------------------------------------------------------------------------------
     def line(self, text: str) -> None:
@@ -150,8 +153,8 @@ class Emitter:
                 else:
                     v = self.slice(self.whole[name], ctx, None)
                 return self.assign(target, v.code, v.ranks) if target else v
-            case ir.Reduce(op="add", rank=rank, arg=ir.Map(op="mul", space=space, args=args)) if self.contraction(
-                    e, ctx):
+            case ir.Reduce(op="add", rank=rank, arg=ir.Map(op="mul", space=space, args=args) as product) if (
+                    self.contraction(e, ctx)):
                 space = tuple(x for x in space if x != r)
                 values = [self.node(a, ctx) for a in args]
                 letters = {x: LETTERS[i] for i, x in enumerate(space)}
@@ -159,7 +162,7 @@ class Emitter:
                 spec = ",".join("".join(letters[x] for x in v.ranks) for v in values)
                 spec += "->" + "".join(letters[x] for x in out)
                 return self.assign(target, f"torch.einsum(\"{spec}\", {', '.join(v.code for v in values)})", out,
-                                   f"{map_name('mul', e.arg.space)}_R_add_{rank}")
+                                   f"{map_name('mul', product.space)}_R_add_{rank}")
             case ir.Map(op=op, space=space, args=args):
                 if op not in MAP:
                     raise fail(self.program, e, f"operator '{operator_name(e)}' ({op}) has no torch translation")
@@ -221,7 +224,11 @@ class Emitter:
                                    f"S_last_{rank}")
             case ir.Scan():
                 return self.scan(e, ctx, target)
-        raise fail(self.program, e, f"operator '{operator_name(e) or type(e).__name__}' has no torch translation")
+            case ir.Var():      # a rule's pattern variable: a program to run has none
+                raise fail(self.program, e, f"operator '{operator_name(e) or type(e).__name__}' has no torch "
+                           "translation")
+            case _:
+                assert_never(e)
 
     # -- bindings and the tile loop (shared by both targets) ------------------------------------------------------
     def name_bindings(self, lay: lower.Layout) -> dict[str, str]:
@@ -260,7 +267,7 @@ class Emitter:
                                            f'initial state of S_scan_{r} "{e.name}"')
         for name in sorted(lay.shifted):
             e = next(n for b in lay.loop for n in ir.walk(bindings[b].expr)
-                     if isinstance(n, ir.Shift) and n.rank == r and n.arg.name == name)
+                     if isinstance(n, ir.Shift) and n.rank == r and isinstance(n.arg, ir.Ref) and n.arg.name == name)
             init = self.ordered(self.node(e.init, whole), loop_ranks[name])
             shifted[name] = self.assign(lower.identifier(f"{name}_before", self.taken), cast(init.code),
                                         loop_ranks[name], f"S_shift_{r} {name}: its value at step -1")
@@ -294,8 +301,10 @@ class Emitter:
 
     def contraction(self, e: ir.Reduce, ctx: Context) -> bool:
         """A sum of a product is one einsum when every rank of the space is carried by an operand."""
+        if not isinstance(e.arg, ir.Map):
+            return False
         space = [x for x in e.arg.space if x != ctx.rank]
-        carried = set()
+        carried: set[str] = set()
         for a in e.arg.args:
             carried |= set(self.ranks_of(a, ctx))
         return all(x in carried for x in space)
@@ -381,8 +390,8 @@ def function(program: ir.Program, env, output: str, taken: set[str]) -> list[str
     for node in lay.inputs:
         kind = " (a mask: 0 keeps, -inf masks)" if node.kind == "mask" else ""
         doc.append(f"{em.inputs[node.name]}: a tensor with dimensions [{', '.join(node.ranks)}]{kind}")
-    for kw, _default, node in lay.sizes.tiles.values():
-        doc.append(lower.tile_doc(kw, node))
+    for kw, _default, split in lay.sizes.tiles.values():
+        doc.append(lower.tile_doc(kw, split))
     if lay.rank:
         doc.append(f"The loop over {lay.rank} computes {', '.join(lay.loop)} one tile at a time.")
     doc.append('"""')
@@ -452,10 +461,10 @@ def prologue(em: Emitter, lay: lower.Layout) -> None:
             name, axis = plan.from_input[rank]
             em.line(f"size_{rank} = {em.inputs[name]}.shape[{axis}]")
         elif rank in plan.tiles:
-            kw, default, node = plan.tiles[rank]
+            kw, default, split = plan.tiles[rank]
             em.line(f"size_{rank} = {kw}")
-            em.line(f"if not isinstance({kw}, int) or {kw} < 1 or size_{node.rank} % {kw}:")
-            em.line(f"    raise ValueError(f\"{kw} = {{{kw}!r}} tiles: rank {node.rank} of size {{size_{node.rank}}} "
+            em.line(f"if not isinstance({kw}, int) or {kw} < 1 or size_{split.rank} % {kw}:")
+            em.line(f"    raise ValueError(f\"{kw} = {{{kw}!r}} tiles: rank {split.rank} of size {{size_{split.rank}}} "
                     f"must be a positive multiple of it\")")
         elif rank in plan.inner:
             whole, outer = plan.inner[rank]

@@ -86,9 +86,10 @@ class KernelEmitter(Emitter):
 
     def resolve(self, e: ir.Expr) -> ir.Expr:
         """A reference to `(let K (CreateTensor "K"))` is the input itself (loaded, not computed)."""
-        bound = self.program.bindings[e.name].expr if isinstance(e, ir.Ref) else None
-        if isinstance(bound, ir.Input) and e.name not in self.whole:
-            return bound
+        if isinstance(e, ir.Ref) and e.name not in self.whole:
+            bound = self.program.bindings[e.name].expr
+            if isinstance(bound, ir.Input):
+                return bound
         return e
 
     def node(self, e: ir.Expr, ctx: Context, target: str | None = None) -> Value:
@@ -135,20 +136,28 @@ class KernelEmitter(Emitter):
                 return self.assign(target, code, space, operator_name(e) or "")
             case ir.Reduce(op=op, rank=rank, arg=arg):
                 v = self.node(arg, ctx)
-                i = v.ranks.index(rank)
+                axis = v.ranks.index(rank)
                 fn, identity = REDUCE[op]
-                code = f"{fn}(tl.where({self.mask(rank, v.ranks)}, {v.code}, {identity}), axis={i})"
-                return self.assign(target, code, v.ranks[:i] + v.ranks[i + 1:], f"R_{op}_{rank}")
+                code = f"{fn}(tl.where({self.mask(rank, v.ranks)}, {v.code}, {identity}), axis={axis})"
+                return self.assign(target, code, v.ranks[:axis] + v.ranks[axis + 1:], f"R_{op}_{rank}")
             case ir.Scan() | ir.Shift() | ir.Last() if r is None and not ctx.last:
                 raise fail(self.program, e, f"'{operator_name(e)}' outside the tile loop has no Triton translation",
                            "use --target torch")
         return super().node(e, ctx, target)
 
     def dot(self, e: ir.Reduce, ctx: Context) -> bool:
+        if not isinstance(e.arg, ir.Map):
+            return False
         a, b = e.arg.args
         ra, rb = self.ranks_of(a, ctx), self.ranks_of(b, ctx)
         return (len(ra) == 2 and len(rb) == 2 and e.rank in ra and e.rank in rb
                 and len(set(ra) | set(rb)) == 3)
+
+
+def _scan(e: ir.Expr) -> ir.Scan:
+    # a loop binding outside `carry` is a scan (`kernel` carries every other one)
+    assert isinstance(e, ir.Scan), e
+    return e
 
 
 def generate(program: ir.Program, text: str = "", origin: str | None = None) -> str:
@@ -224,7 +233,7 @@ def kernel(program: ir.Program, env, output: str, line, taken: set[str]) -> list
                                    carry=carry)
     prev, shifted = ctx.prev, ctx.shifted
     # after the loop, S_last of a scan is its state variable, of another loop binding its carried value
-    last = {name: prev[bindings[name].expr.name] if name not in carry else shifted[name] for name in lay.last}
+    last = {name: shifted[name] if name in carry else prev[_scan(bindings[name].expr).name] for name in lay.last}
     after = Context(last_rank=r, last=last)
     for name in lay.after:
         em.whole[name] = binding(name, after)
@@ -246,8 +255,8 @@ def kernel(program: ir.Program, env, output: str, line, taken: set[str]) -> list
     launch.line(f'"""{output}[{", ".join(out_ranks)}] of {program.file}, as a Triton kernel '
                 f"(one program per BLOCK_P queries, a loop over the {r} tiles).")
     launch.line("")
-    for kw, _default, node in lay.sizes.tiles.values():
-        launch.line(lower.tile_doc(kw, node))
+    for kw, _default, split in lay.sizes.tiles.values():
+        launch.line(lower.tile_doc(kw, split))
     launch.line('"""')
     prologue(launch, lay)
     launch.line("if dtype not in DTYPES:")

@@ -4,13 +4,13 @@ globals, and each e-node as an IR node. Extraction ranks whole DAGs, which egglo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from .. import ir
+from ..cost import NodeKind
 from ..notation import LeafOp, MapOp, ReduceOp, ScanOp, SplitOp, UnsplitOp, parse_tensor_kind, parse_tensor_name
 from .prelude import parsed_operator
 
-ENodeKind = Literal["input", "const", "map", "reduce", "split", "unsplit", "scan", "prev", "shift", "last"]
+ENodeKind = NodeKind    # an e-node is one node of the cost model's DAG
 
 
 @dataclass(frozen=True)

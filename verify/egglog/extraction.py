@@ -33,13 +33,6 @@ class Candidate:
     origin: Origin
 
 
-class _RankInfo:
-    __slots__ = ("rank",)
-
-    def __init__(self, rank):
-        self.rank = rank
-
-
 class Extractor:
     """Candidates from tree-cost proxies, improved by local search, ranked by the exact DAG cost."""
 
@@ -84,9 +77,8 @@ class Extractor:
     def proxy_passes(self, cls, node, kids):
         kind = enode_kind(node)
         op = parsed_operator(node.op)
-        info = _RankInfo(getattr(op, "rank", None))
         space = self.space(node, cls)
-        t = node_time(kind, info, space, [k[1] for k in kids], self.fiber)
+        t = node_time(kind, getattr(op, "rank", None), space, [k[1] for k in kids], self.fiber)
         mp = max([k[0] for k in kids] + [pass_of(t) if self.fiber.classify(space) == "fiber" else 0])
         return (mp, t, 1 + sum(k[2] for k in kids))
 

@@ -122,6 +122,7 @@ from .obligations import (
     MODELS,
     REQUIRES,
     VARIANTS,
+    LemmaVerdict,
     Obligation,
     Variant,
     as_variant,
@@ -130,8 +131,8 @@ from .onepass import invariant, rebase, running_max, shift_and_conclusion
 from .rule_level import Lift, lemma_obligations, lift
 from .twopass import linearity_positivity, split_max, split_sum, twopass_ground
 
-__all__ = ["GROUP_1PASS", "GROUP_2PASS", "GROUP_MERGE", "GROUPS", "MODELS", "REQUIRES", "VARIANTS", "Lift",
-           "Obligation", "Variant", "lemma_obligations", "lift", "prove_all", "prove_chain_unbounded"]
+__all__ = ["GROUP_1PASS", "GROUP_2PASS", "GROUP_MERGE", "GROUPS", "MODELS", "REQUIRES", "VARIANTS", "LemmaVerdict",
+           "Lift", "Obligation", "Variant", "lemma_obligations", "lift", "prove_all", "prove_chain_unbounded"]
 
 
 def prove_all(variant: str | Variant = "correct") -> dict[str, list[Obligation]]:

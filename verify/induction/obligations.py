@@ -3,6 +3,7 @@ cascades that show each obligation can fail)."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 GROUP_2PASS = "3pass=2pass (all M1, M0)"
@@ -31,11 +32,19 @@ MODELS = {
 
 
 
+class LemmaVerdict(enum.StrEnum):
+    """What Z3 made of one induction obligation; the driver lifts a step only if every lemma is PROVED."""
+
+    PROVED = "proved"
+    REFUTED = "refuted"               # a model (or an extended-real case) where the obligation fails
+    UNKNOWN = "unknown"               # a timeout, or hypotheses that are inconsistent (vacuous)
+
+
 @dataclass
 class Obligation:
     name: str
     statement: str
-    verdict: str                      # "proved" | "refuted" | "unknown"
+    verdict: LemmaVerdict
     seconds: float
     counterexample: dict | None = None
     group: str = ""

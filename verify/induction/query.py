@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import z3
 
-from .obligations import Obligation, Variant
+from .obligations import LemmaVerdict, Obligation, Variant
 
 TIMEOUT_MS = 10_000
 
@@ -185,7 +185,7 @@ def discharge(q: Query, group: str, replay=None, build_error: Undefined | None =
     if build_error is not None:
         detail = dict(build_error.detail)
         detail["reason"] = build_error.reason
-        return Obligation(q.name, q.statement, "refuted", time.perf_counter() - t0, detail, group,
+        return Obligation(q.name, q.statement, LemmaVerdict.REFUTED, time.perf_counter() - t0, detail, group,
                           "undefined", "(not sent to Z3: extended-real case) " + build_error.reason,
                           replay(detail) if replay else None)
     s = q.solver()
@@ -194,11 +194,11 @@ def discharge(q: Query, group: str, replay=None, build_error: Undefined | None =
     cex: dict | None = None
     rep = None
     if r == z3.unsat:
-        verdict = "proved"
+        verdict = LemmaVerdict.PROVED
         if q.solver(negated_goal=False).check() != z3.sat:         # vacuity check
-            verdict, r = "unknown", "vacuous"
+            verdict, r = LemmaVerdict.UNKNOWN, "vacuous"
     elif r == z3.sat:
-        verdict = "refuted"
+        verdict = LemmaVerdict.REFUTED
         model = s.model()
         st = q.solver(q.tidy())
         if st.check() == z3.sat:
@@ -206,7 +206,7 @@ def discharge(q: Query, group: str, replay=None, build_error: Undefined | None =
         cex = q.model_dict(model)
         rep = replay(cex) if replay else None
     else:
-        verdict = "unknown"
+        verdict = LemmaVerdict.UNKNOWN
     return Obligation(q.name, q.statement, verdict, time.perf_counter() - t0, cex, group, str(r), text, rep)
 
 

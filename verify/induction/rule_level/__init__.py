@@ -29,29 +29,34 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import z3
 
 from ... import ir
 from ...verdict import SizeBound
-from ..obligations import VARIANTS
+from ..obligations import VARIANTS, LemmaVerdict
 from ..twopass import linearity_positivity, split_max, split_sum
 from .closed import lift_closed
-from .prove import Obligation, Prover
+from .prove import Obligation, ObligationVerdict, Prover
 from .scan import is_scan_claim, lift_scan
 from .terms import Env, NotLiftable
 
-__all__ = ["Lift", "lift", "lemma_obligations", "NotLiftable"]
+__all__ = ["Lift", "LiftStatus", "lift", "lemma_obligations", "NotLiftable"]
+
+
+# "failed": the claim's own obligations are proved but an induction lemma its shape uses is not
+LiftStatus = Literal["lifted", "not lifted", "failed"]
 
 
 @dataclass
 class Lift:
-    status: str                       # "lifted" | "not lifted" | "failed"
+    status: LiftStatus
     shape: str = ""                   # e.g. "reduction split"
     lemmas: tuple[str, ...] = ()      # lemma groups used (split.sum, split.max, linearity, positivity)
     ranks: tuple[str, ...] = ()       # every rank of the claim, all symbolic
     obligations: list[Obligation] = field(default_factory=list)
-    lemma_obligations: list = field(default_factory=list)   # (name, verdict) of the induction lemmas used
+    lemma_obligations: list[tuple[str, LemmaVerdict]] = field(default_factory=list)   # induction lemmas used
     seconds: float = 0.0
     reason: str = ""
 
@@ -162,13 +167,13 @@ def _lift(claim) -> Lift:
     shape = _shape(lemmas, scan, reductions)
     ranks = tuple(claim.ranks())
     if not ok:
-        bad = [o for o in obs if o.verdict != "proved"]
+        bad = [o for o in obs if o.verdict is not ObligationVerdict.PROVED]
         why = "; ".join(f"{o.name}: {o.verdict} ({o.detail})" for o in bad[:2])
         return Lift("not lifted", shape, tuple(sorted(lemmas)), ranks, obs,
                     reason=f"the {shape} obligations are not proved: {why}")
     proved = lemma_obligations()
     used = [(o.name, o.verdict) for g in sorted(lemmas) for o in proved.get(g, [])]
-    failed = [n for n, v in used if v != "proved"]
+    failed = [n for n, v in used if v is not LemmaVerdict.PROVED]
     if failed:
         return Lift("failed", shape, tuple(sorted(lemmas)), ranks, obs, used,
                     reason=f"lemma(s) not proved: {', '.join(failed)}")

@@ -28,6 +28,7 @@ hypotheses alone are checked satisfiable (else the result is "vacuous", not a pr
 
 from __future__ import annotations
 
+import enum
 import time
 from dataclasses import dataclass
 
@@ -38,10 +39,20 @@ from .terms import NEG_INF, Env, NotLiftable, Red, canon, conditions, factors, l
 TIMEOUT_MS = 5_000
 
 
+class ObligationVerdict(enum.StrEnum):
+    """Z3's answer to one rule-level obligation. FAILED is not a refutation (the reductions are abstracted):
+    the claim is then not lifted, and the bounded checker stays the judge."""
+
+    PROVED = "proved"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    VACUOUS = "vacuous"     # the hypotheses are inconsistent
+
+
 @dataclass
 class Obligation:
     name: str
-    verdict: str            # proved | failed | unknown | vacuous
+    verdict: ObligationVerdict
     seconds: float
     query: str = ""
     detail: str = ""
@@ -175,15 +186,16 @@ class Prover:
             v = z3.Solver()
             v.set("timeout", TIMEOUT_MS)
             v.add(*facts)
-            verdict = "proved" if v.check() == z3.sat else "vacuous"
-            detail = "" if verdict == "proved" else "the hypotheses are inconsistent"
+            verdict = ObligationVerdict.PROVED if v.check() == z3.sat else ObligationVerdict.VACUOUS
+            detail = "" if verdict is ObligationVerdict.PROVED else "the hypotheses are inconsistent"
         elif answer == z3.sat:
             m = s.model()
             sizes = ", ".join(f"{d.name()[2:].upper()}={m[d]}" for d in sorted(m.decls(), key=str)
                               if d.name().startswith("N_"))
-            verdict, detail = "failed", f"z3 finds values where the sides differ ({sizes or 'any sizes'})"
+            verdict = ObligationVerdict.FAILED
+            detail = f"z3 finds values where the sides differ ({sizes or 'any sizes'})"
         else:
-            verdict, detail = "unknown", f"z3: {s.reason_unknown()}"
+            verdict, detail = ObligationVerdict.UNKNOWN, f"z3: {s.reason_unknown()}"
         return Obligation(name, verdict, time.monotonic() - start, s.sexpr(), detail)
 
     def equal(self, lhs: tuple, rhs: tuple, hyps: list, name: str, depth: int = 0) -> tuple[bool, list]:
@@ -214,4 +226,4 @@ class Prover:
                 parent[find(id(a))] = find(id(b))
                 eqs.append(a.const == b.const)
         ob = self._query(name, hyps + self.env.hyps + eqs, lhs, rhs, z)
-        return ob.verdict == "proved", used + [ob]
+        return ob.verdict is ObligationVerdict.PROVED, used + [ob]

@@ -24,6 +24,8 @@ reduction side with scans or shifts.
 
 from __future__ import annotations
 
+from typing import Any
+
 import z3
 
 from ... import ir
@@ -74,7 +76,7 @@ def lift_scan(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
             raise NotLiftable(f"the scan body reduces its iterative rank {k}")
     n_k = env.size(k)
     env.allow_inf = True
-    state = {"prev": None, "base": True, "at": {}}
+    state: dict[str, Any] = {"prev": None, "base": True, "at": {}}
 
     def scan_eval(e: Env, expr, idx):
         match expr:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -77,7 +78,7 @@ class Red:
     body: tuple
     lemmas: tuple = ()          # lemma groups used to normalise it
     conds: list = field(default_factory=list)   # definedness conditions (not mentioning the bound variables)
-    const: z3.ArithRef | None = None
+    const: z3.ArithRef = field(init=False)    # the reduction's value, a fresh real (`__post_init__`)
     key: str | None = None
 
     def __post_init__(self):
@@ -105,7 +106,7 @@ class Env:
         # scan shape (scan.py): the iterative rank, the state index that S_last reads, and a prefix size
         self.last: dict[str, z3.ArithRef] = {}
         self.prefix: dict[str, tuple] = {}    # rank -> ("one",) | ("upto", n) | ("step", t)
-        self.scan_eval = None                 # callback for Scan/Prev/Shift nodes
+        self.scan_eval: Callable[[Env, ir.Expr, dict], tuple] | None = None   # for Scan/Prev/Shift nodes
         self.closed: dict = {}                # scan -> (closed form, bindings), once proved (closed.py)
 
     def size(self, rank: str) -> z3.ArithRef:
@@ -170,10 +171,10 @@ class Env:
                 if _has_neg_inf(body):    # normalise takes exp(..) as a nonzero divisor and a positive summand
                     raise NotLiftable("-inf inside a reduction")
                 red = Red(op, rank, size, j, frozenset({j.decl().name()}), [j >= 0, j < size], body)
-                red = self.normalise(red)
+                term = self.normalise(red)
                 if mode is not None and mode[0] == "step":       # S(t+1) = S(t) op g(t): the definition
-                    return ("op", op, red, self.eval(arg, {**idx, rank: mode[1]}))
-                return red
+                    return ("op", op, term, self.eval(arg, {**idx, rank: mode[1]}))
+                return term
             case ir.Split(rank=rank, outer=o, inner=i, arg=arg):
                 if o not in idx or i not in idx:
                     raise NotLiftable(f"split of {rank} read without indices for {o}, {i}")
@@ -219,7 +220,7 @@ class Env:
     def term_vars(self, t: tuple) -> frozenset:
         match t[0]:
             case "in":
-                out = frozenset()
+                out: frozenset = frozenset()
                 for i in t[2]:
                     out |= self.index_vars(i)
                 return out
@@ -394,10 +395,12 @@ def linear(t: tuple) -> tuple[Fraction, dict]:
 
 
 def lin_term(const: Fraction, terms: dict) -> tuple:
-    out = ("num", const) if const or not terms else None
-    for _, (c, x) in sorted(terms.items()):
-        part = x if c == 1 else ("op", "mul", ("num", c), x)
-        out = part if out is None else ("op", "add", out, part)
+    parts = [x if c == 1 else ("op", "mul", ("num", c), x) for _, (c, x) in sorted(terms.items())]
+    if const or not parts:
+        parts.insert(0, ("num", const))
+    out = parts[0]
+    for part in parts[1:]:
+        out = ("op", "add", out, part)
     return out
 
 
@@ -432,7 +435,7 @@ def _lin_add(a: dict, b: dict, sign: int) -> dict:
 
 
 def product(coef: Fraction, lin: dict, nums: list, dens: list) -> tuple:
-    out = ("num", coef)
+    out: tuple = ("num", coef)
     if lin:
         const = lin.get("", (Fraction(0), None))[0]
         arg = lin_term(const, {k: v for k, v in lin.items() if k != ""})
