@@ -251,7 +251,7 @@ def test_cache_does_not_answer_for_a_claim_without_its_assumption(tmp_path):
 
     (claim,) = read_chain(PROOFS / "masked.chain.toml")
     bare = replace(claim, assumptions=())
-    assert cache_key(claim, Bound(), ENCODING_VERSION) != cache_key(bare, Bound(), ENCODING_VERSION)
+    assert cache_key(claim, Bound(), ENCODING_VERSION, True) != cache_key(bare, Bound(), ENCODING_VERSION, True)
     lifted = read_chain(PROOFS / "attention.chain.toml")[0]
-    assert cache_key(lifted, Bound(), ENCODING_VERSION) != cache_key(replace(lifted, unbounded=()), Bound(),
-                                                                      ENCODING_VERSION)
+    assert cache_key(lifted, Bound(), ENCODING_VERSION, True) != cache_key(replace(lifted, unbounded=()), Bound(),
+                                                                      ENCODING_VERSION, True)

@@ -71,12 +71,14 @@ def claim_hash(claim: Claim) -> str:
     return hashlib.sha256(content.encode()).hexdigest()
 
 
-def cache_key(claim: Claim, bound: Bound, encoding: str) -> str:
-    """The claim's content, its bound, the encoding version and the checker's own source (`checker_digest`):
+def cache_key(claim: Claim, bound: Bound, encoding: str, sympy: bool) -> str:
+    """The claim's content, its bound, the encoding version, whether SymPy's second opinion ran (a run that asks
+    for it is not answered by one that skipped it) and the checker's own source (`checker_digest`):
     a verdict is reused only by the very checker that reached it. An encoding version alone was not enough: a
     change that lifts verdicts to all sizes (or fixes a soundness bug) without a bump would be answered by
     verdicts of the old code."""
-    return hashlib.sha256(f"{claim_hash(claim)}|{bound.ranges!r}|{encoding}|{checker_digest()}".encode()).hexdigest()
+    text = f"{claim_hash(claim)}|{bound.ranges!r}|{encoding}|sympy={sympy}|{checker_digest()}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 _DIGEST: str | None = None

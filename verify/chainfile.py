@@ -157,6 +157,15 @@ _STRING_KEYS = ("start", "end", "bound", "rules_dir", "name", "from", "to", "by"
 _LIST_KEYS = ("assume", "unbounded", "rules")
 
 
+def string_list(value) -> list[str] | None:
+    """A list-valued key as the list of strings it stands for (a string alone is a one-item list); None when it
+    is anything else. The one reading of such a key: `verify deps` reads a chain's `rules` through it too."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        return None
+    return items
+
+
 def _check_types(path: Path, text: str, table: dict, step: str | None) -> None:
     for key, value in table.items():
         where = Location(str(path), _line_of(text, f'"{step}"') if step is not None and isinstance(step, str)
@@ -166,8 +175,8 @@ def _check_types(path: Path, text: str, table: dict, step: str | None) -> None:
             raise ParseError(f"{what}'{key}' must be a string, got {type(value).__name__} {value!r}", where,
                              f'write {key} = "..."')
         if key in _LIST_KEYS:
-            items = [value] if isinstance(value, str) else value
-            if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+            items = string_list(value)
+            if items is None:
                 raise ParseError(f"{what}'{key}' must be a list of strings, got {value!r}", where,
                                  f'write {key} = ["..."]')
             table[key] = items
@@ -234,10 +243,8 @@ def _line_after(text: str, needle: str, start: int | None) -> int | None:
 
 
 def _step_rules(path, text, data, step, name, line, where, rule_names: _RuleNames) -> tuple[str, ...]:
-    rules = step.get("rules")
-    if isinstance(rules, str):
-        rules = [rules]
-    if not isinstance(rules, list) or not rules or not all(isinstance(r, str) for r in rules):
+    rules = string_list(step.get("rules"))
+    if not rules:
         raise ParseError(f"step '{name}': by = \"rules\" needs rules = [\"rule-name\", ...]", where,
                          "name the rules as `verify check RULES_DIR` names them")
     known = rule_names.names()

@@ -77,7 +77,7 @@ def map_claims(claims, options, events=None, *, check, lost, encoding: str):
 
         futures = {}
         for i, claim in enumerate(claims):
-            key = cache_key(claim, effective_bound(claim, options.bound), encoding)
+            key = cache_key(claim, effective_bound(claim, options.bound), encoding, options.sympy)
             future = client.submit(_work, check, claim, worker_options, key=f"verify-{key}-{run}-{i}", pure=False)
             futures[future] = (i, claim, time.monotonic())
             if events:

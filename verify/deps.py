@@ -4,15 +4,17 @@ Edges (read from the files, not guessed from directory names):
 - rule file -> the rules it defines (by name, as `verify check` names them; `; for-ranks:` templates give
   `NAME[x=m]`), each with its content hash (`certificates.claim_hash`: both sides and the preconditions);
 - chain -> the programs it names (`start`, `end`, every step's `from` and `to`, relative to the chain file);
-- chain -> the rules its `by = "rules"` steps cite, in its rules directory (`rules_dir`, or the nearest
-  `rules/` above it).
+- chain -> the rules its `by = "rules"` steps cite (`rules`, a list or one name, read as the chain reader
+  reads it), in its rules directory (`rules_dir`, or the nearest `rules/` above it).
 
 Given the files changed since a git revision (added, modified, deleted; a rename is a deletion plus an
 addition; untracked files count as added), the targets are:
 - every rule that is new or whose content changed, as `FILE:RULE` (an unchanged rule in a changed file is not
-  re-checked; a file that does not read is checked whole, so its error is reported);
+  re-checked; a file with any part that does not read, one rule included, is checked whole, so its error is
+  reported; a name a file repeats is changed when any of its rules is);
 - every chain that changed, names a changed or deleted program, or cites a rule that is new, changed, or
-  gone from a changed file (a rule moved unchanged between files is no change);
+  gone from a changed file (a rule moved unchanged between files is no change; a copy, which makes the name
+  ambiguous, is);
 - a changed program that no chain names (checked alone: its outputs and ranks);
 - everything under the given paths when the checker itself changed (`verify/`, `pyproject.toml`).
 
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .certificates import claim_hash
+from .chainfile import string_list
 from .errors import UsageError, VerifyError
 from .reader import expand_paths, read_text
 from .sources import claims_of, collect
@@ -99,12 +102,22 @@ def _old_text(ref: str, root: Path, rel: str) -> str | None:
     return proc.stdout.decode("utf-8", errors="replace")
 
 
-def rule_hashes(text: str, file: str) -> dict[str, str] | None:
-    """rule name -> content hash for the rules of one .egg text; None if it does not read."""
+def rule_hashes(text: str, file: str) -> dict[str, tuple[str, ...]] | None:
+    """rule name -> the content hashes of the rules of that name in one .egg text, in file order (a file may
+    repeat a name, and an edit of any of them is a change); None if any of it does not read: a file with one
+    unreadable rule is re-checked whole, so the gate reports that rule's error rather than skipping it."""
     try:
-        return {c.name: claim_hash(c) for c in claims_of(read_text(text, file))}
-    except (VerifyError, Exception):  # a file that does not read is re-checked whole
+        source = read_text(text, file)
+        errors: list[VerifyError] = []
+        claims = claims_of(source, errors=errors)
+    except Exception:  # a file that does not read is re-checked whole
         return None
+    if source.rule_errors or errors:
+        return None
+    hashes: dict[str, list[str]] = {}
+    for c in claims:
+        hashes.setdefault(c.name, []).append(claim_hash(c))
+    return {name: tuple(h) for name, h in hashes.items()}
 
 
 def chain_edges(path: Path) -> tuple[set[Path], Path | None, set[str], set[str]]:
@@ -131,8 +144,8 @@ def chain_edges(path: Path) -> tuple[set[Path], Path | None, set[str], set[str]]
             continue
         program(step.get("from"))
         program(step.get("to"))
-        if step.get("by") == "rules" and isinstance(step.get("rules"), list):
-            names.update(n for n in step["rules"] if isinstance(n, str))
+        if step.get("by") == "rules":
+            names.update(string_list(step.get("rules")) or ())
     rules_dir = None
     if names:
         given = data.get("rules_dir")
@@ -159,6 +172,7 @@ def default_paths() -> list[str]:
 def plan(ref: str, paths=None, staged: bool = False) -> Plan:
     """The targets to re-check under `paths` for the changes since `ref` (see the module docstring)."""
     paths = list(paths) if paths else default_paths()
+    _hash_maps.cache_clear()      # it serves the chains of one plan: the tree may have changed since the last
     root, changed = changed_files(ref, Path.cwd(), staged)
     out = Plan(ref, changed)
     abs_changed = {(root / c).resolve() for c in changed}
@@ -248,7 +262,8 @@ def plan(ref: str, paths=None, staged: bool = False) -> Plan:
 
 
 def _moved_out(names: set[str], root: Path, ref: str, rules_dir: Path) -> set[str]:
-    """Drop names whose rule merely moved between files of the directory: same hash before and after."""
+    """Drop names whose rules merely moved between files of the directory: the same hashes, as many of each,
+    before and after. A copy is no move: a name now in more places than before is ambiguous to a chain."""
     if not names:
         return names
     now, old = _hash_maps(root, ref, rules_dir.resolve())
@@ -256,22 +271,25 @@ def _moved_out(names: set[str], root: Path, ref: str, rules_dir: Path) -> set[st
 
 
 @functools.cache
-def _hash_maps(root: Path, ref: str, rules_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """name -> content hash of every rule of a rules directory, now and at REF (.egg files only)."""
+def _hash_maps(root: Path, ref: str, rules_dir: Path) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """name -> the sorted content hashes of every rule of that name in a rules directory, now and at REF (.egg
+    files only; a file that does not read counts with none of its rules)."""
     try:
         claims, _errors, _notes = collect([str(rules_dir)])
     except Exception:  # what does not read counts as changed
         claims = []
-    now = {c.name: claim_hash(c) for c in claims if c.kind == "rule"}
-    old: dict[str, str] = {}
-    if root not in rules_dir.parents and rules_dir != root:
-        return now, old
-    listing = subprocess.run(["git", "ls-tree", "-r", "--name-only", "-z", ref, "--",
-                              str(rules_dir.relative_to(root))], cwd=root, capture_output=True, text=True)
-    for rel in filter(None, listing.stdout.split("\0")):
-        if rel.endswith(".egg"):
-            text = _old_text(ref, root, rel)
-            hashes = rule_hashes(text, str((root / rel).resolve())) if text is not None else None
-            for n, h in (hashes or {}).items():
-                old.setdefault(n, h)
-    return now, old
+    now: dict[str, list[str]] = {}
+    for c in claims:
+        if c.kind == "rule":
+            now.setdefault(c.name, []).append(claim_hash(c))
+    old: dict[str, list[str]] = {}
+    if root in rules_dir.parents or rules_dir == root:
+        listing = subprocess.run(["git", "ls-tree", "-r", "--name-only", "-z", ref, "--",
+                                  str(rules_dir.relative_to(root))], cwd=root, capture_output=True, text=True)
+        for rel in filter(None, listing.stdout.split("\0")):
+            if rel.endswith(".egg"):
+                text = _old_text(ref, root, rel)
+                hashes = rule_hashes(text, str((root / rel).resolve())) if text is not None else None
+                for n, h in (hashes or {}).items():
+                    old.setdefault(n, []).extend(h)
+    return ({n: tuple(sorted(h)) for n, h in now.items()}, {n: tuple(sorted(h)) for n, h in old.items()})

@@ -222,7 +222,8 @@ def check_claim(claim: Claim, options: Options) -> Result:
 
 def _check_claim_cached(claim: Claim, options: Options) -> Result:
     cache = Cache(options.cache_dir, options.cache_mode)
-    key = cache_key(claim, effective_bound(claim, options.bound), ENCODING_VERSION) if cache.mode != "off" else ""
+    key = (cache_key(claim, effective_bound(claim, options.bound), ENCODING_VERSION, options.sympy)
+           if cache.mode != "off" else "")
     cached = cache.get(key) if key else None
     if cached is not None:
         cached.engines["cache"] = f"hit {key[:12]} (authenticated)"

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import cluster, driver
+from . import cluster, driver, ir
 from .certificates import CacheMode
 from .chain import rules_step_evidence
 from .claims import Bound, Claim, effective_bound, equiv_claims, plan, with_assumptions_each
@@ -145,16 +145,38 @@ def check_paths(paths, options: Options, progress=None, events=None) -> Report:
     return Report(check_claims(claims, options, progress, events), errors, notes, claims)
 
 
+def declared_sizes(program) -> dict[str, int]:
+    """rank -> the size the program fixes for it: declared by a CreateTensor, or made by splitting a rank of known
+    size by a literal tile count (M=1024 and `(T_split_m_m1m0 K 4)`: M1=4, M0=256). The split ranks count
+    because a bound on them is as misleading as one on M: that program never runs at M1<=2."""
+    sizes = {rank: size for rank, (size, _line) in program.sizes.items()}
+    splits = [node for binding in program.bindings.values() for node in ir.walk(binding.expr)
+              if isinstance(node, ir.Split) and type(node.tiles) is int and node.tiles > 0]
+    grew = True
+    while grew:                   # a split of a split rank: its size is known once the first split's is
+        grew = False
+        for split in splits:
+            whole = sizes.get(split.rank)
+            if whole is None or whole % split.tiles:
+                continue
+            for rank, size in ((split.outer, split.tiles), (split.inner, whole // split.tiles)):
+                if rank not in sizes:
+                    sizes[rank] = size
+                    grew = True
+    return sizes
+
+
 def declared_sizes_outside(program, verdicts) -> str:
-    """The program's declared CreateTensor sizes that lie outside a bounded verdict's bound ("" if none)."""
+    """The program's sizes (`declared_sizes`) that lie outside a bounded verdict's bound ("" if none)."""
     outside = []
+    sizes = declared_sizes(program)
     for result in verdicts:
         if result.bound.is_all_sizes:
             continue
         for rank, lo, hi in result.bound.ranges:
-            declared = program.sizes.get(rank.lower())
-            if declared and not lo <= declared[0] <= hi:
-                outside.append(f"{rank}={declared[0]}")
+            declared = sizes.get(rank.lower())
+            if declared and not lo <= declared <= hi:
+                outside.append(f"{rank}={declared}")
     return ", ".join(sorted(set(outside)))
 
 

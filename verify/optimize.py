@@ -138,7 +138,8 @@ def optimize(program: ir.Program, rules: list[RuleStatus], cost: Cost = "passes"
     extract_seconds = time.monotonic() - start
     verdicts = validate_translation(program, out_program, options) if validate else []
     verified = bool(verdicts) and all(r.verdict is Verdict.CERTIFIED for r in verdicts)
-    if validate and not verified and same_computation(program, out_program):
+    if validate and not verified and same_computation(program, out_program) \
+            and all(r.verdict in (Verdict.CERTIFIED, Verdict.UNKNOWN) for r in verdicts):   # an ERROR stays one
         verified = True                   # nothing was rewritten: the output is the input's own DAG
         for r in verdicts:
             r.detail = (f"{r.detail}; the extracted program is the input's own computation "
@@ -182,8 +183,28 @@ def _canonical_outputs(program: ir.Program) -> tuple:
 
 
 def same_computation(a: ir.Program, b: ir.Program) -> bool:
-    """The same outputs computed by the same DAG (names and tile counts aside)."""
-    return _canonical_outputs(a) == _canonical_outputs(b)
+    """The same outputs computed by the same DAG, tile counts included (binding names aside): a retiled
+    program is a different kernel, equal only by proof."""
+    return _canonical_outputs(a) == _canonical_outputs(b) and _tile_counts(a) == _tile_counts(b)
+
+
+def _tile_counts(program: ir.Program) -> tuple:
+    """The tile count of every split the outputs reach, in the order a walk from the outputs meets them (each
+    binding once): what `_canonical_outputs` leaves out."""
+    seen: set[str] = set()
+    counts: list[object] = []
+
+    def visit(expr: ir.Expr):
+        for node in ir.walk(expr):
+            if isinstance(node, ir.Split):
+                counts.append(node.tiles)
+            elif isinstance(node, ir.Ref) and node.name not in seen:
+                seen.add(node.name)
+                visit(program.bindings[node.name].expr)
+
+    for name in program.output_names():
+        visit(ir.Ref(name))
+    return tuple(counts)
 
 
 def validate_translation(before: ir.Program, after: ir.Program, options: Options | None = None) -> list[Result]:
