@@ -11,7 +11,7 @@ checker's encoding version, and the bound it was checked at.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import ir
@@ -80,42 +80,11 @@ def content_hash(source: str, name: str | None = None) -> str:
     return hashlib.sha256(f"{source}\n{ENCODING_VERSION}{suffix}".encode()).hexdigest()
 
 
-def _inline(side: Side) -> ir.Expr:
-    """A program side as one expression: every `let` it reaches substituted."""
-    memo: dict[str, ir.Expr] = {}
-
-    def go(e: ir.Expr) -> ir.Expr:
-        match e:
-            case ir.Ref(name=name):
-                if name not in memo:
-                    memo[name] = go(side.bindings[name].expr)
-                return memo[name]
-            case ir.Map(args=args):
-                return ir.Map(e.op, e.space, tuple(go(a) for a in args), e.line)
-            case ir.Reduce() | ir.Split() | ir.Unsplit() | ir.Last():
-                return replace(e, arg=go(e.arg))
-            case ir.Scan():
-                return ir.Scan(e.rank, e.name, go(e.init), go(e.body), e.line)
-            case ir.Shift():
-                return ir.Shift(e.rank, go(e.arg), go(e.init), e.line)
-        return e
-
-    return go(side.expr)
-
-
-def _inputs_to_vars(e: ir.Expr, names: set[str]) -> ir.Expr:
-    match e:
-        case ir.Input(name=name) if name in names:
-            return ir.Var(name, e.line)
-        case ir.Map(args=args):
-            return replace(e, args=tuple(_inputs_to_vars(a, names) for a in args))
-        case ir.Reduce() | ir.Split() | ir.Unsplit() | ir.Last():
-            return replace(e, arg=_inputs_to_vars(e.arg, names))
-        case ir.Scan():
-            return replace(e, init=_inputs_to_vars(e.init, names), body=_inputs_to_vars(e.body, names))
-        case ir.Shift():
-            return replace(e, arg=_inputs_to_vars(e.arg, names), init=_inputs_to_vars(e.init, names))
-    return e
+def _as_pattern(side: Side, variables: set[str]) -> ir.Expr:
+    """A program side as one rewrite pattern: every `let` it reaches inlined, the inputs named in `variables`
+    turned into pattern variables."""
+    return ir.map_post(lambda e: ir.Var(e.name, e.line) if isinstance(e, ir.Input) and e.name in variables else e,
+                       ir.inline(side.expr, side.bindings))
 
 
 def as_rewrite(claim: Claim, result: Result, status: RuleStatus, sources: dict[str, SourceFile]) -> None:
@@ -142,8 +111,7 @@ def as_rewrite(claim: Claim, result: Result, status: RuleStatus, sources: dict[s
             text = rule_source(source.text, claim.line)
         else:
             variables = {name for name, _ in claim.inputs}
-            lhs = _inputs_to_vars(_inline(claim.lhs), variables)
-            rhs = _inputs_to_vars(_inline(claim.rhs), variables)
+            lhs, rhs = _as_pattern(claim.lhs, variables), _as_pattern(claim.rhs, variables)
             bidirectional, description = False, claim.description
             text = "".join(Path(f).read_text(encoding="utf-8") for f in (claim.lhs.file, claim.rhs.file))
     except (OSError, VerifyError) as exc:

@@ -244,6 +244,21 @@ def canonical(expr: Expr, bindings: Mapping[str, Binding] | None = None, by_posi
     return canon(expr, ())
 
 
+def inline(expr: Expr, bindings: Mapping[str, Binding]) -> Expr:
+    """`expr` with every reference to a binding replaced by its term; each binding is inlined once and its term
+    shared by every use, so a DAG stays a DAG in memory."""
+    memo: dict[str, Expr] = {}
+
+    def resolve(e: Expr) -> Expr:
+        if not isinstance(e, Ref):
+            return e
+        if e.name not in memo:
+            memo[e.name] = map_post(resolve, bindings[e.name].expr)
+        return memo[e.name]
+
+    return map_post(resolve, expr)
+
+
 @dataclass(frozen=True)
 class Binding:
     name: str

@@ -140,20 +140,16 @@ def fix_tiles(e: ir.Expr, bound: set, tiles: dict) -> ir.Expr:
     """A tile count that the left side does not bind (the literal `4` of split-max, or a variable only the right
     side names) becomes the program's tile count: the checker sweeps every tile count, so a certificate does not
     depend on the number written (README, "Tiling")."""
-    match e:
-        case ir.Split(tiles=t) if (isinstance(t, str) and t not in bound) or t is None:
-            return replace(e, tiles=tiles.get((e.outer, e.inner), DEFAULT_TILES), arg=fix_tiles(e.arg, bound, tiles))
-        case ir.Split(tiles=t) if isinstance(t, int):
-            return replace(e, tiles=tiles.get((e.outer, e.inner), t), arg=fix_tiles(e.arg, bound, tiles))
-        case ir.Map(args=args):
-            return replace(e, args=tuple(fix_tiles(a, bound, tiles) for a in args))
-        case ir.Reduce() | ir.Split() | ir.Unsplit() | ir.Last():
-            return replace(e, arg=fix_tiles(e.arg, bound, tiles))
-        case ir.Scan():
-            return replace(e, init=fix_tiles(e.init, bound, tiles), body=fix_tiles(e.body, bound, tiles))
-        case ir.Shift():
-            return replace(e, arg=fix_tiles(e.arg, bound, tiles), init=fix_tiles(e.init, bound, tiles))
-    return e
+
+    def fix(node: ir.Expr) -> ir.Expr:
+        match node:
+            case ir.Split(tiles=t) if (isinstance(t, str) and t not in bound) or t is None:
+                return replace(node, tiles=tiles.get((node.outer, node.inner), DEFAULT_TILES))
+            case ir.Split(tiles=int() as t):
+                return replace(node, tiles=tiles.get((node.outer, node.inner), t))
+        return node
+
+    return ir.map_post(fix, e)
 
 
 def rules_operators(rules: list[CertifiedRule]) -> set[str]:

@@ -5,7 +5,7 @@ subterms as `let`s."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from .. import ir
@@ -106,19 +106,7 @@ def share(program: ir.Program) -> ir.Program:
     def build(i: int) -> ir.Expr:
         if i not in built:
             n = dag.nodes[i]
-            e = n.expr
-            kids = [ref(c) for c in n.children]
-            match e:
-                case ir.Map():
-                    built[i] = replace(e, args=tuple(kids))
-                case ir.Reduce() | ir.Split() | ir.Unsplit() | ir.Last():
-                    built[i] = replace(e, arg=kids[0])
-                case ir.Scan():
-                    built[i] = replace(e, init=kids[0], body=kids[1])
-                case ir.Shift():
-                    built[i] = replace(e, arg=kids[0], init=kids[1])
-                case _:
-                    built[i] = e
+            built[i] = ir.with_children(n.expr, [ref(c) for c in n.children])
         return built[i]
 
     bindings = {}

@@ -85,10 +85,5 @@ def is_operator(name: str) -> bool:
         return False
 
 
-def inline(bindings: dict[str, ir.Binding], expr: ir.Expr) -> ir.Expr:
-    """`expr` with every reference to a program binding replaced by its term."""
-    return ir.map_post(lambda e: inline(bindings, bindings[e.name].expr) if isinstance(e, ir.Ref) else e, expr)
-
-
 def pattern_vars(expr: ir.Expr) -> set[str]:
     return {n.name for n in ir.walk(expr) if isinstance(n, ir.Var)}

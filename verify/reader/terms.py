@@ -19,7 +19,7 @@ from ..notation import (
     parse_tensor_name,
 )
 from .source import LITERAL_SORTS
-from .syntax import arity, inline, literal
+from .syntax import arity, literal
 
 
 class TermReader:
@@ -102,7 +102,7 @@ class TermReader:
                 return self.resolve(node)
             if node.name in self.bindings:
                 if self.rule_vars is not None:   # a global in a rule stands for its term
-                    return inline(self.bindings, ir.Ref(node.name, line))
+                    return ir.inline(ir.Ref(node.name, line), self.bindings)
                 return ir.Ref(node.name, line)
             if self.rule_vars is not None:
                 self.rule_vars.add(node.name)
