@@ -218,10 +218,15 @@ def canonical(expr: Expr, bindings: Mapping[str, Binding] | None = None, by_posi
     references are inlined; with `by_position`, tile counts are dropped and a scan state is named by how many
     scans out it is bound, so that the names and tilings a writer picked do not count."""
 
+    # a binding used many times (a DAG) is canonicalised once per scan context, not once per use
+    memo: dict[tuple[str, tuple[str, ...]], tuple] = {}
+
     def canon(e: Expr, scans: tuple[str, ...]) -> tuple:
         match e:
             case Ref(name=name) if bindings is not None:
-                return canon(bindings[name].expr, scans)
+                if (name, scans) not in memo:
+                    memo[name, scans] = canon(bindings[name].expr, scans)
+                return memo[name, scans]
             case Split() if by_position:
                 return ("Split", e.rank, e.outer, e.inner, canon(e.arg, scans))
             case Scan(rank=rank, name=name, init=init, body=body) if by_position:

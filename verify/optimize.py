@@ -31,7 +31,6 @@ from .egglog import (
 )
 from .errors import UsageError, VerifyError
 from .gate import check_claim, check_claims
-from .printer import const_text
 from .reader import SourceFile, read_file, read_text
 from .shapes import program_ranks
 from .sources import claims_of, collect
@@ -148,63 +147,13 @@ def optimize(program: ir.Program, rules: list[RuleStatus], cost: Cost = "passes"
                      rules, len(candidates), extractor.evaluations, cost, tuple(forbid), extract_seconds)
 
 
-def _canonical_outputs(program: ir.Program) -> tuple:
-    memo: dict[str, object] = {}
-
-    def canon(e: ir.Expr):
-        match e:
-            case ir.Ref(name=name):
-                if name not in memo:
-                    memo[name] = canon(program.bindings[name].expr)
-                return memo[name]
-            case ir.Map(op=op, space=space, args=args):
-                return ("map", op, space, tuple(canon(a) for a in args))
-            case ir.Reduce(op=op, rank=rank, arg=arg):
-                return ("reduce", op, rank, canon(arg))
-            case ir.Split(rank=r, outer=o, inner=i, arg=arg):
-                return ("split", r, o, i, canon(arg))
-            case ir.Unsplit(outer=o, inner=i, rank=r, arg=arg):
-                return ("unsplit", o, i, r, canon(arg))
-            case ir.Scan(rank=r, name=n, init=init, body=body):
-                return ("scan", r, n, canon(init), canon(body))
-            case ir.Shift(rank=r, arg=arg, init=init):
-                return ("shift", r, canon(arg), canon(init))
-            case ir.Last(rank=r, arg=arg):
-                return ("last", r, canon(arg))
-            case ir.Input(name=name, ranks=ranks):
-                return ("input", name, ranks, getattr(e, "kind", "real"))
-            case ir.Const(value=v):
-                return ("const", const_text(v))
-            case ir.Prev(rank=r, name=n):
-                return ("prev", r, n)
-        raise TypeError(e)
-
-    return tuple(canon(ir.Ref(name)) for name in program.output_names())
-
-
 def same_computation(a: ir.Program, b: ir.Program) -> bool:
     """The same outputs computed by the same DAG, tile counts included (binding names aside): a retiled
     program is a different kernel, equal only by proof."""
-    return _canonical_outputs(a) == _canonical_outputs(b) and _tile_counts(a) == _tile_counts(b)
+    def outputs(p: ir.Program) -> tuple:
+        return tuple(ir.canonical(ir.Ref(name), p.bindings) for name in p.output_names())
 
-
-def _tile_counts(program: ir.Program) -> tuple:
-    """The tile count of every split the outputs reach, in the order a walk from the outputs meets them (each
-    binding once): what `_canonical_outputs` leaves out."""
-    seen: set[str] = set()
-    counts: list[object] = []
-
-    def visit(expr: ir.Expr):
-        for node in ir.walk(expr):
-            if isinstance(node, ir.Split):
-                counts.append(node.tiles)
-            elif isinstance(node, ir.Ref) and node.name not in seen:
-                seen.add(node.name)
-                visit(program.bindings[node.name].expr)
-
-    for name in program.output_names():
-        visit(ir.Ref(name))
-    return tuple(counts)
+    return outputs(a) == outputs(b)
 
 
 def validate_translation(before: ir.Program, after: ir.Program, options: Options | None = None) -> list[Result]:
