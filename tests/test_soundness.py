@@ -356,7 +356,7 @@ B_MINUS_B = ('; assume: B unmasked along p\n; bsub: B - B vanishes\n'
 def test_a_rank_pinned_to_one_decides_every_size():
     """(If) certified with p pinned to 1, the claim holds at P = 3 for every mask pattern the assumption allows."""
     from verify import masks
-    from verify.claims import aligned_pair, evaluate_both
+    from verify.claims import side_values
     from verify.evaluate import FLOAT
 
     (claim,) = sources.claims_of(read_text(MASKED_ROWMAX, "<rowmax>"))
@@ -368,9 +368,7 @@ def test_a_rank_pinned_to_one_decides_every_size():
     rng = np.random.default_rng(1)
     for pattern in masks.patterns(claim, sizes):
         inputs = {"B": pattern["B"], "x": rng.normal(size=(3,))}
-        left, right = evaluate_both(claim, sizes, FLOAT, inputs)
-        lv, rv = aligned_pair(claim, left, right)
-        assert np.array_equal(lv, rv)
+        assert np.array_equal(*side_values(claim, sizes, FLOAT, inputs))
 
 
 def test_an_assumption_along_a_rank_keeps_its_bound_and_the_false_claim_is_refuted():

@@ -545,22 +545,13 @@ def symbolic_inputs(claim: Claim, sizes: dict[str, int], algebra, fixed=None) ->
     return out
 
 
-def evaluate_both(claim: Claim, sizes, algebra: Algebra, inputs, batch=None) -> tuple[Tensor, Tensor]:
-    left = claim.lhs.evaluate(sizes, algebra, inputs, batch)
-    right = claim.rhs.evaluate(sizes, algebra, inputs, batch)
-    return left, right
-
-
-def aligned_pair(claim: Claim, left: Tensor, right: Tensor, batch: bool = False):
-    order = ((BATCH,) if batch else ()) + tuple(claim.out_ranks)
-    return left.aligned(order), right.aligned(order)
-
-
 def side_values(claim: Claim, sizes, algebra: Algebra, inputs, batch=None) -> tuple[np.ndarray, np.ndarray]:
     """Both sides on the same inputs, as arrays of one shape to compare element by element: the batch axis (if
     `batch`), then the claim's output ranks."""
-    left, right = evaluate_both(claim, sizes, algebra, inputs, batch)
-    lv, rv = np.broadcast_arrays(*aligned_pair(claim, left, right, batch is not None))
+    order = ((BATCH,) if batch is not None else ()) + tuple(claim.out_ranks)
+    left = claim.lhs.evaluate(sizes, algebra, inputs, batch).aligned(order)
+    right = claim.rhs.evaluate(sizes, algebra, inputs, batch).aligned(order)
+    lv, rv = np.broadcast_arrays(left, right)
     return lv, rv
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import ir, masks, refute
-from .claims import Claim, aligned_pair, evaluate_both
+from .claims import Claim, side_values
 from .evaluate import FLOAT, mismatches
 from .intervals import rigorous_difference
 from .verdict import Counterexample
@@ -46,29 +46,25 @@ def _claim_constants(claim: Claim) -> list[float]:
     return sorted(found)
 
 
-def cross_values(rng: np.random.Generator, shape, constants) -> np.ndarray:
-    """CROSS_TRIALS rows of values, each row drawn by one strategy."""
-    rows = []
-    for t in range(CROSS_TRIALS):
-        kind = t % 8
-        if kind == 0:
-            rows.append(rng.uniform(-50, 50, size=shape))
-        elif kind == 1:
-            rows.append(np.clip(rng.normal(size=shape) * 20, -50, 50))
-        elif kind == 2:   # near ties: one value plus tiny noise (maxima almost equal)
-            base = rng.uniform(-50, 50)
-            rows.append(base + rng.integers(-1, 2, size=shape) * 10.0 ** -rng.integers(6, 12))
-        elif kind == 3:   # exact ties and small integers
-            rows.append(rng.integers(-3, 4, size=shape).astype(float))
-        elif kind == 4:
-            rows.append(-rng.uniform(0, 50, size=shape))
-        elif kind == 5:
-            rows.append(rng.uniform(30, 50, size=shape) * rng.choice([-1.0, 1.0], size=shape))
-        elif kind == 6:   # the claim's own constants: zeros of denominators such as (b - c)
-            rows.append(rng.choice(np.array(constants), size=shape))
-        else:
-            rows.append(rng.choice([-1.0, 1.0], size=shape) * 10.0 ** rng.uniform(-3, 1.7, size=shape))
-    return np.stack(rows).astype(float)
+def _near_ties(rng: np.random.Generator, shape) -> np.ndarray:
+    """One value plus tiny noise: maxima almost equal."""
+    base = rng.uniform(-50, 50)
+    return base + rng.integers(-1, 2, size=shape) * 10.0 ** -rng.integers(6, 12)
+
+
+def cross_strategies(constants: list[float]) -> tuple[masks.Strategy, ...]:
+    """One strategy per trial row, in turn: wide and clipped reals, near and exact ties, negatives, large
+    magnitudes, the claim's own constants (zeros of denominators such as b - c), signed magnitudes."""
+    return (
+        lambda rng, shape: rng.uniform(-50, 50, size=shape),
+        lambda rng, shape: np.clip(rng.normal(size=shape) * 20, -50, 50),
+        _near_ties,
+        lambda rng, shape: rng.integers(-3, 4, size=shape).astype(float),
+        lambda rng, shape: -rng.uniform(0, 50, size=shape),
+        lambda rng, shape: rng.uniform(30, 50, size=shape) * rng.choice([-1.0, 1.0], size=shape),
+        lambda rng, shape: rng.choice(np.array(constants), size=shape),
+        lambda rng, shape: rng.choice([-1.0, 1.0], size=shape) * 10.0 ** rng.uniform(-3, 1.7, size=shape),
+    )
 
 
 def _pick_assignments(sizes_list: list[dict], rng) -> list[dict]:
@@ -92,7 +88,7 @@ def _pick_assignments(sizes_list: list[dict], rng) -> list[dict]:
 def cross_check(claim: Claim, seed: int, sizes_list) -> CrossCheck:
     """Re-evaluate a certified claim at random points: a proven disagreement, or how far it agrees."""
     rng = np.random.default_rng(seed + 7919)
-    constants = _claim_constants(claim)
+    strategies = cross_strategies(_claim_constants(claim))
     points = 0
     used = 0
     unconfirmed = 0
@@ -102,10 +98,9 @@ def cross_check(claim: Claim, seed: int, sizes_list) -> CrossCheck:
         if n_inputs * CROSS_TRIALS > MAX_CROSS_ELEMENTS and used:
             continue
         used += 1
-        inputs = masks.draw(claim, sizes, rng, CROSS_TRIALS, lambda shape: cross_values(rng, shape, constants))
-        left, right = evaluate_both(claim, sizes, FLOAT, inputs, batch=CROSS_TRIALS)
-        lv, rv = aligned_pair(claim, left, right, batch=True)
-        lv, rv = np.broadcast_arrays(lv, rv)
+        inputs = masks.draw(claim, sizes, rng, CROSS_TRIALS,
+                            lambda shape: masks.rows(rng, shape, CROSS_TRIALS, strategies))
+        lv, rv = side_values(claim, sizes, FLOAT, inputs, batch=CROSS_TRIALS)
         bad = mismatches(lv, rv)
         bad = np.broadcast_to(bad, (CROSS_TRIALS,) + bad.shape[1:])  # no inputs: no trial axis
         points += CROSS_TRIALS

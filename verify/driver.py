@@ -25,11 +25,9 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
 from . import induction, refute, smt, symbolic
 from .certificates import Cache, CacheMode, cache_key, structure
-from .claims import Bound, Claim, aligned_pair, effective_bound, evaluate_both, plan, program_side, symbolic_inputs
+from .claims import Bound, Claim, effective_bound, plan, program_side, side_values, symbolic_inputs
 from .crosscheck import cross_check
 from .induction import LemmaVerdict, lemma_obligations, lift
 from .intervals import rigorous_difference
@@ -65,9 +63,7 @@ def normal_form_equal(claim: Claim, sizes, fixed=None) -> bool | None:
     """True: proved at these sizes (and mask pattern). False/None: not proved (None: outside the fragment)."""
     alg = NormalForm()
     try:
-        left, right = evaluate_both(claim, sizes, alg, symbolic_inputs(claim, sizes, alg, fixed))
-        lv, rv = aligned_pair(claim, left, right)
-        lv, rv = np.broadcast_arrays(lv, rv)
+        lv, rv = side_values(claim, sizes, alg, symbolic_inputs(claim, sizes, alg, fixed))
         return all(alg.equal(a, b) for a, b in zip(lv.ravel(), rv.ravel()))
     except NotNormalizable:
         return None

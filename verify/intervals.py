@@ -35,7 +35,7 @@ from mpmath.libmp import (
     to_str,
 )
 
-from .claims import aligned_pair, evaluate_both
+from .claims import side_values
 from .evaluate import ObjectAlgebra
 
 #
@@ -258,9 +258,7 @@ def rigorous_difference(claim, sizes: dict[str, int], inputs: dict[str, np.ndarr
     for attempt in range(3):  # 192 bits; then enough for the magnitudes met; then 4x that
         alg = IntervalAlgebra(prec)
         exact = {name: _to_intervals(alg, v) for name, v in inputs.items()}
-        left, right = evaluate_both(claim, sizes, alg, exact)
-        lv, rv = aligned_pair(claim, left, right)
-        lv, rv = np.broadcast_arrays(lv, rv)
+        lv, rv = side_values(claim, sizes, alg, exact)
         settled = True
         for idx in np.ndindex(*lv.shape):
             a, b = lv.item(idx), rv.item(idx)

@@ -82,29 +82,41 @@ def rows(rng: np.random.Generator, shape: tuple[int, ...], count: int, strategie
     return np.stack([strategies[t % len(strategies)](rng, shape) for t in range(count)])
 
 
-def trials(claim, name: str, rng: np.random.Generator, shape: tuple[int, ...], count: int) -> np.ndarray:
-    """`count` mask patterns for one input, chosen to provoke -inf bugs, repaired to satisfy the assumptions."""
-    ranks = dict(claim.inputs)[name]
+def mask_strategies(claim, name: str, ranks: tuple[str, ...]) -> tuple[Strategy, ...]:
+    """One mask pattern per trial row, in turn, chosen to provoke -inf bugs: none masked, random, the first half
+    masked, early keys masked, mostly masked, everything masked; each repaired to satisfy the assumptions."""
     keys = key_rank(claim, name, ranks)
-    rows = []
-    for t in range(count):
-        kind = t % 6
+
+    def first_half(rng, shape):
         values = np.zeros(shape)
-        if kind == 1:
-            values = np.where(rng.random(shape) < 0.5, -np.inf, 0.0)
-        elif kind == 2 and shape:
-            values[tuple(slice(0, max(1, s // 2)) for s in shape[:1])] = -np.inf  # the first half masked
-        elif kind == 3 and keys is not None:
+        if shape:
+            values[tuple(slice(0, max(1, s // 2)) for s in shape[:1])] = -np.inf
+        return values
+
+    def early_keys(rng, shape):
+        values = np.zeros(shape)
+        if keys is not None:
             axis = ranks.index(keys)
-            index = [slice(None)] * len(shape)
+            index: list[slice] = [slice(None)] * len(shape)
             index[axis] = slice(0, max(1, shape[axis] // 2))
-            values[tuple(index)] = -np.inf                                           # early keys masked
-        elif kind == 4:
-            values = np.where(rng.random(shape) < 0.8, -np.inf, 0.0)
-        elif kind == 5:
-            values[...] = -np.inf                                                    # everything masked
-        rows.append(repair(claim, name, ranks, values, rng))
-    return np.stack(rows)
+            values[tuple(index)] = -np.inf
+        return values
+
+    patterns: tuple[Strategy, ...] = (
+        lambda rng, shape: np.zeros(shape),
+        lambda rng, shape: np.where(rng.random(shape) < 0.5, -np.inf, 0.0),
+        first_half,
+        early_keys,
+        lambda rng, shape: np.where(rng.random(shape) < 0.8, -np.inf, 0.0),
+        lambda rng, shape: np.full(shape, -np.inf),
+    )
+    # the repair draws from the same generator right after its row, as the rows are drawn in turn
+    return tuple(lambda rng, shape, p=p: repair(claim, name, ranks, p(rng, shape), rng) for p in patterns)
+
+
+def trials(claim, name: str, rng: np.random.Generator, shape: tuple[int, ...], count: int) -> np.ndarray:
+    """`count` mask patterns for one input (`mask_strategies`, in turn)."""
+    return rows(rng, shape, count, mask_strategies(claim, name, dict(claim.inputs)[name]))
 
 
 def key_rank(claim, name: str, ranks: tuple[str, ...]) -> str | None:
