@@ -121,7 +121,8 @@ class Claim:
         return out
 
 
-def _inputs_of(sides) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def inputs_of(sides) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Every input of the sides with its ranks, sorted by name; an input declared two ways is a ShapeError."""
     found: dict[str, tuple[str, ...]] = {}
     kinds: dict[str, str] = {}
     for side in sides:
@@ -205,7 +206,7 @@ def rule_claim(rule: ir.Rule, env=None, strict: bool = False) -> Claim:
     lhs = Side("lhs", inferred.lhs, file=rule.file)
     rhs = Side("rhs", inferred.rhs, file=rule.file)
     out = expr_ranks(inferred.lhs, rule.file)
-    return Claim(rule.name, ClaimKind.RULE, rule.file, rule.line, lhs, rhs, _inputs_of([lhs, rhs]), out, description,
+    return Claim(rule.name, ClaimKind.RULE, rule.file, rule.line, lhs, rhs, inputs_of([lhs, rhs]), out, description,
                  masks=_masks_of([lhs, rhs]), reading=reading)
 
 
@@ -265,7 +266,7 @@ def _hoisted_rule_claim(rule: ir.Rule, env=None) -> Claim | None:
         return None
     check_split_tiles([lhs, rhs] + [b.expr for b in bindings.values()], rule.file)
     sides = [Side("lhs", lhs, bindings, rule.file), Side("rhs", rhs, bindings, rule.file)]
-    return Claim(rule.name, ClaimKind.RULE, rule.file, rule.line, sides[0], sides[1], _inputs_of(sides), left,
+    return Claim(rule.name, ClaimKind.RULE, rule.file, rule.line, sides[0], sides[1], inputs_of(sides), left,
                  rule.description, masks=_masks_of(sides))
 
 
@@ -304,7 +305,7 @@ def equiv_claims(a: ir.Program, b: ir.Program, name: str | None = None, kind: st
             raise ShapeError(f"the {which}differ in ranks: {a.file} gives {{{', '.join(ra)}}}, "
                              f"{b.file} gives {{{', '.join(rb)}}}", Location(b.file, line_b))
         named = label if len(a.outputs) == 1 else f"{label} [output {k} of {len(a.outputs)}: {out_a} = {out_b}]"
-        claims.append(Claim(named, ClaimKind(kind), file or b.file, line, lhs, rhs, _inputs_of([lhs, rhs]), ra,
+        claims.append(Claim(named, ClaimKind(kind), file or b.file, line, lhs, rhs, inputs_of([lhs, rhs]), ra,
                             bound=bound, unbounded=tuple(unbounded), masks=_masks_of([lhs, rhs])))
     check_split_tiles_across(claims)
     for rank, (size, line) in b.sizes.items():   # concrete CreateTensor sizes: the same inputs on both sides

@@ -36,7 +36,7 @@ import numpy as np
 
 from . import ir, refute
 from .certificates import CacheMode
-from .claims import Bound, Claim, ClaimKind, Side, effective_bound, plan, with_assumptions
+from .claims import Bound, Claim, ClaimKind, Side, effective_bound, inputs_of, plan, with_assumptions
 from .driver import Options
 from .errors import UsageError, did_you_mean
 from .gate import check_bound_ranks, check_claims
@@ -220,18 +220,9 @@ def _side(side: Side, mapping) -> Side:
     return Side(side.label, _substitute(side.expr, mapping), bindings, side.file)
 
 
-def _inputs(sides) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    found: dict[str, tuple[str, ...]] = {}
-    for side in sides:
-        for node in side.nodes():
-            if isinstance(node, ir.Input):
-                found[node.name] = node.ranks
-    return tuple(sorted(found.items()))
-
-
 def substituted(claim: Claim, mapping: dict[str, ir.Expr], label: str, bound: Bound) -> Claim:
     lhs, rhs = _side(claim.lhs, mapping), _side(claim.rhs, mapping)
-    return dataclasses.replace(claim, name=f"{claim.name} [{label}]", lhs=lhs, rhs=rhs, inputs=_inputs([lhs, rhs]),
+    return dataclasses.replace(claim, name=f"{claim.name} [{label}]", lhs=lhs, rhs=rhs, inputs=inputs_of([lhs, rhs]),
                                bound=bound_spec(bound))
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from . import ir, sources
-from .claims import Claim, Side, _inputs_of, check_split_tiles, equiv_claims, rule_claim, with_assumptions
+from .claims import Claim, Side, check_split_tiles, equiv_claims, inputs_of, rule_claim, with_assumptions
 from .errors import Location, VerifyError
 from .gate import check_claims, preflight
 from .notation import map_name, operator_name, reduce_name, split_name, unsplit_name
@@ -302,7 +302,7 @@ def program_mutants(reference: Claim, target: str) -> list[Mutant]:
                 # mutant says nothing about whether the mutant is equivalent.
                 plain = Claim(**{f.name: getattr(reference, f.name) for f in fields(Claim)})
                 mutant.claim = replace(plain, name=f"{reference.name} [{mutant.change}]", rhs=rhs,
-                                       inputs=_inputs_of([reference.lhs, rhs]), unbounded=(),
+                                       inputs=inputs_of([reference.lhs, rhs]), unbounded=(),
                                        bound=reference.bound if reference.masks else None)
             except VerifyError as exc:
                 mutant.skipped = exc.cause
