@@ -61,6 +61,11 @@ def f_merge(v: Variant, a, b):
 
 
 def differ(x: float, y: float, rel: float = 1e-9) -> bool:
+    """Whether a replayed Z3 model shows the two values apart. Not `evaluate.same_value`: Z3's model is over
+    the reals, where every value here is defined, so a NaN is the float replay itself breaking down (inf - inf
+    after an overflowed exp), not the IR's "undefined", and two NaNs cannot vouch that the sides agree; the
+    tolerance is relative to max(1, |x|, |y|), tighter than same_value's, since these are a few exps of
+    moderate numbers, not whole cascades."""
     if math.isnan(x) or math.isnan(y):
         return True
     return abs(x - y) > rel * max(1.0, abs(x), abs(y))
