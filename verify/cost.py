@@ -350,7 +350,6 @@ class Analysis:
     time: dict[int, int]
     stored: dict[int, bool] = field(default_factory=dict)     # storage node -> stored whole (else streamed)
     barriers: set[int] = field(default_factory=set)
-    phases: dict[int, Poly] = field(default_factory=dict)
     untiled: int = 0            # nodes over the fiber left untiled although it is tiled elsewhere
 
     def summary(self) -> dict:
@@ -470,7 +469,7 @@ def analyze(program: ir.Program, fiber_rank: str = "m", reference: dict[str, flo
     untiled = sum(1 for n in dag.nodes if n.kind not in ("input", "const", "prev") and fiber.rank in n.space
                   and fiber.inner)
     return Analysis(passes, memory, memory.evaluate(reference), peak_phase, einsums, dag, fiber, time, stored,
-                    barriers, live, untiled)
+                    barriers, untiled)
 
 
 __all__ = ["Poly", "Dag", "Node", "Fiber", "Analysis", "analyze", "node_time", "need", "pass_of",

@@ -25,7 +25,7 @@ def limit_memory(cap_bytes: int | None) -> None:
     """Cap this process's address space (a runaway SymPy or Z3 then fails with MemoryError, or dies)."""
     if not cap_bytes:
         return
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = int(cap_bytes)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)

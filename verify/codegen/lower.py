@@ -102,7 +102,7 @@ def size_plan(program: ir.Program, names: list[str], inputs: list[ir.Input]) -> 
         for node in splits:
             if isinstance(node, ir.Split):
                 if node.outer in plan.tiles:
-                    kwarg, default, first = plan.tiles[node.outer]
+                    _, default, first = plan.tiles[node.outer]
                     if (node.rank, node.inner) != (first.rank, first.inner) or (
                             node.tiles is not None and default is not None and node.tiles != default):
                         raise fail(program, node, f"rank '{node.outer}' is made by two different splits "

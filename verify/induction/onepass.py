@@ -70,7 +70,7 @@ def _replay_step(v: Variant, component: str):
         (s0, v0), (s1, v1) = tiles
         state1 = (max(s0), sum(math.exp(s - max(s0)) for s in s0),
                   sum(math.exp(s - max(s0)) * x for s, x in zip(s0, v0)))
-        rm2, rd2, rnv2 = f_onepass_step(v, state1, s1, v1)
+        _, rd2, rnv2 = f_onepass_step(v, state1, s1, v1)
         all_s, all_v = s0 + s1, v0 + v1
         gm = max(all_s)
         inv_rd = sum(math.exp(s - gm) for s in all_s)

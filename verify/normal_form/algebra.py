@@ -108,7 +108,7 @@ class NormalForm(Polynomials):
                 continue
             rc = _div(x.coeff, base.coeff)
             rm = self.mono_mul(x.mono, inv_base)
-            part, p_first, p_c0, p_least, _ = self._expand_rel(factors[i])
+            part, p_first, _, p_least, _ = self._expand_rel(factors[i])
             shifted = rm != ONE_MONO
             for m, c in part.items():
                 if shifted:
@@ -353,7 +353,3 @@ class NormalForm(Polynomials):
             out.update(atom for atom, _ in r.mono[0])
             out.update(("f", p) for p, _ in r.num)
         return frozenset(out)
-
-
-def all_equal(algebra: NormalForm, left: np.ndarray, right: np.ndarray) -> bool:
-    return all(algebra.equal(a, b) for a, b in zip(left.ravel(), right.ravel()))
