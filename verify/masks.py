@@ -102,7 +102,7 @@ def mask_strategies(claim, name: str, ranks: tuple[str, ...]) -> tuple[Strategy,
             values[tuple(index)] = -np.inf
         return values
 
-    patterns: tuple[Strategy, ...] = (
+    kinds: tuple[Strategy, ...] = (
         lambda rng, shape: np.zeros(shape),
         lambda rng, shape: np.where(rng.random(shape) < 0.5, -np.inf, 0.0),
         first_half,
@@ -110,8 +110,8 @@ def mask_strategies(claim, name: str, ranks: tuple[str, ...]) -> tuple[Strategy,
         lambda rng, shape: np.where(rng.random(shape) < 0.8, -np.inf, 0.0),
         lambda rng, shape: np.full(shape, -np.inf),
     )
-    # the repair draws from the same generator right after its row, as the rows are drawn in turn
-    return tuple(lambda rng, shape, p=p: repair(claim, name, ranks, p(rng, shape), rng) for p in patterns)
+    # repaired inside the strategy, so each repair draws right after its own row: seeded trials depend on that order
+    return tuple(lambda rng, shape, kind=kind: repair(claim, name, ranks, kind(rng, shape), rng) for kind in kinds)
 
 
 def trials(claim, name: str, rng: np.random.Generator, shape: tuple[int, ...], count: int) -> np.ndarray:
