@@ -33,7 +33,7 @@ from .induction import LemmaVerdict, lemma_obligations, lift
 from .intervals import rigorous_difference
 from .isolation import Failure, run_isolated
 from .masks import patterns
-from .normal_form import NormalForm, NotNormalizable, exp_overflow_warning
+from .normal_form import NormalForm, NotNormalizable, all_equal, exp_overflow_warning
 from .reader import read_file
 from .verdict import BY_INDUCTION, NO_BOUND, Result, SizeBound, Verdict
 
@@ -63,8 +63,7 @@ def normal_form_equal(claim: Claim, sizes, fixed=None) -> bool | None:
     """True: proved at these sizes (and mask pattern). False/None: not proved (None: outside the fragment)."""
     alg = NormalForm()
     try:
-        lv, rv = side_values(claim, sizes, alg, symbolic_inputs(claim, sizes, alg, fixed))
-        return all(alg.equal(a, b) for a, b in zip(lv.ravel(), rv.ravel()))
+        return all_equal(alg, *side_values(claim, sizes, alg, symbolic_inputs(claim, sizes, alg, fixed)))
     except NotNormalizable:
         return None
 

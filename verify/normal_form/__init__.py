@@ -50,9 +50,9 @@ first term and the least atom powers of a sum are derived from those of its part
 (then the sum is rescanned); `exp(P) * exp(Q)` is cached per pair of exponent ids.
 """
 
-from .algebra import NormalForm
+from .algebra import NormalForm, all_equal
 from .overflow import exp_overflow_warning
 from .values import NEG_INF, UNDEF, NotNormalizable, Rat, is_neg_inf
 
-__all__ = ["NEG_INF", "UNDEF", "NormalForm", "NotNormalizable", "Rat", "exp_overflow_warning",
+__all__ = ["NEG_INF", "UNDEF", "NormalForm", "NotNormalizable", "Rat", "all_equal", "exp_overflow_warning",
            "is_neg_inf"]

@@ -353,3 +353,7 @@ class NormalForm(Polynomials):
             out.update(atom for atom, _ in r.mono[0])
             out.update(("f", p) for p, _ in r.num)
         return frozenset(out)
+
+
+def all_equal(algebra: NormalForm, left: np.ndarray, right: np.ndarray) -> bool:
+    return all(algebra.equal(a, b) for a, b in zip(left.ravel(), right.ravel()))
