@@ -195,8 +195,7 @@ class Reader(RuleReader):
         if name in self.bindings:
             first = self.bindings[name].line
             raise self.error(ParseError, f"'{name}' is bound twice (first at line {first})", line=line)
-        expr = self.expr(action.rhs)
-        self.bindings[name] = ir.Binding(name, expr, line)
+        self.bindings[name] = ir.Binding(name, self.binding_term(name, action.rhs), line)
 
     def extract(self, command) -> None:
         if not command.args:
@@ -209,5 +208,12 @@ class Reader(RuleReader):
             self.outputs.append((target.name, line))
             return
         name = f"_extract{len(self.outputs) + 1}"
-        self.bindings[name] = ir.Binding(name, self.expr(target), line)
+        self.bindings[name] = ir.Binding(name, self.binding_term(name, target), line)
         self.outputs.append((name, line))
+
+    def binding_term(self, name: str, node) -> ir.Expr:
+        """A let's term, and how deep it nests (a later term naming it nests that much deeper)."""
+        self.deepest = 0
+        expr = self.expr(node)
+        self.depth_of[name] = self.deepest
+        return expr

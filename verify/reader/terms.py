@@ -18,7 +18,7 @@ from ..notation import (
     parse_tensor_kind,
     parse_tensor_name,
 )
-from .source import LITERAL_SORTS
+from .source import LITERAL_SORTS, MAX_NESTING, NESTING_HINT
 from .syntax import arity, inline, literal
 
 
@@ -45,6 +45,9 @@ class TermReader:
         self.program_broken = False
         self.analysis_rules = 0
         self.any_sizes = False
+        self.level = 0                  # operator nesting at the term being read, counting through let names
+        self.deepest = 0                # the deepest level reached since the last reset (one binding's term)
+        self.depth_of: dict[str, int] = {}   # let name -> how deep its term nests
 
     # -- positions --------------------------------------------------------------------------------------
     def line_of(self, node) -> int | None:
@@ -94,13 +97,33 @@ class TermReader:
                           hint or did_you_mean(var.name, self.bindings))
 
     # -- rules ------------------------------------------------------------------------------------------
+    def nested(self, levels: int, node) -> None:
+        """`levels` more operators below the term being read: refused beyond `MAX_NESTING`, before any engine
+        recurses through them."""
+        depth = self.level + levels
+        self.deepest = max(self.deepest, depth)
+        if depth > MAX_NESTING:
+            raise self.error(ParseError, f"nesting too deep: more than {MAX_NESTING} levels of operators "
+                             "(counting through let names)", node, NESTING_HINT)
+
     def expr(self, node) -> ir.Expr:
+        if type(node).__name__ != "Call":
+            return self.leaf(node)
+        self.nested(1, node)
+        self.level += 1
+        try:
+            return self.call(node)
+        finally:
+            self.level -= 1
+
+    def leaf(self, node) -> ir.Expr:
         kind = type(node).__name__
         line = self.line_of(node)
         if kind == "Var":
             if self.rule_defs is not None and node.name in self.rule_defs:
                 return self.resolve(node)
             if node.name in self.bindings:
+                self.nested(self.depth_of.get(node.name, 0), node)
                 if self.rule_vars is not None:   # a global in a rule stands for its term
                     return inline(self.bindings, ir.Ref(node.name, line))
                 return ir.Ref(node.name, line)
@@ -111,8 +134,10 @@ class TermReader:
         if kind == "Lit":
             raise self.error(ParseError, f"a literal ({literal(node)!r}) cannot stand for a tensor", node,
                              "use (Const 1.0) for a scalar constant")
-        if kind != "Call":
-            raise self.error(ParseError, f"unexpected {kind} in an expression", node)
+        raise self.error(ParseError, f"unexpected {kind} in an expression", node)
+
+    def call(self, node) -> ir.Expr:
+        line = self.line_of(node)
         name, args = node.name, list(node.args)
         try:
             op = parse_operator(name)
