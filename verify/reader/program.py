@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .. import ir
-from ..errors import ParseError, UsageError, VerifyError
+from ..errors import ParseError, ShapeError, UsageError, VerifyError
 from .rules import RuleReader
 from .source import (
     ASSUME_RE,
@@ -83,12 +83,51 @@ class Reader(RuleReader):
                                        "(an analysis); no equality claimed"))
         if not self.bindings and not self.rules and not self.rule_errors and not self.notices:
             raise self.error(ParseError, "the file has neither `let` bindings nor rules", line=1)
+        try:
+            self.check_tilings()
+        except VerifyError as exc:
+            if not has_rules:
+                raise
+            self.rule_errors.append(exc)   # a rule file's example program: as its other errors
         program = ir.Program(self.file, dict(self.bindings), list(self.outputs), dict(self.sizes))
         assumptions = [(m.group(1), i) for i, line in enumerate(self.lines, 1) if (m := ASSUME_RE.match(line))]
         self.instantiate_templates()
         strict = any((m := SHAPES_RE.match(line)) and m.group(1).lower() == "strict" for line in self.lines)
         return SourceFile(self.file, self.text, program, self.rules, self.expectation(), self.declared, assumptions,
                           self.rule_errors, self.notices, strict)
+
+    def check_tilings(self) -> None:
+        """The sizes a program declares (`(CreateTensor 64 1000 "K")`) must admit its literal tile counts:
+        `(T_split_m_m1m0 K 3)` needs M a multiple of 3, M1 = 3 and M0 = M / 3. Every command that runs the
+        program at its declared sizes (equiv, check, optimize, run, codegen, numeric) reads it here; the checker's
+        own size sweep never meets such sizes, so without this a certificate would speak of a program that
+        cannot exist."""
+        sizes = {rank: size for rank, (size, _) in self.sizes.items()}
+        where = {rank: f"declared at line {line}" if line else "declared" for rank, (_, line) in self.sizes.items()}
+        splits = [node for binding in self.bindings.values() for node in ir.walk(binding.expr)
+                  if isinstance(node, ir.Split) and isinstance(node.tiles, int)]
+        changed = True
+        while changed:        # a tile rank split again (m -> m1, m0 -> m01, m00) learns its size from the first
+            changed = False
+            for node in splits:
+                if node.rank not in sizes:
+                    continue
+                size, tiles = sizes[node.rank], node.tiles
+                assert isinstance(tiles, int)
+                if size % tiles:
+                    raise self.error(ShapeError, f"rank {node.rank} has size {size} ({where[node.rank]}) but is "
+                                     f"split into {tiles} tiles here: {size} is not a multiple of {tiles}",
+                                     line=node.line, hint="declare a size the tile count divides, or change the "
+                                                          "tile count")
+                for part, value in ((node.outer, tiles), (node.inner, size // tiles)):
+                    if part in sizes and sizes[part] != value:
+                        raise self.error(ShapeError, f"rank {part} has size {sizes[part]} ({where[part]}) but "
+                                         f"splitting {node.rank} = {size} into {tiles} tiles makes it {value}",
+                                         line=node.line, hint="declare sizes that agree with the tile count")
+                    if part not in sizes:
+                        sizes[part] = value
+                        where[part] = f"from {node.rank} = {size} in {tiles} tiles at line {node.line}"
+                        changed = True
 
     def instantiate_templates(self) -> None:
         """`; for-ranks: x in m, p, e`: each rule is a template over the rank letter x (and x0, x1, ...), and
