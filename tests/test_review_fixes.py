@@ -4,11 +4,15 @@ never a silent pass."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from verify import certificates, cli
+from verify import certificates, cli, errors, isolation
+from verify.cli import check as cli_check
+from verify.verdict import Result, rich_counterexample
 
 ROOT = Path(__file__).resolve().parent.parent
 ILL_RANKED = "(rewrite (R_add_m (R_add_m x)) (R_add_m x))\n"
@@ -209,3 +213,117 @@ def test_create_tensor_sizes_below_one_are_a_located_error(tmp_path):
     path.write_text('(let K (CreateTensor 0 -2 "K"))\n(let S (R_add_m K))\n(extract S)\n')
     code, out, err = run_cli("check", path, "--cache", "off")
     assert code == 2 and f"{path}:1: parse error: CreateTensor sizes must be at least 1" in err, (out, err)
+
+
+# -- a second review: nesting, internal errors, declared sizes, counterexample digits -----------------------------
+
+def nested(levels: int) -> str:
+    term = "x"
+    for _ in range(levels):
+        term = f"(M_add_p {term} (Const 0.0))"
+    return term
+
+
+@pytest.mark.parametrize("levels", [600, 2000])
+def test_a_deeply_nested_rule_is_refused_by_its_brackets_at_once(tmp_path, levels):
+    # 600 levels took 7 GB before a RecursionError traceback; 2,000 were killed with no output
+    path = write(tmp_path / "deep.egg", f"; deep: deep\n(rewrite {nested(levels)} x)\n")
+    code, out, err = run_cli("check", path, "--cache", "off", "--no-sympy")
+    assert code == 2 and f"{path}:2: parse error: nesting too deep" in err and "hint:" in err, (out, err)
+    assert "Traceback" not in out + err
+
+
+def let_chain(length: int) -> str:
+    lines = ['(let X0 (CreateTensor "X[m,p]"))']
+    lines += [f"(let X{i} (M_add_mp X{i - 1} (Const 0.0)))" for i in range(1, length)]
+    return "\n".join(lines + [f"(extract (R_max_m X{length - 1}))"]) + "\n"
+
+
+def test_the_nesting_limit_counts_through_lets(tmp_path):
+    # 1,500 lets gave exit 2 with a ~2,950-line RecursionError traceback inside the ERROR line
+    deep = write(tmp_path / "deep.egg", let_chain(1500))
+    flat = write(tmp_path / "flat.egg", '(let X (CreateTensor "X[m,p]"))\n(extract (R_max_m X))\n')
+    code, out, err = run_cli("equiv", deep, flat, "--cache", "off", "--no-sympy")
+    assert code == 2 and f"{deep}:201: parse error: nesting too deep" in err, (out, err)
+    assert len((out + err).splitlines()) <= 3 and "Traceback" not in out + err
+
+
+@pytest.mark.slow
+def test_just_below_the_nesting_limit_every_engine_copes(tmp_path):
+    deep = write(tmp_path / "deep.egg", let_chain(199))
+    flat = write(tmp_path / "flat.egg", '(let X (CreateTensor "X[m,p]"))\n(extract (R_max_m X))\n')
+    code, out, err = run_cli("equiv", deep, flat, "--cache", "off")
+    assert code == 0 and "CERTIFIED" in out, (out, err)
+    term = "x"
+    for _ in range(199):
+        term = f"(M_add_p (Const 0.0) {term})"
+    rule = write(tmp_path / "rule.egg", f"; deep: deep\n(rewrite {term} x)\n")
+    code, out, err = run_cli("check", rule, "--cache", "off")
+    assert code == 0 and "CERTIFIED" in out, (out, err)
+
+
+def crash():
+    raise RecursionError("maximum recursion depth exceeded")
+
+
+def test_an_internal_error_is_one_line_with_the_traceback_only_under_verify_debug(monkeypatch):
+    monkeypatch.delenv(errors.DEBUG_ENV, raising=False)
+    failure = isolation.run_isolated(crash, (), 30)
+    assert isinstance(failure, isolation.Failure) and failure.kind == "internal"
+    assert "\n" not in failure.detail and "RecursionError" in failure.detail and "report" in failure.detail
+    assert errors.DEBUG_ENV in failure.detail
+    monkeypatch.setenv(errors.DEBUG_ENV, "1")
+    assert "Traceback (most recent call last)" in isolation.run_isolated(crash, (), 30).detail
+
+
+def test_a_crash_outside_the_engines_is_one_line_and_exit_2(monkeypatch, tmp_path):
+    monkeypatch.delenv(errors.DEBUG_ENV, raising=False)
+    monkeypatch.setattr(cli_check, "check_claims", lambda *a, **k: crash())
+    code, out, err = run_cli("check", write(tmp_path / "r.egg", GOOD), "--cache", "off")
+    assert code == 2 and err.startswith("internal error: RecursionError") and len(err.splitlines()) == 1, err
+
+
+def attention_with_sizes(tmp_path, tiles: int, m: int = 1000) -> tuple[Path, Path]:
+    declared = {'(CreateTensor "Q")': '(CreateTensor 64 128 "Q")', '(CreateTensor "K")': f'(CreateTensor 64 {m} "K")',
+                '(CreateTensor "V")': f'(CreateTensor 64 {m} "V")', "(T_split_m_m1m0 K 4)": f"(T_split_m_m1m0 K {tiles})"}
+    paths = []
+    for name in ("attention.egg", "attention_2pass.egg"):
+        text = (ROOT / "proofs" / name).read_text()
+        for old, new in declared.items():
+            text = text.replace(old, new)
+        paths.append(write(tmp_path / name, text))
+    return paths[0], paths[1]
+
+
+@pytest.mark.parametrize("command", ["equiv", "check", "optimize", "codegen", "numeric"])
+def test_declared_sizes_that_a_literal_tile_count_cannot_split_are_a_located_error(tmp_path, command):
+    # `verify equiv` certified M = 1000 in 3 tiles (exit 0, no warning); verify numeric rejects such sizes
+    one, two = attention_with_sizes(tmp_path, tiles=3)
+    args = [one, two] if command == "equiv" else [two]
+    code, out, err = run_cli(command, *args, "--cache", "off") if command in ("equiv", "check") else \
+        run_cli(command, *args)
+    assert code == 2, (out, err)
+    assert f"{two}:7: shape error: rank m has size 1000 (declared at line 4) but is split into 3 tiles" in err
+
+
+@pytest.mark.slow
+def test_declared_sizes_that_a_tile_count_divides_still_certify(tmp_path):
+    one, two = attention_with_sizes(tmp_path, tiles=4, m=1024)
+    code, out, err = run_cli("equiv", one, two, "--cache", "off", "--no-sympy")
+    assert code == 0 and "CERTIFIED" in out, (out, err)
+
+
+def test_values_that_differ_but_print_alike_are_printed_in_full(tmp_path):
+    path = write(tmp_path / "r.egg", "(rewrite (M_add_p (M_add_p x (Const 0.1)) (Const 0.2)) (M_add_p x (Const 0.3)))\n")
+    code, out, err = run_cli("check", path, "--cache", "off", "--no-sympy")
+    assert code == 1 and "REFUTED" in out, (out, err)
+    assert "lhs = 0.3, rhs = 0.3" not in out
+    assert "lhs = 0.30000000000000004, rhs = 0.3" in out, out
+    code, out, err = run_cli("check", path, "--cache", "off", "--no-sympy", "--json")
+    cx = json.loads(out)[0]["counterexample"]
+    assert cx["lhs_value"] != cx["rhs_value"]
+    result = Result.from_json(json.loads(out)[0])
+    console = Console(file=io.StringIO(), width=120)
+    for renderable, style in rich_counterexample(result.counterexample):
+        console.print(renderable, style=style)
+    assert "0.30000000000000004" in console.file.getvalue()
