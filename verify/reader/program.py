@@ -49,7 +49,9 @@ class Reader(RuleReader):
     def read(self) -> SourceFile:
         if not self.text.strip():
             raise self.error(ParseError, "empty file: no program, no rules", line=1)
-        commands = egglog_parse(self.text, self.file)
+        parsed = egglog_parse(self.text, self.file)
+        commands = [p.command for p in parsed]
+        self.parsed = {id(p.command): p for p in parsed}
         has_rules = any(type(c).__name__ in ("RewriteCommand", "BiRewriteCommand", "RuleCommand") for c in commands)
         for command in commands:
             if type(command).__name__ in ("Datatype", "Datatypes", "Constructor"):
@@ -165,6 +167,9 @@ class Reader(RuleReader):
         return None
 
     def command(self, command) -> None:
+        where = self.parsed.get(id(command))
+        if where is not None:     # positions in this command count from the text it was parsed from
+            self.batch, self.first_line = where.batch, where.first_line
         kind = type(command).__name__
         if kind == "Datatype":
             self.declare(command.variants)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import ir
 from ..errors import Location, ParseError, UsageError, VerifyError
@@ -59,41 +60,103 @@ def source_text(path: Path) -> str:
     data = Path(path).read_bytes()
     if b"\x00" in data:
         raise ParseError("binary file, not egglog text", Location(str(path), 1))
-    try:
-        return data.decode("utf-8")
+    try:     # a byte-order mark (Windows editors write one) is not part of the text: egglog would refuse it
+        return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ParseError(f"not UTF-8 text ({exc.reason})", Location(str(path), line)) from None
 
 
 
-def check_brackets(text: str, file: str) -> None:
-    """Refuse a text nested deeper than `MAX_BRACKETS` before egglog (whose parse then costs cubic memory) and
-    the reader (which recurses per level) see it: one linear pass, strings and comments skipped."""
-    depth = 0
+# Top-level forms are parsed in batches of about this many characters: egglog's Python bindings copy the text
+# they parsed into the span of every node (at parse and again at every attribute access), so one parse of the
+# whole file costs memory quadratic in its size (160 KB of lets took 3 GB, 800 KB more than 23 GB).
+BATCH_CHARS = 4096
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A command egglog parsed, with the batch of text it was parsed from: its spans count from the batch."""
+
+    command: Any         # an egglog command object (egglog.bindings)
+    first_line: int     # lines of the file above the batch
+    batch: bytes
+
+
+def top_level_forms(text: str, file: str) -> list[tuple[int, int]] | None:
+    """(start, end) of each top-level form, strings and comments skipped, in one linear pass; None when the
+    text is not a sequence of balanced forms (egglog then reads it whole and names the fault). A text nested
+    deeper than `MAX_BRACKETS` is refused here, before egglog (whose memory grows with depth) or the reader
+    (which recurses per level) see it."""
+    forms: list[tuple[int, int]] = []
+    depth, start, end = 0, 0, 0
     for m in BRACKET_RE.finditer(text):
         token = m.group()
         if token == "(":
+            if depth == 0:
+                if text[end:m.start()].strip():
+                    return None        # an atom between forms
+                start = m.start()
             depth += 1
             if depth > MAX_BRACKETS:
                 line = text.count("\n", 0, m.start()) + 1
                 raise ParseError(f"nesting too deep: more than {MAX_BRACKETS} levels of parentheses",
                                  Location(file, line), NESTING_HINT)
         elif token == ")":
-            depth = max(depth - 1, 0)
+            depth -= 1
+            if depth < 0:
+                return None
+            if depth == 0:
+                forms.append((start, m.end()))
+                end = m.end()
+        elif depth == 0 and token.startswith('"'):
+            return None
+        elif depth == 0:               # a comment between forms
+            if text[end:m.start()].strip():
+                return None
+            end = m.end()
+    if depth or text[end:].strip():
+        return None
+    return forms
 
 
-def egglog_parse(text: str, file: str):
-    from egglog.bindings import EggSmolError, EGraph
+def batches(text: str, file: str) -> list[tuple[int, str]]:
+    """The text in batches of whole top-level forms of about `BATCH_CHARS`, each with the number of lines above
+    it; the whole text as one batch when it is not a sequence of balanced forms."""
+    forms = top_level_forms(text, file)
+    if forms is None:
+        return [(0, text)]
+    spans: list[tuple[int, int]] = []
+    for start, end in forms:
+        if spans and end - spans[-1][0] <= BATCH_CHARS:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    out, line, at = [], 0, 0
+    for start, end in spans:
+        line += text.count("\n", at, start)
+        at = start
+        out.append((line, text[start:end]))
+    return out
 
-    check_brackets(text, file)
+
+def egglog_parse(text: str, file: str) -> list[Parsed]:
+    from egglog.bindings import EGraph
+
+    egraph = EGraph()
+    return [parsed for first_line, batch in batches(text, file) for parsed in _parse(egraph, batch, file, first_line)]
+
+
+def _parse(egraph, text: str, file: str, first_line: int) -> list[Parsed]:
+    from egglog.bindings import EggSmolError
 
     try:
-        return EGraph().parse_program(text, filename=file)
+        batch = text.encode("utf-8")
+        return [Parsed(command, first_line, batch) for command in egraph.parse_program(text, filename=file)]
     except EggSmolError as exc:
         message = str(exc)
         m = re.match(r"In (\d+):\d+", message)
-        line = int(m.group(1)) if m else None
+        line = first_line + int(m.group(1)) if m else None
         cause = message.splitlines()[-1] if message.strip() else "egglog could not parse the file"
         raise ParseError(cause.removeprefix("parse error: "), Location(file, line)) from None
     except BaseException as exc:  # a Rust panic (PanicException) is not an Exception

@@ -18,7 +18,7 @@ from ..notation import (
     parse_tensor_kind,
     parse_tensor_name,
 )
-from .source import LITERAL_SORTS, MAX_NESTING, NESTING_HINT
+from .source import LITERAL_SORTS, MAX_NESTING, NESTING_HINT, Parsed
 from .syntax import arity, inline, literal
 
 
@@ -29,6 +29,8 @@ class TermReader:
         self.text = text
         self.file = file
         self.raw = text.encode("utf-8")
+        self.batch, self.first_line = self.raw, 0   # the text the command being read was parsed from
+        self.parsed: dict[int, Parsed] = {}          # id of an egglog command -> where it was parsed
         self.lines = text.splitlines()
         self.bindings: dict[str, ir.Binding] = {}
         self.outputs: list[tuple[str, int | None]] = []
@@ -55,7 +57,7 @@ class TermReader:
         start = getattr(span, "i", None)
         if start is None:
             return None
-        return self.raw[:start].count(b"\n") + 1
+        return self.first_line + self.batch[:start].count(b"\n") + 1
 
     def error(self, cls, cause: str, node=None, hint: str | None = None, line: int | None = None) -> VerifyError:
         return cls(cause, Location(self.file, line if line is not None else self.line_of(node)), hint)
