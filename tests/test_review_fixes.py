@@ -350,3 +350,9 @@ def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf; same: a sum is a sum\n(rewrite (R_add_m x) (R_add_m x))\n")
     code, out, err = run_cli("check", path, "--cache", "off", "--no-sympy")
     assert code == 0 and "CERTIFIED" in out, (out, err)
+
+
+def test_numeric_refuses_sizes_whose_tensors_cannot_be_allocated():
+    # M = P = 2^20 was a MemoryError (8 TiB for the scores) reported as an internal error
+    code, out, err = run_cli("numeric", ROOT / "proofs" / "attention.egg", "--sizes", "M=1048576,P=1048576")
+    assert code == 2 and "bound error: at E=64, M=1048576, P=1048576 the tensor of line 8" in err, (out, err)
