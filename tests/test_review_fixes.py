@@ -356,3 +356,13 @@ def test_numeric_refuses_sizes_whose_tensors_cannot_be_allocated():
     # M = P = 2^20 was a MemoryError (8 TiB for the scores) reported as an internal error
     code, out, err = run_cli("numeric", ROOT / "proofs" / "attention.egg", "--sizes", "M=1048576,P=1048576")
     assert code == 2 and "bound error: at E=64, M=1048576, P=1048576 the tensor of line 8" in err, (out, err)
+
+
+def test_an_endless_or_huge_file_is_refused_before_it_is_read_whole(tmp_path):
+    # /dev/zero filled memory (a MemoryError reported as an internal error under a cap, else the machine's memory)
+    huge = tmp_path / "huge.egg"
+    with open(huge, "wb") as handle:
+        handle.truncate(65 << 20)        # sparse: no disk used
+    for path in (huge, Path("/dev/zero")):
+        code, out, err = run_cli("check", path, "--cache", "off")
+        assert code == 2 and f"{path}: usage error: larger than 64 MiB (or endless)" in err, (out, err)

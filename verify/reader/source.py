@@ -55,9 +55,16 @@ class SourceFile:
 
 
 
+MAX_FILE_BYTES = 64 << 20   # far above any rule file or program; /dev/zero or a log file must not fill memory
+
+
 def source_text(path: Path) -> str:
-    """The text of an .egg file; a binary or non-UTF-8 file is a located error."""
-    data = Path(path).read_bytes()
+    """The text of an .egg file; a binary, non-UTF-8, endless or huge file is a located error."""
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise UsageError(f"larger than {MAX_FILE_BYTES >> 20} MiB (or endless): not a rule file or program",
+                         Location(str(path)))
     if b"\x00" in data:
         raise ParseError("binary file, not egglog text", Location(str(path), 1))
     try:     # a byte-order mark (Windows editors write one) is not part of the text: egglog would refuse it
