@@ -101,8 +101,10 @@ def internal_message(exc: BaseException) -> str:
     """A crash of the checker as one line (the exception and the innermost frame) and what to do about it; the
     traceback follows only under VERIFY_DEBUG, since a user can act on neither it nor a 3,000-line message."""
     first = (str(exc).strip().splitlines() or [""])[0][:200]
-    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
-    where = f" (at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
+    # the innermost frame from the traceback objects alone: no source file is read (this runs in forked children)
+    frames = list(traceback.walk_tb(exc.__traceback__))
+    code, line = (frames[-1][0].f_code, frames[-1][1]) if frames else (None, 0)
+    where = f" (at {os.path.basename(code.co_filename)}:{line} in {code.co_name})" if code else ""
     text = f"internal error: {type(exc).__name__}{': ' + first if first else ''}{where}; a bug in the checker: " \
            f"please report it with the input (set {DEBUG_ENV}=1 for the traceback)"
     if debugging():
