@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import multiprocessing
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,13 @@ from verify.verdict import Result, rich_counterexample
 ROOT = Path(__file__).resolve().parent.parent
 ILL_RANKED = "(rewrite (R_add_m (R_add_m x)) (R_add_m x))\n"
 GOOD = "; sum-add: the sum of a sum\n(rewrite (R_add_m (M_add_mp x y)) (M_add_p (R_add_m x) (R_add_m y)))\n"
+
+
+def run_apart(*argv):
+    """The CLI in a process of its own: a test that reads a large or deep file must not leave this process so
+    big that the forked, memory-capped children of later tests die of it."""
+    done = subprocess.run([sys.executable, "-m", "verify", *map(str, argv)], capture_output=True, text=True)
+    return done.returncode, done.stdout, done.stderr
 
 
 def run_cli(*argv):
@@ -254,13 +263,13 @@ def test_the_nesting_limit_counts_through_lets(tmp_path):
 def test_just_below_the_nesting_limit_every_engine_copes(tmp_path):
     deep = write(tmp_path / "deep.egg", let_chain(199))
     flat = write(tmp_path / "flat.egg", '(let X (CreateTensor "X[m,p]"))\n(extract (R_max_m X))\n')
-    code, out, err = run_cli("equiv", deep, flat, "--cache", "off")
+    code, out, err = run_apart("equiv", deep, flat, "--cache", "off")
     assert code == 0 and "CERTIFIED" in out, (out, err)
     term = "x"
     for _ in range(199):
         term = f"(M_add_p (Const 0.0) {term})"
     rule = write(tmp_path / "rule.egg", f"; deep: deep\n(rewrite {term} x)\n")
-    code, out, err = run_cli("check", rule, "--cache", "off")
+    code, out, err = run_apart("check", rule, "--cache", "off")
     assert code == 0 and "CERTIFIED" in out, (out, err)
 
 
@@ -343,10 +352,10 @@ def test_a_large_file_is_parsed_in_batches_and_its_lines_stay_right(tmp_path):
     assert max(len(batch) for _, batch in batches(text, "t")) <= BATCH_CHARS
     assert "".join(batch for _, batch in batches(text, "t")).count("(let ") == 3002
     path = write(tmp_path / "big.egg", text)
-    code, out, err = run_cli("check", path, "--cache", "off")
+    code, out, err = run_apart("check", path, "--cache", "off")
     assert code == 2 and f"{path}:3002: parse error:" in err, err
     path = write(tmp_path / "big.egg", text.replace('(let B (M_add_mp X "s"))\n', "(let B (M_add_mp X\n"))
-    code, out, err = run_cli("check", path, "--cache", "off")           # unbalanced: egglog reads it whole
+    code, out, err = run_apart("check", path, "--cache", "off")           # unbalanced: egglog reads it whole
     assert code == 2 and f"{path}:" in err and "Traceback" not in err, err
 
 
