@@ -4,15 +4,30 @@ never a silent pass."""
 from __future__ import annotations
 
 import io
+import json
+import multiprocessing
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from verify import certificates, cli
+from verify import certificates, cli, errors, isolation
+from verify.cli import check as cli_check
+from verify.reader.source import BATCH_CHARS, batches
+from verify.verdict import Result, rich_counterexample
 
 ROOT = Path(__file__).resolve().parent.parent
 ILL_RANKED = "(rewrite (R_add_m (R_add_m x)) (R_add_m x))\n"
 GOOD = "; sum-add: the sum of a sum\n(rewrite (R_add_m (M_add_mp x y)) (M_add_p (R_add_m x) (R_add_m y)))\n"
+
+
+def run_apart(*argv):
+    """The CLI in a process of its own: a test that reads a large or deep file must not leave this process so
+    big that the forked, memory-capped children of later tests die of it."""
+    done = subprocess.run([sys.executable, "-m", "verify", *map(str, argv)], capture_output=True, text=True)
+    return done.returncode, done.stdout, done.stderr
 
 
 def run_cli(*argv):
@@ -209,3 +224,159 @@ def test_create_tensor_sizes_below_one_are_a_located_error(tmp_path):
     path.write_text('(let K (CreateTensor 0 -2 "K"))\n(let S (R_add_m K))\n(extract S)\n')
     code, out, err = run_cli("check", path, "--cache", "off")
     assert code == 2 and f"{path}:1: parse error: CreateTensor sizes must be at least 1" in err, (out, err)
+
+
+# -- a second review: nesting, internal errors, declared sizes, counterexample digits -----------------------------
+
+def nested(levels: int) -> str:
+    term = "x"
+    for _ in range(levels):
+        term = f"(M_add_p {term} (Const 0.0))"
+    return term
+
+
+@pytest.mark.parametrize("levels", [600, 2000])
+def test_a_deeply_nested_rule_is_refused_by_its_brackets_at_once(tmp_path, levels):
+    # 600 levels took 7 GB before a RecursionError traceback; 2,000 were killed with no output
+    path = write(tmp_path / "deep.egg", f"; deep: deep\n(rewrite {nested(levels)} x)\n")
+    code, out, err = run_cli("check", path, "--cache", "off", "--no-sympy")
+    assert code == 2 and f"{path}:2: parse error: nesting too deep" in err and "hint:" in err, (out, err)
+    assert "Traceback" not in out + err
+
+
+def let_chain(length: int) -> str:
+    lines = ['(let X0 (CreateTensor "X[m,p]"))']
+    lines += [f"(let X{i} (M_add_mp X{i - 1} (Const 0.0)))" for i in range(1, length)]
+    return "\n".join(lines + [f"(extract (R_max_m X{length - 1}))"]) + "\n"
+
+
+def test_the_nesting_limit_counts_through_lets(tmp_path):
+    # 1,500 lets gave exit 2 with a ~2,950-line RecursionError traceback inside the ERROR line
+    deep = write(tmp_path / "deep.egg", let_chain(1500))
+    flat = write(tmp_path / "flat.egg", '(let X (CreateTensor "X[m,p]"))\n(extract (R_max_m X))\n')
+    code, out, err = run_cli("equiv", deep, flat, "--cache", "off", "--no-sympy")
+    assert code == 2 and f"{deep}:201: parse error: nesting too deep" in err, (out, err)
+    assert len((out + err).splitlines()) <= 3 and "Traceback" not in out + err
+
+
+@pytest.mark.slow
+def test_just_below_the_nesting_limit_every_engine_copes(tmp_path):
+    deep = write(tmp_path / "deep.egg", let_chain(199))
+    flat = write(tmp_path / "flat.egg", '(let X (CreateTensor "X[m,p]"))\n(extract (R_max_m X))\n')
+    code, out, err = run_apart("equiv", deep, flat, "--cache", "off")
+    assert code == 0 and "CERTIFIED" in out, (out, err)
+    term = "x"
+    for _ in range(199):
+        term = f"(M_add_p (Const 0.0) {term})"
+    rule = write(tmp_path / "rule.egg", f"; deep: deep\n(rewrite {term} x)\n")
+    code, out, err = run_apart("check", rule, "--cache", "off")
+    assert code == 0 and "CERTIFIED" in out, (out, err)
+
+
+def crash():
+    raise RecursionError("maximum recursion depth exceeded")
+
+
+def test_an_internal_error_is_one_line_with_the_traceback_only_under_verify_debug(monkeypatch):
+    def child_says():      # what the killable child sends back, here in this process (no fork to wait on)
+        receive, send = multiprocessing.Pipe(duplex=False)
+        isolation._child(send, crash, ())
+        return receive.recv()
+
+    monkeypatch.delenv(errors.DEBUG_ENV, raising=False)
+    kind, detail = child_says()
+    assert kind == "internal" and "\n" not in detail and "RecursionError" in detail and "report" in detail, detail
+    assert errors.DEBUG_ENV in detail and "test_review_fixes.py" in detail and "in crash" in detail
+    monkeypatch.setenv(errors.DEBUG_ENV, "1")
+    assert "Traceback (most recent call last)" in child_says()[1]
+
+
+def test_a_crash_outside_the_engines_is_one_line_and_exit_2(monkeypatch, tmp_path):
+    monkeypatch.delenv(errors.DEBUG_ENV, raising=False)
+    monkeypatch.setattr(cli_check, "check_claims", lambda *a, **k: crash())
+    code, out, err = run_cli("check", write(tmp_path / "r.egg", GOOD), "--cache", "off")
+    assert code == 2 and err.startswith("internal error: RecursionError") and len(err.splitlines()) == 1, err
+
+
+def attention_with_sizes(tmp_path, tiles: int, m: int = 1000) -> tuple[Path, Path]:
+    declared = {'(CreateTensor "Q")': '(CreateTensor 64 128 "Q")', '(CreateTensor "K")': f'(CreateTensor 64 {m} "K")',
+                '(CreateTensor "V")': f'(CreateTensor 64 {m} "V")', "(T_split_m_m1m0 K 4)": f"(T_split_m_m1m0 K {tiles})"}
+    paths = []
+    for name in ("attention.egg", "attention_2pass.egg"):
+        text = (ROOT / "proofs" / name).read_text()
+        for old, new in declared.items():
+            text = text.replace(old, new)
+        paths.append(write(tmp_path / name, text))
+    return paths[0], paths[1]
+
+
+@pytest.mark.parametrize("command", ["equiv", "check", "optimize", "codegen", "numeric"])
+def test_declared_sizes_that_a_literal_tile_count_cannot_split_are_a_located_error(tmp_path, command):
+    # `verify equiv` certified M = 1000 in 3 tiles (exit 0, no warning); verify numeric rejects such sizes
+    one, two = attention_with_sizes(tmp_path, tiles=3)
+    args = [one, two] if command == "equiv" else [two]
+    code, out, err = run_cli(command, *args, "--cache", "off") if command in ("equiv", "check") else \
+        run_cli(command, *args)
+    assert code == 2, (out, err)
+    assert f"{two}:7: shape error: rank m has size 1000 (declared at line 4) but is split into 3 tiles" in err
+
+
+@pytest.mark.slow
+def test_declared_sizes_that_a_tile_count_divides_still_certify(tmp_path):
+    one, two = attention_with_sizes(tmp_path, tiles=4, m=1024)
+    code, out, err = run_cli("equiv", one, two, "--cache", "off", "--no-sympy")
+    assert code == 0 and "CERTIFIED" in out, (out, err)
+
+
+def test_values_that_differ_but_print_alike_are_printed_in_full(tmp_path):
+    path = write(tmp_path / "r.egg", "(rewrite (M_add_p (M_add_p x (Const 0.1)) (Const 0.2)) (M_add_p x (Const 0.3)))\n")
+    code, out, err = run_cli("check", path, "--cache", "off", "--no-sympy")
+    assert code == 1 and "REFUTED" in out, (out, err)
+    assert "lhs = 0.3, rhs = 0.3" not in out
+    assert "lhs = 0.30000000000000004, rhs = 0.3" in out, out
+    code, out, err = run_cli("check", path, "--cache", "off", "--no-sympy", "--json")
+    cx = json.loads(out)[0]["counterexample"]
+    assert cx["lhs_value"] != cx["rhs_value"]
+    result = Result.from_json(json.loads(out)[0])
+    console = Console(file=io.StringIO(), width=120)
+    for renderable, style in rich_counterexample(result.counterexample):
+        console.print(renderable, style=style)
+    assert "0.30000000000000004" in console.file.getvalue()
+
+
+@pytest.mark.slow
+def test_a_large_file_is_parsed_in_batches_and_its_lines_stay_right(tmp_path):
+    # egglog-python copies the parsed text into every node's span: parsing 160 KB whole took 3 GB, 800 KB > 23 GB
+    lets = [f"(let A{i} (M_add_mp X (Const {i}.0)))  ; let {i}" for i in range(3000)]
+    text = '(let X (CreateTensor "X[m,p]"))\n' + "\n".join(lets) + '\n(let B (M_add_mp X "s"))\n(extract A0)\n'
+    assert max(len(batch) for _, batch in batches(text, "t")) <= BATCH_CHARS
+    assert "".join(batch for _, batch in batches(text, "t")).count("(let ") == 3002
+    path = write(tmp_path / "big.egg", text)
+    code, out, err = run_apart("check", path, "--cache", "off")
+    assert code == 2 and f"{path}:3002: parse error:" in err, err
+    path = write(tmp_path / "big.egg", text.replace('(let B (M_add_mp X "s"))\n', "(let B (M_add_mp X\n"))
+    code, out, err = run_apart("check", path, "--cache", "off")           # unbalanced: egglog reads it whole
+    assert code == 2 and f"{path}:" in err and "Traceback" not in err, err
+
+
+def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path):
+    path = tmp_path / "bom.egg"
+    path.write_bytes(b"\xef\xbb\xbf; same: a sum is a sum\n(rewrite (R_add_m x) (R_add_m x))\n")
+    code, out, err = run_cli("check", path, "--cache", "off", "--no-sympy")
+    assert code == 0 and "CERTIFIED" in out, (out, err)
+
+
+def test_numeric_refuses_sizes_whose_tensors_cannot_be_allocated():
+    # M = P = 2^20 was a MemoryError (8 TiB for the scores) reported as an internal error
+    code, out, err = run_cli("numeric", ROOT / "proofs" / "attention.egg", "--sizes", "M=1048576,P=1048576")
+    assert code == 2 and "bound error: at E=64, M=1048576, P=1048576 the tensor of line 8" in err, (out, err)
+
+
+def test_an_endless_or_huge_file_is_refused_before_it_is_read_whole(tmp_path):
+    # /dev/zero filled memory (a MemoryError reported as an internal error under a cap, else the machine's memory)
+    huge = tmp_path / "huge.egg"
+    with open(huge, "wb") as handle:
+        handle.truncate(65 << 20)        # sparse: no disk used
+    for path in (huge, Path("/dev/zero")):
+        code, out, err = run_cli("check", path, "--cache", "off")
+        assert code == 2 and f"{path}: usage error: larger than 64 MiB (or endless)" in err, (out, err)

@@ -8,7 +8,12 @@ an error for the user.
 from __future__ import annotations
 
 import difflib
+import os
+import traceback
 from dataclasses import dataclass
+
+# Set (to anything but "" or "0") to see the full traceback of an internal error; users get one line.
+DEBUG_ENV = "VERIFY_DEBUG"
 
 
 @dataclass
@@ -86,6 +91,25 @@ class UsageError(VerifyError):
 class InternalError(Exception):
     """A bug in the checker itself, e.g. two engines disagreeing on a verdict. Never a user mistake; always
     reported loudly and never turned into a pass."""
+
+
+def debugging() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def internal_message(exc: BaseException) -> str:
+    """A crash of the checker as one line (the exception and the innermost frame) and what to do about it; the
+    traceback follows only under VERIFY_DEBUG, since a user can act on neither it nor a 3,000-line message."""
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    # the innermost frame from the traceback objects alone: no source file is read (this runs in forked children)
+    frames = list(traceback.walk_tb(exc.__traceback__))
+    code, line = (frames[-1][0].f_code, frames[-1][1]) if frames else (None, 0)
+    where = f" (at {os.path.basename(code.co_filename)}:{line} in {code.co_name})" if code else ""
+    text = f"internal error: {type(exc).__name__}{': ' + first if first else ''}{where}; a bug in the checker: " \
+           f"please report it with the input (set {DEBUG_ENV}=1 for the traceback)"
+    if debugging():
+        text += "\n" + "".join(traceback.format_exception(exc))
+    return text
 
 
 def did_you_mean(word: str, choices) -> str | None:

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import multiprocessing
 import resource
-import traceback
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import InternalError, VerifyError
+from .errors import InternalError, VerifyError, internal_message
 
 FailureKind = Literal["timeout", "memory", "user", "internal"]
 
@@ -44,7 +43,7 @@ def _child(conn, fn, args, memory=None):
     except InternalError as exc:
         conn.send(("internal", f"internal error: {exc}"))
     except BaseException as exc:  # a crash in a back end (incl. egglog's PanicException)
-        conn.send(("internal", f"internal error: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+        conn.send(("internal", internal_message(exc)))
     finally:
         conn.close()
 

@@ -9,6 +9,7 @@ The static look at `exp` arguments (float32 overflow) is `normal_form.exp_overfl
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,7 +168,25 @@ def size_plans(spec: ProgramSpec, given: dict[str, int], tiles=TILES) -> list[di
                                      f"{rank.upper()}={total}")
                 out.append({**s, outer: o, inner: i, rank: o * i})
         plans = out
+    for sizes in plans:
+        _check_memory(spec, sizes)
     return plans
+
+
+MAX_ELEMENTS = 1 << 28     # one tensor of 2 GiB in float64: sizes beyond that are refused, not a MemoryError
+
+
+def _check_memory(spec: ProgramSpec, sizes: dict[str, int]) -> None:
+    for binding in spec.program.bindings.values():
+        for node in ir.walk(binding.expr):
+            if isinstance(node, ir.Input | ir.Map):
+                elements = math.prod(sizes.get(r, 1) for r in ir.node_ranks(node))
+                if elements > MAX_ELEMENTS:
+                    shown = ", ".join(f"{r.upper()}={sizes.get(r, 1)}" for r in ir.node_ranks(node))
+                    raise BoundError(f"at {shown} the tensor of line {node.line} would hold {elements:,} "
+                                     f"elements ({elements * 8 / 2**30:,.0f} GiB in float64)",
+                                     Location(spec.path, node.line), f"give sizes with at most {MAX_ELEMENTS:,} "
+                                     "elements per tensor (--sizes)")
 
 
 def make_inputs(spec: ProgramSpec, sizes: dict[str, int], rng) -> dict[str, np.ndarray]:

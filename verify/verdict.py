@@ -179,27 +179,39 @@ def headline(result: Result) -> str:
     return f"{where}: {result.name}: {what}  [{result.seconds:.3f} s{cached}]"
 
 
-def format_value(v) -> str:
+def format_value(v, exact: frozenset = frozenset()) -> str:
+    """Six significant digits, or the shortest text that reads back as `v` for the values in `exact`."""
     if isinstance(v, str):
         return {"nan": "undefined", "-inf": "-inf", "inf": "inf"}.get(v, v)
     if isinstance(v, float):
-        return f"{v:.6g}"
+        return repr(v) if v in exact else f"{v:.6g}"
     return str(v)
 
 
-def format_tensor(name: str, t: TensorValue, indent: str = "    ") -> str:
+def _colliding(cx: Counterexample) -> frozenset:
+    """The numbers of the two sides that differ but print alike at six digits (0.1 + 0.2 vs 0.3): they are
+    printed in full, or a refutation would show `lhs = 0.3, rhs = 0.3`."""
+    pairs = [(cx.lhs_value, cx.rhs_value)]
+    left, right = np.array(cx.lhs.values, dtype=object), np.array(cx.rhs.values, dtype=object)
+    if left.shape == right.shape:
+        pairs += list(zip(left.ravel(), right.ravel()))
+    return frozenset(v for a, b in pairs if isinstance(a, float) and isinstance(b, float) and a != b
+                     and format_value(a) == format_value(b) for v in (a, b))
+
+
+def format_tensor(name: str, t: TensorValue, indent: str = "    ", exact: frozenset = frozenset()) -> str:
     """A tensor as a small table: one line per index of all ranks but the last."""
     arr = t.values
     if not t.ranks:
-        return f"{indent}{name} = {format_value(arr)}"
+        return f"{indent}{name} = {format_value(arr, exact)}"
     lines = [f"{indent}{name}[{', '.join(t.ranks)}]:"]
     flat = np.array(arr, dtype=object)
     if flat.ndim == 1:
-        lines.append(indent + "  " + "  ".join(format_value(v) for v in flat))
+        lines.append(indent + "  " + "  ".join(format_value(v, exact) for v in flat))
         return "\n".join(lines)
     for idx in np.ndindex(*flat.shape[:-1]):
         label = ", ".join(f"{r}={i}" for r, i in zip(t.ranks, idx))
-        lines.append(f"{indent}  [{label}]  " + "  ".join(format_value(v) for v in flat[idx]))
+        lines.append(f"{indent}  [{label}]  " + "  ".join(format_value(v, exact) for v in flat[idx]))
     return "\n".join(lines)
 
 
@@ -213,7 +225,9 @@ def _layout(cx: Counterexample):
         groups.append(("intermediates", cx.intermediates, None))
     groups.append(("results", {"lhs": cx.lhs, "rhs": cx.rhs}, cx.at))
     at = ", ".join(f"{k}={v}" for k, v in cx.at.items()) or "(scalar)"
-    return title, groups, f"  at {at}: lhs = {format_value(cx.lhs_value)}, rhs = {format_value(cx.rhs_value)}"
+    exact = _colliding(cx)
+    return (title, groups, f"  at {at}: lhs = {format_value(cx.lhs_value, exact)}, "
+                           f"rhs = {format_value(cx.rhs_value, exact)}", exact)
 
 
 def _edge_case_text(cx: Counterexample) -> list[str]:
@@ -223,11 +237,11 @@ def _edge_case_text(cx: Counterexample) -> list[str]:
 
 
 def format_counterexample(cx: Counterexample) -> str:
-    title, groups, at = _layout(cx)
+    title, groups, at, exact = _layout(cx)
     parts = [f"{title}:"]
     for name, tensors, _ in groups:
         parts.append(f"  {name}:")
-        parts.extend(format_tensor(n, t) for n, t in tensors.items())
+        parts.extend(format_tensor(n, t, exact=exact) for n, t in tensors.items())
     parts.append(at)
     if cx.edge_case is not None:
         parts.extend(_edge_case_text(cx.edge_case))
@@ -238,18 +252,18 @@ def rich_counterexample(cx: Counterexample) -> list[tuple[object, str]]:
     """The counterexample for a terminal, as (renderable, style) pairs: tensors as small tables with named ranks,
     the position where the sides differ highlighted; an edge case second, as text."""
     parts: list[tuple[object, str]] = []
-    title, groups, at = _layout(cx)
+    title, groups, at, exact = _layout(cx)
     parts.append((title, ""))
     for name, tensors, where in groups:
         parts.append((f"  {name}:", ""))
-        parts.append((_rich_tensors(tensors, where), ""))
+        parts.append((_rich_tensors(tensors, where, exact), ""))
     parts.append((at, "bold"))
     if cx.edge_case is not None:
         parts.append(("\n".join(_edge_case_text(cx.edge_case)), ""))
     return parts
 
 
-def _rich_tensors(tensors: dict[str, TensorValue], at: dict[str, int] | None = None):
+def _rich_tensors(tensors: dict[str, TensorValue], at: dict[str, int] | None = None, exact: frozenset = frozenset()):
     """One rich Table per tensor (rows: every rank but the last, columns: the last), side by side; the
     position where the sides differ (`at`) is highlighted."""
     from rich import box  # rich: only for a terminal, loaded when one is written to
@@ -263,7 +277,7 @@ def _rich_tensors(tensors: dict[str, TensorValue], at: dict[str, int] | None = N
     for name, t in tensors.items():
         if not t.ranks:
             style = "bold red" if at is not None else ""
-            cells.append(Text(f"{name} = {format_value(t.values)}", style=style))
+            cells.append(Text(f"{name} = {format_value(t.values, exact)}", style=style))
             continue
         arr = np.array(t.values, dtype=object)
         arr = arr.reshape((1,) + arr.shape) if arr.ndim == 1 else arr
@@ -277,7 +291,7 @@ def _rich_tensors(tensors: dict[str, TensorValue], at: dict[str, int] | None = N
             label = ", ".join(f"{r}={i}" for r, i in zip(t.ranks, lead))
             row = []
             for j in range(arr.shape[-1]):
-                text = format_value(arr[idx + (j,)])
+                text = format_value(arr[idx + (j,)], exact)
                 hit = at is not None and all(at.get(r) == i for r, i in zip(t.ranks, lead + (j,)))
                 row.append(Text(text, style="bold red" if hit else ""))
             table.add_row(*([label] if len(t.ranks) > 1 else []), *row)

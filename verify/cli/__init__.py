@@ -14,7 +14,7 @@ import os
 import sys
 
 from .. import verdict as V
-from ..errors import UsageError, VerifyError
+from ..errors import UsageError, VerifyError, debugging, internal_message
 from ..explain import Explanation, dumps
 from .check import (
     cmd_check,
@@ -175,6 +175,11 @@ def run(argv, out=None, err=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=err)
         return 130
+    except Exception as exc:  # a bug outside the isolated engines: one line and exit 2, never a traceback
+        if debugging():
+            raise
+        print(internal_message(exc), file=err)
+        return 2
 
 
 def _json_error(args, exc: VerifyError, out) -> None:

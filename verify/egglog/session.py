@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from ..errors import InternalError, Location, ParseError
+from ..reader.source import batches
 
 
 def bindings():
@@ -19,15 +20,21 @@ def new_egraph():
 
 
 def run_text(egraph, text: str, file: str | None = None):
-    """Parse and run egglog text; egglog's errors become ParseError, a Rust panic an InternalError."""
+    """Parse and run egglog text, in batches of whole commands (see `reader.source.batches`: parsing it whole
+    costs memory quadratic in its length); egglog's errors become ParseError, a Rust panic an InternalError."""
     b = bindings()
+    outputs: list = []
+    above = 0      # lines above the batch being run: egglog numbers lines from the batch
     try:
-        return egraph.run_program(*egraph.parse_program(text, filename=file))
+        for first_line, batch in batches(text, file or "<egglog>"):
+            above = first_line
+            outputs.extend(egraph.run_program(*egraph.parse_program(batch, filename=file)))
+        return outputs
     except b.EggSmolError as exc:
         message = str(exc)
         m = re.match(r"In (\d+):\d+", message)
         raise ParseError(message.strip().splitlines()[-1] if message.strip() else "egglog failed",
-                         Location(file or "<egglog>", int(m.group(1)) if m else None)) from None
+                         Location(file or "<egglog>", above + int(m.group(1)) if m else None)) from None
     except BaseException as exc:  # PanicException is not an Exception
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise

@@ -15,6 +15,8 @@ What a file may contain:
   are notices (nothing to prove). A rule that cannot be read is its own located error (`rule_errors`).
 - Scheduling commands (`run`, `run-schedule`, `ruleset`, `check`, `push`, `pop`, ...), function and relation
   declarations and facts about them are accepted and ignored.
+- Terms nest at most `MAX_NESTING` (200) operators, counting through `let` names; a deeper file is refused by
+  its brackets before egglog parses it, or by the reader at the level that goes too deep.
 - Comments: `; expect: certified|refuted` in the first lines states a file's expected verdict (test corpus);
   `; NAME: text` directly above a rule names it; otherwise a rule is called `<file stem>:<line>`.
 """

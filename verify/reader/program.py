@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .. import ir
-from ..errors import ParseError, UsageError, VerifyError
+from ..errors import ParseError, ShapeError, UsageError, VerifyError
 from .rules import RuleReader
 from .source import (
     ASSUME_RE,
@@ -49,7 +49,9 @@ class Reader(RuleReader):
     def read(self) -> SourceFile:
         if not self.text.strip():
             raise self.error(ParseError, "empty file: no program, no rules", line=1)
-        commands = egglog_parse(self.text, self.file)
+        parsed = egglog_parse(self.text, self.file)
+        commands = [p.command for p in parsed]
+        self.parsed = {id(p.command): p for p in parsed}
         has_rules = any(type(c).__name__ in ("RewriteCommand", "BiRewriteCommand", "RuleCommand") for c in commands)
         for command in commands:
             if type(command).__name__ in ("Datatype", "Datatypes", "Constructor"):
@@ -83,12 +85,51 @@ class Reader(RuleReader):
                                        "(an analysis); no equality claimed"))
         if not self.bindings and not self.rules and not self.rule_errors and not self.notices:
             raise self.error(ParseError, "the file has neither `let` bindings nor rules", line=1)
+        try:
+            self.check_tilings()
+        except VerifyError as exc:
+            if not has_rules:
+                raise
+            self.rule_errors.append(exc)   # a rule file's example program: as its other errors
         program = ir.Program(self.file, dict(self.bindings), list(self.outputs), dict(self.sizes))
         assumptions = [(m.group(1), i) for i, line in enumerate(self.lines, 1) if (m := ASSUME_RE.match(line))]
         self.instantiate_templates()
         strict = any((m := SHAPES_RE.match(line)) and m.group(1).lower() == "strict" for line in self.lines)
         return SourceFile(self.file, self.text, program, self.rules, self.expectation(), self.declared, assumptions,
                           self.rule_errors, self.notices, strict)
+
+    def check_tilings(self) -> None:
+        """The sizes a program declares (`(CreateTensor 64 1000 "K")`) must admit its literal tile counts:
+        `(T_split_m_m1m0 K 3)` needs M a multiple of 3, M1 = 3 and M0 = M / 3. Every command that runs the
+        program at its declared sizes (equiv, check, optimize, run, codegen, numeric) reads it here; the checker's
+        own size sweep never meets such sizes, so without this a certificate would speak of a program that
+        cannot exist."""
+        sizes = {rank: size for rank, (size, _) in self.sizes.items()}
+        where = {rank: f"declared at line {line}" if line else "declared" for rank, (_, line) in self.sizes.items()}
+        splits = [node for binding in self.bindings.values() for node in ir.walk(binding.expr)
+                  if isinstance(node, ir.Split) and isinstance(node.tiles, int)]
+        changed = True
+        while changed:        # a tile rank split again (m -> m1, m0 -> m01, m00) learns its size from the first
+            changed = False
+            for node in splits:
+                if node.rank not in sizes:
+                    continue
+                size, tiles = sizes[node.rank], node.tiles
+                assert isinstance(tiles, int)
+                if size % tiles:
+                    raise self.error(ShapeError, f"rank {node.rank} has size {size} ({where[node.rank]}) but is "
+                                     f"split into {tiles} tiles here: {size} is not a multiple of {tiles}",
+                                     line=node.line, hint="declare a size the tile count divides, or change the "
+                                                          "tile count")
+                for part, value in ((node.outer, tiles), (node.inner, size // tiles)):
+                    if part in sizes and sizes[part] != value:
+                        raise self.error(ShapeError, f"rank {part} has size {sizes[part]} ({where[part]}) but "
+                                         f"splitting {node.rank} = {size} into {tiles} tiles makes it {value}",
+                                         line=node.line, hint="declare sizes that agree with the tile count")
+                    if part not in sizes:
+                        sizes[part] = value
+                        where[part] = f"from {node.rank} = {size} in {tiles} tiles at line {node.line}"
+                        changed = True
 
     def instantiate_templates(self) -> None:
         """`; for-ranks: x in m, p, e`: each rule is a template over the rank letter x (and x0, x1, ...), and
@@ -126,6 +167,9 @@ class Reader(RuleReader):
         return None
 
     def command(self, command) -> None:
+        where = self.parsed.get(id(command))
+        if where is not None:     # positions in this command count from the text it was parsed from
+            self.batch, self.first_line = where.batch, where.first_line
         kind = type(command).__name__
         if kind == "Datatype":
             self.declare(command.variants)
@@ -195,8 +239,7 @@ class Reader(RuleReader):
         if name in self.bindings:
             first = self.bindings[name].line
             raise self.error(ParseError, f"'{name}' is bound twice (first at line {first})", line=line)
-        expr = self.expr(action.rhs)
-        self.bindings[name] = ir.Binding(name, expr, line)
+        self.bindings[name] = ir.Binding(name, self.binding_term(name, action.rhs), line)
 
     def extract(self, command) -> None:
         if not command.args:
@@ -209,5 +252,12 @@ class Reader(RuleReader):
             self.outputs.append((target.name, line))
             return
         name = f"_extract{len(self.outputs) + 1}"
-        self.bindings[name] = ir.Binding(name, self.expr(target), line)
+        self.bindings[name] = ir.Binding(name, self.binding_term(name, target), line)
         self.outputs.append((name, line))
+
+    def binding_term(self, name: str, node) -> ir.Expr:
+        """A let's term, and how deep it nests (a later term naming it nests that much deeper)."""
+        self.deepest = 0
+        expr = self.expr(node)
+        self.depth_of[name] = self.deepest
+        return expr

@@ -18,7 +18,7 @@ from ..notation import (
     parse_tensor_kind,
     parse_tensor_name,
 )
-from .source import LITERAL_SORTS
+from .source import LITERAL_SORTS, MAX_NESTING, NESTING_HINT, Parsed
 from .syntax import arity, literal
 
 
@@ -29,6 +29,8 @@ class TermReader:
         self.text = text
         self.file = file
         self.raw = text.encode("utf-8")
+        self.batch, self.first_line = self.raw, 0   # the text the command being read was parsed from
+        self.parsed: dict[int, Parsed] = {}          # id of an egglog command -> where it was parsed
         self.lines = text.splitlines()
         self.bindings: dict[str, ir.Binding] = {}
         self.outputs: list[tuple[str, int | None]] = []
@@ -45,6 +47,9 @@ class TermReader:
         self.program_broken = False
         self.analysis_rules = 0
         self.any_sizes = False
+        self.level = 0                  # operator nesting at the term being read, counting through let names
+        self.deepest = 0                # the deepest level reached since the last reset (one binding's term)
+        self.depth_of: dict[str, int] = {}   # let name -> how deep its term nests
 
     # -- positions --------------------------------------------------------------------------------------
     def line_of(self, node) -> int | None:
@@ -52,7 +57,7 @@ class TermReader:
         start = getattr(span, "i", None)
         if start is None:
             return None
-        return self.raw[:start].count(b"\n") + 1
+        return self.first_line + self.batch[:start].count(b"\n") + 1
 
     def error(self, cls, cause: str, node=None, hint: str | None = None, line: int | None = None) -> VerifyError:
         return cls(cause, Location(self.file, line if line is not None else self.line_of(node)), hint)
@@ -94,13 +99,33 @@ class TermReader:
                           hint or did_you_mean(var.name, self.bindings))
 
     # -- rules ------------------------------------------------------------------------------------------
+    def nested(self, levels: int, node) -> None:
+        """`levels` more operators below the term being read: refused beyond `MAX_NESTING`, before any engine
+        recurses through them."""
+        depth = self.level + levels
+        self.deepest = max(self.deepest, depth)
+        if depth > MAX_NESTING:
+            raise self.error(ParseError, f"nesting too deep: more than {MAX_NESTING} levels of operators "
+                             "(counting through let names)", node, NESTING_HINT)
+
     def expr(self, node) -> ir.Expr:
+        if type(node).__name__ != "Call":
+            return self.leaf(node)
+        self.nested(1, node)
+        self.level += 1
+        try:
+            return self.call(node)
+        finally:
+            self.level -= 1
+
+    def leaf(self, node) -> ir.Expr:
         kind = type(node).__name__
         line = self.line_of(node)
         if kind == "Var":
             if self.rule_defs is not None and node.name in self.rule_defs:
                 return self.resolve(node)
             if node.name in self.bindings:
+                self.nested(self.depth_of.get(node.name, 0), node)
                 if self.rule_vars is not None:   # a global in a rule stands for its term
                     return ir.inline(ir.Ref(node.name, line), self.bindings)
                 return ir.Ref(node.name, line)
@@ -111,8 +136,10 @@ class TermReader:
         if kind == "Lit":
             raise self.error(ParseError, f"a literal ({literal(node)!r}) cannot stand for a tensor", node,
                              "use (Const 1.0) for a scalar constant")
-        if kind != "Call":
-            raise self.error(ParseError, f"unexpected {kind} in an expression", node)
+        raise self.error(ParseError, f"unexpected {kind} in an expression", node)
+
+    def call(self, node) -> ir.Expr:
+        line = self.line_of(node)
         name, args = node.name, list(node.args)
         try:
             op = parse_operator(name)
