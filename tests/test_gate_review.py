@@ -12,6 +12,7 @@ from verify import cli, optimize
 from verify.certificates import KEY_ENV, cache_key
 from verify.claims import Bound
 from verify.driver import ENCODING_VERSION
+from verify.errors import ShapeError
 from verify.gate import declared_sizes, declared_sizes_outside
 from verify.reader import read_text
 from verify.sources import claims_of
@@ -38,8 +39,8 @@ def test_the_sizes_a_split_makes_of_a_declared_rank_are_declared_too():
     assert declared_sizes(program) == {"m": 1024, "e": 4, "m1": 4, "m0": 256}
     assert declared_sizes_outside(program, [bounded(E=4, M1=2, M0=2)]) == "M0=256, M1=4"
     assert declared_sizes_outside(program, [bounded(E=4, M1=4, M0=256)]) == ""
-    uneven = read_text(SPLIT.format(tiles=3), "q.egg").program       # 1024 is no multiple of 3: no size said
-    assert declared_sizes(uneven) == {"m": 1024, "e": 4}
+    with pytest.raises(ShapeError, match="1024 is not a multiple of 3"):   # such a program is refused when read
+        read_text(SPLIT.format(tiles=3), "q.egg")
 
 
 def test_a_retiled_program_is_not_the_same_computation():
