@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import cluster, driver, ir
+from . import cluster, driver, ir, symbolic
 from .certificates import CacheMode
 from .chain import rules_step_evidence
 from .claims import Bound, Claim, effective_bound, equiv_claims, plan, with_assumptions_each
@@ -88,6 +88,8 @@ class Gate:
         check_bound_ranks(claims, options.bound)
         if claims:
             lemma_obligations()     # z3 in this process once, before any thread starts (see lemma_obligations)
+            if options.sympy:
+                symbolic.preload()  # likewise sympy: the forked children inherit it
         self.guard_ok, self.guard_detail = vacuity_guard(options) if claims else (True, "")
         if not self.guard_ok:  # verdicts of a vacuous encoding are neither read from nor written to the cache
             options = replace(options, cache_mode=CacheMode.OFF)

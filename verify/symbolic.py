@@ -30,13 +30,22 @@ class _OnFirstUse:
         self._name = name
 
     def __getattr__(self, attr: str):
-        return getattr(importlib.import_module(self._name), attr)
+        return getattr(self.load(), attr)
+
+    def load(self):
+        return importlib.import_module(self._name)
 
 
 if TYPE_CHECKING:
     import sympy
 else:
     sympy = _OnFirstUse("sympy")
+
+
+def preload() -> None:
+    """Import sympy now, in the parent: each claim is checked in a forked child, which would otherwise import it
+    again (about 0.6 s per claim)."""
+    importlib.import_module("sympy")
 
 
 class SymPyAlgebra(ObjectAlgebra):
