@@ -28,7 +28,7 @@ LAYERS: dict[str, str] = {
     "verify.certificates": "decide", "verify.chain": "decide", "verify.vacuity": "decide",
     "verify.crosscheck": "decide", "verify.isolation": "decide", "verify.gate": "decide",
     "verify.certified_rules": "decide", "verify.sources": "decide",
-    "verify.optimize": "applications", "verify.numerics": "applications", "verify.mutate": "applications", "verify.explain": "applications",
+    "verify.optimize": "applications", "verify.numerics": "applications", "verify.mutate": "applications", "verify.explain": "applications", "verify.repair": "applications",
     "verify.report": "applications", "verify.draw": "applications", "verify.pytest_plugin": "applications",
     "verify.deps": "applications", "verify.codegen": "applications",
     "verify.cli": "cli", "verify.__main__": "cli",
