@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ir
-from .certified_rules import RuleStatus, as_rewrite
-from .claims import equiv_claim, equiv_claims
+from .certified_rules import RuleStatus, as_rewrite, certified_variant, narrowed_rules, view_rules
+from .claims import equiv_claim, equiv_claims, rule_claim
 from .cost import Analysis, analyze
 from .driver import Options
 from .egglog import (
@@ -38,8 +38,8 @@ from .verdict import Result, Verdict
 
 # -- export ------------------------------------------------------------------------------------------------------------
 
-def certify_rules(rules_dir: str | Path = "rules", options: Options | None = None, progress=None,
-                  allow_bounded: bool = False) -> tuple[list[RuleStatus], list[VerifyError]]:
+def certify_rules(rules_dir: str | Path | list = "rules", options: Options | None = None, progress=None,
+                  allow_bounded: bool = False, explicit: bool = False) -> tuple[list[RuleStatus], list[VerifyError]]:
     """Check every rule and chain step under `rules_dir` with the driver now; the certified ones become
     CertifiedRules. Returns (statuses, user errors).
 
@@ -48,7 +48,8 @@ def certify_rules(rules_dir: str | Path = "rules", options: Options | None = Non
     where it was never checked (a rule true only for small sizes then makes `optimize` emit a wrong program
     whose translation validation, itself bounded, cannot see it). With `allow_bounded` such rules are exported,
     each marked with its bound, and whatever they produce holds only within it."""
-    claims, errors, _notes = collect([str(rules_dir)])
+    paths = [str(p) for p in rules_dir] if isinstance(rules_dir, list) else [str(rules_dir)]
+    claims, errors, _notes = collect(paths)
     results = check_claims(claims, options or Options(), progress)
     sources: dict[str, SourceFile] = {}
     statuses: list[RuleStatus] = []
@@ -60,8 +61,34 @@ def certify_rules(rules_dir: str | Path = "rules", options: Options | None = Non
                 status.reason = (f"certified only at {result.bound}, not for all sizes; egglog would apply it at "
                                  "every size (--allow-bounded uses it anyway)")
                 continue
-            as_rewrite(claim, result, status, sources)
+            as_rewrite(claim, result, status, sources, explicit)
+    implicit = [(s, c) for s, c in zip(statuses, claims) if s.rule is not None and bool(getattr(c, "reading", ""))]
+    if implicit:
+        statuses.extend(narrowed(implicit, options, allow_bounded))
+        statuses.extend(view_rules([s.rule for s, _ in implicit if s.rule is not None], options))
     return statuses, errors
+
+
+def narrowed(implicit: list, options: Options | None, allow_bounded: bool) -> list[RuleStatus]:
+    """The certified narrower-variable variants of the explicitly exported rules (certified_rules.narrowed_rules);
+    an ill-ranked variant is left out, one that the driver does not certify is listed with its verdict."""
+    variants = []
+    for _status, claim in implicit:
+        for rule in narrowed_rules(claim):
+            try:
+                variants.append((rule, rule_claim(rule, strict=True)))
+            except VerifyError:
+                continue
+    results = check_claims([c for _, c in variants], options or Options()) if variants else []
+    out = []
+    for (rule, claim), result in zip(variants, results):
+        status = RuleStatus(rule.name, rule.file, rule.line, result.verdict, result.detail or result.method)
+        if result.verdict is Verdict.CERTIFIED and (allow_bounded or result.bound.is_all_sizes):
+            status.rule = certified_variant(rule, result, claim)
+        elif result.verdict is Verdict.CERTIFIED:
+            status.reason = f"certified only at {result.bound}, not for all sizes"
+        out.append(status)
+    return out
 
 
 def export_text(statuses: list[RuleStatus], rules_dir: str, only: str | None = None) -> str:

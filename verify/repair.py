@@ -307,11 +307,20 @@ def _corrections(rule: _Rule, only: Node | None = None) -> list[tuple[str, str]]
             continue
         site = _text(rule.text, node)
         if kind == "mul":     # exp(x - a) = exp(x - b) * exp(b - a): the factor between two max-shifts
-            pairs = [(a, b) for op, a in reductions for op2, b in reductions if a != b and op == op2 == "max"]
+            maxes = [a for op, a in reductions if op == "max"] + rule.one_side
+            pairs = [(a, b) for a in maxes for b in maxes if a != b]
+            # the factor over the site's ranks, or over the tiles only (one value per tile, as FuseMax's PRM)
+            outer = re.sub(r"[a-z]0", "", space)
             for a, b in pairs:
-                new = f"(M_mul_{space} {site} (M_exp_{space} (M_sub_{space} {a} {b})))"
-                out.append((f"insert the correction factor exp({a} - {b}) at {site}",
-                            _edit(rule.text, [(node.start, node.end, new)])))
+                for where in dict.fromkeys((space, outer)):
+                    new = f"(M_mul_{space} {site} (M_exp_{where} (M_sub_{where} {a} {b})))"
+                    out.append((f"insert the correction factor (M_exp_{where} (M_sub_{where} {a} {b})) at {site}",
+                                _edit(rule.text, [(node.start, node.end, new)])))
+            for name, term in rule.defined.items():     # a factor a fact already names (the seed's prm)
+                if (term.head or "").startswith("M_exp_") and name not in site.split():
+                    new = f"(M_mul_{space} {site} {name})"
+                    out.append((f"insert the correction factor {name} at {site}",
+                                _edit(rule.text, [(node.start, node.end, new)])))
         else:                 # x - a = (x - b) - (a - b)
             terms = [t for _, t in reductions] + [v for v in rule.variables]
             for a in terms:
@@ -321,6 +330,20 @@ def _corrections(rule: _Rule, only: Node | None = None) -> list[tuple[str, str]]
                         out.append((f"insert the correction -({a} - {b}) at {site}",
                                     _edit(rule.text, [(node.start, node.end, new)])))
     return out
+
+
+def _lifted(rule: _Rule) -> str | None:
+    """A subtraction rule restated under the exponential that consumes it (`exp(x - a)`), where a shift is
+    corrected by a factor: the seed's local-max shift is wrong as a difference but right as exp(x - lm) times
+    exp(lm - gm). The file's datatype decides whether the exp operators exist (the reader refuses otherwise)."""
+    if rule.tree.head != "rewrite":
+        return None
+    lhs, rhs = rule.tree.kids[1], rule.tree.kids[2]
+    lm, rm = MAP_RE.fullmatch(lhs.head or ""), MAP_RE.fullmatch(rhs.head or "")
+    if not (lm and rm and lm.group(1) == rm.group(1) == "sub"):
+        return None
+    return _edit(rule.text, [(lhs.start, lhs.start, f"(M_exp_{lm.group(2)} "), (lhs.end, lhs.end, ")"),
+                             (rhs.start, rhs.start, f"(M_exp_{rm.group(2)} "), (rhs.end, rhs.end, ")")])
 
 
 def _rank_changes(rule: _Rule, text: str | None = None) -> list[tuple[str, str]]:
@@ -369,10 +392,8 @@ def candidates(rule_text: str, claim: Claim) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     ties = _ties(rule)
     out += [("tie", change, text) for _, _, change, text in ties]
-    out += [("correction", change, text) for change, text in _corrections(rule)]
-    out += [("rank", change, text) for change, text in _rank_changes(rule)]
-    out += [("guard", change, text) for change, text in _guards(rule)]
-    # pairs: a tie of a denominator with a correction at the numerator it divides; a tie with a rank change
+    # pairs first after the ties (few, and the seed's bugs need them): a tie of a denominator with a correction at
+    # the numerator it divides; a tie with a rank change; a subtraction restated under exp with its correction
     for var, term, change, text in ties:
         tied = _shape(text, claim)
         if tied is None:
@@ -385,6 +406,14 @@ def candidates(rule_text: str, claim: Claim) -> list[tuple[str, str, str]]:
                     out += [("tie+correction", f"{change}; {c}", t) for c, t in _corrections(tied, node.kids[1])]
         if rule.tree.head != "rule":
             out += [("tie+rank", f"{change}; {c}", t) for c, t in _rank_changes(rule, text)]
+    lifted_text = _lifted(rule)
+    lifted = _shape(lifted_text, claim) if lifted_text else None
+    if lifted is not None:
+        rhs = lifted.tree.kids[2]
+        out += [("lift+correction", f"state it under exp; {c}", t) for c, t in _corrections(lifted, rhs)]
+    out += [("correction", change, text) for change, text in _corrections(rule)]
+    out += [("rank", change, text) for change, text in _rank_changes(rule)]
+    out += [("guard", change, text) for change, text in _guards(rule)]
     seen: set[str] = set()
     unique = []
     for kind, change, text in out:

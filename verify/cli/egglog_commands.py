@@ -17,12 +17,14 @@ from ..optimize import certify_rules, check_run, export_text, optimize
 from ..printer import program_text
 from ..reader import read_file, source_text
 from ..shapes import program_ranks
+from ..sources import rule_paths
 from .arguments import _sizes
 
 
 def _certified_rules(args, err):
+    args.rules = rule_paths(args.rules)
     statuses, errors = certify_rules(args.rules, Options(sympy=not args.no_sympy),
-                                     allow_bounded=args.allow_bounded)
+                                     allow_bounded=args.allow_bounded, explicit=getattr(args, "explicit", False))
     for error in errors:
         print(error.format(), file=err)
     return statuses, errors
@@ -37,14 +39,14 @@ def cmd_export(args, out, err) -> int:
     if args.rule:
         named = [s for s in statuses if s.name == args.rule]
         if not named:
-            print(f"usage error: no rule named '{args.rule}' under {args.rules}", file=err)
+            print(f"usage error: no rule named '{args.rule}' under {', '.join(args.rules)}", file=err)
             return 2
         if not named[0].exported:
             why = named[0].reason or f"{named[0].verdict}: {named[0].detail}"
             print(f"error: rule '{args.rule}' ({named[0].file}:{named[0].line}) is not certified, so it is not "
                   f"exported ({why})", file=err)
             return 2
-    text = export_text(statuses, str(args.rules), args.rule)
+    text = export_text(statuses, ", ".join(args.rules), args.rule)
     target = Path(args.output)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
@@ -55,7 +57,12 @@ def cmd_export(args, out, err) -> int:
         if not s.exported:
             print(f"  not exported: {s.name} ({s.file}:{s.line or ''}): {s.reason or s.verdict}", file=out)
     verdicts = {s.verdict for s in shown}
-    return 2 if V.Verdict.ERROR in verdicts else 1 if verdicts & {V.Verdict.REFUTED, V.Verdict.UNKNOWN} else 0
+    if V.Verdict.ERROR in verdicts:
+        return 2
+    if shown and not exported:
+        print(f"error: none of the {len(shown)} rule(s) was exported (each reason above)", file=err)
+        return 1
+    return 1 if verdicts & {V.Verdict.REFUTED, V.Verdict.UNKNOWN} else 0
 
 
 def cmd_optimize(args, out, err) -> int:
@@ -212,6 +219,10 @@ def _write_kernel(text: str, output: str | None, out) -> None:
         out.write(text)
 
 
+RULES_HELP = ("rule files or directories, several allowed; builtin: the shipped rule library (default: ./rules "
+              "where it exists, else builtin)")
+
+
 def _egglog_commands(sub) -> None:
     cg = sub.add_parser("codegen", help="generate a PyTorch module or Triton kernel from a program")
     cg.add_argument("program", help="a .egg program, e.g. proofs/attention_1pass.egg")
@@ -222,7 +233,10 @@ def _egglog_commands(sub) -> None:
     ex = sub.add_parser("export", help="check every rule now; write the certified ones as an egglog program")
     ex.add_argument("-o", "--output", default="build/certified_rules.egg",
                     help="where to write (default build/certified_rules.egg)")
-    ex.add_argument("--rules", default="rules", help="rules directory (default rules)")
+    ex.add_argument("--rules", nargs="+", metavar="PATH", help=RULES_HELP)
+    ex.add_argument("--explicit", action="store_true",
+                    help="write a rule certified under the implicit-tiling reading as the explicit-split rule it "
+                         "was checked as (and the view identities split/unsplit it needs, each certified)")
     ex.add_argument("--allow-bounded", action="store_true",
                     help="also use rules certified only within a bound (default: only rules certified for all "
                          "sizes, since egglog applies a rule at every size)")
@@ -235,7 +249,7 @@ def _egglog_commands(sub) -> None:
                     help="passes over m (then memory), or peak live memory (then passes)")
     op.add_argument("--no-scan", action="store_true", help="do not extract scans (S_scan/S_prev/S_shift/S_last)")
     op.add_argument("--json", action="store_true", help="print a JSON object instead of the program")
-    op.add_argument("--rules", default="rules", help="rules directory (default rules)")
+    op.add_argument("--rules", nargs="+", metavar="PATH", help=RULES_HELP)
     op.add_argument("--allow-bounded", action="store_true",
                     help="also use rules certified only within a bound (default: only rules certified for all "
                          "sizes, since egglog applies a rule at every size)")
