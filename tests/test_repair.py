@@ -84,3 +84,48 @@ def test_the_json_lists_repairs_in_the_schema():
     code, out, _ = run_cli("explain", f"{FILE}:local-shift", "--json", "--no-sympy", "--cache", "off")
     schema = json.loads((Path(__file__).resolve().parent.parent / "schemas" / "explain.schema.json").read_text())
     jsonschema.validate(json.loads(out), schema)
+
+
+def _apply(explanations: list[dict], text: str, wants: list[str]) -> str:
+    """The rule file with, for each explained rule, the repair whose change names `want` put in its place."""
+    for explanation, want in zip(explanations, wants):
+        (chosen,) = [r for r in explanation["repairs"] if want in r["change"]][:1]
+        text = text.replace(rule_source(text, explanation["result"]["line"]), chosen["rule"])
+    return text
+
+
+@pytest.mark.slow
+def test_repaired_file_exported_explicitly_drives_optimize_from_3_to_2_passes(tmp_path):
+    """The hand-off without hand edits: explain's repairs, export --explicit, optimize, validated."""
+    code, out, _ = run_cli("explain", f"{FILE}:local-shift", f"{FILE}:deferred-output", "--json", "--no-sympy",
+                           "--cache", "off")
+    repaired = tmp_path / "repaired.egg"
+    repaired.write_text(_apply(json.loads(out), FILE.read_text(),
+                               ["(M_exp_m1p (M_sub_m1p (R_max_m0 s) rowmax))",
+                                "(R_add_m1 (R_add_m0 fixed)); insert the correction factor fix"]))
+    exported = tmp_path / "explicit.egg"
+    # without --explicit nothing implicit is exported, and writing 0 of N rules is a failure
+    code, out, err = run_cli("export", "--rules", repaired, "-o", tmp_path / "plain.egg", "--no-sympy")
+    assert code == 1 and "none of the" in err and "export --explicit" in out
+    code, out, err = run_cli("export", "--explicit", "--allow-bounded", "--rules", repaired, "-o", exported,
+                             "--no-sympy")
+    assert code == 0, out + err
+    assert "view: split-unsplit" in exported.read_text()
+    code, out, _ = run_cli("check", exported, "--no-sympy", "--cache", "off", "--plain")   # read back: certified
+    assert code == 0 and "REFUTED" not in out
+    code, out, err = run_cli("optimize", repaired, "--rules", exported, "--allow-bounded", "--cost", "passes",
+                             "--no-sympy")
+    assert code == 0, err
+    assert "; input:  passes 3" in out and "; output: passes 2" in out
+    assert "translation validation): CERTIFIED (all sizes" in out
+    assert "deferred-output" in out.split("rules that matched:")[1].split("; extraction")[0]
+
+
+@pytest.mark.slow
+def test_several_rule_sources_and_the_builtin_library(tmp_path):
+    program = SEED / "program_3pass.egg"
+    code, out, err = run_cli("optimize", program, "--rules", "builtin", FILE, "--no-sympy")
+    assert code == 0, err
+    assert "; output: passes 1" in out
+    code, _, err = run_cli("optimize", program, "--rules", tmp_path / "missing", "--no-sympy")
+    assert code == 2 and "--rules" in err and "no such file" in err
