@@ -101,6 +101,8 @@ def cmd_optimize(args, out, err) -> int:
     ]
     import textwrap
 
+    header[2:2] = [f"not used: {s.name} ({s.file}:{s.line or ''}): {s.reason or s.verdict.value}"
+                   for s in statuses if not s.exported]
     header = [piece for line in header
               for piece in textwrap.wrap(line, 112, subsequent_indent="  ", break_on_hyphens=False)]
     text = program_text(result.program, header=header)
