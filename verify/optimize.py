@@ -4,6 +4,7 @@ result against the input with the driver) and `verify run`'s check of a file's o
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from .egglog import (
     Saturation,
     Schedule,
     analysis_rules,
+    operators_in,
     prelude,
     rewrite_text,
     rules_operators,
@@ -31,6 +33,7 @@ from .egglog import (
 )
 from .errors import UsageError, VerifyError
 from .gate import check_claim, check_claims
+from .printer import program_text
 from .reader import SourceFile, read_file, read_text
 from .shapes import program_ranks
 from .sources import claims_of, collect
@@ -188,6 +191,61 @@ def validate_translation(before: ir.Program, after: ir.Program, options: Options
     a different number of outputs is an error), by the checker."""
     claims = equiv_claims(before, after, name=f"{Path(before.file).name} == optimized")
     return [check_claim(claim, options or Options()) for claim in claims]
+
+
+# -- the output in the input's own form ------------------------------------------------------------------------
+
+CREATE_RE = re.compile(r'\(\s*CreateTensor\b[^()"]*"([^"]*)"[^()]*\)')
+
+
+def in_source_form(program: ir.Program, source: SourceFile, header: list[str]) -> str:
+    """The optimized program as egglog text the input's own tools read back: when the input declares its
+    datatype, that datatype (with a line for every operator the output adds, as egglog needs it declared) and
+    unfused operator names; each input written as the input wrote it (`(CreateTensor 64 1024 "Q")`, sizes kept).
+    Otherwise the usual seed-notation text (fused Einsum names)."""
+    if source.declared is None:
+        text = program_text(program, header=header)
+    else:
+        text = program_text(program, fuse=False, header=header)
+        used = operators_in([b.expr for b in program.bindings.values()])
+        missing = sorted(n for n in used if n not in source.declared)
+        datatype = _datatype_text(source.text)
+        if datatype is not None:
+            if missing:
+                added = prelude(missing).splitlines()[1:]
+                added[-1] = added[-1].removesuffix(")")
+                datatype = datatype[:-1].rstrip() + "\n  ; added by verify optimize: operators the output uses\n" + \
+                    "\n".join(added) + ")"
+            lines = text.splitlines(keepends=True)
+            at = sum(1 for line in lines if line.startswith(";"))
+            text = "".join(lines[:at]) + datatype + "\n" + "".join(lines[at:])
+    written = {m.group(1): m.group(0) for m in CREATE_RE.finditer(source.text)}
+    return re.sub(r'\(CreateTensor "([^"]*)"\)', lambda m: written.get(m.group(1), m.group(0)), text)
+
+
+def _datatype_text(text: str) -> str | None:
+    m = re.search(r"\(\s*datatype\s+Tensor\b", text)
+    if m is None:
+        return None
+    depth, i, in_string, in_comment = 0, m.start(), False, False
+    while i < len(text):
+        ch = text[i]
+        if in_comment:
+            in_comment = ch != "\n"
+        elif in_string:
+            in_string = ch != '"'
+        elif ch == ";":
+            in_comment = True
+        elif ch == '"':
+            in_string = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return text[m.start():i + 1]
+        i += 1
+    return None
 
 
 # -- verify run: the file's own rules and extractions checked ----------------------------------------------------

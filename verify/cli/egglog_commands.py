@@ -10,10 +10,10 @@ from .. import verdict as V
 from ..codegen import generate
 from ..cost import REFERENCE_SIZES
 from ..driver import Options
-from ..egglog import Schedule, run_program, term_program
+from ..egglog import Schedule, run_program, session, term_program
 from ..errors import InternalError, UsageError, VerifyError
 from ..gate import declared_sizes_outside
-from ..optimize import certify_rules, check_run, export_text, optimize
+from ..optimize import certify_rules, check_run, export_text, in_source_form, optimize
 from ..printer import program_text
 from ..reader import read_file, source_text
 from ..shapes import program_ranks
@@ -105,11 +105,19 @@ def cmd_optimize(args, out, err) -> int:
                    for s in statuses if not s.exported]
     header = [piece for line in header
               for piece in textwrap.wrap(line, 112, subsequent_indent="  ", break_on_hyphens=False)]
-    text = program_text(result.program, header=header)
+    text = in_source_form(result.program, source, header)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
+    if args.emit:
+        # the kernel replaces the program text on stdout: say what optimize knows (and where the program went)
+        where = err if args.json else out
+        print(f"; input:  passes {result.input.passes}, memory {result.input.memory}", file=where)
+        print(f"; output: passes {result.output.passes}, memory {result.output.memory}", file=where)
+        print(f"; equal to the input (translation validation): {checks}", file=where)
     if args.emit and result.verified and not outside:
         origin = f"verify optimize {args.program} --cost {args.cost} --emit {args.emit}"
+        # the kernel's header names the program's file: the -o file when one is written, else the input
+        result.program.file = args.output or f"{args.program} (optimized; the program was not written to a file)"
         _write_kernel(generate(result.program, args.emit, text, origin), args.emit_output, err if args.json else out)
     if args.json:
         sizes = {**REFERENCE_SIZES, **_sizes(args.sizes)}
@@ -144,15 +152,17 @@ def cmd_run(args, out, err) -> int:
         return 2
 
     try:
-        outputs, added = run_program(source_text(path), str(path))
+        outputs, added = run_program(source_text(path), str(path), args.cost)
     except InternalError as exc:       # egglog panicked: no traceback
         print(f"{path}: error: {exc}", file=err)
         return 2
     if added:
         print("; the file declares no datatype: the generated prelude was added", file=out)
+    if session.warned_globals:
+        print(f"; note: {session.GLOBALS_NOTE}", file=out)
     for output in outputs:
         print(output.text, file=out)
-        if output.kind == "extract" and not args.quiet:
+        if output.kind == "extract" and not args.quiet and args.cost is None:
             shared = term_program(output.terms[0])
             if shared is not None:
                 program, analysis = shared
@@ -268,6 +278,9 @@ def _egglog_commands(sub) -> None:
     rn = sub.add_parser("run", help="run a .egg program through egglog and show what it extracts")
     rn.add_argument("program")
     rn.add_argument("--quiet", action="store_true", help="do not annotate extracted terms with passes and memory")
+    rn.add_argument("--cost", choices=("passes", "memory"),
+                    help="extract with verify's cost model (passes over m, or live memory) from the e-graph egglog "
+                         "built, instead of egglog's :cost annotations; the result is validated like egglog's")
     rn.add_argument("--no-check", action="store_true",
                     help="only run egglog: do not check the file's rules nor validate what it extracts")
     rn.add_argument("--no-sympy", action="store_true", help="skip SymPy's second opinion")
