@@ -309,13 +309,18 @@ def not_lifted(result: Result) -> str | None:
     return reason or "no all-sizes argument was tried for this claim"
 
 
-def format_result(result: Result, verbose: bool = True) -> str:
+def format_result(result: Result, verbose: bool = True, brief: bool = False) -> str:
+    """The text of a verdict; `brief`: its headline only, one line per claim."""
+    if brief:
+        return headline(result)
     lines = [headline(result)]
     reason = not_lifted(result)
     if reason:
         lines.append(f"  not lifted to all sizes: {reason}")
     if result.description and verbose:
-        lines.append(f"  ({result.description})")
+        checked, *comment = result.description.split("\n")
+        lines.append(f"  ({checked})")
+        lines.extend(f"  ; {c}" for c in comment if c.strip())
     for w in result.warnings:
         lines.append(f"  warning: {w}")
     if result.counterexample is not None and verbose:
