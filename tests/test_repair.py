@@ -155,3 +155,40 @@ def test_run_extracts_by_the_cost_model_and_validates(tmp_path):
     # the buggy local-shift rule lets egglog merge the 3-pass with an ill-ranked 1-pass term: it is not validated
     assert code == 1 and "not validated" in out
     assert "Global" not in err and out.count("should start with `$`") <= 1
+
+
+def test_the_positive_analysis_makes_only_divisions_by_sums_of_exps_finite():
+    """A rewrite asks `(finite ?x)` of its variables; a quotient is finite only when its denominator is known
+    positive: a sum or max of exps of finite values, never a sum of arbitrary reals or a difference."""
+    from verify.egglog import ANALYSIS, analysis_rules, new_egraph, prelude, run_text
+    from verify.egglog.session import holds
+
+    ops = {"CreateTensor", "Const", "M_exp_mp", "M_div_mp", "M_sub_mp", "R_add_m", "R_max_m", "T_split_m_m1m0",
+           "R_add_m0", "R_add_m1", "M_mul_mp"}
+    egraph = new_egraph()
+    a, b = '(CreateTensor "A[m,p]")', '(CreateTensor "B[m,p]")'
+    run_text(egraph, prelude(ops) + analysis_rules(ops) + f"(finite {a})\n(finite {b})\n"
+             f"(let $e (M_exp_mp {b}))\n"
+             f"(let $good (M_div_mp {a} (R_add_m $e)))\n"
+             f"(let $tiled (M_div_mp {a} (R_add_m1 (R_add_m0 (T_split_m_m1m0 $e 4)))))\n"
+             f"(let $prod (M_div_mp {a} (M_mul_mp $e (R_max_m $e))))\n"
+             f"(let $plain (M_div_mp {a} (R_add_m {b})))\n"
+             f"(let $diff (M_div_mp {a} (M_sub_mp $e $e)))\n"
+             f"(run-schedule (saturate (run {ANALYSIS})))\n")
+    assert holds(egraph, "(check (finite $good))") and holds(egraph, "(check (finite $tiled))")
+    assert holds(egraph, "(check (finite $prod))")
+    assert not holds(egraph, "(check (finite $plain))")     # a sum of reals may be 0
+    assert not holds(egraph, "(check (finite $diff))")      # exp(b) - exp(b) = 0
+
+
+@pytest.mark.slow
+def test_explicit_export_leaves_out_refuted_rules_and_reads_back_certified(tmp_path):
+    out_file = tmp_path / "explicit.egg"
+    code, out, err = run_cli("export", "--explicit", "--rules", FILE, "-o", out_file, "--no-sympy")
+    assert code == 1                                      # two rules of the file are refuted
+    assert "not exported: local-shift" in out and "not exported: deferred-output" in out
+    text = out_file.read_text()
+    assert ':name "local-shift"' not in text and ':name "deferred-output"' not in text
+    assert ':name "two-level-max"' in text and "(T_split_m_m1m0 ?s 4)" in text     # the split it was checked with
+    code, out, _ = run_cli("check", out_file, "--no-sympy", "--cache", "off", "--plain")
+    assert code == 0 and "REFUTED" not in out and "two-level-max: CERTIFIED (all sizes" in out
