@@ -262,6 +262,9 @@ def _egglog_commands(sub) -> None:
     op.add_argument("--no-scan", action="store_true", help="do not extract scans (S_scan/S_prev/S_shift/S_last)")
     op.add_argument("--json", action="store_true", help="print a JSON object instead of the program")
     op.add_argument("--rules", nargs="+", metavar="PATH", help=RULES_HELP)
+    op.add_argument("--explicit", action="store_true",
+                    help="use rules certified under the implicit-tiling reading as the explicit-split rules they were "
+                         "checked as (as export --explicit writes them)")
     op.add_argument("--allow-bounded", action="store_true",
                     help="also use rules certified only within a bound (default: only rules certified for all "
                          "sizes, since egglog applies a rule at every size)")
