@@ -458,7 +458,12 @@ def repair(claim: Claim, options: Options, budget: float = 60.0) -> RepairSearch
         return out
     strict = options.strict_shapes
     survivors: list[tuple[str, str, str, Claim]] = []
-    for kind, change, text in candidates(original, claim)[:MAX_CANDIDATES]:
+    try:
+        edits = candidates(original, claim)[:MAX_CANDIDATES]
+    except (ValueError, IndexError, AssertionError, StopIteration) as exc:   # a rule text the edits cannot take
+        out.note = f"no edits proposed ({type(exc).__name__})"
+        return out
+    for kind, change, text in edits:
         if time.monotonic() - start > budget / 2:
             out.note = f"time budget: {out.tried} edits tried"
             break
