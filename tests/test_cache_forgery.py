@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from verify import cli
-from verify.certificates import KEY_ENV, Cache, key_file
+from verify.cache import KEY_ENV, Cache, key_file
 
 ROOT = Path(__file__).resolve().parent.parent
 FALSE = '; wrong: the sum over m of x is the max over m of x\n(rewrite (R_add_m x) (R_max_m x))\n'

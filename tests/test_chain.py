@@ -208,7 +208,7 @@ def test_variant_chains_certified(chain):
 def test_interrupted_certificate_writing_leaves_no_partial_file(tmp_path, monkeypatch):
     """Ctrl-C while certificates are written: the files written so far are whole, and no temporary file or
     half-written certificate remains."""
-    from verify import certificates
+    from verify import cache as certificates
 
     claims = read_chain(PROOFS / "attention.chain.toml")[:2]
     results = [check_claim(c, FAST) for c in claims]
@@ -246,7 +246,7 @@ def test_cache_does_not_answer_for_a_claim_without_its_assumption(tmp_path):
     """The cache key covers a claim's assumptions: dropping one must re-check, not reuse the verdict."""
     from dataclasses import replace
 
-    from verify.certificates import cache_key
+    from verify.cache import cache_key
     from verify.driver import ENCODING_VERSION
 
     (claim,) = read_chain(PROOFS / "masked.chain.toml")

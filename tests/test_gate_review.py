@@ -9,7 +9,7 @@ import json
 import pytest
 
 from verify import cli, optimize
-from verify.certificates import KEY_ENV, cache_key
+from verify.cache import KEY_ENV, cache_key
 from verify.claims import Bound
 from verify.driver import ENCODING_VERSION
 from verify.errors import ShapeError

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from verify import certificates, cli, errors, isolation
+from verify import cache, cli, errors, isolation
 from verify.cli import check as cli_check
 from verify.reader.source import BATCH_CHARS, batches
 from verify.verdict import Result, rich_counterexample
@@ -115,11 +115,11 @@ def test_a_chain_step_may_name_a_reached_program_by_another_path(tmp_path):
 def test_a_short_cache_key_in_the_environment_is_refused(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("VERIFY_CACHE_KEY", "a")
     monkeypatch.setattr(certificates, "_SHORT_KEY_SAID", False)
-    assert certificates.secret_key() is None
+    assert cache.secret_key() is None
     assert "VERIFY_CACHE_KEY is shorter than 32 characters" in capsys.readouterr().err
-    assert certificates.Cache(tmp_path / "cache", "rw").mode == "off"
+    assert cache.Cache(tmp_path / "cache", "rw").mode == "off"
     monkeypatch.setenv("VERIFY_CACHE_KEY", "k" * 32)
-    assert certificates.secret_key() == b"k" * 32
+    assert cache.secret_key() == b"k" * 32
 
 
 def test_an_undeclared_function_in_a_rule_action_is_a_located_error(tmp_path):

@@ -2,7 +2,7 @@
 
 Edges (read from the files, not guessed from directory names):
 - rule file -> the rules it defines (by name, as `verify check` names them; `; for-ranks:` templates give
-  `NAME[x=m]`), each with its content hash (`certificates.claim_hash`: both sides and the preconditions);
+  `NAME[x=m]`), each with its content hash (`cache.claim_hash`: both sides and the preconditions);
 - chain -> the programs it names (`start`, `end`, every step's `from` and `to`, relative to the chain file);
 - chain -> the rules its `by = "rules"` steps cite (`rules`, a list or one name, read as the chain reader
   reads it), in its rules directory (`rules_dir`, or the nearest `rules/` above it).
@@ -30,7 +30,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .certificates import claim_hash
+from .cache import claim_hash
 from .chainfile import string_list
 from .errors import UsageError, VerifyError
 from .reader import expand_paths, read_text

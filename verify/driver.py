@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import induction, refute, smt, symbolic
-from .certificates import Cache, CacheMode, cache_key, structure
+from .cache import Cache, CacheMode, cache_key, structure
 from .claims import Bound, Claim, effective_bound, plan, program_side, side_values, symbolic_inputs
 from .crosscheck import cross_check
 from .induction import LemmaVerdict, lemma_obligations, lift
@@ -52,7 +52,7 @@ class Options:
     isolate: bool = True           # run each claim in a killable child process
     memory_limit: int | None = 8 << 30   # bytes of address space per child process (RLIMIT_AS); None = no cap
     cache_dir: str = ".verify-cache"
-    cache_mode: CacheMode = CacheMode.OFF   # the CLI turns it on (see certificates.py)
+    cache_mode: CacheMode = CacheMode.OFF   # the CLI turns it on (see cache.py)
     strict_shapes: bool = False    # no implicit tiling (implicit.py); a file may ask with `; shapes: strict`
     executor: str = "local"        # local (threads x child processes) | dask | dask=SCHEDULER_ADDRESS (cluster.py)
 

@@ -35,7 +35,7 @@ from typing import Literal
 import numpy as np
 
 from . import ir, refute
-from .certificates import CacheMode
+from .cache import CacheMode
 from .claims import Bound, Claim, ClaimKind, Side, effective_bound, inputs_of, plan, with_assumptions
 from .driver import Options
 from .errors import UsageError, did_you_mean

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import cluster, driver, ir, symbolic
-from .certificates import CacheMode
+from .cache import CacheMode
 from .chain import rules_step_evidence
 from .claims import Bound, Claim, effective_bound, equiv_claims, plan, with_assumptions_each
 from .driver import Options

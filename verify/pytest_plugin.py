@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from .certificates import CacheMode
+from .cache import CacheMode
 from .claims import Bound
 from .driver import Options
 from .errors import VerifyError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..certificates import CacheMode
+from ..cache import CacheMode
 from ..claims import Bound
 from ..cluster import parse as parse_executor
 from ..driver import Options

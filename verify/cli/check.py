@@ -7,7 +7,7 @@ from pathlib import Path
 from .. import deps, explain, mutate, numerics
 from .. import report as R
 from .. import verdict as V
-from ..certificates import CacheMode, write_certificates
+from ..cache import CacheMode, write_certificates
 from ..claims import Bound
 from ..driver import ENCODING_VERSION
 from ..errors import BoundError, UsageError, VerifyError
