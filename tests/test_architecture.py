@@ -20,12 +20,12 @@ LAYERS: dict[str, str] = {
     "verify": "base", "verify.errors": "base", "verify.ir": "base", "verify.notation": "base",
     "verify.reader": "read", "verify.chainfile": "read",
     "verify.shapes": "IR", "verify.implicit": "IR", "verify.claims": "IR", "verify.masks": "IR",
-    "verify.evaluate": "IR", "verify.verdict": "IR", "verify.printer": "IR", "verify.cost": "IR",
+    "verify.evaluate": "IR", "verify.options": "IR", "verify.verdict": "IR", "verify.printer": "IR", "verify.cost": "IR",
     "verify.normal_form": "engines", "verify.smt": "engines", "verify.symbolic": "engines",
     "verify.refute": "engines", "verify.intervals": "engines", "verify.induction": "engines",
     "verify.egglog": "engines",
     "verify.driver": "decide", "verify.cluster": "decide",
-    "verify.cache": "decide", "verify.chain": "decide", "verify.vacuity": "decide",
+    "verify.cache": "decide", "verify.certificates": "decide", "verify.chain": "decide", "verify.vacuity": "decide",
     "verify.crosscheck": "decide", "verify.isolation": "decide", "verify.gate": "decide",
     "verify.certified_rules": "decide", "verify.sources": "decide",
     "verify.optimize": "applications", "verify.numerics": "applications", "verify.mutate": "applications", "verify.explain": "applications",
@@ -211,3 +211,34 @@ def test_no_module_over_the_line_limit():
     over = {m: n for m, p in _modules().items()
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not over, f"modules over {MAX_LINES} lines (split them by concept): {over}"
+
+
+def private_imports(package: Path = PACKAGE) -> list[str]:
+    """`module: name` for every underscore name one module of the package imports from another (a name another
+    module needs is part of its owner's interface: make it public, or move it to where it is used)."""
+    modules = _modules(package)
+    found = []
+    for module, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.ImportFrom) or node.module == "__future__":
+                continue
+            if not (node.level or (node.module or "").split(".")[0] == package.name):
+                continue
+            found += [f"{module}: {alias.name}" for alias in node.names
+                      if alias.name.startswith("_") and not alias.name.startswith("__")]
+    return found
+
+
+def test_no_private_name_is_imported_from_another_module():
+    found = private_imports()
+    assert not found, f"underscore names imported from another module (make them public or move them): {found}"
+
+
+def test_the_private_import_check_sees_relative_and_absolute_imports(tmp_path):
+    package = tmp_path / "verify"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from .b import _hidden, shown\nfrom verify.b import _other as x\n"
+                                  "from os import _exit\n")
+    (package / "b.py").write_text("")
+    assert private_imports(package) == ["verify.a: _hidden", "verify.a: _other"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 
 from verify import cli, numerics, refute
 from verify.claims import Bound, equiv_claim
-from verify.driver import Options
+from verify.options import Options
 from verify.errors import ParseError
 from verify.gate import check_claim
 from verify.reader import read_file, read_text
@@ -208,7 +209,7 @@ def test_variant_chains_certified(chain):
 def test_interrupted_certificate_writing_leaves_no_partial_file(tmp_path, monkeypatch):
     """Ctrl-C while certificates are written: the files written so far are whole, and no temporary file or
     half-written certificate remains."""
-    from verify import cache as certificates
+    from verify import certificates
 
     claims = read_chain(PROOFS / "attention.chain.toml")[:2]
     results = [check_claim(c, FAST) for c in claims]
@@ -222,7 +223,7 @@ def test_interrupted_certificate_writing_leaves_no_partial_file(tmp_path, monkey
         return real_dump(*args, **kwargs)
 
     monkeypatch.setattr(certificates.json, "dumps", interrupted)
-    real_replace = certificates.os.replace
+    real_replace = os.replace
     with pytest.raises(KeyboardInterrupt):
         certificates.write_certificates(zip(claims, results), tmp_path, "test")
     files = sorted(p.name for p in tmp_path.iterdir())
@@ -235,11 +236,11 @@ def test_interrupted_certificate_writing_leaves_no_partial_file(tmp_path, monkey
     def interrupted_replace(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(certificates.os, "replace", interrupted_replace)
+    monkeypatch.setattr(os, "replace", interrupted_replace)
     with pytest.raises(KeyboardInterrupt):
         certificates.write_certificates(zip(claims, results), tmp_path / "again", "test")
     assert not list((tmp_path / "again").glob("*"))
-    monkeypatch.setattr(certificates.os, "replace", real_replace)
+    monkeypatch.setattr(os, "replace", real_replace)
 
 
 def test_cache_does_not_answer_for_a_claim_without_its_assumption(tmp_path):

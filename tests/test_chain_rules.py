@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from verify import certified_rules, gate
-from verify.driver import Options, weakest_bound
+from verify.driver import weakest_bound
+from verify.options import Options
 from verify.errors import ParseError
 from verify.gate import check_claim, check_claims
 from verify.sources import RulesStep, read_chain

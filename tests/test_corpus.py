@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from verify import cli, intervals, refute, sources
-from verify.driver import Options
+from verify.options import Options
 from verify.errors import VerifyError
 from verify.gate import check_claim
 from verify.reader import read_file

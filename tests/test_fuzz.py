@@ -200,7 +200,8 @@ def test_pipeline_on_random_rules_and_mutants(term, pick):
     from dataclasses import replace
 
     from verify import mutate
-    from verify.driver import Options, prove_bounded
+    from verify.driver import prove_bounded
+from verify.options import Options
     from verify.verdict import Verdict
 
     try:

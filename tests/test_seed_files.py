@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from verify import cli
-from verify.driver import Options
+from verify.options import Options
 from verify.egglog import run_program
 from verify.gate import check_paths
 from verify.reader import read_file

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from verify.driver import Options, prove_bounded
+from verify.driver import prove_bounded
+from verify.options import Options
 from verify.gate import check_paths
 from verify.induction import lift
 from verify.sources import collect

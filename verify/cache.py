@@ -1,4 +1,4 @@
-"""Content hashes, the result cache, and certificate files.
+"""Content hashes and the result cache (certificate files: certificates.py).
 
 A claim's *content hash* covers what decides its verdict: the IR of both sides (every binding they reach, not
 line numbers or comments), the claim's kind and name. The cache key adds the bound and the encoding version
@@ -16,28 +16,21 @@ HMAC-SHA256, under a secret key, of its cache key and its result. The key lives 
 another key's slot, or written on another machine or runner (another key) fails the check: it is ignored,
 reported in the result (`engines["cache"]` and a warning), proved again, and (mode `rw`) replaced. Without a
 usable key the cache is off. A hit answers with the claim's *current* name, file, line and description.
-
-Certificates (`make verify` -> `proofs/certificates/*.json`) are regenerated on every run and are not committed:
-they record timings and solver versions of the machine that ran them, and the reviewed artifact is the rule
-text plus the gate's verdict. Each file is written to a temporary name and renamed, so an interrupted run
-leaves no partial certificate.
 """
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import json
 import os
-import platform
-import re
 import sys
 import tempfile
 from pathlib import Path
 
 from . import ir
 from .claims import Bound, Claim
+from .options import CacheMode
 from .verdict import Result, Verdict
 
 CACHEABLE = (Verdict.CERTIFIED, Verdict.REFUTED)
@@ -142,13 +135,6 @@ def _mac(secret: bytes, key: str, payload: str) -> str:
     return hmac.new(secret, f"verify-cache-entry-v1\n{key}\n{payload}".encode(), hashlib.sha256).hexdigest()
 
 
-class CacheMode(enum.StrEnum):
-    """See the module docstring; compares equal to its string ("rw", "ro", "off")."""
-    RW = "rw"
-    RO = "ro"
-    OFF = "off"
-
-
 class Cache:
     def __init__(self, directory: str | Path = ".verify-cache", mode: str = "rw"):
         if mode not in tuple(CacheMode):
@@ -211,56 +197,3 @@ def write_atomically(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-def solver_versions() -> dict[str, str]:
-    import egglog
-    import numpy
-    import sympy
-    import z3
-
-    return {
-        "z3": z3.get_version_string(),
-        "sympy": sympy.__version__,
-        "numpy": numpy.__version__,
-        "egglog": getattr(egglog, "__version__", "13"),
-        "python": platform.python_version(),
-    }
-
-
-def certificate(claim: Claim, result: Result, encoding: str) -> dict:
-    return {
-        "name": result.name,
-        "kind": result.kind,
-        "file": result.file,
-        "line": result.line,
-        "content_hash": claim_hash(claim),
-        "encoding_version": encoding,
-        "verdict": result.verdict.value,
-        "bound": str(result.bound),
-        "method": result.method,
-        "engines": result.engines,
-        "seconds": round(result.seconds, 4),
-        "solvers": solver_versions(),
-    }
-
-
-def certificate_name(result: Result) -> str:
-    stem = Path(result.file).stem.replace(".chain", "")
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", result.name).strip("-")[:80]
-    return f"{stem}--{slug}.json"
-
-
-def write_certificates(pairs, directory: str | Path, encoding: str) -> list[Path]:
-    """One JSON certificate per (claim, result); stale certificates in the directory are removed."""
-    directory = Path(directory)
-    written = []
-    for claim, result in pairs:
-        path = directory / certificate_name(result)
-        write_atomically(path, json.dumps(certificate(claim, result, encoding), indent=2) + "\n")
-        written.append(path)
-    if directory.exists():
-        for old in directory.glob("*.json"):
-            if old not in written:
-                old.unlink()
-    return written

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from . import ir
 from .claims import Claim, ClaimKind, Side
-from .driver import ENCODING_VERSION, Options, check_claim
+from .driver import ENCODING_VERSION, check_claim
+from .options import Options
 from .egglog import CertifiedRule, pattern_variables
 from .errors import Location, UsageError, VerifyError
 from .reader import SourceFile, read_file

@@ -15,7 +15,8 @@ import threading
 
 from .certified_rules import certify_named
 from .claims import Claim
-from .driver import Options, RulesStepEvidence, check_claim, iterations_text
+from .driver import RulesStepEvidence, check_claim, iterations_text
+from .options import Options
 from .egglog import Schedule, connect
 from .errors import VerifyError
 from .sources import RulesStep

@@ -26,35 +26,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import induction, refute, smt, symbolic
-from .cache import Cache, CacheMode, cache_key, structure
+from .cache import Cache, cache_key, structure
 from .claims import Bound, Claim, effective_bound, plan, program_side, side_values, symbolic_inputs
 from .crosscheck import cross_check
 from .induction import LemmaVerdict, lemma_obligations, lift
 from .intervals import rigorous_difference
 from .isolation import Failure, run_isolated
 from .masks import patterns
+from .options import Options
 from .normal_form import NormalForm, NotNormalizable, all_equal, exp_overflow_warning
 from .reader import read_file
 from .verdict import BY_INDUCTION, NO_BOUND, Result, SizeBound, Verdict
 
 ENCODING_VERSION = "nf-4"  # bump whenever an encoding or the confirmation of counterexamples changes
-
-
-@dataclass(frozen=True)
-class Options:
-    bound: Bound = field(default_factory=Bound)
-    timeout: float = 60.0          # seconds per claim, enforced by killing the child process
-    z3_timeout: float = 10.0       # seconds per Z3 query (inside the claim's budget)
-    sympy: bool = True             # second opinion on CERTIFIED claims
-    sympy_timeout: float = 20.0
-    jobs: int = 1
-    seed: int = 0
-    isolate: bool = True           # run each claim in a killable child process
-    memory_limit: int | None = 8 << 30   # bytes of address space per child process (RLIMIT_AS); None = no cap
-    cache_dir: str = ".verify-cache"
-    cache_mode: CacheMode = CacheMode.OFF   # the CLI turns it on (see cache.py)
-    strict_shapes: bool = False    # no implicit tiling (implicit.py); a file may ask with `; shapes: strict`
-    executor: str = "local"        # local (threads x child processes) | dask | dask=SCHEDULER_ADDRESS (cluster.py)
 
 
 # -- one claim ------------------------------------------------------------------------------------------------

@@ -35,9 +35,8 @@ from typing import Literal
 import numpy as np
 
 from . import ir, refute
-from .cache import CacheMode
 from .claims import Bound, Claim, ClaimKind, Side, effective_bound, inputs_of, plan, with_assumptions
-from .driver import Options
+from .options import CacheMode, Options
 from .errors import UsageError, did_you_mean
 from .gate import check_bound_ranks, check_claims
 from .intervals import rigorous_difference

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import cluster, driver, ir, symbolic
-from .cache import CacheMode
 from .chain import rules_step_evidence
 from .claims import Bound, Claim, effective_bound, equiv_claims, plan, with_assumptions_each
-from .driver import Options
+from .options import CacheMode, Options
 from .errors import BoundError, VerifyError, did_you_mean
 from .induction import lemma_obligations
 from .reader import read_file

@@ -12,7 +12,7 @@ from . import ir
 from .certified_rules import RuleStatus, as_rewrite
 from .claims import equiv_claim, equiv_claims
 from .cost import Analysis, analyze
-from .driver import Options
+from .options import Options
 from .egglog import (
     ANALYSIS,
     COSTS,

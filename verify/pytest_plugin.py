@@ -32,9 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from .cache import CacheMode
 from .claims import Bound
-from .driver import Options
+from .options import CacheMode, Options
 from .errors import VerifyError
 from .gate import Gate
 from .reader import read_file

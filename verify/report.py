@@ -23,7 +23,7 @@ from pathlib import Path
 from . import draw, ir
 from . import verdict as V
 from .claims import ClaimKind
-from .driver import Options
+from .options import Options
 from .errors import VerifyError
 from .gate import check_claims
 from .reader import expand_paths, read_file

@@ -11,6 +11,7 @@ from . import driver, smt
 from .claims import Bound, Claim, rule_claim
 from .intervals import rigorous_difference
 from .isolation import Failure, run_isolated
+from .options import Options
 from .reader import read_text
 from .verdict import Verdict
 
@@ -45,7 +46,7 @@ def canary_claims() -> list[tuple[str, Claim]]:
 
 
 def _check_canary(label: str, claim: Claim) -> str | None:
-    options = driver.Options(bound=Bound(), sympy=False, isolate=False, seed=0)
+    options = Options(bound=Bound(), sympy=False, isolate=False, seed=0)
     result = driver.prove_bounded(claim, options)
     if result.verdict is not Verdict.REFUTED or result.counterexample is None:
         return f"{label}: the pipeline says {result.verdict.value}, not REFUTED"

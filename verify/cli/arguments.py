@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cache import CacheMode
 from ..claims import Bound
 from ..cluster import parse as parse_executor
-from ..driver import Options
+from ..options import CacheMode, Options
 from ..errors import BoundError
 from ..explain import select
 from ..sources import collect

@@ -7,11 +7,12 @@ from pathlib import Path
 from .. import deps, explain, mutate, numerics
 from .. import report as R
 from .. import verdict as V
-from ..cache import CacheMode, write_certificates
+from ..certificates import write_certificates
 from ..claims import Bound
 from ..driver import ENCODING_VERSION
 from ..errors import BoundError, UsageError, VerifyError
 from ..gate import Report, check_claims, check_equiv
+from ..options import CacheMode
 from .arguments import _options, _sizes, _targets
 from .output import _emit, _Progress, _Stream
 

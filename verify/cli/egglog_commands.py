@@ -9,7 +9,7 @@ from .. import draw
 from .. import verdict as V
 from ..codegen import generate
 from ..cost import REFERENCE_SIZES
-from ..driver import Options
+from ..options import Options
 from ..egglog import Schedule, run_program, term_program
 from ..errors import InternalError, UsageError, VerifyError
 from ..gate import declared_sizes_outside
