@@ -385,7 +385,7 @@ def bench_unbounded(runs: int) -> dict:
     from verify import induction
     from verify.induction import lift
     from verify.induction.twopass import linearity_positivity, split_max, split_sum
-    from verify.sources import collect
+    from verify.targets import collect
 
     def lemmas():
         v = induction.VARIANTS["correct"]

@@ -27,7 +27,7 @@ LAYERS: dict[str, str] = {
     "verify.driver": "decide", "verify.cluster": "decide",
     "verify.cache": "decide", "verify.certificates": "decide", "verify.chain": "decide", "verify.vacuity": "decide",
     "verify.crosscheck": "decide", "verify.isolation": "decide", "verify.gate": "decide",
-    "verify.certified_rules": "decide", "verify.sources": "decide",
+    "verify.certified_rules": "decide", "verify.targets": "decide",
     "verify.optimize": "applications", "verify.numerics": "applications", "verify.mutate": "applications", "verify.explain": "applications",
     "verify.report": "applications", "verify.draw": "applications", "verify.pytest_plugin": "applications",
     "verify.deps": "applications", "verify.codegen": "applications",

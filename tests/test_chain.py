@@ -18,7 +18,7 @@ from verify.options import Options
 from verify.errors import ParseError
 from verify.gate import check_claim
 from verify.reader import read_file, read_text
-from verify.sources import read_chain
+from verify.targets import read_chain
 from verify.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from verify.driver import weakest_bound
 from verify.options import Options
 from verify.errors import ParseError
 from verify.gate import check_claim, check_claims
-from verify.sources import RulesStep, read_chain
+from verify.targets import RulesStep, read_chain
 from verify.verdict import NO_BOUND, Result, SizeBound, Verdict
 
 ROOT = Path(__file__).resolve().parent.parent

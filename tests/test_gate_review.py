@@ -15,7 +15,7 @@ from verify.driver import ENCODING_VERSION
 from verify.errors import ShapeError
 from verify.gate import declared_sizes, declared_sizes_outside
 from verify.reader import read_text
-from verify.sources import claims_of
+from verify.targets import claims_of
 from verify.verdict import Result, SizeBound, Verdict
 
 SPLIT = ('(let K (CreateTensor 1024 4 "K[m,e]"))\n(let T (T_split_m_m1m0 K {tiles}))\n'

@@ -75,7 +75,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from verify.errors import VerifyError  # noqa: E402
-from verify.sources import read_chain  # noqa: E402
+from verify.targets import read_chain  # noqa: E402
 
 PROGRAM = str(ROOT / "proofs" / "attention.egg")
 VALUES = st.one_of(st.integers(-3, 3), st.booleans(), st.just(PROGRAM), st.text(max_size=8),

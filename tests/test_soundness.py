@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from test_corpus import CORPUS, OPTIONS, ROOT, claims_of, replays, run_cli  # the corpus runner's helpers
 
-from verify import driver, intervals, isolation, mutate, refute, sources, vacuity
+from verify import driver, intervals, isolation, mutate, refute, targets, vacuity
 from verify.claims import Bound, equiv_claim, plan, rule_claim
 from verify.options import Options
 from verify.gate import check_claim, check_claims, check_paths
@@ -142,7 +142,7 @@ def test_induction_lifts_only_the_modelled_cascades(tmp_path):
     (tmp_path / "c.chain.toml").write_text('bound = "M1=8,M0=2,F=1"\n[[step]]\nname = "late"\n'
                                            'from = "attention.egg"\nto = "late.egg"\n'
                                            'unbounded = ["3pass=1pass (all M1, M0)"]\n')
-    (claim,) = sources.read_chain(tmp_path / "c.chain.toml")
+    (claim,) = targets.read_chain(tmp_path / "c.chain.toml")
     result = check_claim(claim, Options(sympy=False))
     beyond = check_claim(replace(claim, bound="M1=9..9,M0=1..1", unbounded=()), OPTIONS)
     assert beyond.verdict is Verdict.REFUTED
@@ -359,7 +359,7 @@ def test_a_rank_pinned_to_one_decides_every_size():
     from verify.claims import side_values
     from verify.evaluate import FLOAT
 
-    (claim,) = sources.claims_of(read_text(MASKED_ROWMAX, "<rowmax>"))
+    (claim,) = targets.claims_of(read_text(MASKED_ROWMAX, "<rowmax>"))
     the_plan = plan(claim, Bound())
     assert "p" in the_plan.parallel and all(s["p"] == 1 for s in the_plan.sizes())
     result = check_claim(claim, OPTIONS)
@@ -373,7 +373,7 @@ def test_a_rank_pinned_to_one_decides_every_size():
 
 def test_an_assumption_along_a_rank_keeps_its_bound_and_the_false_claim_is_refuted():
     """(Only if) with `B unmasked along p`, size 1 of p is not representative: p is not pinned."""
-    (claim,) = sources.claims_of(read_text(B_MINUS_B, "<bsub>"))
+    (claim,) = targets.claims_of(read_text(B_MINUS_B, "<bsub>"))
     the_plan = plan(claim, Bound())
     assert "p" not in the_plan.parallel and {s["p"] for s in the_plan.sizes()} == {1, 2}
     result = check_claim(claim, OPTIONS)
@@ -385,7 +385,7 @@ def test_an_assumption_along_a_rank_keeps_its_bound_and_the_false_claim_is_refut
 
 
 def test_a_bound_for_a_pinned_rank_is_reported():
-    (claim,) = sources.claims_of(read_text(MASKED_ROWMAX, "<rowmax>"))
+    (claim,) = targets.claims_of(read_text(MASKED_ROWMAX, "<rowmax>"))
     result = check_claim(claim, replace(OPTIONS, bound=Bound.parse("P=2")))
     assert result.verdict is Verdict.CERTIFIED
     assert any("bound P<=2 not checked as such" in w for w in result.warnings)

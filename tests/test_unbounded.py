@@ -12,7 +12,7 @@ from verify.driver import prove_bounded
 from verify.options import Options
 from verify.gate import check_paths
 from verify.induction import lift
-from verify.sources import collect
+from verify.targets import collect
 from verify.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -295,7 +295,7 @@ def test_a_model_lift_needs_every_lemma_group_of_its_argument():
 
     from verify import induction
     from verify.driver import lift_to_all_sizes
-    from verify.sources import read_chain
+    from verify.targets import read_chain
 
     (claim,) = [c for c in read_chain(ROOT / "proofs" / "variants.chain.toml") if "split-KV" in c.name]
     assert set(claim.unbounded) == set(induction.GROUPS)

@@ -21,7 +21,7 @@ from .options import Options
 from .egglog import CertifiedRule, pattern_variables
 from .errors import Location, UsageError, VerifyError
 from .reader import SourceFile, read_file
-from .sources import collect
+from .targets import collect
 from .verdict import Result, Verdict
 
 

@@ -1,4 +1,4 @@
-"""The evidence for a chain step `by = "rules"` (a `sources.RulesStep`), as a `driver.RulesStepEvidence`; the
+"""The evidence for a chain step `by = "rules"` (a `targets.RulesStep`), as a `driver.RulesStepEvidence`; the
 driver decides the step's verdict from it (`driver.rules_step_result`).
 
 A rules step holds when every named rule is CERTIFIED by the checker now, and egglog, saturating both programs
@@ -19,7 +19,7 @@ from .driver import RulesStepEvidence, check_claim, iterations_text
 from .options import Options
 from .egglog import Schedule, connect
 from .errors import VerifyError
-from .sources import RulesStep
+from .targets import RulesStep
 from .verdict import Result, Verdict
 
 # A step's rules reach its `to` program within this schedule or the step is UNKNOWN.

@@ -34,7 +34,7 @@ from .cache import claim_hash
 from .chainfile import string_list
 from .errors import UsageError, VerifyError
 from .reader import expand_paths, read_text
-from .sources import claims_of, collect
+from .targets import claims_of, collect
 
 CHECKER = ("verify/", "pyproject.toml")
 

@@ -40,7 +40,7 @@ from .options import CacheMode, Options
 from .errors import UsageError, did_you_mean
 from .gate import check_bound_ranks, check_claims
 from .intervals import rigorous_difference
-from .sources import collect
+from .targets import collect
 from .verdict import NO_BOUND, Result, Verdict, format_value, headline
 
 MAX_ASSIGNMENTS = 64        # assignments searched one by one for the smallest failing sizes

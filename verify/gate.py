@@ -23,7 +23,7 @@ from .options import CacheMode, Options
 from .errors import BoundError, VerifyError, did_you_mean
 from .induction import lemma_obligations
 from .reader import read_file
-from .sources import RulesStep, collect
+from .targets import RulesStep, collect
 from .vacuity import vacuity_guard
 from .verdict import Result, Verdict, error_result
 

@@ -30,14 +30,14 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from . import ir, sources
+from . import ir, targets
 from .claims import Claim, Side, check_split_tiles, equiv_claims, inputs_of, rule_claim, with_assumptions
 from .errors import Location, VerifyError
 from .gate import check_claims, preflight
 from .notation import map_name, operator_name, reduce_name, split_name, unsplit_name
 from .reader import SourceFile, expand_paths, read_file
 from .shapes import expr_ranks, program_ranks
-from .sources import assumptions_above, collect
+from .targets import assumptions_above, collect
 from .verdict import Result, Verdict
 
 BINARY = ("add", "sub", "mul", "div", "max")
@@ -324,7 +324,7 @@ def collect_mutants(paths) -> MutationReport:
     for path in files:
         try:
             if path.name.endswith(".toml"):
-                for claim in sources.read_chain(path):   # one claim per step and output (outputs by position)
+                for claim in targets.read_chain(path):   # one claim per step and output (outputs by position)
                     chained.add(Path(claim.rhs.file).resolve())
                     target = f"{path}:{claim.line} {claim.name}" if claim.line else f"{path} {claim.name}"
                     report.targets.append(target)

@@ -33,7 +33,7 @@ from .errors import UsageError, VerifyError
 from .gate import check_claim, check_claims
 from .reader import SourceFile, read_file, read_text
 from .shapes import program_ranks
-from .sources import claims_of, collect
+from .targets import claims_of, collect
 from .verdict import Result, Verdict
 
 # -- export ------------------------------------------------------------------------------------------------------------

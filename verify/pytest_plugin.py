@@ -37,7 +37,7 @@ from .options import CacheMode, Options
 from .errors import VerifyError
 from .gate import Gate
 from .reader import read_file
-from .sources import collect
+from .targets import collect
 from .verdict import Verdict, format_result
 
 

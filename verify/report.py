@@ -28,7 +28,7 @@ from .errors import VerifyError
 from .gate import check_claims
 from .reader import expand_paths, read_file
 from .shapes import program_ranks
-from .sources import collect
+from .targets import collect
 from .verdict import Result, Verdict
 
 

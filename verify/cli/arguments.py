@@ -9,7 +9,7 @@ from ..cluster import parse as parse_executor
 from ..options import CacheMode, Options
 from ..errors import BoundError
 from ..explain import select
-from ..sources import collect
+from ..targets import collect
 
 
 def _options(args) -> Options:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 from ..induction import lift
-from ..sources import collect
+from ..targets import collect
 
 
 def main(argv=None) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import verdict as V
 from ..claims import Claim
 from ..gate import Report
-from ..sources import collect
+from ..targets import collect
 
 
 def _emit(report: Report, args, out, err, streamed: bool = False) -> int:
