@@ -1,5 +1,5 @@
 """The command line, the only package that writes to the terminal: the parser and `run` here; the commands in
-check.py and egglog_commands.py, what they share in arguments.py, how results are shown in output.py.
+commands.py and egglog_commands.py, what they share in arguments.py, how results are shown in output.py.
 
 Every command is a plain function `(args, out, err) -> exit status`, so tests drive it with StringIO.
 Exit status, the same for every command: 2 if there was any ERROR or bad input (file, line and cause on
@@ -16,7 +16,7 @@ import sys
 from .. import verdict as V
 from ..errors import UsageError, VerifyError, debugging, internal_message
 from ..explain import Explanation, dumps
-from .check import (
+from .commands import (
     cmd_check,
     cmd_deps,
     cmd_equiv,
