@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from verify import cache, cli, errors, isolation
-from verify.cli import check as cli_check
+from verify.cli import commands as cli_check
 from verify.reader.source import BATCH_CHARS, batches
 from verify.verdict import Result, rich_counterexample
 
