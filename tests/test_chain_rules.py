@@ -10,9 +10,9 @@ import pytest
 
 from verify import certified_rules, gate
 from verify.driver import weakest_bound
-from verify.options import Options
 from verify.errors import ParseError
 from verify.gate import check_claim, check_claims
+from verify.options import Options
 from verify.targets import RulesStep, read_chain
 from verify.verdict import NO_BOUND, Result, SizeBound, Verdict
 

@@ -11,8 +11,8 @@ import pytest
 
 from verify import cli, refute
 from verify.claims import Bound, equiv_claim, plan, rule_claim
-from verify.options import Options
 from verify.gate import check_claim, check_equiv
+from verify.options import Options
 from verify.reader import read_file, read_text
 from verify.verdict import Verdict
 

@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 
 from verify import cli, intervals, refute, sources
-from verify.options import Options
 from verify.errors import VerifyError
 from verify.gate import check_claim
+from verify.options import Options
 from verify.reader import read_file
 from verify.verdict import Verdict
 

@@ -14,9 +14,9 @@ from verify import cli
 from verify import optimize as optimize_module
 from verify.cost import analyze
 from verify.driver import ENCODING_VERSION
-from verify.options import Options
 from verify.egglog import new_egraph, rewrite_text, run_text
 from verify.optimize import certify_rules, optimize
+from verify.options import Options
 from verify.printer import program_text
 from verify.reader import read_file, read_text
 

@@ -201,7 +201,7 @@ def test_pipeline_on_random_rules_and_mutants(term, pick):
 
     from verify import mutate
     from verify.driver import prove_bounded
-from verify.options import Options
+    from verify.options import Options
     from verify.verdict import Verdict
 
     try:

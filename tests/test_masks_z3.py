@@ -12,9 +12,9 @@ import z3
 
 from verify import smt
 from verify.claims import rule_claim, with_assumptions
-from verify.options import Options
 from verify.evaluate import Mp
 from verify.gate import check_claim
+from verify.options import Options
 from verify.reader import read_text
 from verify.verdict import Verdict
 

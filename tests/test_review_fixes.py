@@ -114,7 +114,7 @@ def test_a_chain_step_may_name_a_reached_program_by_another_path(tmp_path):
 
 def test_a_short_cache_key_in_the_environment_is_refused(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("VERIFY_CACHE_KEY", "a")
-    monkeypatch.setattr(certificates, "_SHORT_KEY_SAID", False)
+    monkeypatch.setattr(cache, "_SHORT_KEY_SAID", False)
     assert cache.secret_key() is None
     assert "VERIFY_CACHE_KEY is shorter than 32 characters" in capsys.readouterr().err
     assert cache.Cache(tmp_path / "cache", "rw").mode == "off"

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from verify import cli
-from verify.options import Options
 from verify.egglog import run_program
 from verify.gate import check_paths
+from verify.options import Options
 from verify.reader import read_file
 from verify.verdict import Verdict
 

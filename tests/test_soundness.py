@@ -18,8 +18,8 @@ from test_corpus import CORPUS, OPTIONS, ROOT, claims_of, replays, run_cli  # th
 
 from verify import driver, intervals, isolation, mutate, refute, targets, vacuity
 from verify.claims import Bound, equiv_claim, plan, rule_claim
-from verify.options import Options
 from verify.gate import check_claim, check_claims, check_paths
+from verify.options import Options
 from verify.reader import read_file, read_text
 from verify.verdict import Verdict
 

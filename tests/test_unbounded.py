@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from verify.driver import prove_bounded
-from verify.options import Options
 from verify.gate import check_paths
 from verify.induction import lift
+from verify.options import Options
 from verify.targets import collect
 from verify.verdict import Verdict
 
@@ -31,7 +31,7 @@ SHAPES = {
 
 
 def _claims(*paths):
-    claims, errors, _ = collect([str(ROOT / p) for p in paths])
+    claims, errors, _ = collect([str(ROOT / p) for p in paths], Options())
     assert not errors
     return claims
 
@@ -148,7 +148,7 @@ TRUE_RULES = """\
 
 
 def test_true_rules_outside_rules_dir_are_lifted(tmp_path):
-    claims, errors, _ = collect([str(_write(tmp_path, TRUE_RULES))])
+    claims, errors, _ = collect([str(_write(tmp_path, TRUE_RULES))], Options())
     assert not errors and len(claims) == 4
     for claim in claims:
         assert lift(claim).lifted, (claim.name, lift(claim).reason)
@@ -158,7 +158,7 @@ def test_true_rules_outside_rules_dir_are_lifted(tmp_path):
 @pytest.mark.slow
 def test_false_rules_fail_their_obligations(tmp_path):
     path = _write(tmp_path, FALSE_RULES)
-    claims, errors, _ = collect([str(path)])
+    claims, errors, _ = collect([str(path)], Options())
     assert not errors and len(claims) == 12
     for claim in claims:
         out = lift(claim)
@@ -191,7 +191,7 @@ def test_a_changed_fill_that_is_multiplied_by_zero_is_still_lifted(tmp_path):
     (tmp_path / "lhs.egg").write_text((ROOT / "rules/online/online-sum.lhs.egg").read_text())
     (tmp_path / "rhs.egg").write_text(rhs)
     (tmp_path / "c.chain.toml").write_text('[[step]]\nname = "s"\nfrom = "lhs.egg"\nto = "rhs.egg"\n')
-    (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+    (claim,) = collect([str(tmp_path / "c.chain.toml")], Options())[0]
     assert lift(claim).lifted
     assert prove_bounded(claim, FAST).verdict is Verdict.CERTIFIED
 
@@ -204,7 +204,7 @@ def test_scans_with_wrong_corrections_fail_base_or_step(tmp_path, name):
     (tmp_path / "lhs.egg").write_text((ROOT / "rules/online/online-sum.lhs.egg").read_text())
     (tmp_path / "rhs.egg").write_text(rhs.replace(old, SCANS[name]))
     (tmp_path / "c.chain.toml").write_text('[[step]]\nname = "s"\nfrom = "lhs.egg"\nto = "rhs.egg"\n')
-    (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+    (claim,) = collect([str(tmp_path / "c.chain.toml")], Options())[0]
     out = lift(claim)
     assert not out.lifted, out.reason
     assert prove_bounded(claim, FAST).verdict is Verdict.REFUTED
@@ -216,7 +216,7 @@ def test_no_nonequivalent_mutant_passes_its_obligations():
     checker too (an equivalent mutant); every non-equivalent one fails its obligations."""
     from verify.mutate import collect_mutants
 
-    report = collect_mutants([str(ROOT / "rules")])
+    report = collect_mutants([str(ROOT / "rules")], Options())
     checked = lifted = 0
     for m in report.mutants:
         if m.claim is None:
@@ -385,12 +385,12 @@ def test_wrong_two_pass_programs_are_not_lifted(tmp_path, change):
     (tmp_path / "a.egg").write_text((ROOT / "proofs" / "attention.egg").read_text())
     (tmp_path / "b.egg").write_text(text)
     (tmp_path / "c.chain.toml").write_text('[[step]]\nname = "s"\nfrom = "a.egg"\nto = "b.egg"\n')
-    (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+    (claim,) = collect([str(tmp_path / "c.chain.toml")], Options())[0]
     assert not lift(claim).lifted
     assert prove_bounded(claim, FAST).verdict is Verdict.REFUTED
     # and the right one is
     (tmp_path / "b.egg").write_text(WRONG_PROGRAM.replace("(M_sub_m1p GM LM)", "(M_sub_m1p LM GM)"))
-    (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+    (claim,) = collect([str(tmp_path / "c.chain.toml")], Options())[0]
     assert lift(claim).lifted
 
 
@@ -425,7 +425,7 @@ def test_a_program_that_counts_its_tiles_is_not_lifted(tmp_path):
     (tmp_path / "late.egg").write_text(text)
     (tmp_path / "attention.egg").write_text((ROOT / "proofs" / "attention.egg").read_text())
     (tmp_path / "c.chain.toml").write_text('[[step]]\nname = "late"\nfrom = "attention.egg"\nto = "late.egg"\n')
-    (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+    (claim,) = collect([str(tmp_path / "c.chain.toml")], Options())[0]
     out = lift(claim)
     assert not out.lifted and "not proved" in out.reason
     bounded = prove_bounded(claim, Options(sympy=False, isolate=False, bound=Bound.parse("M1=8,M0=2,F=1")))
@@ -457,7 +457,7 @@ def test_the_one_pass_cascade_is_lifted_by_closed_forms_and_its_bugs_are_not(tmp
     for bug, (old, new) in ONEPASS_BUGS.items():
         assert old in text, bug
         (tmp_path / "b.egg").write_text(text.replace(old, new))
-        (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+        (claim,) = collect([str(tmp_path / "c.chain.toml")], Options())[0]
         assert not lift(claim).lifted, bug
         assert prove_bounded(claim, FAST).verdict is Verdict.REFUTED, bug
 
@@ -469,7 +469,7 @@ def test_one_pass_program_mutants_that_lift_are_equivalent():
     equivalent, 240 s; all 986 of attention, variants and derivation before closed forms: 33, all equivalent.)"""
     from verify.mutate import collect_mutants
 
-    report = collect_mutants([str(ROOT / "proofs" / "attention.chain.toml")])
+    report = collect_mutants([str(ROOT / "proofs" / "attention.chain.toml")], Options())
     sample = [m for m in report.mutants if m.claim is not None and "2-pass -> 1-pass" in m.target][::3]
     assert len(sample) > 20
     for m in sample:
@@ -486,7 +486,7 @@ def test_equal_scans_over_differently_bound_lets_are_not_confused(tmp_path):
     (tmp_path / "a.egg").write_text(common + "(let L (R_max_m0 B))\n" + scan)
     (tmp_path / "b.egg").write_text(common + "(let L (R_add_m0 B))\n" + scan)
     (tmp_path / "c.chain.toml").write_text('[[step]]\nname = "s"\nfrom = "a.egg"\nto = "b.egg"\n')
-    (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+    (claim,) = collect([str(tmp_path / "c.chain.toml")], Options())[0]
     assert prove_bounded(claim, FAST).verdict is Verdict.REFUTED
     assert not lift(claim).lifted
 
@@ -501,7 +501,7 @@ LOG_RULES = """\
 
 @pytest.mark.slow
 def test_logs_are_lifted_only_when_their_arguments_are_provably_positive(tmp_path):
-    claims, errors, _ = collect([str(_write(tmp_path, LOG_RULES))])
+    claims, errors, _ = collect([str(_write(tmp_path, LOG_RULES))], Options())
     assert not errors
     by_name = {c.name: c for c in claims}
     out = lift(by_name["logdiff"])

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from verify import cli
-from verify.cli.output import _Progress
+from verify.cli.output import Progress
 
 pytest_plugins = ["pytester"]
 
@@ -128,15 +128,15 @@ def test_progress_bar_counts_results():
 
     out = Terminal()
     args = Namespace(json=False, plain=False, paths=[str(ROOT / "rules" / "tiling.egg")])
-    with _Progress(args, out) as progress:
+    with Progress(args, out) as progress:
         assert progress is not None
         progress._start()                           # as if the run had taken more than a second
         progress(Result("r", "f", 1, "rule", Verdict.CERTIFIED, NO_BOUND, "-", 0.0))
         task = progress.progress.tasks[0]
         assert task.completed == 1 and task.total == 6
-    with _Progress(Namespace(json=False, plain=True, paths=[]), Terminal()) as progress:
+    with Progress(Namespace(json=False, plain=True, paths=[]), Terminal()) as progress:
         assert progress is None                     # --plain: no bar
-    with _Progress(Namespace(json=False, plain=False, paths=[]), io.StringIO()) as progress:
+    with Progress(Namespace(json=False, plain=False, paths=[]), io.StringIO()) as progress:
         assert progress is None                     # not a terminal: no bar
 
 

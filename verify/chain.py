@@ -16,9 +16,9 @@ import threading
 from .certified_rules import certify_named
 from .claims import Claim
 from .driver import RulesStepEvidence, check_claim, iterations_text
-from .options import Options
 from .egglog import Schedule, connect
 from .errors import VerifyError
+from .options import Options
 from .targets import RulesStep
 from .verdict import Result, Verdict
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from .cache import claim_hash
 from .chainfile import string_list
 from .errors import UsageError, VerifyError
+from .options import Options
 from .reader import expand_paths, read_text
 from .targets import claims_of, collect
 
@@ -275,7 +276,7 @@ def _hash_maps(root: Path, ref: str, rules_dir: Path) -> tuple[dict[str, tuple[s
     """name -> the sorted content hashes of every rule of that name in a rules directory, now and at REF (.egg
     files only; a file that does not read counts with none of its rules)."""
     try:
-        claims, _errors, _notes = collect([str(rules_dir)])
+        claims, _errors, _notes = collect([str(rules_dir)], Options())
     except Exception:  # what does not read counts as changed
         claims = []
     now: dict[str, list[str]] = {}

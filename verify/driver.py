@@ -33,8 +33,8 @@ from .induction import LemmaVerdict, lemma_obligations, lift
 from .intervals import rigorous_difference
 from .isolation import Failure, run_isolated
 from .masks import patterns
-from .options import Options
 from .normal_form import NormalForm, NotNormalizable, all_equal, exp_overflow_warning
+from .options import Options
 from .reader import read_file
 from .verdict import BY_INDUCTION, NO_BOUND, Result, SizeBound, Verdict
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from . import cluster, driver, ir, symbolic
 from .chain import rules_step_evidence
 from .claims import Bound, Claim, effective_bound, equiv_claims, plan, with_assumptions_each
-from .options import CacheMode, Options
 from .errors import BoundError, VerifyError, did_you_mean
 from .induction import lemma_obligations
+from .options import CacheMode, Options
 from .reader import read_file
 from .targets import RulesStep, collect
 from .vacuity import vacuity_guard
@@ -142,7 +142,7 @@ def check_claims(claims: list[Claim], options: Options, progress=None, events=No
 
 
 def check_paths(paths, options: Options, progress=None, events=None) -> Report:
-    claims, errors, notes = collect(paths, options.strict_shapes)
+    claims, errors, notes = collect(paths, options)
     return Report(check_claims(claims, options, progress, events), errors, notes, claims)
 
 

@@ -35,6 +35,7 @@ from .claims import Claim, Side, check_split_tiles, equiv_claims, inputs_of, rul
 from .errors import Location, VerifyError
 from .gate import check_claims, preflight
 from .notation import map_name, operator_name, reduce_name, split_name, unsplit_name
+from .options import Options
 from .reader import SourceFile, expand_paths, read_file
 from .shapes import expr_ranks, program_ranks
 from .targets import assumptions_above, collect
@@ -244,8 +245,8 @@ def _splits(exprs) -> tuple:
 
 # -- mutants of rules, chain steps and programs --------------------------------------------------------------
 
-def rule_mutants(rule: ir.Rule, assumptions=(), source_path: str = "") -> list[Mutant]:
-    target = f"{rule.file}:{rule.line} {rule.name}" if rule.line else f"{rule.file} {rule.name}"
+def rule_mutants(rule: ir.Rule, assumptions=(), source_path: str = "", strict: bool = False) -> list[Mutant]:
+    target = f"{Location(rule.file, rule.line)} {rule.name}"
     ctx = _Context(tuple(ir.rank_names((rule.lhs, rule.rhs))), _splits([rule.lhs, rule.rhs]))
     out = []
     for side in ("lhs", "rhs"):
@@ -254,7 +255,7 @@ def rule_mutants(rule: ir.Rule, assumptions=(), source_path: str = "") -> list[M
             mutant = Mutant(target, f"{side}: {change}", origin=(str(Path(rule.file).resolve()), rule.line))
             mutant.key = ("rule", target, mutated.lhs, mutated.rhs)
             try:
-                claim = rule_claim(mutated)
+                claim = rule_claim(mutated, strict=strict)
                 for text, line in assumptions_above(assumptions, rule):
                     claim = with_assumptions(claim, [text], Location(source_path or rule.file, line))
                 mutant.claim = claim
@@ -310,7 +311,7 @@ def program_mutants(reference: Claim, target: str) -> list[Mutant]:
     return out
 
 
-def collect_mutants(paths) -> MutationReport:
+def collect_mutants(paths, options: Options) -> MutationReport:
     """Every mutant of every rule, chain step and standalone program under `paths` (parsed here, in this
     process: egglog's parser must not run for the first time in a forked child)."""
     report = MutationReport()
@@ -324,17 +325,18 @@ def collect_mutants(paths) -> MutationReport:
     for path in files:
         try:
             if path.name.endswith(".toml"):
-                for claim in targets.read_chain(path):   # one claim per step and output (outputs by position)
+                for claim in targets.read_chain(path, options):   # one claim per step and output (outputs by position)
                     chained.add(Path(claim.rhs.file).resolve())
-                    target = f"{path}:{claim.line} {claim.name}" if claim.line else f"{path} {claim.name}"
+                    target = f"{Location(str(path), claim.line)} {claim.name}"
                     report.targets.append(target)
                     report.mutants.extend(program_mutants(claim, target))
                 continue
             source = read_file(path)
             if source.rules:
                 for rule in source.rules:
-                    report.targets.append(f"{rule.file}:{rule.line} {rule.name}")
-                    report.mutants.extend(rule_mutants(rule, getattr(source, "assumptions", ()), str(path)))
+                    report.targets.append(f"{Location(rule.file, rule.line)} {rule.name}")
+                    report.mutants.extend(rule_mutants(rule, source.assumptions, str(path),
+                                                       options.strict_shapes or source.strict_shapes))
             elif source.program.outputs:
                 programs.append((path, source))
         except VerifyError as exc:
@@ -371,9 +373,9 @@ def collect_mutants(paths) -> MutationReport:
     return report
 
 
-def run(paths, options, progress=None) -> MutationReport:
-    report = collect_mutants(paths)
-    originals, original_errors, _ = collect(paths)
+def run(paths, options: Options, progress=None) -> MutationReport:
+    report = collect_mutants(paths, options)
+    originals, original_errors, _ = collect(paths, options)
     # A rule that is itself an error (ill-ranked, unreadable) is reported as such, and its mutants say nothing.
     known = {e.format() for e in report.errors}
     broken = set()

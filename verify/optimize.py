@@ -12,7 +12,6 @@ from . import ir
 from .certified_rules import RuleStatus, as_rewrite
 from .claims import equiv_claim, equiv_claims
 from .cost import Analysis, analyze
-from .options import Options
 from .egglog import (
     ANALYSIS,
     COSTS,
@@ -31,6 +30,7 @@ from .egglog import (
 )
 from .errors import UsageError, VerifyError
 from .gate import check_claim, check_claims
+from .options import Options
 from .reader import SourceFile, read_file, read_text
 from .shapes import program_ranks
 from .targets import claims_of, collect
@@ -48,8 +48,9 @@ def certify_rules(rules_dir: str | Path = "rules", options: Options | None = Non
     where it was never checked (a rule true only for small sizes then makes `optimize` emit a wrong program
     whose translation validation, itself bounded, cannot see it). With `allow_bounded` such rules are exported,
     each marked with its bound, and whatever they produce holds only within it."""
-    claims, errors, _notes = collect([str(rules_dir)])
-    results = check_claims(claims, options or Options(), progress)
+    options = options or Options()
+    claims, errors, _notes = collect([str(rules_dir)], options)
+    results = check_claims(claims, options, progress)
     sources: dict[str, SourceFile] = {}
     statuses: list[RuleStatus] = []
     for claim, result in zip(claims, results):

@@ -33,3 +33,4 @@ class Options:
     cache_mode: CacheMode = CacheMode.OFF   # the CLI turns it on (see cache.py)
     strict_shapes: bool = False    # no implicit tiling (implicit.py); a file may ask with `; shapes: strict`
     executor: str = "local"        # local (threads x child processes) | dask | dask=SCHEDULER_ADDRESS (cluster.py)
+    command: str = "check"         # the command that runs (`verify explain`, ...): hints name it

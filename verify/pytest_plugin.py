@@ -33,9 +33,9 @@ from pathlib import Path
 import pytest
 
 from .claims import Bound
-from .options import CacheMode, Options
 from .errors import VerifyError
 from .gate import Gate
+from .options import CacheMode, Options
 from .reader import read_file
 from .targets import collect
 from .verdict import Verdict, format_result
@@ -113,7 +113,7 @@ class RuleRefuted(RuleFailed):
 
 class RuleFile(pytest.File):
     def collect(self):
-        claims, errors, _ = collect([self.path])
+        claims, errors, _ = collect([self.path], Options())
         if errors:
             raise BadRuleFile("\n".join(e.format() for e in errors))
         expect = read_file(self.path).expect if self.path.suffix == ".egg" else None

@@ -23,9 +23,9 @@ from pathlib import Path
 from . import draw, ir
 from . import verdict as V
 from .claims import ClaimKind
-from .options import Options
 from .errors import VerifyError
 from .gate import check_claims
+from .options import Options
 from .reader import expand_paths, read_file
 from .shapes import program_ranks
 from .targets import collect
@@ -74,7 +74,7 @@ class ReportData:
 
 def build(paths, options: Options, progress=None) -> ReportData:
     start = time.monotonic()
-    claims, errors, notes = collect(paths)
+    claims, errors, notes = collect(paths, options)
     results = check_claims(claims, options, progress)
     programs: list[ProgramInfo] = []
     try:

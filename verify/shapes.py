@@ -196,7 +196,7 @@ def infer_rule(rule: ir.Rule, env: dict[str, Ranks] | None = None) -> ir.Rule:
     if set(left) != set(right):
         raise ShapeError(
             f"rule '{rule.name}': the left side has ranks {_fmt(left)} but the right side has {_fmt(right)}",
-            location,
+            location, rule=rule.name,
         )
     var_ranks = tuple((name, inputs[name].ranks) for name in sorted(inputs))
     return replace(rule, lhs=lhs, rhs=rhs, var_ranks=var_ranks)

@@ -151,8 +151,8 @@ def error_result(error) -> Result:
     so that `--json` lists it with the rest (schemas/check.schema.json)."""
     where = getattr(error, "location", None)
     file = where.file if where is not None else ""
-    rule = re.match(r"rule '([^']*)': ", getattr(error, "cause", ""))   # one bad rule of a file (per-rule isolation)
-    return Result(name=rule.group(1) if rule else (file or "<input>"), file=file,
+    rule = getattr(error, "rule", None)      # one bad rule of a file (per-rule isolation)
+    return Result(name=rule or file or "<input>", file=file,
                   line=where.line if where is not None else None, kind=ClaimKind.RULE if rule else "input",
                   verdict=Verdict.ERROR, bound=NO_BOUND, method="-", seconds=0.0, detail=error.format())
 

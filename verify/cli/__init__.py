@@ -25,7 +25,7 @@ from .commands import (
     cmd_numeric,
     cmd_report,
 )
-from .egglog_commands import _egglog_commands
+from .egglog_commands import add_egglog_commands
 
 EXIT_HELP = """\
 exit status (every command):
@@ -55,7 +55,11 @@ def _version() -> str:
         return "unknown"
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, rules: bool = True, streams: bool = False,
+            certificates: bool = False) -> None:
+    """The options of the commands that check claims. Each command is given only the flags it honours (a flag it
+    accepted and ignored would be a silent lie): `rules` (it reads rule files: `--strict-shapes`), `streams`
+    (results stream as they complete: `--heartbeat`), `certificates` (`--certificates DIR`)."""
     p.add_argument("--bound", help="sizes to check, e.g. M1=8,M0=4,F=2 (default M1,M0<=4; other ranks <=2)")
     p.add_argument("--timeout", type=float, help="seconds per rule or step (default 60)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="check independent rules in parallel")
@@ -66,15 +70,19 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="result cache: rw (default), ro (read only, e.g. CI), off; env VERIFY_CACHE")
     p.add_argument("--cache-dir", default=os.environ.get("VERIFY_CACHE_DIR", ".verify-cache"),
                    help="where cached results live (default .verify-cache)")
-    p.add_argument("--certificates", metavar="DIR",
-                   help="write one JSON certificate per rule and chain step into DIR")
-    p.add_argument("--strict-shapes", action="store_true",
-                   help="no implicit tiling: a rank-m tensor under an m1/m0 operator is a shape error "
-                        "(per file: '; shapes: strict')")
+    if certificates:
+        p.add_argument("--certificates", metavar="DIR",
+                       help="write one JSON certificate per rule and chain step into DIR")
+    if rules:
+        p.add_argument("--strict-shapes", action="store_true",
+                       help="no implicit tiling: a rank-m tensor under an m1/m0 operator is a shape error "
+                            "(per file: '; shapes: strict')")
     p.add_argument("--executor", default=os.environ.get("VERIFY_EXECUTOR", "local"),
                    metavar="local|dask[=ADDRESS]",
                    help="where claims run: local (default), dask (a local dask cluster) or dask=HOST:PORT "
                         "(needs pip install 'verify[cluster]'); env VERIFY_EXECUTOR")
+    if not streams:
+        return
     p.add_argument("--heartbeat", type=float, default=float(os.environ.get("VERIFY_HEARTBEAT", 30)),
                    metavar="SECONDS", help="in plain output, say which claim is still running every SECONDS "
                                            "(default 30; 0: never); env VERIFY_HEARTBEAT")
@@ -94,12 +102,12 @@ def parser() -> argparse.ArgumentParser:
                         "default rules and proofs where they exist, else everything)")
     c.add_argument("--staged", action="store_true",
                    help="with --changed-since (default HEAD): the staged changes only (the pre-commit hook)")
-    _common(c)
+    _common(c, streams=True, certificates=True)
     c.set_defaults(func=cmd_check)
     e = sub.add_parser("equiv", help="are the extracted outputs of two programs equal?")
     e.add_argument("a")
     e.add_argument("b")
-    _common(e)
+    _common(e, rules=False, streams=True)     # programs are always read with strict shapes
     e.set_defaults(func=cmd_equiv)
     n = sub.add_parser("numeric", help="evaluate any program at realistic sizes against the reference evaluator "
                                        "(and attention against numpy and torch SDPA)")
@@ -141,7 +149,7 @@ def parser() -> argparse.ArgumentParser:
     dp.add_argument("--files", action="store_true", help="print the files of the targets (for tools taking files)")
     dp.add_argument("--json", action="store_true", help="print a JSON object (schemas/deps.schema.json)")
     dp.set_defaults(func=cmd_deps)
-    _egglog_commands(sub)
+    add_egglog_commands(sub)
     return p
 
 

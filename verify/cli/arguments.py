@@ -1,18 +1,15 @@
-"""What the commands share: their options, their targets (FILE, DIR, FILE:RULE) and `--sizes`."""
+"""What the commands share: their `Options` and `--sizes`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..claims import Bound
 from ..cluster import parse as parse_executor
-from ..options import CacheMode, Options
 from ..errors import BoundError
-from ..explain import select
-from ..targets import collect
+from ..options import CacheMode, Options
 
 
-def _options(args) -> Options:
+def options_of(args) -> Options:
+    """The run's configuration from a command's arguments: every flag the command accepts, and its name."""
     if args.timeout is not None and not (0 < args.timeout <= 86400):
         raise BoundError(f"--timeout must be between 0 and 86400 seconds, got {args.timeout:g}")
     if args.jobs < 1 or args.jobs > 64:
@@ -28,31 +25,11 @@ def _options(args) -> Options:
         cache_mode=CacheMode(args.cache),
         strict_shapes=getattr(args, "strict_shapes", False),
         executor=args.executor,
+        command=args.command,
     )
 
 
-def _targets(paths, strict: bool = False) -> tuple[list, list, list[str]]:
-    """`FILE`, `DIR` and `FILE:RULE` targets -> (claims, errors, notes); a FILE:RULE naming nothing raises."""
-    claims, errors, notes = [], [], []
-    plain: list[str] = []
-
-    def flush():
-        for path in plain:        # one by one: a missing path is one error, not the end of the run
-            c, e, n = collect([path], strict)
-            claims.extend(c), errors.extend(e), notes.extend(n)
-        plain.clear()
-
-    for target in paths:
-        if Path(target).exists() or ":" not in target:
-            plain.append(target)
-            continue
-        flush()
-        claims.extend(select(target, strict))
-    flush()
-    return claims, errors, notes
-
-
-def _sizes(spec: str | None) -> dict:
+def parse_sizes(spec: str | None) -> dict:
     sizes = {}
     for part in (spec or "").split(","):
         if not part.strip():

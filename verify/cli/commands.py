@@ -13,12 +13,13 @@ from ..driver import ENCODING_VERSION
 from ..errors import BoundError, UsageError, VerifyError
 from ..gate import Report, check_claims, check_equiv
 from ..options import CacheMode
-from .arguments import _options, _sizes, _targets
-from .output import _emit, _Progress, _Stream
+from ..targets import collect_targets
+from .arguments import options_of, parse_sizes
+from .output import Progress, Stream, emit
 
 
 def cmd_check(args, out, err) -> int:
-    options = _options(args)
+    options = options_of(args)
     paths = list(args.paths)
     if args.staged and args.changed_since is None:
         args.changed_since = "HEAD"
@@ -38,8 +39,8 @@ def cmd_check(args, out, err) -> int:
     elif not paths:
         print("usage error: give rule files, chain files or directories (or --changed-since REF)", file=err)
         return 2
-    claims, errors, notes = _targets(paths, options.strict_shapes)
-    with _Stream(args, out, notes, err) as stream, _Progress(args, out, len(claims)) as progress:
+    claims, errors, notes = collect_targets(paths, options)
+    with Stream(args, out, notes, err) as stream, Progress(args, out, len(claims)) as progress:
         report = Report(check_claims(claims, options, progress, stream), errors, notes, claims)
     if not report.results and not report.errors and not report.notes:
         print("error: nothing to check", file=err)
@@ -50,14 +51,14 @@ def cmd_check(args, out, err) -> int:
             print(f"note: wrote {len(written)} certificates to {args.certificates}", file=out)
         else:
             report.notes.append(f"wrote {len(written)} certificates to {args.certificates}")
-    return _emit(report, args, out, err, streamed=stream.active)
+    return emit(report, args, out, err, streamed=stream.active)
 
 
 def cmd_equiv(args, out, err) -> int:
-    options = _options(args)
-    with _Stream(args, out, err=err) as stream:
+    options = options_of(args)
+    with Stream(args, out, err=err) as stream:
         report = check_equiv(args.a, args.b, options, stream)
-    return _emit(report, args, out, err, streamed=stream.active)
+    return emit(report, args, out, err, streamed=stream.active)
 
 
 def cmd_numeric(args, out, err) -> int:
@@ -71,7 +72,7 @@ def cmd_numeric(args, out, err) -> int:
              if value is not None}
     for rank, (_lo, hi) in Bound.parse(args.bound).ranges:
         given[rank.lower()] = hi
-    given.update({k.lower(): v for k, v in _sizes(args.sizes).items()})
+    given.update({k.lower(): v for k, v in parse_sizes(args.sizes).items()})
     for rank, value in given.items():
         if not 1 <= value <= 1 << 20:
             raise BoundError(f"size {rank.upper()}={value} must be between 1 and {1 << 20}")
@@ -104,7 +105,7 @@ def cmd_explain(args, out, err) -> int:
     """Where a refuted rule fails and which candidate preconditions make it hold (see explain.py)."""
     if not (0 < args.budget <= 86400):
         raise BoundError(f"--budget must be between 0 and 86400 seconds, got {args.budget:g}")
-    options = _options(args)
+    options = options_of(args)
     explanations, errors = [], []
     for target in args.targets:
         try:
@@ -126,8 +127,8 @@ def cmd_explain(args, out, err) -> int:
 
 def cmd_report(args, out, err) -> int:
     """Check everything and write DIR/index.html (or .md) and DIR/results.json."""
-    options = _options(args)
-    with _Progress(args, out) as progress:
+    options = options_of(args)
+    with Progress(args, out) as progress:
         data = R.build(args.paths, options, progress)
     for error in data.errors:
         print(error.format(), file=err)
@@ -143,7 +144,7 @@ def cmd_mutate(args, out, err) -> int:
     """Mutate every rule, chain step and program; every non-equivalent mutant must be refuted (mutate.py)."""
     from dataclasses import replace
 
-    options = replace(_options(args), sympy=False, cache_mode=CacheMode.OFF, timeout=args.timeout or 30.0,
+    options = replace(options_of(args), sympy=False, cache_mode=CacheMode.OFF, timeout=args.timeout or 30.0,
                       z3_timeout=5.0)
     result = mutate.run(args.paths, options)
     for error in result.errors:

@@ -1,0 +1,61 @@
+"""The command line as a user drives it: every command honours every flag it accepts, and hints name the command
+that ran."""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+import pytest
+
+from verify import cli
+
+# a rule readable only with implicit tiling (implicit.py): x has rank m on the left and is reduced over m0 on the right
+TILED = "(rewrite (R_max_m x) (R_max_m1 (R_max_m0 x)))\n"
+# what a command needs beyond a rule file to run at all
+EXTRA = {"report": lambda tmp: ["-o", str(tmp / "report")]}
+
+
+def run_cli(*argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.run([str(a) for a in argv], out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def commands_accepting(flag: str) -> list[str]:
+    """The subcommands whose parser accepts `flag`."""
+    sub = next(a for a in cli.parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(name for name, p in sub.choices.items() if any(flag in a.option_strings for a in p._actions))
+
+
+def test_the_flag_census_sees_the_commands():
+    accepting = commands_accepting("--strict-shapes")
+    assert {"check", "explain", "report", "mutate", "run"} <= set(accepting)
+    assert "equiv" not in accepting and "draw" not in accepting     # programs are always read strictly
+    assert commands_accepting("--certificates") == ["check"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", commands_accepting("--strict-shapes"))
+def test_every_command_accepting_strict_shapes_refuses_an_implicitly_tiled_rule(tmp_path, command):
+    rule = tmp_path / "tiled.egg"
+    rule.write_text(TILED)
+    extra = EXTRA.get(command, lambda tmp: [])(tmp_path)
+    code, out, err = run_cli(command, rule, "--strict-shapes", *extra)
+    assert code == 2, (command, out, err)
+    assert f"{rule}:1: shape error: rule 'tiled:1'" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_the_tiled_rule_is_certified_without_strict_shapes(tmp_path):
+    """The strict test above could pass on a rule every reading refuses: this one is certified when read implicitly."""
+    rule = tmp_path / "tiled.egg"
+    rule.write_text(TILED)
+    code, out, _ = run_cli("check", rule, "--cache", "off", "--no-sympy", "--plain")
+    assert code == 0 and "read with implicit tiling" in out
+
+
+@pytest.mark.parametrize("command", ["check", "explain"])
+def test_a_missing_target_file_names_the_command_that_ran(command):
+    code, _, err = run_cli(command, "nosuch.egg:foo")
+    assert code == 2 and f"hint: write verify {command} FILE or FILE:RULE" in err
