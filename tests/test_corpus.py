@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from verify import cli, intervals, refute, sources
+from verify import cli, intervals, refute, targets
 from verify.errors import VerifyError
 from verify.gate import check_claim
 from verify.options import Options
@@ -65,8 +65,8 @@ TRUE, FALSE, MALFORMED = entries("true"), entries("false"), entries("malformed")
 
 def claims_of(path: Path):
     if path.name.endswith(".chain.toml"):
-        return sources.read_chain(path)
-    return sources.claims_of(read_file(path))      # with the file's `; assume:` directives
+        return targets.read_chain(path)
+    return targets.claims_of(read_file(path))      # with the file's `; assume:` directives
 
 
 def replays(claim, cx) -> bool:
