@@ -70,11 +70,11 @@ def test_z3_proves_a_masked_claim_the_normal_form_cannot_and_refutes_a_wrong_one
     wrong = claim_of(f"(rewrite (M_add_mp (M_max_mp (M_sub_mp x y) (Const 0.0)) (M_add_mp y {B})) "
                      f"(M_add_mp (M_max_mp x (M_add_mp y (Const 1.0))) {B}))")
     sizes = {"m": 1, "p": 1}
-    assert smt.decide(wrong, sizes, 5000, fixed={"B": np.array([[-np.inf]])})[0] == "proved"
-    status, model = smt.decide(wrong, sizes, 5000, fixed={"B": np.array([[0.0]])})
-    assert status == "model" and model["B"].tolist() == [[0.0]]
+    assert smt.decide(wrong, sizes, 5000, fixed={"B": np.array([[-np.inf]])}).outcome is smt.Outcome.PROVED
+    answer = smt.decide(wrong, sizes, 5000, fixed={"B": np.array([[0.0]])})
+    assert answer.outcome is smt.Outcome.MODEL and answer.model["B"].tolist() == [[0.0]]
     assert check_claim(wrong, OPTIONS).verdict is Verdict.REFUTED
-    assert smt.decide(wrong, sizes, 5000)[0] == "unknown"       # never a real number for a mask
+    assert smt.decide(wrong, sizes, 5000).outcome is smt.Outcome.UNKNOWN       # never a real number for a mask
 
 
 @pytest.mark.parametrize("rule,assume", [

@@ -120,7 +120,7 @@ def test_scalar_outputs_do_not_crash_the_object_algebras():
     assert check_claim(rule_claim(rule), OPTIONS).verdict is Verdict.CERTIFIED
     claim = rule_claim(read_text("(rewrite (R_add_m1 (R_max_m0 (T_split_m_m1m0 x t))) "
                                  "(R_add_m1 (R_max_m0 (T_split_m_m1m0 x t))))").rules[0])
-    assert smt.decide(claim, {"m": 4, "m1": 2, "m0": 2})[0] == "proved"
+    assert smt.decide(claim, {"m": 4, "m1": 2, "m0": 2}).outcome is smt.Outcome.PROVED
 
 
 @pytest.mark.slow

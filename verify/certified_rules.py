@@ -149,7 +149,7 @@ def certify_named(rules_dir: str | Path, names, options: Options | None = None) 
         if claim.name in first:        # which one a step means would depend on file order: refuse
             other = first[claim.name]
             raise UsageError(f"rule name '{claim.name}' is ambiguous under {rules_dir}: it names the rule at "
-                             f"{other.file}:{other.line} and the one at {claim.file}:{claim.line}",
+                             f"{Location(other.file, other.line)} and the one at {claim.location}",
                              Location(claim.file, claim.line), "give the rules distinct names")
         first[claim.name] = claim
         result = check_claim(claim, options)

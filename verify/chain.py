@@ -17,7 +17,7 @@ from .certified_rules import certify_named
 from .claims import Claim
 from .driver import RulesStepEvidence, check_claim, iterations_text
 from .egglog import Schedule, connect
-from .errors import VerifyError
+from .errors import Location, VerifyError
 from .options import Options
 from .targets import RulesStep
 from .verdict import Result, Verdict
@@ -48,7 +48,7 @@ def rules_step_evidence(claim: RulesStep, options: Options) -> RulesStepEvidence
             continue
         status, r = found[rule]
         assert isinstance(r, Result)
-        where = f"{status.file}:{status.line}" if status.line else status.file
+        where = Location(status.file, status.line)
         if status.verdict is Verdict.CERTIFIED:
             found_by.rules[rule] = r
             cached = " (cached)" if "cache" in r.engines else ""

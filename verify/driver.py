@@ -22,6 +22,7 @@ a claim a cluster worker lost (`lost_result`). `gate` decides which of them a cl
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -36,9 +37,11 @@ from .masks import patterns
 from .normal_form import NormalForm, NotNormalizable, all_equal, exp_overflow_warning
 from .options import Options
 from .reader import read_file
-from .verdict import BY_INDUCTION, NO_BOUND, Result, SizeBound, Verdict
+from .smt import Outcome
+from .symbolic import Agreement
+from .verdict import BY_INDUCTION, NO_BOUND, Result, SizeBound, Verdict, assumption_texts
 
-ENCODING_VERSION = "nf-4"  # bump whenever an encoding or the confirmation of counterexamples changes
+ENCODING_VERSION = "nf-5"  # bump whenever an encoding or the confirmation of counterexamples changes
 
 
 # -- one claim ------------------------------------------------------------------------------------------------
@@ -52,20 +55,13 @@ def normal_form_equal(claim: Claim, sizes, fixed=None) -> bool | None:
         return None
 
 
-def _prove_masked(claim: Claim, sizes, z3_timeout_ms: int):
-    """Every mask pattern at these sizes, by the normal form and, where it cannot decide, by Z3 with the
-    pattern fixed (masks are 0 or -inf, never unknown reals): (status, patterns, z3 proofs, pattern, payload)
-    with status "proved", or Z3's "model"/"unknown" at the first pattern it did not prove."""
-    found = patterns(claim, sizes)
-    z3_proved = 0
-    for pattern in found:
-        if normal_form_equal(claim, sizes, pattern):
-            continue
-        status, payload = smt.decide(claim, sizes, z3_timeout_ms, fixed=pattern)
-        if status != "proved":
-            return status, len(found), z3_proved, pattern, payload
-        z3_proved += 1
-    return "proved", len(found), z3_proved, None, None
+def assignments(claim: Claim, sizes_list) -> Iterator[tuple[dict[str, int], dict | None]]:
+    """Every (sizes, mask pattern) the bounded proof must cover: each size assignment and, for a claim with masks,
+    each mask pattern at it (each element 0 or -inf in every engine: masks are never unknown reals); the pattern
+    is None without masks."""
+    for sizes in sizes_list:
+        for pattern in patterns(claim, sizes):        # [{}] without masks
+            yield sizes, pattern or None
 
 
 def prove_bounded(claim: Claim, options: Options) -> Result:
@@ -75,60 +71,44 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
     bound = SizeBound(the_plan.ranges) if the_plan.ranges else SizeBound.every("no rank is reduced or tiled")
 
     def result(verdict, method, **kw) -> Result:
-        return Result(claim.name, claim.file, claim.line, claim.kind, verdict, bound, method,
-                      time.monotonic() - start, description=claim.description, **kw)
+        return Result.for_claim(claim, verdict, bound, method, time.monotonic() - start, **kw)
 
     cx = refute.search(claim, sizes_list, seed=options.seed, prove_difference=rigorous_difference)
     if cx is not None:
         return result(Verdict.REFUTED, "numeric search, replayed in mpmath", counterexample=cx)
-    methods: list[str] = []
-    z3_proved = 0
-    mask_patterns = 0
-    z3_patterns = 0
-    for sizes in sizes_list:
-        if claim.masks:
-            # Masks are enumerated, pattern by pattern (each element 0 or -inf, in every engine).
-            status, count, by_z3, pattern, payload = _prove_masked(claim, sizes, int(options.z3_timeout * 1000))
-            mask_patterns += count
-            z3_patterns += by_z3
-            if status == "proved":
-                continue
-            where = ", ".join(f"{k.upper()}={v}" for k, v in sorted(sizes.items()))
-            shown = {k: v.tolist() for k, v in pattern.items()}
-            if status == "model":
-                cx = refute.confirm(claim, sizes, payload, "z3 model", prove_difference=rigorous_difference)
-                if cx is not None:
-                    return result(Verdict.REFUTED, "z3 model, replayed in mpmath", counterexample=cx)
-                payload = "z3's model did not replay"
-            return result(Verdict.UNKNOWN, "normal form + z3",
-                          detail=f"at {where}, masks {shown}: the normal form did not decide; {payload}")
-        if normal_form_equal(claim, sizes):
+    # One loop over (sizes, pattern), masked or not, so that both kinds of claim get the same treatment: the
+    # normal form first, Z3 where it cannot decide, a Z3 model replayed in mpmath and shrunk before REFUTED.
+    checked, by_z3 = 0, 0
+    for sizes, pattern in assignments(claim, sizes_list):
+        checked += 1
+        if normal_form_equal(claim, sizes, pattern):
             continue
-        status, payload = smt.decide(claim, sizes, int(options.z3_timeout * 1000))
-        if status == "proved":
-            z3_proved += 1
+        answer = smt.decide(claim, sizes, int(options.z3_timeout * 1000), fixed=pattern)
+        if answer.proved:
+            by_z3 += 1
             continue
         where = ", ".join(f"{k.upper()}={v}" for k, v in sorted(sizes.items()))
-        if status == "model":
-            cx = refute.confirm(claim, sizes, payload, "z3 model", prove_difference=rigorous_difference)
+        if pattern:
+            shown = {k: v.tolist() for k, v in pattern.items()}
+            where += f", masks {shown}"
+        if answer.outcome is Outcome.MODEL:
+            cx = refute.confirm(claim, sizes, answer.model, "z3 model", prove_difference=rigorous_difference)
             if cx is not None:
-                cx = refute.shrink(claim, cx, payload, prove_difference=rigorous_difference)
+                cx = refute.shrink(claim, cx, answer.model, prove_difference=rigorous_difference)
                 return result(Verdict.REFUTED, "z3 model, replayed in mpmath", counterexample=cx)
             return result(Verdict.UNKNOWN, "normal form + z3",
                           detail=f"at {where}: the normal form did not decide and z3's model did not replay")
-        return result(Verdict.UNKNOWN, "normal form + z3", detail=f"at {where}: {payload}")
-    methods.append("normal form")
-    if z3_proved:
-        methods.append(f"z3 ({z3_proved} of {len(sizes_list)} size assignments)")
-    if z3_patterns:
-        methods.append(f"z3 ({z3_patterns} of {mask_patterns} mask patterns)")
-    engines = {"normal form": f"equal at {len(sizes_list) - z3_proved} size assignments"
-                              + (f" ({mask_patterns - z3_patterns} of {mask_patterns} mask patterns)"
-                                 if claim.masks else "")}
-    if z3_proved:
-        engines["z3"] = f"unsat at {z3_proved} size assignments"
-    if z3_patterns:
-        engines["z3"] = f"unsat at {z3_patterns} mask patterns"
+        return result(Verdict.UNKNOWN, "normal form + z3",
+                      detail=f"at {where}: the normal form did not decide; {answer.reason}")
+    methods = ["normal form"]
+    what = "mask patterns" if claim.masks else "size assignments"
+    if by_z3:
+        methods.append(f"z3 ({by_z3} of {checked} {what})")
+    by_nf = (f"equal at {len(sizes_list)} size assignments ({checked - by_z3} of {checked} mask patterns)"
+             if claim.masks else f"equal at {checked - by_z3} size assignments")
+    engines = {"normal form": by_nf}
+    if by_z3:
+        engines["z3"] = f"unsat at {by_z3} {what}"
     engines["numeric search"] = f"no counterexample in {refute.TRIALS} trials x {len(sizes_list)} sizes"
     out = result(Verdict.CERTIFIED, " + ".join(methods), engines=engines)
     warning = exp_overflow_warning(claim, small_sizes(claim, options)[-1])
@@ -184,18 +164,17 @@ def second_opinion(claim: Claim, options: Options, result: Result) -> Result:
     if isinstance(outcome, Failure):
         result.engines["sympy"] = outcome.detail
         return result
-    status, detail = outcome
-    result.engines["sympy"] = f"{status}: {detail}"
-    if status == "disagrees":
+    result.engines["sympy"] = str(outcome)
+    if outcome.agreement is Agreement.DISAGREES:
         result.verdict = Verdict.ERROR
-        result.detail = f"internal error: the normal form certified this but SymPy disagrees ({detail})"
+        result.detail = f"internal error: the normal form certified this but SymPy disagrees ({outcome.detail})"
     return result
 
 
 def check_claim(claim: Claim, options: Options) -> Result:
     """The verdict on one claim, naming the assumptions (`B unmasked along m`) it holds under."""
     result = _check_claim_cached(claim, options)
-    result.assumptions = [f"{mask} unmasked along {rank}" for mask, rank in claim.assumptions]
+    result.assumptions = assumption_texts(claim)
     return result
 
 
@@ -235,8 +214,7 @@ def _check_claim_uncached(claim: Claim, options: Options) -> Result:
         verdict = Verdict.UNKNOWN if outcome.kind in ("timeout", "memory") else Verdict.ERROR
         if outcome.kind == "user":
             verdict = Verdict.ERROR
-        return Result(claim.name, claim.file, claim.line, claim.kind, verdict, NO_BOUND, "-",
-                      time.monotonic() - start, detail=outcome.detail, description=claim.description)
+        return Result.for_claim(claim, verdict, NO_BOUND, "-", time.monotonic() - start, detail=outcome.detail)
     outcome, lifted = outcome
     result = second_opinion(claim, options, outcome)
     before_induction = (result.bound, result.method)
@@ -296,10 +274,16 @@ def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
         result.verdict = Verdict.UNKNOWN
         result.detail = f"bounded check certified ({result.bound}) but induction lemmas failed: {'; '.join(failed)}"
         return result
-    bounded = result.bound
-    result.engines["bounded"] = f"{result.method} at {bounded}"
-    result.bound = SizeBound.every(BY_INDUCTION)
-    result.method = f"induction: {', '.join(claim.unbounded)} ({len(lemmas)} lemmas); {result.method} at {bounded}"
+    return widened(result, SizeBound.every(BY_INDUCTION), f"induction: {', '.join(claim.unbounded)} "
+                                                           f"({len(lemmas)} lemmas)")
+
+
+def widened(result: Result, bound: SizeBound, lifted_by: str) -> Result:
+    """A bounded certificate widened by a lift to `bound` (all sizes), keeping the bounded proof's method."""
+    result.bounded_method = result.bounded_method or result.method
+    result.engines["bounded"] = f"{result.bounded_method} at {result.bound}"
+    result.method = f"{lifted_by}; {result.bounded_method} at {result.bound}"
+    result.bound, result.lifted_by = bound, lifted_by
     return result
 
 
@@ -328,10 +312,11 @@ def lift_rule_level(claim: Claim, result: Result, lifted,
     if claim.unbounded:
         # both lifts hold: the rule-level one decides (its obligations are generated from the claim's own IR
         # and every rank, E, P, F included, is symbolic); the model induction stays as a second opinion
-        induction = result.method.split("; ")[0]
+        induction = result.lifted_by
         result.engines["induction (models, second opinion)"] = induction
         if before_induction is not None:
             result.bound, result.method = before_induction
+            result.bounded_method = result.lifted_by = ""
         lifted_result = lift_rule_level(replace(claim, unbounded=()), result, lifted)
         lifted_result.method += f"; second opinion: {induction}"
         return lifted_result
@@ -339,18 +324,15 @@ def lift_rule_level(claim: Claim, result: Result, lifted,
         result.engines["unbounded"] = f"not lifted: {lifted.reason}"
         result.detail = (result.detail + "; " if result.detail else "") + f"not lifted to all sizes: {lifted.reason}"
         return result
-    bounded = result.bound
     lemmas = ", ".join(f"{n}" for n, _ in lifted.lemma_obligations)
-    result.engines["bounded"] = f"{result.method} at {bounded}"
     result.engines["unbounded"] = (f"{lifted.shape}: {len(lifted.obligations)} obligations proved "
                                    f"({', '.join(o.name for o in lifted.obligations)}) in "
                                    f"{sum(o.seconds for o in lifted.obligations) * 1000:.0f} ms"
                                    + (f"; lemmas (induction): {lemmas}" if lemmas else ""))
-    result.bound = lifted.bound()
     # every rank is symbolic in the lift: a bound given for a pinned rank is covered, not merely "not checked"
     result.warnings = [w for w in result.warnings if not w.endswith("pinned to 1, which decides every size")]
-    result.method = f"{lifted.method_text()}; {result.method} at {bounded}"
-    return result
+    result.shape = lifted.shape + (f" [{', '.join(lifted.lemmas)}]" if lifted.lemmas else "")
+    return widened(result, lifted.bound(), lifted.method_text())
 
 
 
@@ -370,8 +352,7 @@ def apply_guard(result: Result, ok: bool, detail: str) -> Result:
 
 def lost_result(claim: Claim, detail: str, seconds: float) -> Result:
     """A claim whose executor (a cluster worker) returned nothing: UNKNOWN, never a pass."""
-    return Result(claim.name, claim.file, claim.line, claim.kind, Verdict.UNKNOWN, NO_BOUND, "-", seconds,
-                  detail=detail, description=claim.description)
+    return Result.for_claim(claim, Verdict.UNKNOWN, NO_BOUND, "-", seconds, detail=detail)
 
 
 @dataclass
@@ -407,10 +388,8 @@ def rules_step_result(claim: Claim, found: RulesStepEvidence, seconds: float) ->
     engines, warnings = found.engines, found.warnings
 
     def result(verdict, bound=NO_BOUND, method="-", detail="", counterexample=None) -> Result:
-        out = Result(claim.name, claim.file, claim.line, claim.kind, verdict, bound, method, seconds,
-                     counterexample, detail, engines, warnings, claim.description)
-        out.assumptions = [f"{mask} unmasked along {rank}" for mask, rank in claim.assumptions]
-        return out
+        return Result.for_claim(claim, verdict, bound, method, seconds, counterexample=counterexample,
+                                detail=detail, engines=engines, warnings=warnings)
 
     if found.unreadable or found.equivalence is None:
         return result(Verdict.ERROR, detail=f"the rules under {found.rules_dir} could not be read: {found.unreadable}")
@@ -469,7 +448,5 @@ def _shapes(results: dict) -> str:
     """'reduction split [split.max] (split-max), ...': each rule's unbounded shape, rules grouped by shape."""
     groups: dict[str, list[str]] = {}
     for rule, r in results.items():
-        shape = r.method.split(";")[0].removeprefix("unbounded: ").split(" (")[0] \
-            if r.method.startswith("unbounded: ") else f"bounded ({r.bound})"
-        groups.setdefault(shape, []).append(rule)
+        groups.setdefault(r.shape or f"bounded ({r.bound})", []).append(rule)
     return ", ".join(f"{shape} ({', '.join(rules)})" for shape, rules in groups.items())

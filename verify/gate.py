@@ -25,7 +25,7 @@ from .options import CacheMode, Options
 from .reader import read_file
 from .targets import RulesStep, collect
 from .vacuity import vacuity_guard
-from .verdict import Result, Verdict, error_result
+from .verdict import Result, error_result, exit_status
 
 
 @dataclass
@@ -38,9 +38,7 @@ class Report:
     @property
     def exit_code(self) -> int:
         """2 if any ERROR or bad input, else 1 if anything is REFUTED or UNKNOWN, else 0."""
-        if self.errors or any(r.verdict is Verdict.ERROR for r in self.results):
-            return 2
-        return 0 if all(r.verdict is Verdict.CERTIFIED for r in self.results) else 1
+        return exit_status((r.verdict for r in self.results), len(self.errors))
 
     def error_results(self) -> list[Result]:
         """Each error as an ERROR result (for --json): a bad rule is its own entry, named and located."""

@@ -39,7 +39,7 @@ from .options import Options
 from .reader import SourceFile, expand_paths, read_file
 from .shapes import expr_ranks, program_ranks
 from .targets import assumptions_above, collect
-from .verdict import Result, Verdict
+from .verdict import Result, Verdict, exit_status
 
 BINARY = ("add", "sub", "mul", "div", "max")
 
@@ -87,11 +87,7 @@ class MutationReport:
     def exit_code(self) -> int:
         """The exit-status rule: 2 for bad input or an ERROR on an unmutated rule or step; 1 if one of them is
         REFUTED or UNKNOWN (mutating a false rule proves nothing) or a mutant was not refuted; else 0."""
-        if self.errors or any(r.verdict is Verdict.ERROR for r in self.originals):
-            return 2
-        if any(r.verdict is not Verdict.CERTIFIED for r in self.originals):
-            return 1
-        return 0 if self.score == 1.0 else 1
+        return exit_status((r.verdict for r in self.originals), len(self.errors), self.score != 1.0)
 
     def format(self, verbose: bool = False) -> str:
         refuted, certified = self.by_verdict(Verdict.REFUTED), self.by_verdict(Verdict.CERTIFIED)
@@ -107,7 +103,7 @@ class MutationReport:
             lines.append(f"  the unmutated rules and steps: {len(self.originals) - len(failed)} of "
                          f"{len(self.originals)} certified")
         for r in failed:
-            lines.append(f"  not certified (its mutants prove nothing): {r.file}:{r.line} {r.name}: "
+            lines.append(f"  not certified (its mutants prove nothing): {r.location} {r.name}: "
                          f"{r.verdict.value} {r.detail}".rstrip())
         if certified:
             lines.append("equivalent mutants (certified: the change keeps the meaning):")

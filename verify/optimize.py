@@ -28,13 +28,13 @@ from .egglog import (
     rules_operators,
     saturate,
 )
-from .errors import UsageError, VerifyError
+from .errors import Location, UsageError, VerifyError
 from .gate import check_claim, check_claims
 from .options import Options
 from .reader import SourceFile, read_file, read_text
 from .shapes import program_ranks
 from .targets import claims_of, collect
-from .verdict import Result, Verdict
+from .verdict import Result, Verdict, exit_status
 
 # -- export ------------------------------------------------------------------------------------------------------------
 
@@ -81,7 +81,7 @@ def export_text(statuses: list[RuleStatus], rules_dir: str, only: str | None = N
         analysis_rules(rules_operators(rules)),
     ]
     for rule in rules:
-        where = f"{rule.file}:{rule.line}" if rule.line else rule.file
+        where = Location(rule.file, rule.line)
         lines.append(f"; {rule.name} ({where}): {rule.certificate()}")
         lines.extend(f"; warning: {w}" for w in rule.warnings)
         lines.extend(rewrite_text(rule))
@@ -180,11 +180,7 @@ class RunCheck:
     def exit_code(self) -> int:
         verdicts = ([r.verdict for r in self.results]
                     + [v.verdict for _, v in self.validations if not isinstance(v, str)])
-        if self.errors or Verdict.ERROR in verdicts:
-            return 2
-        if any(v is not Verdict.CERTIFIED for v in verdicts) or any(isinstance(v, str) for _, v in self.validations):
-            return 1
-        return 0
+        return exit_status(verdicts, len(self.errors), any(isinstance(v, str) for _, v in self.validations))
 
 
 def check_run(path: str, outputs: list[RunOutput], options: Options | None = None) -> RunCheck | None:

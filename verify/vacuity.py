@@ -57,8 +57,7 @@ def _check_canary(label: str, claim: Claim) -> str | None:
     pattern = {m: inputs[m] for m in claim.masks} or None     # masks: the counterexample's own pattern
     if driver.normal_form_equal(claim, cx.sizes, pattern):
         return f"{label}: the normal form proves it at {cx.sizes}"
-    status, _ = smt.decide(claim, cx.sizes, 10_000, fixed=pattern)
-    if status == "proved":
+    if smt.decide(claim, cx.sizes, 10_000, fixed=pattern).proved:
         return f"{label}: z3 proves it at {cx.sizes}"
     return None
 

@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from .claims import ClaimKind
+from .errors import Location
 
 
 class Verdict(enum.StrEnum):
@@ -117,6 +118,21 @@ class SizeBound:
 NO_BOUND = SizeBound()
 
 
+def exit_status(verdicts, errors: int = 0, failed: bool = False) -> int:
+    """The exit-status rule of every command (README): 2 if there was bad input (`errors`) or any ERROR, else 1
+    if anything is REFUTED or UNKNOWN or something else `failed` (a requested output not written, a mutant not
+    refuted), else 0."""
+    verdicts = list(verdicts)
+    if errors or Verdict.ERROR in verdicts:
+        return 2
+    return 1 if failed or any(v is not Verdict.CERTIFIED for v in verdicts) else 0
+
+
+def assumption_texts(claim) -> list[str]:
+    """The preconditions a verdict on `claim` holds under, as the verdict states them."""
+    return [f"{mask} unmasked along {rank}" for mask, rank in claim.assumptions]
+
+
 @dataclass
 class Result:
     name: str
@@ -133,6 +149,21 @@ class Result:
     warnings: list[str] = field(default_factory=list)
     description: str = ""
     assumptions: list[str] = field(default_factory=list)    # preconditions the verdict holds under (`; assume:`)
+    # when a lift widened a bounded verdict to all sizes: method = "{lifted_by}; {bounded_method} at {bound}"
+    bounded_method: str = ""            # the bounded proof's method
+    lifted_by: str = ""                 # the lift's method ("induction: ...", "unbounded: SHAPE ...")
+    shape: str = ""                     # the shape the rule-level lift proved the claim for, with its lemmas
+
+    @property
+    def location(self) -> Location:
+        return Location(self.file, self.line)
+
+    @staticmethod
+    def for_claim(claim, verdict: Verdict, bound: SizeBound, method: str, seconds: float, **fields) -> Result:
+        """A result about `claim`: its name, place, kind, description and assumptions, and the verdict given."""
+        fields.setdefault("assumptions", assumption_texts(claim))
+        return Result(claim.name, claim.file, claim.line, claim.kind, verdict, bound, method, seconds,
+                      description=claim.description, **fields)
 
     @staticmethod
     def from_json(data: dict) -> Result:
@@ -164,7 +195,7 @@ def dumps(results: list[Result]) -> str:
 # -- text -----------------------------------------------------------------------------------------------------
 
 def headline(result: Result) -> str:
-    where = f"{result.file}:{result.line}" if result.line else result.file
+    where = result.location
     match result.verdict:
         case Verdict.CERTIFIED:
             under = f"; assuming {', '.join(result.assumptions)}" if result.assumptions else ""
@@ -344,5 +375,7 @@ def result_from_json(data: dict) -> Result:
         counterexample=counterexample,
         detail=data.get("detail", ""), engines=dict(data.get("engines", {})), warnings=list(data.get("warnings", [])),
         description=data.get("description", ""), assumptions=list(data.get("assumptions", [])),
+        bounded_method=data.get("bounded_method", ""), lifted_by=data.get("lifted_by", ""),
+        shape=data.get("shape", ""),
     )
 

@@ -120,9 +120,7 @@ def cmd_explain(args, out, err) -> int:
         out.write(explain.dumps(explanations) + "\n")
     else:
         print("\n\n".join(e.format() for e in explanations), file=out)
-    if errors or any(e.result.verdict is V.Verdict.ERROR for e in explanations):
-        return 2
-    return 0 if all(e.result.verdict is V.Verdict.CERTIFIED for e in explanations) else 1
+    return V.exit_status((e.result.verdict for e in explanations), len(errors))
 
 
 def cmd_report(args, out, err) -> int:

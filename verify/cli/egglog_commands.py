@@ -54,8 +54,7 @@ def cmd_export(args, out, err) -> int:
     for s in shown:
         if not s.exported:
             print(f"  not exported: {s.name} ({s.file}:{s.line or ''}): {s.reason or s.verdict}", file=out)
-    verdicts = {s.verdict for s in shown}
-    return 2 if V.Verdict.ERROR in verdicts else 1 if verdicts & {V.Verdict.REFUTED, V.Verdict.UNKNOWN} else 0
+    return V.exit_status(s.verdict for s in shown)
 
 
 def cmd_optimize(args, out, err) -> int:

@@ -89,7 +89,7 @@ class Stream:
                 claim = self.claims.get(i)
                 if since is None or claim is None or time.monotonic() - since < self.interval:
                     continue
-                where = f"{claim.file}:{claim.line}" if claim.line else claim.file
+                where = claim.location
                 try:
                     print(f"... still checking {claim.name} ({where}), {time.monotonic() - since:.0f} s",
                           file=self.beat_out, flush=True)
@@ -134,7 +134,7 @@ def _rich(report: Report, out) -> None:
             method = r.method if r.verdict is V.Verdict.CERTIFIED else r.detail or r.method
             if r.verdict is V.Verdict.CERTIFIED and r.assumptions:
                 method += f"; assuming {', '.join(r.assumptions)}"
-            table.add_row(escape(r.name), escape(f"{r.file}:{r.line}" if r.line else r.file),
+            table.add_row(escape(r.name), escape(str(r.location)),
                           f"[{colour}]{r.verdict.value}[/{colour}]", escape(str(r.bound)), escape(method),
                           f"{r.seconds:.3f}{cached}")
         console.print(table)

@@ -22,6 +22,7 @@ import math
 from typing import assert_never
 
 from .. import ir
+from ..errors import Location
 from ..notation import map_name, operator_name
 from ..shapes import _Checker, program_ranks
 from . import lower
@@ -237,7 +238,7 @@ class Emitter:
         return self.names
 
     def where(self, b: ir.Binding) -> str:
-        return f"{self.program.file}:{b.line}" if b.line else self.program.file
+        return str(Location(self.program.file, b.line))
 
     def bind(self, name: str, ctx: Context) -> Value:
         b = self.program.bindings[name]
