@@ -19,7 +19,15 @@ from .errors import BoundError, Location, ShapeError
 from .evaluate import BATCH, FLOAT, Algebra, Evaluator, Tensor
 from .implicit import READING, describe, implicit_rule, split_pairs, unrelated_tiling
 from .masks import parse_assumption
-from .shapes import _allowed, _Checker, _substitute, check_split_tiles, expr_ranks, infer_rule, program_ranks
+from .shapes import (
+    RankChecker,
+    allowed_ranks,
+    check_split_tiles,
+    expr_ranks,
+    infer_rule,
+    program_ranks,
+    substitute_inputs,
+)
 
 
 @dataclass(frozen=True)
@@ -249,13 +257,13 @@ def _hoisted_rule_claim(rule: ir.Rule, env=None) -> Claim | None:
     lhs, rhs = _hoist(rule.lhs, bindings), _hoist(rule.rhs, bindings)
     order = ir.rank_names((rule.lhs, rule.rhs))
     allowed: dict = {}
-    _allowed(rule.lhs, frozenset(order), allowed)
-    _allowed(rule.rhs, frozenset(order), allowed)
+    allowed_ranks(rule.lhs, frozenset(order), allowed)
+    allowed_ranks(rule.rhs, frozenset(order), allowed)
     inputs = {name: ir.Input(name, tuple(r for r in order if r in ranks)) for name, ranks in allowed.items()}
-    bindings = {n: ir.Binding(n, _substitute(b.expr, inputs), b.line) for n, b in bindings.items()}
-    lhs, rhs = _substitute(lhs, inputs), _substitute(rhs, inputs)
+    bindings = {n: ir.Binding(n, substitute_inputs(b.expr, inputs), b.line) for n, b in bindings.items()}
+    lhs, rhs = substitute_inputs(lhs, inputs), substitute_inputs(rhs, inputs)
     ranks: dict = dict(env or {})
-    checker = _Checker(rule.file, ranks)
+    checker = RankChecker(rule.file, ranks)
     try:
         for name, binding in bindings.items():
             ranks[name] = checker.ranks(binding.expr)

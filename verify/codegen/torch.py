@@ -24,7 +24,7 @@ from typing import assert_never
 from .. import ir
 from ..errors import Location
 from ..notation import map_name, operator_name
-from ..shapes import _Checker, program_ranks
+from ..shapes import RankChecker, program_ranks
 from . import lower
 from .lower import fail
 
@@ -311,7 +311,7 @@ class Emitter:
         return all(x in carried for x in space)
 
     def ranks_of(self, e: ir.Expr, ctx: Context) -> tuple[str, ...]:
-        checker = _Checker(self.program.file, dict(self.env))
+        checker = RankChecker(self.program.file, dict(self.env))
         prev = {name: (ctx.rank, (ctx.rank,) + v.ranks) for name, v in ctx.prev.items()}
         ranks = checker.ranks(e, prev)
         return tuple(x for x in ranks if x != ctx.rank)
@@ -323,7 +323,7 @@ class Emitter:
         return self.assign(target, f"{v.code}.select({i}, {ctx.k})", v.ranks[:i] + v.ranks[i + 1:])
 
     def state_ranks(self, e: ir.Scan, ctx: Context) -> tuple[str, ...]:
-        checker = _Checker(self.program.file, dict(self.env))
+        checker = RankChecker(self.program.file, dict(self.env))
         prev = {name: (ctx.rank, (ctx.rank,) + v.ranks) for name, v in ctx.prev.items()}
         ranks = checker.scan(e, prev)
         return tuple(x for x in ranks if x != e.rank)
