@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from verify import cli, numerics, refute
-from verify.claims import Bound, equiv_claim
+from verify.claims import equiv_claim
 from verify.errors import ParseError
 from verify.gate import check_claim
 from verify.options import Options
 from verify.reader import read_file, read_text
+from verify.sizes import Bound
 from verify.targets import read_chain
 from verify.verdict import Verdict
 

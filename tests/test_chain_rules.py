@@ -13,8 +13,9 @@ from verify.driver import weakest_bound
 from verify.errors import ParseError
 from verify.gate import check_claim, check_claims
 from verify.options import Options
+from verify.sizes import NO_BOUND, SizeBound
 from verify.targets import RulesStep, read_chain
-from verify.verdict import NO_BOUND, Result, SizeBound, Verdict
+from verify.verdict import Result, Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 PROOFS = ROOT / "proofs"

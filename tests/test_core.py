@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from verify import cli, refute
-from verify.claims import Bound, equiv_claim, plan, rule_claim
+from verify.claims import equiv_claim, rule_claim
 from verify.gate import check_claim, check_equiv
 from verify.options import Options
 from verify.reader import read_file, read_text
+from verify.sizes import Bound, plan
 from verify.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent

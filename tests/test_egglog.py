@@ -163,7 +163,8 @@ def test_optimize_by_memory(library):
 
 @pytest.mark.slow
 def test_translation_validation_failure_is_loud(monkeypatch):
-    from verify.verdict import Result, SizeBound, Verdict
+    from verify.sizes import SizeBound
+    from verify.verdict import Result, Verdict
 
     def refuse(before, after, options=None):
         return [Result("x", "x", None, "equiv", Verdict.REFUTED, SizeBound((("M", 1, 2),)), "test", 0.0,

@@ -10,13 +10,13 @@ import pytest
 
 from verify import cli, optimize
 from verify.cache import KEY_ENV, cache_key
-from verify.claims import Bound
 from verify.driver import ENCODING_VERSION
 from verify.errors import ShapeError
 from verify.gate import declared_sizes, declared_sizes_outside
 from verify.reader import read_text
+from verify.sizes import Bound, SizeBound
 from verify.targets import claims_of
-from verify.verdict import Result, SizeBound, Verdict
+from verify.verdict import Result, Verdict
 
 SPLIT = ('(let K (CreateTensor 1024 4 "K[m,e]"))\n(let T (T_split_m_m1m0 K {tiles}))\n'
          '(let S (R_max_m1 (R_max_m0 T)))\n(extract S)\n')

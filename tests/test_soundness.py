@@ -17,10 +17,11 @@ import pytest
 from test_corpus import CORPUS, OPTIONS, ROOT, claims_of, replays, run_cli  # the corpus runner's helpers
 
 from verify import driver, intervals, isolation, mutate, refute, targets, vacuity
-from verify.claims import Bound, equiv_claim, plan, rule_claim
+from verify.claims import equiv_claim, rule_claim
 from verify.gate import check_claim, check_claims, check_paths
 from verify.options import Options
 from verify.reader import read_file, read_text
+from verify.sizes import Bound, plan
 from verify.verdict import Verdict
 
 # -- what the counterexamples must show ---------------------------------------------------------------------

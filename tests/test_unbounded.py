@@ -235,8 +235,8 @@ def test_unbounded_agrees_with_the_bounded_checker_at_512():
     max-shift is outside the normal form (max of differences): Z3 decides it at M = 8, and at M = 512 the numeric
     search finds no counterexample (the bounded checker's Z3 times out there: that is not counted as agreement)."""
     from verify import refute
-    from verify.claims import Bound, effective_bound, plan
     from verify.intervals import rigorous_difference
+    from verify.sizes import Bound, effective_bound, plan
 
     for claim in _claims("rules"):
         assert lift(claim).lifted
@@ -282,7 +282,8 @@ def test_model_files_are_pinned_by_content_hash():
 
 
 def _certified(claim):
-    from verify.verdict import Result, SizeBound
+    from verify.sizes import SizeBound
+    from verify.verdict import Result
 
     return Result(claim.name, claim.file, claim.line, claim.kind, Verdict.CERTIFIED, SizeBound((("M1", 1, 8),)),
                   "normal form", 0.0)
@@ -414,7 +415,7 @@ def test_a_program_that_counts_its_tiles_is_not_lifted(tmp_path):
     M1 <= 8 only. Its own obligations must fail (z3 may pick M1 = 9), though the plain 2-pass lifts."""
     from dataclasses import replace
 
-    from verify.claims import Bound
+    from verify.sizes import Bound
 
     text = (ROOT / "proofs" / "attention_2pass_deferred.egg").read_text().replace("(extract AV)", "")
     expr = "(M_sub_p C (Const 1.0))"

@@ -124,7 +124,8 @@ def test_plain_output_when_not_a_terminal_and_json_unchanged(tmp_path):
 
 
 def test_progress_bar_counts_results():
-    from verify.verdict import NO_BOUND, Result, Verdict
+    from verify.sizes import NO_BOUND
+    from verify.verdict import Result, Verdict
 
     out = Terminal()
     args = Namespace(json=False, plain=False, paths=[str(ROOT / "rules" / "tiling.egg")])

@@ -29,8 +29,9 @@ import tempfile
 from pathlib import Path
 
 from . import ir
-from .claims import Bound, Claim
+from .claims import Claim
 from .options import CacheMode
+from .sizes import Bound
 from .verdict import Result, Verdict
 
 CACHEABLE = (Verdict.CERTIFIED, Verdict.REFUTED)

@@ -20,8 +20,8 @@ import uuid
 from dataclasses import replace
 
 from .cache import cache_key
-from .claims import effective_bound
 from .errors import UsageError
+from .sizes import effective_bound
 
 # seconds to reach a scheduler before the run is a user error (exit 2); env VERIFY_DASK_CONNECT_TIMEOUT
 CONNECT_TIMEOUT = float(os.environ.get("VERIFY_DASK_CONNECT_TIMEOUT", 10))

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from . import induction, refute, smt, symbolic
 from .cache import Cache, cache_key, structure
-from .claims import Bound, Claim, effective_bound, plan, program_side, side_values, symbolic_inputs
+from .claims import Claim, program_side, side_values, symbolic_inputs
 from .crosscheck import cross_check
 from .induction import LemmaVerdict, lemma_obligations, lift
 from .intervals import rigorous_difference
@@ -37,9 +37,10 @@ from .masks import patterns
 from .normal_form import NormalForm, NotNormalizable, all_equal, exp_overflow_warning
 from .options import Options
 from .reader import read_file
+from .sizes import BY_INDUCTION, NO_BOUND, Bound, SizeBound, effective_bound, plan
 from .smt import Outcome
 from .symbolic import Agreement
-from .verdict import BY_INDUCTION, NO_BOUND, Result, SizeBound, Verdict, assumption_texts
+from .verdict import Result, Verdict, assumption_texts
 
 ENCODING_VERSION = "nf-5"  # bump whenever an encoding or the confirmation of counterexamples changes
 

@@ -34,12 +34,13 @@ from typing import Literal
 import numpy as np
 
 from . import ir, refute
-from .claims import Bound, Claim, ClaimKind, Side, effective_bound, inputs_of, plan, with_assumptions
+from .claims import Claim, ClaimKind, Side, inputs_of, with_assumptions
 from .gate import check_bound_ranks, check_claims
 from .intervals import rigorous_difference
 from .options import CacheMode, Options
+from .sizes import NO_BOUND, Bound, effective_bound, plan
 from .targets import select
-from .verdict import NO_BOUND, Result, Verdict, format_value, headline
+from .verdict import Result, Verdict, format_value, headline
 
 MAX_ASSIGNMENTS = 64        # assignments searched one by one for the smallest failing sizes
 PROVE_ASSIGNMENTS = 16      # of the non-failing ones, how many are proved one by one

@@ -18,11 +18,12 @@ from pathlib import Path
 
 from . import cluster, driver, ir, symbolic
 from .chain import rules_step_evidence
-from .claims import Bound, Claim, effective_bound, equiv_claims, plan, with_assumptions_each
+from .claims import Claim, equiv_claims, with_assumptions_each
 from .errors import BoundError, VerifyError, did_you_mean
 from .induction import lemma_obligations
 from .options import CacheMode, Options
 from .reader import read_file
+from .sizes import Bound, effective_bound, plan
 from .targets import RulesStep, collect
 from .vacuity import vacuity_guard
 from .verdict import Result, error_result, exit_status

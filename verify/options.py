@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from .claims import Bound
+from .sizes import Bound
 
 
 class CacheMode(enum.StrEnum):

@@ -32,11 +32,11 @@ from pathlib import Path
 
 import pytest
 
-from .claims import Bound
 from .errors import VerifyError
 from .gate import Gate
 from .options import CacheMode, Options
 from .reader import read_file
+from .sizes import Bound
 from .targets import collect
 from .verdict import Verdict, format_result
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import driver, smt
-from .claims import Bound, Claim, rule_claim
+from .claims import Claim, rule_claim
 from .intervals import rigorous_difference
 from .isolation import Failure, run_isolated
 from .options import Options
 from .reader import read_text
+from .sizes import Bound
 from .verdict import Verdict
 
 # Canary false identities: the pipeline must refute each, and neither the normal form nor Z3 may prove them.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from .claims import ClaimKind
 from .errors import Location
+from .sizes import NO_BOUND, SizeBound
 
 
 class Verdict(enum.StrEnum):
@@ -68,54 +68,6 @@ class Counterexample:
 
 ResultKind = ClaimKind | Literal["input"]
 
-BY_INDUCTION = "by induction"
-_RANGE = re.compile(r"([A-Z][A-Z0-9]*)\s*(?:<=\s*(\d+)|=\s*(\d+)\s*\.\.\s*(\d+))")
-
-
-@dataclass(frozen=True)
-class SizeBound:
-    """The sizes a verdict covers (`Result.bound`): an inclusive range per rank (bounded), every size (`all_sizes`
-    says why: "by induction", "M1, M0 symbolic", ...), or no sizes at all ("-": no proof ran). `str()` is its one
-    text form (the headline, JSON, certificates); `parse` reads that form back, for JSON and the cache only."""
-
-    ranges: tuple[tuple[str, int, int], ...] = ()     # (RANK, lo, hi)
-    all_sizes: str | None = None
-
-    @staticmethod
-    def every(why: str) -> SizeBound:
-        return SizeBound(all_sizes=why)
-
-    @property
-    def is_all_sizes(self) -> bool:
-        return self.all_sizes is not None
-
-    def __str__(self) -> str:
-        if self.all_sizes is not None:
-            return "all sizes, by induction" if self.all_sizes == BY_INDUCTION else f"all sizes ({self.all_sizes})"
-        if not self.ranges:
-            return "-"
-        return ", ".join(f"{r}<={hi}" if lo == 1 else f"{r}={lo}..{hi}" for r, lo, hi in self.ranges)
-
-    @staticmethod
-    def parse(text: str) -> SizeBound | None:
-        """The inverse of `str()`; None for text that is not a bound."""
-        if text == "-":
-            return SizeBound()
-        if text == "all sizes, by induction":
-            return SizeBound.every(BY_INDUCTION)
-        if text.startswith("all sizes (") and text.endswith(")"):
-            return SizeBound.every(text[len("all sizes ("):-1])
-        ranges = []
-        for part in text.split(","):
-            m = _RANGE.fullmatch(part.strip())
-            if not m:
-                return None
-            lo, hi = (1, int(m.group(2))) if m.group(2) else (int(m.group(3)), int(m.group(4)))
-            ranges.append((m.group(1), lo, hi))
-        return SizeBound(tuple(ranges))
-
-
-NO_BOUND = SizeBound()
 
 
 def exit_status(verdicts, errors: int = 0, failed: bool = False) -> int:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..claims import Bound
 from ..cluster import parse as parse_executor
 from ..errors import BoundError
 from ..options import CacheMode, Options
+from ..sizes import Bound
 
 
 def options_of(args) -> Options:

@@ -8,11 +8,11 @@ from .. import deps, explain, mutate, numerics
 from .. import report as R
 from .. import verdict as V
 from ..certificates import write_certificates
-from ..claims import Bound
 from ..driver import ENCODING_VERSION
 from ..errors import BoundError, UsageError, VerifyError
 from ..gate import Report, check_claims, check_equiv
 from ..options import CacheMode
+from ..sizes import Bound
 from ..targets import collect_targets
 from .arguments import options_of, parse_sizes
 from .output import Progress, Stream, emit
