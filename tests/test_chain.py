@@ -15,7 +15,7 @@ import pytest
 from verify import cli, numerics, refute
 from verify.claims import equiv_claim
 from verify.errors import ParseError
-from verify.gate import check_claim
+from verify.gate import check_by_kind
 from verify.options import Options
 from verify.reader import read_file, read_text
 from verify.sizes import Bound
@@ -42,7 +42,7 @@ def test_whole_chain_certified_for_all_sizes():
     claims = read_chain(PROOFS / "attention.chain.toml")
     assert [c.name for c in claims][0].startswith("3-pass")
     for claim in claims:
-        result = check_claim(claim, FAST)
+        result = check_by_kind(claim, FAST)
         assert result.verdict is Verdict.CERTIFIED, result.detail
         # the rule-level lift decides (every rank symbolic); the model induction is its second opinion
         assert str(result.bound) == "all sizes (E, P, M, F, M1, M0 symbolic)"
@@ -68,7 +68,7 @@ TWINS = [
 @pytest.mark.parametrize("before,after,old,new", TWINS, ids=[f"{a}->{b}:{n[:24]}" for a, b, _, n in TWINS])
 def test_mutated_step_is_refuted(before, after, old, new):
     claim = equiv_claim(program(before), mutated(after, old, new))
-    result = check_claim(claim, Options(bound=Bound.parse("M1=8,M0=4,F=2"), isolate=False, sympy=False))
+    result = check_by_kind(claim, Options(bound=Bound.parse("M1=8,M0=4,F=2"), isolate=False, sympy=False))
     assert result.verdict is Verdict.REFUTED
     cx = result.counterexample
     inputs = {name: np.array(t.values, dtype=float) for name, t in cx.inputs.items()}
@@ -80,7 +80,7 @@ def test_missing_rescale_needs_a_later_larger_score():
     claim = equiv_claim(program("attention.egg"), mutated(
         "attention_1pass.egg", "(M_add_fm1p SLNV (M_mul_fm1p (S_prev_m1 \"RNV\") PRM))",
         "(M_add_fm1p SLNV (S_prev_m1 \"RNV\"))"))
-    result = check_claim(claim, FAST)
+    result = check_by_kind(claim, FAST)
     cx = result.counterexample
     assert cx.sizes["m1"] >= 2
     # with scores that never increase across tiles the mutant agrees with 3-pass
@@ -127,10 +127,10 @@ def test_dropping_the_max_shift_overflows_in_float32_and_is_flagged():
     assert math.isnan(rows[("attention_noshift.egg", "float32")])
     assert rows[("attention.egg", "float32")] < 1e-5
     (claim,) = [c for c in read_chain(PROOFS / "variants.chain.toml") if "without the max shift" in c.name]
-    result = check_claim(claim, FAST)
+    result = check_by_kind(claim, FAST)
     assert result.verdict is Verdict.CERTIFIED
     assert any("exp argument unbounded above" in w for w in result.warnings)
-    plain = check_claim(read_chain(PROOFS / "attention.chain.toml")[0], FAST)
+    plain = check_by_kind(read_chain(PROOFS / "attention.chain.toml")[0], FAST)
     assert not any("exp argument" in w for w in plain.warnings)
     # the chain's F=2: f is pinned in the bounded check and reported there; the lift makes every rank symbolic,
     # so it is covered and no warning remains
@@ -172,7 +172,7 @@ def test_masked_naive_recurrence_is_refuted_with_the_masked_tile():
     from verify.claims import with_assumptions
 
     claim = with_assumptions(claim, ["B unmasked along m"])
-    result = check_claim(claim, Options(bound=Bound.parse("M1=2,M0=2"), isolate=False, sympy=False))
+    result = check_by_kind(claim, Options(bound=Bound.parse("M1=2,M0=2"), isolate=False, sympy=False))
     assert result.verdict is Verdict.REFUTED
     cx = result.counterexample
     mask = np.array(cx.inputs["B"].values, dtype=object)
@@ -184,7 +184,7 @@ def test_masked_naive_recurrence_is_refuted_with_the_masked_tile():
 def test_masked_guarded_recurrence_is_certified_under_the_precondition():
     (claim,) = read_chain(PROOFS / "masked.chain.toml")
     assert claim.assumptions == (("B", "m"),)
-    result = check_claim(claim, FAST)
+    result = check_by_kind(claim, FAST)
     assert result.verdict is Verdict.CERTIFIED
     assert "mask patterns" in result.engines["normal form"]
 
@@ -192,10 +192,10 @@ def test_masked_guarded_recurrence_is_certified_under_the_precondition():
 @pytest.mark.slow
 def test_log_sum_exp_and_a_wrong_one():
     (claim,) = read_chain(PROOFS / "lse.chain.toml")
-    assert check_claim(claim, FAST).verdict is Verdict.CERTIFIED
+    assert check_by_kind(claim, FAST).verdict is Verdict.CERTIFIED
     wrong = mutated("variants/lse_1pass.egg", "(M_add_p (S_last_m1 RM) (M_log_p (S_last_m1 RD)))",
                     "(M_add_p (R_max_m1 LM) (M_log_p (R_add_m1 SLD)))")
-    result = check_claim(equiv_claim(program("variants/lse_3pass.egg"), wrong), FAST)
+    result = check_by_kind(equiv_claim(program("variants/lse_3pass.egg"), wrong), FAST)
     assert result.verdict is Verdict.REFUTED
 
 
@@ -203,7 +203,7 @@ def test_log_sum_exp_and_a_wrong_one():
 @pytest.mark.parametrize("chain", ["variants.chain.toml", "scaled.chain.toml"])
 def test_variant_chains_certified(chain):
     for claim in read_chain(PROOFS / chain):
-        assert check_claim(claim, FAST).verdict is Verdict.CERTIFIED, claim.name
+        assert check_by_kind(claim, FAST).verdict is Verdict.CERTIFIED, claim.name
 
 
 @pytest.mark.slow
@@ -213,7 +213,7 @@ def test_interrupted_certificate_writing_leaves_no_partial_file(tmp_path, monkey
     from verify import certificates
 
     claims = read_chain(PROOFS / "attention.chain.toml")[:2]
-    results = [check_claim(c, FAST) for c in claims]
+    results = [check_by_kind(c, FAST) for c in claims]
     real_dump = certificates.json.dumps
     calls = {"n": 0}
 

@@ -11,7 +11,7 @@ import pytest
 from verify import certified_rules, gate
 from verify.driver import weakest_bound
 from verify.errors import ParseError
-from verify.gate import check_claim, check_claims
+from verify.gate import check_by_kind, check_claims
 from verify.options import Options
 from verify.sizes import NO_BOUND, SizeBound
 from verify.targets import RulesStep, read_chain
@@ -45,7 +45,7 @@ def test_derivation_chain_certified_by_rules():
     assert Path(claims[-1].rhs.file).name == "attention_1pass.egg"
     bounds = []
     for claim in claims:
-        result = check_claim(claim, FAST)
+        result = check_by_kind(claim, FAST)
         assert result.verdict is Verdict.CERTIFIED, result.detail
         assert result.method.startswith(f"rules: {', '.join(claim.rules)} (egglog, ")
         assert result.engines["egglog"].startswith("connected after")
@@ -54,7 +54,7 @@ def test_derivation_chain_certified_by_rules():
         bounds.append(str(result.bound))
     # each step holds at the weakest bound of its rules: every rule is lifted to all sizes (verify/induction/rule_level/)
     assert bounds == ["all sizes (every rule holds at all sizes)"] * 4
-    assert all("; shapes: " in check_claim(c, FAST).method for c in claims[:1])
+    assert all("; shapes: " in check_by_kind(c, FAST).method for c in claims[:1])
 
 
 @pytest.mark.slow
@@ -68,7 +68,7 @@ def test_rules_steps_in_parallel_with_isolated_children():
 @pytest.mark.slow
 def test_rules_that_do_not_connect_the_programs_are_unknown(tmp_path):
     (claim,) = read_chain(derivation_step(tmp_path, 2, '["split-max"]'))
-    result = check_claim(claim, FAST)
+    result = check_by_kind(claim, FAST)
     assert result.verdict is Verdict.UNKNOWN
     assert "the named rules do not connect the programs within 12 iterations" in result.detail
     assert result.engines["equivalence"].startswith("CERTIFIED")   # equal programs, but not by these rules
@@ -76,7 +76,7 @@ def test_rules_that_do_not_connect_the_programs_are_unknown(tmp_path):
 
 @pytest.mark.slow
 def test_a_rule_that_is_not_certified_now_makes_the_step_unknown(tmp_path, monkeypatch):
-    real = certified_rules.check_claim
+    real = certified_rules.check_by_kind
 
     def running_max_times_out(claim, options):
         if claim.name == "running-max":     # the rule (a program pair in rules/online/), not the step
@@ -84,9 +84,9 @@ def test_a_rule_that_is_not_certified_now_makes_the_step_unknown(tmp_path, monke
                           detail="timeout after 60 s (process killed)")
         return real(claim, options)
 
-    monkeypatch.setattr(certified_rules, "check_claim", running_max_times_out)   # the rules are checked there
+    monkeypatch.setattr(certified_rules, "check_by_kind", running_max_times_out)   # the rules are checked there
     (claim,) = read_chain(derivation_step(tmp_path, 3, '["running-max"]'))
-    result = gate.check_claim(claim, FAST)
+    result = gate.check_by_kind(claim, FAST)
     assert result.verdict is Verdict.UNKNOWN
     assert "rule 'running-max'" in result.detail and "UNKNOWN" in result.detail
     assert "egglog" not in result.engines           # an uncertified rule is never used
@@ -109,7 +109,7 @@ def test_a_refuted_rule_refutes_the_step_even_where_the_programs_agree(tmp_path)
     # at M = 1 a max is a sum: the programs are equal there, but the rule that justifies the step is false
     (claim,) = read_chain(false_rule_chain(tmp_path, "M=1..1"))   # rules/ found above the chain file
     assert Path(claim.rules_dir).resolve() == (tmp_path / "rules").resolve()
-    result = check_claim(claim, FAST)
+    result = check_by_kind(claim, FAST)
     assert result.verdict is Verdict.REFUTED
     assert "justified by a refuted rule: rule 'max-is-sum'" in result.detail
     assert result.engines["rule max-is-sum"].startswith("REFUTED")
@@ -118,7 +118,7 @@ def test_a_refuted_rule_refutes_the_step_even_where_the_programs_agree(tmp_path)
 
 def test_unequal_programs_are_refuted_with_the_equivalence_counterexample(tmp_path):
     (claim,) = read_chain(false_rule_chain(tmp_path, "M=2"))
-    result = check_claim(claim, FAST)
+    result = check_by_kind(claim, FAST)
     assert result.verdict is Verdict.REFUTED
     assert result.counterexample is not None and result.counterexample.replayed
 

@@ -26,7 +26,7 @@ import pytest
 
 from verify import cli, intervals, refute, targets
 from verify.errors import VerifyError
-from verify.gate import check_claim
+from verify.gate import check_by_kind
 from verify.options import Options
 from verify.reader import read_file
 from verify.verdict import Verdict
@@ -111,13 +111,13 @@ def case(path: Path):
 def test_verdict(path):
     if expectation(path).verdict == "certified":
         for claim in claims_of(path):
-            result = check_claim(claim, OPTIONS)
+            result = check_by_kind(claim, OPTIONS)
             assert result.verdict is Verdict.CERTIFIED, (result.verdict, result.detail)
             assert result.engines["numeric cross-check"].startswith("agrees")
         return
     steps: dict[str, list] = {}   # a step of programs with several outputs is one claim per output
     for claim in claims_of(path):
-        steps.setdefault(claim.name.split(" [output ")[0], []).append((claim, check_claim(claim, OPTIONS)))
+        steps.setdefault(claim.name.split(" [output ")[0], []).append((claim, check_by_kind(claim, OPTIONS)))
     for pairs in steps.values():
         refuted = [(c, r) for c, r in pairs if r.verdict is Verdict.REFUTED]
         assert refuted, [(r.verdict, r.detail) for _, r in pairs]

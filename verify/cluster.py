@@ -1,6 +1,6 @@
 """`--executor dask[=SCHEDULER_ADDRESS]`: check claims on a dask.distributed cluster (`pip install 'verify[cluster]'`).
 
-The unit of work is the local one: one claim in, one `Result` out, computed by `gate.check_claim` on a worker
+The unit of work is the local one: one claim in, one `Result` out, computed by `gate.check_by_kind` on a worker
 with the same options (so the same engines, child processes, time limits and cache). Each task's dask key is
 the claim's cache key (`cache.cache_key`) plus its index in the run, so a task is named by what it
 proves. Without an address a `LocalCluster` of worker processes on this machine is started for the run (one per

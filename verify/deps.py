@@ -41,7 +41,9 @@ CHECKER = ("verify/", "pyproject.toml")
 
 
 @dataclass
-class Plan:
+class Affected:
+    """What a change since `ref` makes the gate re-check, and why."""
+
     ref: str
     changed: list[str]                                   # repository paths, sorted
     targets: list[str] = field(default_factory=list)     # FILE, FILE:RULE (relative to the working directory)
@@ -170,12 +172,12 @@ def default_paths() -> list[str]:
     return [p for p in ("rules", "proofs") if Path(p).is_dir()] or ["."]
 
 
-def plan(ref: str, paths=None, staged: bool = False) -> Plan:
+def affected(ref: str, paths=None, staged: bool = False) -> Affected:
     """The targets to re-check under `paths` for the changes since `ref` (see the module docstring)."""
     paths = list(paths) if paths else default_paths()
-    _hash_maps.cache_clear()      # it serves the chains of one plan: the tree may have changed since the last
+    _hash_maps.cache_clear()      # it serves the chains of one call: the tree may have changed since the last
     root, changed = changed_files(ref, Path.cwd(), staged)
-    out = Plan(ref, changed)
+    out = Affected(ref, changed)
     abs_changed = {(root / c).resolve() for c in changed}
     files = [p.resolve() for p in expand_paths(paths)] if paths else []
     universe = [Path(p).resolve() for p in paths]

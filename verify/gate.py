@@ -4,7 +4,7 @@ check claims, so that every one of them gets the same run. For a run over a list
    2), not one ERROR per claim; a rank named in `--bound` that no claim has is a user error too;
 2. the vacuity guard (`vacuity.vacuity_guard`), once per process; if it fails, every verdict of the run is
    UNKNOWN (`driver.apply_guard`) and the cache is neither read nor written;
-3. each claim by what it is (`check_claim`): a chain step `by = "rules"` from the evidence of its rules
+3. each claim by what it is (`check_by_kind`): a chain step `by = "rules"` from the evidence of its rules
    (`chain.rules_step_evidence`), any other claim by the driver's pipeline, on the executor asked for
    (threads of killable child processes, or a dask cluster).
 """
@@ -46,7 +46,7 @@ class Report:
         return [error_result(e) for e in self.errors]
 
 
-def check_claim(claim: Claim, options: Options) -> Result:
+def check_by_kind(claim: Claim, options: Options) -> Result:
     """One claim, by what it is (step 3 of the module docstring); no guard. A module-level function: cluster
     workers import it by name."""
     if isinstance(claim, RulesStep):
@@ -94,7 +94,7 @@ class Gate:
         self.claims, self.options = claims, options
 
     def check(self, claim: Claim) -> Result:
-        return driver.apply_guard(check_claim(claim, self.options), self.guard_ok, self.guard_detail)
+        return driver.apply_guard(check_by_kind(claim, self.options), self.guard_ok, self.guard_detail)
 
     def run(self, progress=None, events=None) -> list[Result]:
         """Every claim's result, in input order. `progress(result)` and `events.finished(index, result)` are
@@ -115,10 +115,10 @@ class Gate:
         def one(i, claim):
             if events:
                 events.started(i, claim)
-            return check_claim(claim, options)
+            return check_by_kind(claim, options)
 
         if options.executor != "local" and claims:
-            for i, result in cluster.map_claims(claims, options, events, check=check_claim, lost=driver.lost_result,
+            for i, result in cluster.map_claims(claims, options, events, check=check_by_kind, lost=driver.lost_result,
                                                 encoding=driver.ENCODING_VERSION):
                 finish(i, result)
         elif options.jobs <= 1:

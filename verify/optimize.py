@@ -29,7 +29,7 @@ from .egglog import (
     saturate,
 )
 from .errors import Location, UsageError, VerifyError
-from .gate import check_claim, check_claims
+from .gate import check_by_kind, check_claims
 from .options import Options
 from .reader import SourceFile, read_file, read_text
 from .shapes import program_ranks
@@ -161,7 +161,7 @@ def validate_translation(before: ir.Program, after: ir.Program, options: Options
     """Translation validation: the extracted program equals the input, output by output (paired by position;
     a different number of outputs is an error), by the checker."""
     claims = equiv_claims(before, after, name=f"{Path(before.file).name} == optimized")
-    return [check_claim(claim, options or Options()) for claim in claims]
+    return [check_by_kind(claim, options or Options()) for claim in claims]
 
 
 # -- verify run: the file's own rules and extractions checked ----------------------------------------------------

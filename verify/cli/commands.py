@@ -24,7 +24,7 @@ def cmd_check(args, out, err) -> int:
     if args.staged and args.changed_since is None:
         args.changed_since = "HEAD"
     if args.changed_since is not None:
-        plan = deps.plan(args.changed_since, paths, staged=args.staged)
+        plan = deps.affected(args.changed_since, paths, staged=args.staged)
         staged = " (staged)" if args.staged else ""
         print(f"changed since {args.changed_since}{staged}: {len(plan.changed)} file(s); re-checking "
               f"{len(plan.targets)} target(s)" + "".join(f"\n  {t}  ({plan.reasons[t]})" for t in plan.targets),
@@ -159,7 +159,7 @@ def cmd_mutate(args, out, err) -> int:
 def cmd_deps(args, out, err) -> int:
     import json
 
-    plan = deps.plan(args.changed_since, args.paths, staged=args.staged)
+    plan = deps.affected(args.changed_since, args.paths, staged=args.staged)
     if args.json:
         out.write(json.dumps({"ref": plan.ref, "changed": plan.changed, "targets": plan.targets,
                               "reasons": plan.reasons, "files": plan.files}, indent=2) + "\n")
