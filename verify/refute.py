@@ -77,7 +77,8 @@ def search(claim: Claim, assignments, *, prove_difference: ProveDifference, seed
             break
         if edge is not None and time.monotonic() - edge_time > ORDINARY_SECONDS:
             break
-        inputs = masks.draw_inputs(claim, sizes, rng, TRIALS, lambda shape: masks.rows(rng, shape, TRIALS, TRIAL_STRATEGIES))
+        inputs = masks.draw_inputs(claim, sizes, rng, TRIALS,
+                                   lambda shape: masks.rows(rng, shape, TRIALS, TRIAL_STRATEGIES))
         lv, rv = side_values(claim, sizes, FLOAT, inputs, batch=TRIALS)
         bad = mismatches(lv, rv)
         bad = np.broadcast_to(bad, (TRIALS,) + bad.shape[1:])  # a claim without inputs has no trial axis
