@@ -25,7 +25,7 @@ LAYERS: dict[str, str] = {
     "verify.refute": "engines", "verify.intervals": "engines", "verify.induction": "engines",
     "verify.egglog": "engines",
     "verify.driver": "decide", "verify.cluster": "decide",
-    "verify.cache": "decide", "verify.certificates": "decide", "verify.chain": "decide", "verify.vacuity": "decide",
+    "verify.cache": "decide", "verify.certificates": "decide", "verify.rules_step": "decide", "verify.vacuity": "decide",
     "verify.crosscheck": "decide", "verify.isolation": "decide", "verify.gate": "decide",
     "verify.certified_rules": "decide", "verify.targets": "decide",
     "verify.optimize": "applications", "verify.numerics": "applications", "verify.mutate": "applications", "verify.explain": "applications",

@@ -15,7 +15,7 @@ Each claim runs in a child process that is killed at `--timeout` (Z3 and SymPy d
 limits); a killed check is UNKNOWN.
 
 Besides one claim's pipeline, the verdicts made from outside evidence: a chain step `by = "rules"`
-(`rules_step_result`, from `chain.rules_step_evidence`), a run whose vacuity guard failed (`apply_guard`), and
+(`rules_step_result`, from `rules_step.rules_step_evidence`), a run whose vacuity guard failed (`apply_guard`), and
 a claim a cluster worker lost (`lost_result`). `gate` decides which of them a claim needs.
 """
 
@@ -359,7 +359,7 @@ def lost_result(claim: Claim, detail: str, seconds: float) -> Result:
 @dataclass
 class RulesStepEvidence:
     """What the named rules, egglog and the translation validation said about a chain step `by = "rules"`
-    (gathered by `chain.rules_step_evidence`)."""
+    (gathered by `rules_step.rules_step_evidence`)."""
 
     rules_dir: str
     names: tuple[str, ...]
@@ -383,7 +383,7 @@ def iterations_text(count: int) -> str:
 
 
 def rules_step_result(claim: Claim, found: RulesStepEvidence, seconds: float) -> Result:
-    """The verdict on a chain step `by = "rules"` (see `chain`): CERTIFIED at the weakest of the rules' bounds
+    """The verdict on a chain step `by = "rules"` (see `rules_step`): CERTIFIED at the weakest of the rules' bounds
     when every rule is certified and egglog connects the programs; the translation validation can refute the
     step, never certify it."""
     engines, warnings = found.engines, found.warnings

@@ -5,7 +5,7 @@ check claims, so that every one of them gets the same run. For a run over a list
 2. the vacuity guard (`vacuity.vacuity_guard`), once per process; if it fails, every verdict of the run is
    UNKNOWN (`driver.apply_guard`) and the cache is neither read nor written;
 3. each claim by what it is (`check_by_kind`): a chain step `by = "rules"` from the evidence of its rules
-   (`chain.rules_step_evidence`), any other claim by the driver's pipeline, on the executor asked for
+   (`rules_step.rules_step_evidence`), any other claim by the driver's pipeline, on the executor asked for
    (threads of killable child processes, or a dask cluster).
 """
 
@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import cluster, driver, ir, symbolic
-from .chain import rules_step_evidence
 from .claims import Claim, equiv_claims, with_assumptions_each
 from .errors import BoundError, VerifyError, did_you_mean
 from .induction import lemma_obligations
 from .options import CacheMode, Options
 from .reader import read_file
+from .rules_step import rules_step_evidence
 from .sizes import Bound, effective_bound, plan
 from .targets import RulesStep, collect
 from .vacuity import vacuity_guard

@@ -4,7 +4,7 @@ target names (`select`). Both take the run's `Options`, so a flag such as `--str
 command that reads files. Nothing here is checked or decided; the gate checks what this reads.
 
 A chain step `by = "rules"` becomes a `RulesStep`: `lhs` (the `from` program) rewrites to `rhs` (the `to`
-program) with the named rules, which must exist under its rules directory; `chain.rules_step_evidence` gathers
+program) with the named rules, which must exist under its rules directory; `rules_step.rules_step_evidence` gathers
 what the driver decides it by.
 """
 
