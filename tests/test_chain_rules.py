@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from verify import certified_rules, gate
-from verify.driver import weakest_bound
 from verify.errors import ParseError
 from verify.gate import check_by_kind, check_claims
 from verify.options import Options
+from verify.rules_step import weakest_bound
 from verify.sizes import NO_BOUND, SizeBound
-from verify.targets import RulesStep, read_chain
+from verify.targets import read_chain
 from verify.verdict import Result, Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,17 +40,17 @@ def derivation_step(tmp_path: Path, number: int, rules: str) -> Path:
 @pytest.mark.slow
 def test_derivation_chain_certified_by_rules():
     claims = read_chain(PROOFS / "derivation.chain.toml")
-    assert len(claims) == 4 and all(isinstance(c, RulesStep) for c in claims)
+    assert len(claims) == 4 and all(c.by_rules is not None for c in claims)
     assert Path(claims[0].lhs.file).name == "attention.egg"
     assert Path(claims[-1].rhs.file).name == "attention_1pass.egg"
     bounds = []
     for claim in claims:
         result = check_by_kind(claim, FAST)
         assert result.verdict is Verdict.CERTIFIED, result.detail
-        assert result.method.startswith(f"rules: {', '.join(claim.rules)} (egglog, ")
+        assert result.method.startswith(f"rules: {', '.join(claim.by_rules.rules)} (egglog, ")
         assert result.engines["egglog"].startswith("connected after")
         assert result.engines["equivalence"].startswith("CERTIFIED")
-        assert all(result.engines[f"rule {r}"].startswith("CERTIFIED") for r in claim.rules)
+        assert all(result.engines[f"rule {r}"].startswith("CERTIFIED") for r in claim.by_rules.rules)
         bounds.append(str(result.bound))
     # each step holds at the weakest bound of its rules: every rule is lifted to all sizes (verify/induction/rule_level/)
     assert bounds == ["all sizes (every rule holds at all sizes)"] * 4
@@ -76,7 +76,7 @@ def test_rules_that_do_not_connect_the_programs_are_unknown(tmp_path):
 
 @pytest.mark.slow
 def test_a_rule_that_is_not_certified_now_makes_the_step_unknown(tmp_path, monkeypatch):
-    real = certified_rules.check_by_kind
+    real = certified_rules.check_claim
 
     def running_max_times_out(claim, options):
         if claim.name == "running-max":     # the rule (a program pair in rules/online/), not the step
@@ -84,7 +84,7 @@ def test_a_rule_that_is_not_certified_now_makes_the_step_unknown(tmp_path, monke
                           detail="timeout after 60 s (process killed)")
         return real(claim, options)
 
-    monkeypatch.setattr(certified_rules, "check_by_kind", running_max_times_out)   # the rules are checked there
+    monkeypatch.setattr(certified_rules, "check_claim", running_max_times_out)   # the rules are checked there
     (claim,) = read_chain(derivation_step(tmp_path, 3, '["running-max"]'))
     result = gate.check_by_kind(claim, FAST)
     assert result.verdict is Verdict.UNKNOWN
@@ -108,7 +108,7 @@ def false_rule_chain(tmp_path: Path, bound: str) -> Path:
 def test_a_refuted_rule_refutes_the_step_even_where_the_programs_agree(tmp_path):
     # at M = 1 a max is a sum: the programs are equal there, but the rule that justifies the step is false
     (claim,) = read_chain(false_rule_chain(tmp_path, "M=1..1"))   # rules/ found above the chain file
-    assert Path(claim.rules_dir).resolve() == (tmp_path / "rules").resolve()
+    assert Path(claim.by_rules.directory).resolve() == (tmp_path / "rules").resolve()
     result = check_by_kind(claim, FAST)
     assert result.verdict is Verdict.REFUTED
     assert "justified by a refuted rule: rule 'max-is-sum'" in result.detail

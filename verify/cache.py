@@ -61,7 +61,7 @@ def claim_hash(claim: Claim) -> str:
     content = repr((str(claim.kind), claim.name,   # str: the key of a kind is its text, enum or not
                     ir.canonical(claim.lhs.expr), _reachable(claim.lhs),
                     ir.canonical(claim.rhs.expr), _reachable(claim.rhs),
-                    claim.assumptions, claim.unbounded, getattr(claim, "rules", ())))
+                    claim.assumptions, claim.unbounded, claim.by_rules.rules if claim.by_rules else ()))
     return hashlib.sha256(content.encode()).hexdigest()
 
 

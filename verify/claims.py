@@ -72,6 +72,14 @@ class ClaimKind(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class RulesCitation:
+    """What a chain step `by = "rules"` cites: its `from` program rewrites to its `to` program with these rules of
+    `directory` (rules_step.py gathers the evidence and decides the step)."""
+    rules: tuple[str, ...]
+    directory: str = "rules"
+
+
+@dataclass(frozen=True)
 class Claim:
     name: str
     kind: ClaimKind                 # given as its string ("rule" | "equiv" | "step") or as a ClaimKind
@@ -87,6 +95,7 @@ class Claim:
     masks: tuple[str, ...] = ()     # inputs whose elements are 0 or -inf (see masks.py)
     assumptions: tuple[tuple[str, str], ...] = ()   # (mask, rank): the mask keeps an element along rank
     reading: str = ""               # how a rule was read, when not strictly (implicit.READING); shown in verdicts
+    by_rules: RulesCitation | None = None   # a chain step `by = "rules"`: decided by its rules, not the pipeline
 
     def __post_init__(self):
         object.__setattr__(self, "kind", ClaimKind(self.kind))   # an unknown kind is a ValueError here

@@ -14,16 +14,17 @@ The order for one claim, cheapest first (as Alive2 orders its obligations):
 Each claim runs in a child process that is killed at `--timeout` (Z3 and SymPy do not always honour their own
 limits); a killed check is UNKNOWN.
 
-Besides one claim's pipeline, the verdicts made from outside evidence: a chain step `by = "rules"`
-(`rules_step_result`, from `rules_step.rules_step_evidence`), a run whose vacuity guard failed (`apply_guard`), and
-a claim a cluster worker lost (`lost_result`). `gate` decides which of them a claim needs.
+Besides one claim's pipeline, the verdicts made from outside evidence: a run whose vacuity guard failed
+(`apply_guard`) and a claim a cluster worker lost (`lost_result`). A chain step `by = "rules"` is decided in
+rules_step.py from verdicts this module gave (its rules', its translation validation's). `gate` decides which a
+claim needs.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from . import induction, refute, smt, symbolic
@@ -354,100 +355,3 @@ def apply_guard(result: Result, ok: bool, detail: str) -> Result:
 def lost_result(claim: Claim, detail: str, seconds: float) -> Result:
     """A claim whose executor (a cluster worker) returned nothing: UNKNOWN, never a pass."""
     return Result.for_claim(claim, Verdict.UNKNOWN, NO_BOUND, "-", seconds, detail=detail)
-
-
-@dataclass
-class RulesStepEvidence:
-    """What the named rules, egglog and the translation validation said about a chain step `by = "rules"`
-    (gathered by `rules_step.rules_step_evidence`)."""
-
-    rules_dir: str
-    names: tuple[str, ...]
-    engines: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    unreadable: str = ""                                       # the rules could not be read: why
-    rules: dict[str, Result] = field(default_factory=dict)     # each certified rule's result
-    refuted: list[str] = field(default_factory=list)           # refuted rules, each said why
-    unusable: list[str] = field(default_factory=list)          # rules that cannot justify the step, said why
-    saturated: bool = False                                    # egglog ran to a stop
-    connected: bool = False
-    iterations: int = 0
-    stop: str = ""
-    rows: int = 0
-    schedule_iterations: int = 0
-    equivalence: Result | None = None
-
-
-def iterations_text(count: int) -> str:
-    return f"{count} iteration{'' if count == 1 else 's'}"
-
-
-def rules_step_result(claim: Claim, found: RulesStepEvidence, seconds: float) -> Result:
-    """The verdict on a chain step `by = "rules"` (see `rules_step`): CERTIFIED at the weakest of the rules' bounds
-    when every rule is certified and egglog connects the programs; the translation validation can refute the
-    step, never certify it."""
-    engines, warnings = found.engines, found.warnings
-
-    def result(verdict, bound=NO_BOUND, method="-", detail="", counterexample=None) -> Result:
-        return Result.for_claim(claim, verdict, bound, method, seconds, counterexample=counterexample,
-                                detail=detail, engines=engines, warnings=warnings)
-
-    if found.unreadable or found.equivalence is None:
-        return result(Verdict.ERROR, detail=f"the rules under {found.rules_dir} could not be read: {found.unreadable}")
-    refuted, unusable, equivalence = found.refuted, found.unusable, found.equivalence
-    if equivalence.verdict is Verdict.REFUTED:
-        return result(Verdict.REFUTED, equivalence.bound, f"equivalence: {equivalence.method}",
-                      "the programs are not equal, so no rules connect them"
-                      + (f"; also: {'; '.join(refuted + unusable)}" if refuted or unusable else ""),
-                      equivalence.counterexample)
-    if refuted:
-        return result(Verdict.REFUTED, detail="the step is justified by a refuted rule: " + "; ".join(refuted)
-                      + f" (see `verify check {found.rules_dir}`)")
-    if unusable:
-        return result(Verdict.UNKNOWN, detail="; ".join(unusable))
-    if not found.saturated:
-        return result(Verdict.UNKNOWN, detail=f"egglog could not saturate the programs: {engines['egglog']}")
-    if not found.connected:
-        return result(Verdict.UNKNOWN, detail=f"the named rules do not connect the programs within "
-                                              f"{found.schedule_iterations} iterations (stopped: {found.stop}, "
-                                              f"{found.rows} rows); rules: {', '.join(found.names)}")
-    if equivalence.verdict is Verdict.ERROR:
-        return result(Verdict.ERROR, detail=f"the translation validation hit an error: {equivalence.detail}")
-    bound = weakest_bound([found.rules[rule].bound for rule in found.names])
-    if bound is None:
-        return result(Verdict.UNKNOWN, detail="the rules' bounds do not overlap (or cannot be read): "
-                      + "; ".join(f"{rule}: {found.rules[rule].bound}" for rule in found.names))
-    warnings.extend(w for w in equivalence.warnings if w not in warnings)
-    method = f"rules: {', '.join(found.names)} (egglog, {iterations_text(found.iterations)})"
-    if bound.is_all_sizes:   # every rule lifted: say by which shapes (their lemmas are in engines)
-        method += "; shapes: " + _shapes({rule: found.rules[rule] for rule in found.names})
-    return result(Verdict.CERTIFIED, bound, method,
-                  f"{len(found.names)} certified rules rewrite {Path(claim.lhs.file).name} into "
-                  f"{Path(claim.rhs.file).name}: {found.rows} e-graph rows; bound = the weakest of the rules' bounds")
-
-
-def weakest_bound(bounds: list[SizeBound]) -> SizeBound | None:
-    """The sizes every bound covers: per rank the largest lower and the smallest upper end ("M<=2, M1<=4").
-    None when some bound is no bound ("-") or the bounds do not overlap."""
-    ranges: dict[str, tuple[int, int]] = {}
-    for bound in bounds:
-        if bound.is_all_sizes:
-            continue
-        if not bound.ranges:
-            return None
-        for rank, lo, hi in bound.ranges:
-            old = ranges.get(rank, (lo, hi))
-            ranges[rank] = (max(lo, old[0]), min(hi, old[1]))
-    if any(lo > hi for lo, hi in ranges.values()):
-        return None
-    if not ranges:
-        return SizeBound.every("every rule holds at all sizes")
-    return SizeBound(tuple((rank, lo, hi) for rank, (lo, hi) in ranges.items()))
-
-
-def _shapes(results: dict) -> str:
-    """'reduction split [split.max] (split-max), ...': each rule's unbounded shape, rules grouped by shape."""
-    groups: dict[str, list[str]] = {}
-    for rule, r in results.items():
-        groups.setdefault(r.shape or f"bounded ({r.bound})", []).append(rule)
-    return ", ".join(f"{shape} ({', '.join(rules)})" for shape, rules in groups.items())

@@ -22,9 +22,9 @@ from .errors import BoundError, VerifyError, did_you_mean
 from .induction import lemma_obligations
 from .options import CacheMode, Options
 from .reader import read_file
-from .rules_step import rules_step_evidence
+from .rules_step import rules_step_evidence, rules_step_result
 from .sizes import Bound, effective_bound, plan
-from .targets import RulesStep, collect
+from .targets import collect
 from .vacuity import vacuity_guard
 from .verdict import Result, error_result, exit_status
 
@@ -49,10 +49,10 @@ class Report:
 def check_by_kind(claim: Claim, options: Options) -> Result:
     """One claim, by what it is (step 3 of the module docstring); no guard. A module-level function: cluster
     workers import it by name."""
-    if isinstance(claim, RulesStep):
+    if claim.by_rules is not None:
         start = time.monotonic()
         evidence = rules_step_evidence(claim, options)
-        return driver.rules_step_result(claim, evidence, time.monotonic() - start)
+        return rules_step_result(claim, evidence, time.monotonic() - start)
     return driver.check_claim(claim, options)
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import ir, targets
@@ -297,8 +297,7 @@ def program_mutants(reference: Claim, target: str) -> list[Mutant]:
                 # enumerated: they keep the small bound their step chose.
                 # A step justified by rules is mutated as a plain equivalence: whether its rules still connect a
                 # mutant says nothing about whether the mutant is equivalent.
-                plain = Claim(**{f.name: getattr(reference, f.name) for f in fields(Claim)})
-                mutant.claim = replace(plain, name=f"{reference.name} [{mutant.change}]", rhs=rhs,
+                mutant.claim = replace(reference, by_rules=None, name=f"{reference.name} [{mutant.change}]", rhs=rhs,
                                        inputs=inputs_of([reference.lhs, rhs]), unbounded=(),
                                        bound=reference.bound if reference.masks else None)
             except VerifyError as exc:

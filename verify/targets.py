@@ -3,9 +3,9 @@ with the located user errors of those that cannot be read, and the claims one `F
 target names (`select`). Both take the run's `Options`, so a flag such as `--strict-shapes` reaches every
 command that reads files. Nothing here is checked or decided; the gate checks what this reads.
 
-A chain step `by = "rules"` becomes a `RulesStep`: `lhs` (the `from` program) rewrites to `rhs` (the `to`
-program) with the named rules, which must exist under its rules directory; `rules_step.rules_step_evidence` gathers
-what the driver decides it by.
+A chain step `by = "rules"` becomes a claim citing its rules (`Claim.by_rules`): `lhs` (the `from` program)
+rewrites to `rhs` (the `to` program) with the named rules, which must exist under its rules directory;
+rules_step.py gathers the evidence and decides the step.
 """
 
 from __future__ import annotations
@@ -15,20 +15,12 @@ import threading
 from pathlib import Path
 
 from .chainfile import read_steps
-from .claims import Claim, equiv_claims, rule_claim, with_assumptions, with_assumptions_each
+from .claims import Claim, RulesCitation, equiv_claims, rule_claim, with_assumptions, with_assumptions_each
 from .errors import Location, ParseError, UsageError, VerifyError, did_you_mean
 from .induction import GROUPS
 from .options import Options
 from .reader import SourceFile, expand_paths, read_file
 from .shapes import program_ranks
-
-
-@dataclasses.dataclass(frozen=True)
-class RulesStep(Claim):
-    """A chain step `by = "rules"`: `lhs` rewrites to `rhs` with the rules named `rules`, under `rules_dir`."""
-
-    rules: tuple[str, ...] = ()
-    rules_dir: str = "rules"
 
 
 def read_chain(path: str | Path, options: Options | None = None) -> list[Claim]:
@@ -51,8 +43,8 @@ def read_chain(path: str | Path, options: Options | None = None) -> list[Claim]:
         except VerifyError as exc:
             raise exc.located(where) from None
         if step.rules:
-            step_claims = [RulesStep(**{f.name: getattr(c, f.name) for f in dataclasses.fields(Claim)},
-                                     rules=step.rules, rules_dir=step.rules_dir) for c in step_claims]
+            cited = RulesCitation(step.rules, step.rules_dir)
+            step_claims = [dataclasses.replace(c, by_rules=cited) for c in step_claims]
         claims.extend(with_assumptions_each(step_claims, step.assume, where))
     return claims
 
