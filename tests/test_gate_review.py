@@ -49,16 +49,22 @@ def test_a_retiled_program_is_not_the_same_computation():
     assert not optimize.same_computation(four, eight)
 
 
-def test_an_error_in_validation_is_not_waved_through_by_an_identical_dag(monkeypatch, tmp_path):
+def test_only_certified_validations_verify_a_rewritten_program(monkeypatch, tmp_path):
     program = read_text(SPLIT.format(tiles=4), str(tmp_path / "p.egg")).program
-    failed = bounded(M1=2)
-    failed.verdict = Verdict.ERROR
-    monkeypatch.setattr(optimize, "validate_translation", lambda *a, **k: [failed])
-    assert not optimize.optimize(program, []).verified
-    unknown = bounded(M1=2)
-    unknown.verdict = Verdict.UNKNOWN
-    monkeypatch.setattr(optimize, "validate_translation", lambda *a, **k: [unknown])
-    assert optimize.optimize(program, []).verified          # nothing was rewritten: equal without a proof
+    monkeypatch.setattr(optimize, "same_computation", lambda a, b: False)     # as if a rule had rewritten it
+    for verdict in (Verdict.ERROR, Verdict.UNKNOWN, Verdict.REFUTED):
+        validation = bounded(M1=2)
+        validation.verdict = verdict
+        monkeypatch.setattr(optimize, "validate_translation", lambda *a, v=validation, **k: [v])
+        out = optimize.optimize(program, [])
+        assert not out.verified and not out.unchanged and out.verdicts[0].verdict is verdict
+
+
+def test_an_unchanged_program_is_reported_unchanged_not_validated(monkeypatch, tmp_path):
+    program = read_text(SPLIT.format(tiles=4), str(tmp_path / "p.egg")).program
+    monkeypatch.setattr(optimize, "validate_translation", lambda *a, **k: pytest.fail("validated an identity"))
+    out = optimize.optimize(program, [])
+    assert out.unchanged and out.verified and out.verdicts == []
 
 
 def test_a_verdict_cached_without_sympy_does_not_answer_a_run_that_asks_for_it(tmp_path, monkeypatch):

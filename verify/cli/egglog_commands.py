@@ -77,7 +77,8 @@ def cmd_optimize(args, out, err) -> int:
         print(f"warning: {args.program} declares {outside}, outside the bound the result was checked at; the "
               "output is not certified at those sizes" + (" and no kernel is written" if args.emit else ""),
               file=err)
-    checks = "; ".join(f"{r.verdict.value} ({r.bound}; {r.method})" for r in result.verdicts) or "not checked"
+    checks = ("unchanged: the input's own computation (no rewrite applied), nothing to validate" if result.unchanged
+              else "; ".join(f"{r.verdict.value} ({r.bound}; {r.method})" for r in result.verdicts) or "not checked")
     header = [
         f"verify optimize {args.program} --cost {args.cost}{' --no-scan' if args.no_scan else ''}",
         f"e-graph: {sat.rows} rows, {sat.iterations} iterations ({sat.stop}), {sat.seconds:.2f} s; "
@@ -105,6 +106,7 @@ def cmd_optimize(args, out, err) -> int:
         sizes = {**REFERENCE_SIZES, **parse_sizes(args.sizes)}
         payload = {
             "input": result.input.summary(), "output": result.output.summary(), "verified": result.verified,
+            "unchanged": result.unchanged,
             "egraph": {"rows": sat.rows, "iterations": sat.iterations, "seconds": round(sat.seconds, 4),
                        "stop": sat.stop},
             "program": program_text(result.program),
