@@ -59,3 +59,30 @@ def test_the_tiled_rule_is_certified_without_strict_shapes(tmp_path):
 def test_a_missing_target_file_names_the_command_that_ran(command):
     code, _, err = run_cli(command, "nosuch.egg:foo")
     assert code == 2 and f"hint: write verify {command} FILE or FILE:RULE" in err
+
+
+def test_every_command_has_a_handler():
+    sub = next(a for a in cli.parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert len(sub.choices) >= 12
+    for name, p in sub.choices.items():
+        assert p.get_default("func") or callable(cli.handler(name)), name
+
+
+@pytest.mark.slow
+def test_checking_one_rule_imports_no_other_command(tmp_path):
+    """Commands are imported when they run (cli.COMMANDS): checking a rule loads neither codegen, mutate,
+    the report writer, explain nor the egglog commands."""
+    import subprocess
+    import sys
+
+    rule = tmp_path / "tiled.egg"
+    rule.write_text(TILED)
+    script = ("import io, sys; from verify import cli; "
+              f"code = cli.run(['check', {str(rule)!r} + ':1', '--cache', 'off', '--no-sympy'], io.StringIO(), "
+              "io.StringIO()); print(code, ' '.join(sorted(m for m in sys.modules if m.startswith('verify'))))")
+    code, loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                  check=True).stdout.split(" ", 1)
+    assert code == "0" and "verify.gate" in loaded.split()
+    for module in ("verify.codegen", "verify.mutate", "verify.report", "verify.explain", "verify.draw",
+                   "verify.numerics", "verify.optimize", "verify.cli.egglog_commands", "verify.cli.reporting"):
+        assert module not in loaded.split(), module
