@@ -346,7 +346,7 @@ def test_mutate_cli(tmp_path):
     assert code == 0 and "score:" in out and "100.0%" in out
 
 
-# -- pinning parallel ranks (claims.plan): both directions of the theorem -------------------------------------
+# -- pinning parallel ranks (sizes.plan): both directions of the theorem -------------------------------------
 
 MASKED_ROWMAX = ('; assume: B unmasked along m\n; rowmax: the row max of B is 0\n'
                  '(rewrite (M_add_p x (R_max_m (CreateTensor "B[m,p]:mask"))) x)\n')

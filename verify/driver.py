@@ -136,7 +136,7 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
 
 
 def pinned_note(the_plan) -> str:
-    """What pinning parallel ranks covers (see `claims.plan`), naming any bound given for them."""
+    """What pinning parallel ranks covers (see `sizes.plan_uncached`), naming any bound given for them."""
     ranks = ", ".join(r.upper() for r in the_plan.parallel)
     note = f"{ranks} pinned to 1: parallel (no operator reduces, tiles or scans them, no assumption is along " \
            f"them), so size 1 decides every size"
