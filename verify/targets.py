@@ -73,7 +73,7 @@ def known_rules(directory: Path, chain: Path, line: int | None, options: Options
     return names
 
 
-def claims_of(source: SourceFile, strict: bool = False, errors: list | None = None) -> list[Claim]:
+def claims_of(source: SourceFile, options: Options | None = None, errors: list | None = None) -> list[Claim]:
     """The claims of a file's rules. With `errors`, a rule whose claim cannot be built (ill-ranked, a bad
     assumption) is its own located error there and the other rules are still returned (per-rule isolation)."""
     out = []
@@ -84,7 +84,7 @@ def claims_of(source: SourceFile, strict: bool = False, errors: list | None = No
                              Location(source.path, line), "move it above the rules it is a precondition of")
     for rule in source.rules:
         try:
-            claim = rule_claim(rule, strict=strict or source.strict_shapes)
+            claim = rule_claim(rule, strict=(options is not None and options.strict_shapes) or source.strict_shapes)
             for text, line in assumptions_above(source.assumptions, rule):
                 claim = with_assumptions(claim, [text], Location(source.path, line))
         except VerifyError as exc:
@@ -123,7 +123,7 @@ def collect(paths, options: Options) -> tuple[list[Claim], list[VerifyError], li
             source = read_file(path)
             errors.extend(source.rule_errors)
             notes.extend(f"{path}:{line}: {text}" if line else f"{path}: {text}" for line, text in source.notices)
-            found = claims_of(source, options.strict_shapes, errors)
+            found = claims_of(source, options, errors)
             if not found and not source.rules and not source.rule_errors and not source.notices:
                 ranks = program_ranks(source.program)
                 outs = ", ".join(f"{n}[{','.join(ranks[n])}]" for n in source.program.output_names())
