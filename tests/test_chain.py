@@ -22,6 +22,25 @@ from verify.sizes import Bound
 from verify.targets import read_chain
 from verify.verdict import Verdict
 
+
+def run_cli(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.run([str(a) for a in argv], out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _chain(tmp_path, text: str) -> Path:
+    for name in ("attention.egg", "attention_2pass.egg"):
+        write(tmp_path / "ch" / name, (ROOT / "proofs" / name).read_text())
+    return write(tmp_path / "ch" / "c.chain.toml", text)
+
+
 ROOT = Path(__file__).resolve().parent.parent
 PROOFS = ROOT / "proofs"
 FAST = Options(isolate=False, sympy=False)
@@ -257,3 +276,20 @@ def test_cache_does_not_answer_for_a_claim_without_its_assumption(tmp_path):
     lifted = read_chain(PROOFS / "attention.chain.toml")[0]
     assert cache_key(lifted, Bound(), ENCODING_VERSION, True) != cache_key(replace(lifted, unbounded=()), Bound(),
                                                                       ENCODING_VERSION, True)
+
+
+def test_duplicate_chain_step_names_are_a_located_error(tmp_path):
+    chain = _chain(tmp_path, 'start = "attention.egg"\nend = "attention_2pass.egg"\n'
+                             '[[step]]\nname = "s"\nfrom = "attention.egg"\nto = "attention_2pass.egg"\n'
+                             '[[step]]\nname = "s"\nfrom = "attention_2pass.egg"\nto = "attention.egg"\n')
+    code, out, err = run_cli("check", "--cache", "off", chain)
+    assert code == 2 and f"{chain}:8: parse error: step name 's' is used twice (first at line 4)" in err, (code, err)
+
+
+@pytest.mark.slow
+def test_a_chain_step_may_name_a_reached_program_by_another_path(tmp_path):
+    chain = _chain(tmp_path, 'start = "attention.egg"\nend = "attention_2pass.egg"\n'
+                             '[[step]]\nname = "s"\nfrom = "../ch/attention.egg"\nto = "attention_2pass.egg"\n'
+                             'bound = "M1=1..1,M0=1..1"\n')
+    code, out, err = run_cli("check", "--cache", "off", "--no-sympy", chain)
+    assert code == 0 and "CERTIFIED" in out, (code, out, err)

@@ -3,12 +3,13 @@ program into the `to` program with exactly those rules, and the whole-program eq
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import pytest
 
-from verify import certified_rules, gate
+from verify import certified_rules, cli, gate
 from verify.errors import ParseError
 from verify.gate import check_by_kind, check_claims
 from verify.options import Options
@@ -16,6 +17,13 @@ from verify.rules_step import weakest_bound
 from verify.sizes import NO_BOUND, SizeBound
 from verify.targets import read_chain
 from verify.verdict import Result, Verdict
+
+
+def run_cli(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.run([str(a) for a in argv], out, err)
+    return code, out.getvalue(), err.getvalue()
+
 
 ROOT = Path(__file__).resolve().parent.parent
 PROOFS = ROOT / "proofs"
@@ -140,6 +148,8 @@ def test_unknown_rule_name_is_a_located_parse_error(tmp_path):
     ('by = "rules"\nrules = ["split-max"]\nunbounded = ["merge operator"]\n', "lifts equivalence steps only"),
     ('by = "magic"\n', "unknown justification"),
 ])
+
+
 def test_malformed_rules_steps(tmp_path, step, message):
     path = chain_file(tmp_path, f'[[step]]\nname = "s"\nfrom = "{PROOFS}/attention.egg"\n'
                                 f'to = "{PROOFS}/attention_2pass.egg"\n' + step, f'rules_dir = "{ROOT / "rules"}"\n')
@@ -163,3 +173,16 @@ def test_a_bound_reads_back_from_its_text():
     for text in ("M<=2, M1=2..4", "all sizes, by induction", "all sizes (M1, M0 symbolic)", "-"):
         assert str(SizeBound.parse(text)) == text
     assert SizeBound.parse("M<=two") is None
+
+
+@pytest.mark.slow
+def test_a_rule_name_two_rule_files_share_is_ambiguous_in_a_rules_step(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.egg").write_text("; dup: sum over m twice\n(rewrite (R_add_m x) (R_add_m x))\n")
+    (rules / "b.egg").write_text("; dup: max over m twice\n(rewrite (R_max_m x) (R_max_m x))\n")
+    (tmp_path / "p.egg").write_text('(let X (CreateTensor "X[m,p]"))\n(let Y (R_add_m X))\n(extract Y)\n')
+    (tmp_path / "c.chain.toml").write_text('rules_dir = "rules"\n\n[[step]]\nname = "s"\nfrom = "p.egg"\n'
+                                           'to = "p.egg"\nby = "rules"\nrules = ["dup"]\n')
+    code, out, err = run_cli("check", tmp_path / "c.chain.toml", "--cache", "off", "--no-sympy")
+    assert code == 2 and "ambiguous" in out + err, (out, err)
