@@ -131,6 +131,7 @@ def test_unknown_induction_group_is_an_error(tmp_path):
 def test_numeric_crosscheck_at_realistic_sizes():
     rows = numerics.crosscheck([PROOFS / "attention.egg", PROOFS / "attention_1pass.egg"],
                                E=16, M=256, P=8, F=4, tiles=(4, 32))
+    assert {row.dtype for row in rows} == {"float64", "float32"}
     for row in rows:
         bound = 1e-12 if row.dtype == "float64" else 1e-4
         assert row.max_abs_error < bound, row
@@ -221,7 +222,9 @@ def test_log_sum_exp_and_a_wrong_one():
 @pytest.mark.slow
 @pytest.mark.parametrize("chain", ["variants.chain.toml", "scaled.chain.toml"])
 def test_variant_chains_certified(chain):
-    for claim in read_chain(PROOFS / chain):
+    claims = read_chain(PROOFS / chain)
+    assert claims
+    for claim in claims:
         assert check_by_kind(claim, FAST).verdict is Verdict.CERTIFIED, claim.name
 
 

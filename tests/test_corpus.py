@@ -109,6 +109,7 @@ def case(path: Path):
 
 @pytest.mark.parametrize("path", [case(p) for p in TRUE + FALSE])
 def test_verdict(path):
+    assert claims_of(path), f"{path} has no claim to check"
     if expectation(path).verdict == "certified":
         for claim in claims_of(path):
             result = check_by_kind(claim, OPTIONS)

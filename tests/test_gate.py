@@ -1,4 +1,4 @@
-"""The proof gate in daily use (issue 15): streaming output in a pipe, --json of every command against its
+"""The proof gate in daily use: streaming output in a pipe, --json of every command against its
 schema, one exit-status rule, the basics (--version, FILE:RULE, --help, --bound), exact dependencies of a
 change, convincing counterexamples, pictures without graphviz, `verify numeric` on any program, and the dask
 executor. Everything runs the real command (a subprocess where the pipe matters)."""

@@ -1,4 +1,4 @@
-"""Every user mistake listed in issue 11 is one located error with exit status 2, never a traceback."""
+"""Every user mistake of this file is one located error with exit status 2, never a traceback."""
 
 from __future__ import annotations
 

@@ -63,31 +63,11 @@ def test_when_guard_message_agrees_with_the_readme(tmp_path):
     assert "accepted only when it restates the checker's own assumptions" in (ROOT / "README.md").read_text()
 
 
-# -- finding 1: a rule certified only within a bound, applied by egglog at the program's own sizes ---------------
-
-COUNT_RULE = """; count-vanish: (N-1)(N-2) y = 0 with N = E (a count over e): true only for E <= 2
-(rewrite (M_mul_p (M_mul_p (M_sub_p (R_add_e (M_exp_ep (M_mul_ep x (Const 0.0)))) (Const 1.0)) (M_sub_p (R_add_e (M_exp_ep (M_mul_ep x (Const 0.0)))) (Const 2.0))) y) (M_mul_p y (Const 0.0)))
-"""
-COUNT_PROGRAM = """(let X (CreateTensor 3 4 "X[e,p]"))
-(let Y (CreateTensor 4 "Y[p]"))
-(let N (R_add_e (M_exp_ep (M_mul_ep X (Const 0.0)))))
-(let W (M_mul_p (M_mul_p (M_sub_p N (Const 1.0)) (M_sub_p N (Const 2.0))) Y))
-(let Z (M_add_p Y W))
-(extract Z)
-"""
-
-
-# -- second review: draw on ill-ranked input, ambiguous rule names, impossible sizes -----------------------------
-
-
 def test_create_tensor_sizes_below_one_are_a_located_error(tmp_path):
     path = tmp_path / "b.egg"
     path.write_text('(let K (CreateTensor 0 -2 "K"))\n(let S (R_add_m K))\n(extract S)\n')
     code, out, err = run_cli("check", path, "--cache", "off")
     assert code == 2 and f"{path}:1: parse error: CreateTensor sizes must be at least 1" in err, (out, err)
-
-
-# -- a second review: nesting, internal errors, declared sizes, counterexample digits -----------------------------
 
 
 def nested(levels: int) -> str:

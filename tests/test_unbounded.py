@@ -238,6 +238,7 @@ def test_unbounded_agrees_with_the_bounded_checker_at_512():
     from verify.intervals import rigorous_difference
     from verify.sizes import Bound, effective_bound, plan
 
+    assert _claims("rules")
     for claim in _claims("rules"):
         assert lift(claim).lifted
         ranks = set(claim.ranks())
@@ -351,6 +352,7 @@ def test_variants_chain_reports_all_sizes():
     """variants.chain.toml by each step's own obligations, variants_rules.chain.toml by its rules."""
     report = check_paths([str(ROOT / "proofs" / "variants.chain.toml"),
                           str(ROOT / "proofs" / "variants_rules.chain.toml")], FAST)
+    assert report.results and not report.errors
     for r in report.results:
         assert r.verdict is Verdict.CERTIFIED, r.detail
         assert r.bound.is_all_sizes, (r.name, r.bound)
@@ -542,7 +544,7 @@ SCAN_SUMS_ITS_STATE_OVER_P = """(let Y (CreateTensor "Y[m1,p]"))
 def test_a_scan_that_reads_its_state_inside_a_reduction_over_another_rank_is_not_lifted(tmp_path):
     """X[t,p] = Y + X[t-1,p] + (P-1)(P-2)(sum_p' X[t-1,p'] - P X[t-1,p]) is the prefix sum only for P <= 2. The
     lift held the previous state as one term at the output index, so inside sum_p it read X[t-1,p] for every p'
-    and certified this for all sizes (an adversarial review found it). Now it stays bounded, and P = 3 refutes."""
+    and certified this for all sizes. Now it stays bounded, and P = 3 refutes."""
     rhs = '(let Y (CreateTensor "Y[m1,p]"))\n(let Z (R_add_m1 Y))\n(extract Z)\n'
     code, out = _equiv(tmp_path, SCAN_SUMS_ITS_STATE_OVER_P, rhs)
     assert "all sizes" not in out and "CERTIFIED (M1<=2, P<=2" in out, out
@@ -550,7 +552,7 @@ def test_a_scan_that_reads_its_state_inside_a_reduction_over_another_rank_is_not
     assert code == 1 and "REFUTED" in out, out
 
 
-# Third review: claims true at the default bound and false beyond it, each once lifted to all sizes.
+# Claims true at the default bound and false beyond it, each once lifted to all sizes.
 PREFIX_SUM = '(let X (CreateTensor "X[a,b]"))\n(extract (R_add_a X))\n'
 COUNT_C = "(let N (R_add_c (M_add_c (Const 1.0) (Const 0.0))))\n"
 SCAN_PLUS_G = ('(let S (S_scan_a "S" (Const 0.0) (M_add_ab (S_prev_a "S") (M_add_ab X G))))\n'
@@ -587,7 +589,7 @@ def test_claims_false_beyond_the_bound_are_not_lifted(tmp_path, lhs, rhs, refuti
     assert code == 1 and "REFUTED" in out, out
 
 
-# Fourth review: a shift of a shift (wrong for t < depth, from M1 = 5 on) and -inf inside a reduction.
+# A shift of a shift (wrong for t < depth, from M1 = 5 on) and -inf inside a reduction.
 def _nested_shifts(fill_a: str, body: str) -> str:
     lines = ['(let x (CreateTensor "x[m1,p]"))', '(let y (CreateTensor "y[m1,p]"))',
              f"(let A1 (S_shift_m1 y (Const {fill_a})))", "(let B1 (S_shift_m1 y (Const 0.0)))"]
