@@ -184,6 +184,7 @@ def test_a_short_cache_key_in_the_environment_is_refused(monkeypatch, capsys, tm
     assert cache.secret_key() == b"k" * 32
 
 
+@pytest.mark.slow
 def test_a_verdict_cached_without_sympy_does_not_answer_a_run_that_asks_for_it(tmp_path, monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))

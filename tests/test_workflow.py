@@ -217,6 +217,7 @@ def _plugin_verdicts(pytester, *argv) -> dict[str, str]:
             for case in cases}
 
 
+@pytest.mark.slow
 def test_pytest_plugin_and_verify_check_are_one_gate(pytester, monkeypatch):
     """The plugin checks through the gate of `verify check`: the same verdicts for the same file, a failed
     vacuity guard makes both UNKNOWN, and a bound naming a rank no rule has is bad input to both."""
