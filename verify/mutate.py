@@ -38,7 +38,7 @@ from .notation import map_name, operator_name, reduce_name, split_name, unsplit_
 from .options import Options
 from .reader import SourceFile, expand_paths, read_file
 from .shapes import expr_ranks, program_ranks
-from .targets import assumptions_above, collect
+from .targets import assumptions_above
 from .verdict import Result, Verdict, exit_status
 
 BINARY = ("add", "sub", "mul", "div", "max")
@@ -66,6 +66,7 @@ class MutationReport:
     errors: list[VerifyError] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
     originals: list[Result] = field(default_factory=list)   # the unmutated rules and steps, checked as well
+    claims: list[Claim] = field(default_factory=list)       # ... and their claims, read with the mutants
 
     def by_verdict(self, verdict: Verdict) -> list[Mutant]:
         return [m for m in self.mutants if m.result is not None and m.result.verdict is verdict]
@@ -320,13 +321,17 @@ def collect_mutants(paths, options: Options) -> MutationReport:
     for path in files:
         try:
             if path.name.endswith(".toml"):
-                for claim in targets.read_chain(path, options):   # one claim per step and output (outputs by position)
+                steps = targets.read_chain(path, options)
+                report.claims.extend(steps)
+                for claim in steps:   # one claim per step and output (outputs by position)
                     chained.add(Path(claim.rhs.file).resolve())
                     target = f"{Location(str(path), claim.line)} {claim.name}"
                     report.targets.append(target)
                     report.mutants.extend(program_mutants(claim, target))
                 continue
-            source = read_file(path)
+            source = read_file(path)             # read once: the mutants and the unmutated claims (as collect does)
+            report.errors.extend(source.rule_errors)
+            report.claims.extend(targets.claims_of(source, options, report.errors))
             if source.rules:
                 for rule in source.rules:
                     report.targets.append(f"{Location(rule.file, rule.line)} {rule.name}")
@@ -370,16 +375,9 @@ def collect_mutants(paths, options: Options) -> MutationReport:
 
 def run(paths, options: Options, progress=None) -> MutationReport:
     report = collect_mutants(paths, options)
-    originals, original_errors, _ = collect(paths, options)
+    originals = report.claims
     # A rule that is itself an error (ill-ranked, unreadable) is reported as such, and its mutants say nothing.
-    known = {e.format() for e in report.errors}
-    broken = set()
-    for error in original_errors:
-        if error.format() not in known:
-            known.add(error.format())
-            report.errors.append(error)
-        if error.location is not None:
-            broken.add((str(Path(error.location.file).resolve()), error.location.line))
+    broken = {(str(Path(e.location.file).resolve()), e.location.line) for e in report.errors if e.location is not None}
     dropped = {m.target for m in report.mutants if m.origin and m.origin in broken}
     report.targets = [t for t in report.targets if t not in dropped]
     report.mutants = [m for m in report.mutants if m.target not in dropped]
