@@ -120,10 +120,6 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
         f"; parallel ranks pinned to 1: {', '.join(the_plan.parallel)}" if the_plan.parallel else "")
     if the_plan.parallel:
         out.engines["parallel ranks"] = pinned_note(the_plan)
-    if the_plan.pinned_bounds:   # a bound the user gave for a pinned rank is reported, never silently dropped
-        out.warnings.append(f"bound {', '.join(the_plan.pinned_bounds)} not checked as such: "
-                            f"{', '.join(r.upper() for r in the_plan.parallel)} parallel, pinned to 1, which "
-                            f"decides every size")
     # an independent numeric check: a proven disagreement is an internal error, never a pass
     crossed = cross_check(claim, options.seed, sizes_list)
     out.engines["numeric cross-check"] = crossed.note
@@ -222,6 +218,13 @@ def _check_claim_uncached(claim: Claim, options: Options) -> Result:
     before_induction = (result.bound, result.method)
     result = lift_to_all_sizes(claim, options, result)
     result = lift_rule_level(claim, result, lifted, before_induction)
+    the_plan = plan(claim, effective_bound(claim, options.bound))
+    if the_plan.pinned_bounds and result.verdict is Verdict.CERTIFIED and not result.bound.is_all_sizes:
+        # a bound the user gave for a pinned rank is reported, never silently dropped (a lift makes every rank
+        # symbolic, so there it is covered)
+        result.warnings.append(f"bound {', '.join(the_plan.pinned_bounds)} not checked as such: "
+                               f"{', '.join(r.upper() for r in the_plan.parallel)} parallel, pinned to 1, which "
+                               f"decides every size")
     result.seconds = time.monotonic() - start
     return result
 
@@ -331,8 +334,6 @@ def lift_rule_level(claim: Claim, result: Result, lifted,
                                    f"({', '.join(o.name for o in lifted.obligations)}) in "
                                    f"{sum(o.seconds for o in lifted.obligations) * 1000:.0f} ms"
                                    + (f"; lemmas (induction): {lemmas}" if lemmas else ""))
-    # every rank is symbolic in the lift: a bound given for a pinned rank is covered, not merely "not checked"
-    result.warnings = [w for w in result.warnings if not w.endswith("pinned to 1, which decides every size")]
     result.shape = lifted.shape + (f" [{', '.join(lifted.lemmas)}]" if lifted.lemmas else "")
     return widened(result, lifted.bound(), lifted.method_text())
 
