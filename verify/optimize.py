@@ -192,7 +192,7 @@ def check_run(path: str, outputs: list[RunOutput], options: Options | None = Non
         return None
     out = RunCheck()
     out.errors.extend(source.rule_errors)
-    out.notes.extend(f"{path}:{line}: {text}" if line else f"{path}: {text}" for line, text in source.notices)
+    out.notes.extend(f"{Location(path, line)}: {text}" for line, text in source.notices)
     claims = claims_of(source, options, out.errors)
     extracted = [o for o in outputs if o.kind == "extract"]
     pairs = []

@@ -122,7 +122,7 @@ def collect(paths, options: Options) -> tuple[list[Claim], list[VerifyError], li
                 continue
             source = read_file(path)
             errors.extend(source.rule_errors)
-            notes.extend(f"{path}:{line}: {text}" if line else f"{path}: {text}" for line, text in source.notices)
+            notes.extend(f"{Location(str(path), line)}: {text}" for line, text in source.notices)
             found = claims_of(source, options, errors)
             if not found and not source.rules and not source.rule_errors and not source.notices:
                 ranks = program_ranks(source.program)
