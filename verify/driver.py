@@ -22,6 +22,7 @@ claim needs.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -234,6 +235,23 @@ def _induction_groups(groups):
     return {g: [(o.name, o.verdict, o.seconds) for o in proved[g]] for g in groups}
 
 
+# The model lemmas are the same for every claim (they mention no claim): proved once per run in a killable child,
+# and their outcomes kept here for the other steps naming the same groups. A failure is not kept.
+_LEMMA_OUTCOMES: dict[tuple[str, ...], dict] = {}
+_LEMMA_LOCK = threading.Lock()
+
+
+def induction_groups(groups: tuple[str, ...], options: Options):
+    """The outcomes of the lemma groups `groups` (a dict), or the `Failure` of the child that proved them."""
+    with _LEMMA_LOCK:          # threads of one run (--jobs) wait for the first proof instead of repeating it
+        if groups not in _LEMMA_OUTCOMES:
+            outcome = run_isolated(_induction_groups, (groups,), options.timeout, options.isolate)
+            if isinstance(outcome, Failure):
+                return outcome
+            _LEMMA_OUTCOMES[groups] = outcome
+        return _LEMMA_OUTCOMES[groups]
+
+
 def modelled_structures(groups) -> dict[str, str]:
     """structure hash -> model file, for the cascades the named lemma groups describe."""
     models = Path(__file__).parent / "models"
@@ -265,7 +283,7 @@ def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
                                        f"group(s) {', '.join(missing)}; bounded only")
         result.warnings.append("not lifted to all sizes: a lemma group the argument needs is not named")
         return result
-    outcome = run_isolated(_induction_groups, (claim.unbounded,), options.timeout, options.isolate)
+    outcome = induction_groups(tuple(claim.unbounded), options)
     if isinstance(outcome, Failure):
         result.verdict = Verdict.UNKNOWN
         result.detail = f"bounded check certified ({result.bound}); induction: {outcome.detail}"
