@@ -55,6 +55,7 @@ def test_the_flag_census_sees_the_commands():
     assert {"check", "explain", "report", "mutate", "run"} <= set(accepting)
     assert "equiv" not in accepting and "draw" not in accepting     # programs are always read strictly
     assert commands_accepting("--certificates") == ["check"]
+    assert "mutate" not in commands_accepting("--cache") and "mutate" not in commands_accepting("--no-sympy")
 
 
 @pytest.mark.slow

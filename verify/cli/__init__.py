@@ -70,20 +70,22 @@ def _version() -> str:
 
 
 def _common(p: argparse.ArgumentParser, rules: bool = True, streams: bool = False,
-            certificates: bool = False) -> None:
+            certificates: bool = False, verdicts: bool = True) -> None:
     """The options of the commands that check claims. Each command is given only the flags it honours (a flag it
     accepted and ignored would be a silent lie): `rules` (it reads rule files: `--strict-shapes`), `streams`
-    (results stream as they complete: `--heartbeat`), `certificates` (`--certificates DIR`)."""
+    (results stream as they complete: `--heartbeat`), `certificates` (`--certificates DIR`), `verdicts` (its
+    verdicts may come from the cache and get SymPy's opinion: `--cache`, `--cache-dir`, `--no-sympy`)."""
     p.add_argument("--bound", help="sizes to check, e.g. M1=8,M0=4,F=2 (default M1,M0<=4; other ranks <=2)")
     p.add_argument("--timeout", type=float, help="seconds per rule or step (default 60)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="check independent rules in parallel")
     p.add_argument("--json", action="store_true", help="print results as JSON (see README, 'JSON output')")
     p.add_argument("--plain", action="store_true", help="plain text even on a terminal")
-    p.add_argument("--no-sympy", action="store_true", help="skip SymPy's second opinion on certified claims")
-    p.add_argument("--cache", choices=("rw", "ro", "off"), default=os.environ.get("VERIFY_CACHE", "rw"),
-                   help="result cache: rw (default), ro (read only, e.g. CI), off; env VERIFY_CACHE")
-    p.add_argument("--cache-dir", default=os.environ.get("VERIFY_CACHE_DIR", ".verify-cache"),
-                   help="where cached results live (default .verify-cache)")
+    if verdicts:
+        p.add_argument("--no-sympy", action="store_true", help="skip SymPy's second opinion on certified claims")
+        p.add_argument("--cache", choices=("rw", "ro", "off"), default=os.environ.get("VERIFY_CACHE", "rw"),
+                       help="result cache: rw (default), ro (read only, e.g. CI), off; env VERIFY_CACHE")
+        p.add_argument("--cache-dir", default=os.environ.get("VERIFY_CACHE_DIR", ".verify-cache"),
+                       help="where cached results live (default .verify-cache)")
     if certificates:
         p.add_argument("--certificates", metavar="DIR",
                        help="write one JSON certificate per rule and chain step into DIR")
@@ -149,7 +151,7 @@ def parser(egglog: bool = True) -> argparse.ArgumentParser:
                         help="mutation testing: every non-equivalent mutant of a rule or step must be refuted")
     mu.add_argument("paths", nargs="+", help=".egg rule files, .chain.toml chains, programs, or directories")
     mu.add_argument("--verbose", "-v", action="store_true", help="also list refuted and ill-shaped mutants")
-    _common(mu)
+    _common(mu, verdicts=False)    # mutants are checked afresh, without SymPy (see cmd_mutate)
     dp = sub.add_parser("deps", help="what a change makes the gate re-check (the dependency graph, verify/deps.py)")
     dp.add_argument("paths", nargs="*", help="where to look (default rules and proofs where they exist)")
     dp.add_argument("--changed-since", metavar="REF", default="HEAD", help="git revision to compare with "

@@ -19,10 +19,10 @@ def options_of(args) -> Options:
     return Options(
         bound=Bound.parse(args.bound),
         timeout=args.timeout or 60.0,
-        sympy=not args.no_sympy,
+        sympy=not getattr(args, "no_sympy", False),
         jobs=args.jobs,
-        cache_dir=args.cache_dir,
-        cache_mode=CacheMode(args.cache),
+        cache_dir=getattr(args, "cache_dir", ".verify-cache"),
+        cache_mode=CacheMode(getattr(args, "cache", "off")),
         strict_shapes=getattr(args, "strict_shapes", False),
         executor=args.executor,
         command=args.command,

@@ -94,6 +94,8 @@ def cmd_report(args, out, err) -> int:
 
 def cmd_mutate(args, out, err) -> int:
     """Mutate every rule, chain step and program; every non-equivalent mutant must be refuted (mutate.py)."""
+    # Every mutant is new, so the cache has nothing to answer and is not offered; SymPy's second opinion would
+    # only corroborate mutants that survive (which fail the run anyway). Neither flag is accepted here.
     options = replace(options_of(args), sympy=False, cache_mode=CacheMode.OFF, timeout=args.timeout or 30.0,
                       z3_timeout=5.0)
     result = mutate.run(args.paths, options)
