@@ -32,7 +32,7 @@ from dataclasses import replace
 from . import ir
 from .errors import ShapeError
 from .printer import Printer
-from .shapes import _Checker, _substitute
+from .shapes import RankChecker, substitute_inputs
 
 READING = "read with implicit tiling (m = m1*M0 + m0)"
 TILE_RE = re.compile(r"([a-z][0-9]*)([01])")
@@ -56,7 +56,7 @@ class _Reading:
     def __init__(self, rule: ir.Rule, env):
         self.rule = rule
         self.pairs = split_pairs([rule.lhs, rule.rhs])
-        self.checker = _Checker(rule.file, dict(env or {}))
+        self.checker = RankChecker(rule.file, dict(env or {}))
         self.inserted = 0
 
     # -- pattern variables ------------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def implicit_rule(rule: ir.Rule, env=None) -> ir.Rule | None:
     reading.allowed(rule.rhs, universe, allowed)
     inputs = {name: ir.Input(name, tuple(r for r in order if r in ranks)) for name, ranks in allowed.items()}
     try:
-        lhs, rhs = reading.sides(_substitute(rule.lhs, inputs), _substitute(rule.rhs, inputs))
+        lhs, rhs = reading.sides(substitute_inputs(rule.lhs, inputs), substitute_inputs(rule.rhs, inputs))
         left, right = reading.ranks(lhs), reading.ranks(rhs)
     except ShapeError:
         return None
