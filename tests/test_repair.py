@@ -16,8 +16,9 @@ import pytest
 
 from verify.certified_rules import rule_source
 from verify.cli import run
-from verify.explain import select
+from verify.options import Options
 from verify.repair import candidates, parse
+from verify.targets import select
 
 SEED = Path(__file__).resolve().parent / "seed"
 FILE = SEED / "rules_repairable.egg"
@@ -38,7 +39,7 @@ def test_sexpressions_keep_their_spans_past_comments_and_strings():
 
 
 def test_candidates_tie_only_variables_one_side_reads():
-    (claim,) = select(f"{FILE}:local-shift")
+    (claim,) = select(f"{FILE}:local-shift", Options())
     edits = candidates(rule_source(FILE.read_text(), claim.line), claim)
     ties = [change for kind, change, _ in edits if kind == "tie"]
     assert ties and all("`rowmax`" in c for c in ties)      # s is read by both sides: never tied
@@ -58,7 +59,7 @@ def test_a_refuted_rule_gets_a_certified_repair_that_checks_again(tmp_path, rule
     assert "all sizes" in best["bound"]
     # written back into the file, the repaired rule is certified by `verify check`; the original is not
     text = FILE.read_text()
-    (claim,) = select(f"{FILE}:{rule}")
+    (claim,) = select(f"{FILE}:{rule}", Options())
     original = rule_source(text, claim.line)
     fixed = tmp_path / "fixed.egg"
     fixed.write_text(text.replace(original, best["rule"]))

@@ -31,14 +31,15 @@ import time
 from dataclasses import dataclass
 
 from .certified_rules import rule_source
-from .claims import Bound, Claim, effective_bound, inputs_of, plan
-from .driver import Options
+from .claims import Claim, inputs_of
 from .errors import VerifyError
 from .gate import check_claims
 from .intervals import rigorous_difference
+from .options import Options
 from .reader import read_text
 from .refute import search
-from .sources import claims_of
+from .sizes import Bound, effective_bound, plan
+from .targets import claims_of
 from .verdict import Result, Verdict
 
 MAX_CANDIDATES = 400           # edits read and screened at most (the numeric screen is milliseconds each)
@@ -426,13 +427,13 @@ def candidates(rule_text: str, claim: Claim) -> list[tuple[str, str, str]]:
 # -- the search --------------------------------------------------------------------------------------------------
 
 
-def _claim_of(file_text: str, path: str, line: int, strict: bool) -> Claim | None:
+def _claim_of(file_text: str, path: str, line: int, options: Options) -> Claim | None:
     try:
         source = read_text(file_text, path)
     except VerifyError:
         return None
     errors: list = []
-    claims = claims_of(source, strict, errors)
+    claims = claims_of(source, options, errors)
     if any(getattr(e.location, "line", None) == line for e in errors):
         return None
     return next((c for c in claims if c.line == line), None)
@@ -456,7 +457,6 @@ def repair(claim: Claim, options: Options, budget: float = 60.0) -> RepairSearch
     if not original or offset < 0:
         out.note = "the rule's text was not found"
         return out
-    strict = options.strict_shapes
     survivors: list[tuple[str, str, str, Claim]] = []
     try:
         edits = candidates(original, claim)[:MAX_CANDIDATES]
@@ -469,7 +469,7 @@ def repair(claim: Claim, options: Options, budget: float = 60.0) -> RepairSearch
             break
         out.tried += 1
         candidate = _claim_of(file_text[:offset] + text + file_text[offset + len(original):], claim.file,
-                              claim.line, strict)
+                              claim.line, options)
         if candidate is None:
             out.unreadable += 1
             continue
