@@ -106,6 +106,8 @@ class Claim:
                         out.add(r)
                     case ir.Split(rank=r, outer=o, inner=i) | ir.Unsplit(rank=r, outer=o, inner=i):
                         out.update((r, o, i))
+                    case ir.Input(ranks=ranks, pred=pred) if pred is not None:
+                        out.update(ranks)   # a predicate mask's slice depends on its index and size: not parallel
         out.update(along for _mask, along in self.assumptions)
         return out
 
@@ -134,13 +136,19 @@ def inputs_of(sides) -> tuple[tuple[str, tuple[str, ...]], ...]:
                         Location(side.file, node.line),
                     )
                 # a mask in one place and a real in another: either reading would check a claim not written
-                if node.name in kinds and kinds[node.name] != node.kind:
-                    raise ShapeError(f"input '{node.name}' is a {kinds[node.name]} in one place and a {node.kind} "
+                kind = node.kind if node.pred is None else f"{node.kind}({node.pred})"
+                if node.name in kinds and kinds[node.name] != kind:
+                    raise ShapeError(f"input '{node.name}' is a {kinds[node.name]} in one place and a {kind} "
                                      f"in another", Location(side.file, node.line),
                                      'declare it the same way everywhere, e.g. (CreateTensor "B[m,p]:mask")')
                 found[node.name] = node.ranks
-                kinds[node.name] = node.kind
+                kinds[node.name] = kind
     return tuple(sorted(found.items()))
+
+
+def _opaque_masks(claim) -> bool:
+    return any(isinstance(n, ir.Input) and n.kind == "mask" and n.pred is None
+               for side in (claim.lhs, claim.rhs) for n in side.nodes())
 
 
 def _masks_of(sides) -> tuple[str, ...]:
@@ -473,7 +481,7 @@ def plan(claim: Claim, bound: Bound) -> Plan:
             ranges[r] = range(1, part_cap[r] + 1)
         else:
             # masks are enumerated pattern by pattern (2^elements), so their claims default to small tiles
-            tile_default = OTHER_DEFAULT if claim.masks else TILE_DEFAULT
+            tile_default = OTHER_DEFAULT if _opaque_masks(claim) else TILE_DEFAULT
             ranges[r] = range(1, (tile_default if r in tile_ranks else OTHER_DEFAULT) + 1)
     combos = []
     total = 1

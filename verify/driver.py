@@ -32,7 +32,7 @@ from .crosscheck import cross_check
 from .induction import LemmaVerdict, lemma_obligations, lift
 from .intervals import rigorous_difference
 from .isolation import Failure, run_isolated
-from .masks import patterns
+from .masks import param_ranges, patterns
 from .normal_form import NormalForm, NotNormalizable, all_equal, exp_overflow_warning
 from .reader import read_file
 from .verdict import BY_INDUCTION, NO_BOUND, Result, SizeBound, Verdict
@@ -88,7 +88,8 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
     start = time.monotonic()
     the_plan = plan(claim, effective_bound(claim, options.bound))
     sizes_list = list(the_plan.sizes())
-    bound = SizeBound(the_plan.ranges) if the_plan.ranges else SizeBound.every("no rank is reduced or tiled")
+    ranges = the_plan.ranges + param_ranges(claim)      # a predicate's parameters: the values checked
+    bound = SizeBound(ranges) if ranges else SizeBound.every("no rank is reduced or tiled")
 
     def result(verdict, method, **kw) -> Result:
         return Result(claim.name, claim.file, claim.line, claim.kind, verdict, bound, method,

@@ -23,6 +23,7 @@ from .claims import Bound, Claim, effective_bound, equiv_claims, plan, with_assu
 from .driver import Options
 from .errors import BoundError, VerifyError, did_you_mean
 from .induction import lemma_obligations
+from .masks import check_pattern_count
 from .reader import read_file
 from .sources import RulesStep, collect
 from .vacuity import vacuity_guard
@@ -62,7 +63,9 @@ def preflight(claims: list[Claim], options: Options) -> None:
     """Plan every claim up front: an absurd bound raises one BoundError (exit status 2)."""
     for claim in claims:
         try:
-            plan(claim, effective_bound(claim, options.bound))
+            the_plan = plan(claim, effective_bound(claim, options.bound))
+            if claim.masks:      # opaque masks are enumerated: refuse a bound with too many patterns before work
+                check_pattern_count(claim, the_plan.sizes())
         except VerifyError as exc:
             raise exc.located(claim.location) from None
 

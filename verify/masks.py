@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .errors import ParseError
+from . import ir, predicates
+from .errors import BoundError, ParseError
 
 ASSUME_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+unmasked\s+along\s+([a-z][0-9]*)\s*$")
 MAX_PATTERNS = 1 << 12
@@ -43,18 +44,71 @@ def _ok(claim, name, values) -> bool:
     return all(satisfies(values, ranks, along) for mask, along in claim.assumptions if mask == name)
 
 
+def predicate_masks(claim) -> dict[str, predicates.Predicate]:
+    """The claim's predicate masks (`:mask(PRED)`), by name; opaque masks are not among them."""
+    return {n.name: n.pred for side in (claim.lhs, claim.rhs) for n in side.nodes()
+            if isinstance(n, ir.Input) and n.kind == "mask" and n.pred is not None}
+
+
+def param_assignments(claim) -> list[dict[str, int]]:
+    """Every combination of the checked values of the parameters the claim's predicates use (`Param.checked`)."""
+    params = sorted({p for pred in predicate_masks(claim).values() for p in pred.params}, key=lambda p: p.name)
+    return [dict(zip((p.name for p in params), values))
+            for values in itertools.product(*(p.checked() for p in params))]
+
+
+def param_ranges(claim) -> tuple[tuple[str, int, int], ...]:
+    """The parameter values a bounded verdict covered, as bound ranges (NAME, lo, hi): a bound names them."""
+    params = sorted({p for pred in predicate_masks(claim).values() for p in pred.params}, key=lambda p: p.name)
+    return tuple((p.name, p.checked().start, p.checked().stop - 1) for p in params)
+
+
+def pattern_count(claim, sizes) -> int:
+    """How many patterns `patterns` decides at these sizes: 2^elements per opaque mask, one per parameter
+    assignment for the predicate masks (a predicate fixes its pattern)."""
+    preds = predicate_masks(claim)
+    total = len(param_assignments(claim)) if preds else 1
+    for name in claim.masks:
+        if name not in preds:
+            total *= 1 << int(np.prod([sizes[r] for r in dict(claim.inputs)[name]], dtype=np.int64))
+    return total
+
+
+def check_pattern_count(claim, sizes_list) -> None:
+    """Refuse, before any work, a bound at which opaque masks would be enumerated beyond MAX_PATTERNS."""
+    for sizes in sizes_list:
+        count = pattern_count(claim, sizes)
+        if count > MAX_PATTERNS:
+            shown = ", ".join(f"{r.upper()}={v}" for r, v in sorted(sizes.items()))
+            raise BoundError(f"the opaque masks of '{claim.name}' have {count} patterns at {shown} (at most "
+                             f"{MAX_PATTERNS}): opaque masks are enumerated pattern by pattern", claim.location,
+                             "lower the bound of the masked ranks (e.g. --bound M1=2,M0=2), or write the mask as a "
+                             "predicate, (CreateTensor \"B[m,p]:mask(m <= p)\"), which is never enumerated")
+
+
 def patterns(claim, sizes) -> list[dict[str, np.ndarray]]:
-    """Every combination of mask patterns (each element 0 or -inf) allowed by the assumptions."""
+    """Every combination of mask patterns (each element 0 or -inf) allowed by the assumptions: every pattern of
+    an opaque mask, the one pattern a predicate mask has at these sizes (per parameter assignment)."""
     if not claim.masks:
         return [{}]
+    preds = predicate_masks(claim)
+    fixed: list[dict[str, np.ndarray]] = [{}]
+    if preds:
+        fixed = []
+        for params in param_assignments(claim):
+            combo = {name: predicates.pattern(pred, sizes, params) for name, pred in preds.items()}
+            if all(_ok(claim, name, values) for name, values in combo.items()):
+                fixed.append(combo)
     per_mask = []
-    total = 1
+    total = len(fixed)
     for name in claim.masks:
+        if name in preds:
+            continue
         shape = tuple(sizes[r] for r in dict(claim.inputs)[name])
         n = int(np.prod(shape, dtype=np.int64))
         total *= 1 << n
         if total > MAX_PATTERNS:
-            raise ParseError(f"the masks of '{claim.name}' have {total} patterns at sizes {sizes} "
+            raise BoundError(f"the masks of '{claim.name}' have {total} patterns at sizes {sizes} "
                              f"(at most {MAX_PATTERNS})", claim.location,
                              "lower the bound of the masked ranks, e.g. --bound M1=2,M0=2")
         options = []
@@ -63,7 +117,8 @@ def patterns(claim, sizes) -> list[dict[str, np.ndarray]]:
             if _ok(claim, name, values):
                 options.append(values)
         per_mask.append(options)
-    return [dict(zip(claim.masks, combo)) for combo in itertools.product(*per_mask)]
+    opaque = [name for name in claim.masks if name not in preds]
+    return [{**f, **dict(zip(opaque, combo))} for f in fixed for combo in itertools.product(*per_mask)]
 
 
 def draw(claim, sizes, rng: np.random.Generator, count: int, real) -> dict[str, np.ndarray]:
@@ -115,7 +170,13 @@ def mask_strategies(claim, name: str, ranks: tuple[str, ...]) -> tuple[Strategy,
 
 
 def trials(claim, name: str, rng: np.random.Generator, shape: tuple[int, ...], count: int) -> np.ndarray:
-    """`count` mask patterns for one input (`mask_strategies`, in turn)."""
+    """`count` mask patterns for one input (`mask_strategies`, in turn); a predicate mask's pattern at these
+    sizes, trial t at the t-th parameter assignment (cycling), so a search meets every checked parameter value."""
+    pred = predicate_masks(claim).get(name)
+    if pred is not None:
+        sizes = dict(zip(dict(claim.inputs)[name], shape))
+        assignments = param_assignments(claim)
+        return np.stack([predicates.pattern(pred, sizes, assignments[t % len(assignments)]) for t in range(count)])
     return rows(rng, shape, count, mask_strategies(claim, name, dict(claim.inputs)[name]))
 
 

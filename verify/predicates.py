@@ -1,0 +1,317 @@
+"""Predicate masks: `(CreateTensor "B[m,p]:mask(PRED)")` is 0 where PRED holds and -inf elsewhere.
+
+PRED is linear integer arithmetic (Presburger, plus the sizes as constants) over
+
+- the mask's rank indices (`m`, `p`: 0 <= m < M),
+- the sizes of the mask's ranks (`M`, `P`: the rank's name in upper case),
+- integer literals, and named integer parameters declared in the file (`; param: W >= 1`, `; param: W in 1..8`),
+
+with `+`, `-`, `*` by a literal, `< <= == != >= >`, `and`, `or`, `not` and parentheses. A mask is a function of
+its indices and sizes only, so at given sizes (and parameter values) it is one fixed pattern: the bounded
+checkers get that pattern, never an enumeration of patterns, and the unbounded lift reads PRED as integer
+arithmetic over symbolic indices and sizes.
+
+This module only parses and evaluates (numpy); the Z3 reading is in `verify/induction/masked.py` (z3 stays in the
+engines). Everything here is plain data: a `Predicate` is frozen and hashable, so it can sit in an `ir.Input`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+PARAM_RE = re.compile(r"^\s*;+\s*param\s*:\s*(.*?)\s*$", re.I)
+PARAM_SPAN = 4          # a parameter is checked within a bound at its 4 smallest values (the lift covers all)
+
+
+class PredicateError(Exception):
+    """A predicate that cannot be read; `column` is 1-based within the predicate text."""
+
+    def __init__(self, cause: str, column: int | None = None):
+        super().__init__(cause)
+        self.cause = cause
+        self.column = column
+
+
+# A linear form: ((key, coefficient), ...) sorted by key, plus a constant. Keys: "m" the index of rank m,
+# "#m" the size of rank m, "$W" the parameter W.
+@dataclass(frozen=True)
+class Lin:
+    terms: tuple[tuple[str, int], ...]
+    const: int
+
+    @staticmethod
+    def of(terms: dict[str, int], const: int) -> Lin:
+        return Lin(tuple(sorted((k, c) for k, c in terms.items() if c)), const)
+
+    def add(self, other: Lin, sign: int = 1) -> Lin:
+        out = dict(self.terms)
+        for k, c in other.terms:
+            out[k] = out.get(k, 0) + sign * c
+        return Lin.of(out, self.const + sign * other.const)
+
+    def scale(self, k: int) -> Lin:
+        return Lin.of({n: c * k for n, c in self.terms}, self.const * k)
+
+
+@dataclass(frozen=True)
+class Cmp:
+    op: str                 # < <= == != >= >
+    lhs: Lin
+    rhs: Lin
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str                 # and | or | not
+    args: tuple
+
+
+Formula = Cmp | BoolOp
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    lo: int
+    hi: int | None          # None: unbounded above
+
+    def checked(self) -> range:
+        """The values a bounded check tries (the unbounded lift covers every value in [lo, hi])."""
+        top = self.lo + PARAM_SPAN - 1 if self.hi is None else min(self.hi, self.lo + PARAM_SPAN - 1)
+        return range(self.lo, top + 1)
+
+    def __str__(self) -> str:
+        return f"{self.name} >= {self.lo}" if self.hi is None else f"{self.name} in {self.lo}..{self.hi}"
+
+
+@dataclass(frozen=True)
+class Predicate:
+    text: str               # as written (whitespace normalised): shown in verdicts and compared across sides
+    formula: Formula
+    ranks: tuple[str, ...]
+    params: tuple[Param, ...]   # the declared parameters PRED uses
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_params(lines: list[str]) -> dict[str, tuple[Param, int]]:
+    """`; param: W >= 1` / `; param: W in 1..8` lines -> name -> (Param, line). A malformed one is an error
+    naming its line (raised as (line, PredicateError))."""
+    out: dict[str, tuple[Param, int]] = {}
+    for number, line in enumerate(lines, 1):
+        m = PARAM_RE.match(line)
+        if not m:
+            continue
+        text = m.group(1)
+        ge = re.fullmatch(r"([A-Z][A-Z0-9_]*)\s*>=\s*(-?\d+)", text)
+        rng = re.fullmatch(r"([A-Z][A-Z0-9_]*)\s+in\s+(-?\d+)\s*\.\.\s*(-?\d+)", text)
+        if ge:
+            param = Param(ge.group(1), int(ge.group(2)), None)
+        elif rng and int(rng.group(2)) <= int(rng.group(3)):
+            param = Param(rng.group(1), int(rng.group(2)), int(rng.group(3)))
+        else:
+            raise ParamLineError(number, f"cannot read parameter declaration '{text}'")
+        if param.name in out:
+            raise ParamLineError(number, f"parameter {param.name} declared twice (first at line "
+                                         f"{out[param.name][1]})")
+        out[param.name] = (param, number)
+    return out
+
+
+class ParamLineError(Exception):
+    def __init__(self, line: int, cause: str):
+        super().__init__(cause)
+        self.line = line
+        self.cause = cause
+
+
+# -- parsing ----------------------------------------------------------------------------------------------------
+_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(<=|>=|==|!=|<|>|\+|-|\*|\(|\)|&&|\|\||!)|(\S))")
+_CMP = ("<", "<=", "==", "!=", ">=", ">")
+_WORDS = {"&&": "and", "||": "or", "!": "not"}
+
+
+def parse(text: str, ranks: tuple[str, ...], params: dict[str, Param]) -> Predicate:
+    tokens: list[tuple[str, str, int]] = []     # (kind, text, column)
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            break
+        col = m.start(m.lastindex) + 1 if m.lastindex else pos + 1
+        if m.group(1):
+            tokens.append(("int", m.group(1), col))
+        elif m.group(2):
+            word = m.group(2)
+            tokens.append(("kw" if word in ("and", "or", "not") else "name", word, col))
+        elif m.group(3):
+            op = m.group(3)
+            tokens.append(("kw", _WORDS[op], col) if op in _WORDS else ("op", op, col))
+        else:
+            raise PredicateError(f"unexpected character '{m.group(4)}'", col)
+        pos = m.end()
+    if not tokens:
+        raise PredicateError("empty predicate", 1)
+    reader = _Reader(tokens, ranks, params, len(text) + 1)
+    formula = reader.disjunction()
+    if reader.i < len(tokens):
+        _, tok, col = tokens[reader.i]
+        raise PredicateError(f"unexpected '{tok}'", col)
+    used = sorted({k[1:] for k in _keys(formula) if k.startswith("$")})
+    return Predicate(" ".join(text.split()), formula, ranks, tuple(params[n] for n in used))
+
+
+def _keys(f) -> set[str]:
+    if isinstance(f, Cmp):
+        return {k for lin in (f.lhs, f.rhs) for k, _ in lin.terms}
+    return set().union(*(_keys(a) for a in f.args))
+
+
+class _Reader:
+    def __init__(self, tokens, ranks, params, end):
+        self.t, self.i, self.ranks, self.params, self.end = tokens, 0, ranks, params, end
+
+    def peek(self, k: int = 0):
+        return self.t[self.i + k] if self.i + k < len(self.t) else ("end", "", self.end)
+
+    def take(self, text: str) -> bool:
+        if self.peek()[1] == text and self.peek()[0] != "name":
+            self.i += 1
+            return True
+        return False
+
+    def expect(self, text: str, what: str):
+        if not self.take(text):
+            kind, tok, col = self.peek()
+            raise PredicateError(f"expected {what}, found {repr(tok) if kind != 'end' else 'the end'}", col)
+
+    def disjunction(self):
+        args = [self.conjunction()]
+        while self.take("or"):
+            args.append(self.conjunction())
+        return args[0] if len(args) == 1 else BoolOp("or", tuple(args))
+
+    def conjunction(self):
+        args = [self.negation()]
+        while self.take("and"):
+            args.append(self.negation())
+        return args[0] if len(args) == 1 else BoolOp("and", tuple(args))
+
+    def negation(self):
+        if self.take("not"):
+            return BoolOp("not", (self.negation(),))
+        if self.peek()[1] == "(":
+            # `(` opens either a parenthesised formula or a linear term: try the comparison first
+            saved = self.i
+            try:
+                return self.comparison()
+            except PredicateError:
+                self.i = saved
+            self.expect("(", "'('")
+            inner = self.disjunction()
+            self.expect(")", "')'")
+            return inner
+        return self.comparison()
+
+    def comparison(self):
+        lhs = self.linear()
+        kind, op, col = self.peek()
+        if op not in _CMP or kind != "op":
+            raise PredicateError(f"expected a comparison ({' '.join(_CMP)}), found "
+                                 f"{repr(op) if kind != 'end' else 'the end'}", col)
+        self.i += 1
+        rhs = self.linear()
+        if self.peek()[1] in _CMP and self.peek()[0] == "op":
+            raise PredicateError("chained comparison: write 'a < b and b <= c'", self.peek()[2])
+        return Cmp(op, lhs, rhs)
+
+    def linear(self) -> Lin:
+        out = self.term()
+        while self.peek()[1] in ("+", "-") and self.peek()[0] == "op":
+            sign = 1 if self.peek()[1] == "+" else -1
+            self.i += 1
+            out = out.add(self.term(), sign)
+        return out
+
+    def term(self) -> Lin:
+        col = self.peek()[2]
+        out = self.factor()
+        while self.take("*"):
+            right = self.factor()
+            if not out.terms:
+                out = right.scale(out.const)
+            elif not right.terms:
+                out = out.scale(right.const)
+            else:
+                raise PredicateError("a product of two non-literals is not linear: multiply by a literal only", col)
+        return out
+
+    def factor(self) -> Lin:
+        kind, tok, col = self.peek()
+        if self.take("-"):
+            return self.factor().scale(-1)
+        if kind == "int":
+            self.i += 1
+            return Lin((), int(tok))
+        if kind == "name":
+            self.i += 1
+            return Lin(((self.key(tok, col), 1),), 0)
+        if self.take("("):
+            inner = self.linear()
+            self.expect(")", "')'")
+            return inner
+        raise PredicateError(f"expected an index, a size, a parameter or an integer, found "
+                             f"{repr(tok) if kind != 'end' else 'the end'}", col)
+
+    def key(self, name: str, col: int) -> str:
+        if name in self.ranks:
+            return name
+        if name in self.params:
+            return f"${name}"
+        if name.lower() in self.ranks and name == name.upper():
+            return f"#{name.lower()}"
+        ranks = ", ".join(self.ranks)
+        raise PredicateError(f"unknown name '{name}': the mask's indices are {ranks}, its sizes "
+                             f"{', '.join(r.upper() for r in self.ranks)}; a parameter is declared with "
+                             f"'; param: {name.upper()} >= 1'", col)
+
+
+# -- evaluation -------------------------------------------------------------------------------------------------
+def holds(pred: Predicate, sizes: dict[str, int], params: dict[str, int]) -> np.ndarray:
+    """PRED at every element of the mask (a boolean array over its ranks, in order), at these sizes."""
+    shape = tuple(sizes[r] for r in pred.ranks)
+    grids = np.indices(shape, dtype=np.int64) if shape else np.zeros((0,), dtype=np.int64)
+    env: dict[str, object] = {r: grids[i] for i, r in enumerate(pred.ranks)}
+    env.update({f"#{r}": sizes[r] for r in pred.ranks})
+    env.update({f"${n}": v for n, v in params.items()})
+    return np.broadcast_to(np.asarray(_eval(pred.formula, env), dtype=bool), shape)
+
+
+def _lin(lin: Lin, env):
+    out: object = lin.const
+    for k, c in lin.terms:
+        out = out + c * env[k]          # type: ignore[operator]
+    return out
+
+
+def _eval(f, env):
+    if isinstance(f, Cmp):
+        a, b = _lin(f.lhs, env), _lin(f.rhs, env)
+        return {"<": np.less, "<=": np.less_equal, "==": np.equal, "!=": np.not_equal,
+                ">=": np.greater_equal, ">": np.greater}[f.op](a, b)
+    parts = [_eval(a, env) for a in f.args]
+    if f.op == "not":
+        return np.logical_not(parts[0])
+    out = parts[0]
+    for p in parts[1:]:
+        out = np.logical_and(out, p) if f.op == "and" else np.logical_or(out, p)
+    return out
+
+
+def pattern(pred: Predicate, sizes: dict[str, int], params: dict[str, int]) -> np.ndarray:
+    """The mask's values: 0 where PRED holds, -inf elsewhere."""
+    return np.where(holds(pred, sizes, params), 0.0, -np.inf)
