@@ -339,10 +339,10 @@ def test_variant_programs_are_lifted_with_every_rank_symbolic():
         assert set(out.ranks) == set(claims[name].ranks())
     splitkv = lift(claims["3-pass -> split-KV (FlashDecoding) with a tree of merges"])
     assert {"C1", "C0", "J"} <= set(splitkv.bound_text().split("(")[1].rstrip(")").replace(",", "").split())
-    # masks: the masked 1-pass stays bounded, and says why
+    # masks: the guarded masked 1-pass is lifted by the masked argument, every rank symbolic
     (masked,) = _claims("proofs/masked.chain.toml")
     out = lift(masked)
-    assert not out.lifted and "mask" in out.reason
+    assert out.lifted and out.shape.startswith("masked scans") and set(out.ranks) == set(masked.ranks())
 
 
 @pytest.mark.slow
