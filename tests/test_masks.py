@@ -51,9 +51,9 @@ def test_bad_predicates_are_located(text, column):
 def test_a_bad_predicate_in_a_file_names_file_line_and_column():
     from verify.errors import ParseError
     with pytest.raises(ParseError) as err:
-        read_text('(let Q (CreateTensor "S[m,p]"))\n(let B (CreateTensor "B[m,p]:mask(m <= p + X)"))\n'
+        read_text('(let Q (CreateTensor "S[m,p]"))\n(let B (CreateTensor "B[m,p]:mask(m <= p + Xs)"))\n'
                   '(let R (M_add_mp Q B))\n(extract R)\n', "f.egg")
-    assert str(err.value.location) == "f.egg:2" and "column 10" in err.value.cause and "'X'" in err.value.cause
+    assert str(err.value.location) == "f.egg:2" and "column 10" in err.value.cause and "'Xs'" in err.value.cause
 
 
 def _claim(a: Path, b: Path):
@@ -127,3 +127,30 @@ def test_a_predicate_mask_claim_at_a_large_bound_takes_seconds(tmp_path):
     start = time.monotonic()
     result = check_claim(claim, Options(isolate=False, sympy=False, bound=Bound.parse("M1=8,M0=8")))
     assert result.verdict is Verdict.CERTIFIED and time.monotonic() - start < 120
+
+
+def _tile(text: str) -> predicates.Predicate:
+    return predicates.parse(text, ("m1", "p"), {})
+
+
+@pytest.mark.parametrize("te,tf,ok", [
+    ("m1*M0 <= p", "m1*M0 + M0 - 1 <= p", True),             # causal: skip above the diagonal, full below
+    ("m1*M0 <= p + 5", "(m1 + 1)*M0 <= p", True),            # visiting empty tiles too is harmless (B applies)
+    ("(m1 + 1)*M0 <= p", "m1*M0 + M0 - 1 <= p", False),      # off by one tile: the diagonal tile skipped
+    ("m1*M0 <= p", "m1*M0 <= p", False),                     # a "full" tile that is not full
+    ("m1*M0 <= p", "m1*M0 + M0 <= p + 1 + 1", False),        # full one key too early
+])
+def test_block_classification_is_proved_or_names_the_tile(te, tf, ok):
+    ob, where = masked.classification(pred("m <= p"), _tile(te), _tile(tf))
+    assert (ob.verdict == "proved") is ok, where
+    assert ok or ("tile m1=" in where and "query p=" in where)
+
+
+def test_causal_chain_is_certified_for_all_sizes_and_wrong_blocks_name_the_tile():
+    from verify.sources import read_chain
+    for claim in read_chain(ROOT / "proofs" / "causal.chain.toml"):
+        result = check_claim(claim, OPTIONS)
+        assert result.verdict is Verdict.CERTIFIED and result.bound.is_all_sizes, (claim.name, result)
+    wrong = _claim(ROOT / "proofs" / "causal" / "attention_1pass.egg", PROGRAMS / "causal_blocks_skip_diagonal.egg")
+    result = check_claim(wrong, OPTIONS)
+    assert result.verdict is Verdict.REFUTED and "classified empty (TE) but keeps" in result.detail

@@ -32,7 +32,7 @@ from .crosscheck import cross_check
 from .induction import LemmaVerdict, lemma_obligations, lift
 from .intervals import rigorous_difference
 from .isolation import Failure, run_isolated
-from .masks import param_ranges, patterns
+from .masks import block_note, param_ranges, patterns
 from .normal_form import NormalForm, NotNormalizable, all_equal, exp_overflow_warning
 from .reader import read_file
 from .verdict import BY_INDUCTION, NO_BOUND, Result, SizeBound, Verdict
@@ -97,7 +97,8 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
 
     cx = refute.search(claim, sizes_list, seed=options.seed, prove_difference=rigorous_difference)
     if cx is not None:
-        return result(Verdict.REFUTED, "numeric search, replayed in mpmath", counterexample=cx)
+        return result(Verdict.REFUTED, "numeric search, replayed in mpmath", counterexample=cx,
+                      detail=block_note(claim, cx.sizes))
     methods: list[str] = []
     z3_proved = 0
     mask_patterns = 0

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from . import ir, predicates
-from .errors import BoundError, ParseError
+from .errors import BoundError, ParseError, ShapeError
 
 ASSUME_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+unmasked\s+along\s+([a-z][0-9]*)\s*$")
 MAX_PATTERNS = 1 << 12
@@ -75,7 +75,14 @@ def pattern_count(claim, sizes) -> int:
 
 
 def check_pattern_count(claim, sizes_list) -> None:
-    """Refuse, before any work, a bound at which opaque masks would be enumerated beyond MAX_PATTERNS."""
+    """Refuse, before any work, a bound at which opaque masks would be enumerated beyond MAX_PATTERNS, and a
+    predicate that names the size of a rank the claim does not have."""
+    ranks = set(claim.ranks())
+    for name, pred in predicate_masks(claim).items():
+        missing = sorted(predicates.sizes_named(pred) - ranks)
+        if missing:
+            raise ShapeError(f"mask '{name}': predicate '{pred}' names the size of rank(s) {', '.join(missing)}, "
+                             f"which '{claim.name}' does not have", claim.location)
     for sizes in sizes_list:
         count = pattern_count(claim, sizes)
         if count > MAX_PATTERNS:
@@ -125,7 +132,7 @@ def draw(claim, sizes, rng: np.random.Generator, count: int, real) -> dict[str, 
     """`count` trial values for every input of a claim: mask inputs get patterns of 0 and -inf (`trials`, which
     respect the assumptions), every other input `real(shape)`. Every engine that draws inputs goes through here,
     so no engine ever feeds a real number into a mask."""
-    return {name: (trials(claim, name, rng, tuple(sizes[r] for r in ranks), count) if name in claim.masks
+    return {name: (trials(claim, name, rng, tuple(sizes[r] for r in ranks), count, sizes) if name in claim.masks
                    else real(tuple(sizes[r] for r in ranks))) for name, ranks in claim.inputs}
 
 
@@ -169,12 +176,13 @@ def mask_strategies(claim, name: str, ranks: tuple[str, ...]) -> tuple[Strategy,
     return tuple(lambda rng, shape, kind=kind: repair(claim, name, ranks, kind(rng, shape), rng) for kind in kinds)
 
 
-def trials(claim, name: str, rng: np.random.Generator, shape: tuple[int, ...], count: int) -> np.ndarray:
+def trials(claim, name: str, rng: np.random.Generator, shape: tuple[int, ...], count: int,
+           sizes: dict[str, int] | None = None) -> np.ndarray:
     """`count` mask patterns for one input (`mask_strategies`, in turn); a predicate mask's pattern at these
     sizes, trial t at the t-th parameter assignment (cycling), so a search meets every checked parameter value."""
     pred = predicate_masks(claim).get(name)
     if pred is not None:
-        sizes = dict(zip(dict(claim.inputs)[name], shape))
+        sizes = {**(sizes or {}), **dict(zip(dict(claim.inputs)[name], shape))}
         assignments = param_assignments(claim)
         return np.stack([predicates.pattern(pred, sizes, assignments[t % len(assignments)]) for t in range(count)])
     return rows(rng, shape, count, mask_strategies(claim, name, dict(claim.inputs)[name]))
@@ -199,3 +207,27 @@ def repair(claim, name, ranks, values, rng) -> np.ndarray:
                 moved[idx + (int(rng.integers(moved.shape[-1])),)] = 0.0
         values = np.moveaxis(moved, -1, axis)
     return values
+
+
+def block_note(claim, sizes: dict[str, int]) -> str:
+    """For a block-sparse claim (predicate masks B[m,p], TE[m1,p], TF[m1,p], the convention of
+    verify/models/masked/): the tiles TE/TF misclassify at these sizes, named; '' otherwise."""
+    preds = predicate_masks(claim)
+    if not {"B", "TE", "TF"} <= set(preds) or preds["TE"].ranks != ("m1", "p") or preds["B"].ranks != ("m", "p"):
+        return ""
+    m1, m0, p = sizes.get("m1"), sizes.get("m0"), sizes.get("p")
+    if m1 is None or m0 is None or p is None:
+        return ""
+    for params in param_assignments(claim):
+        elem = predicates.holds(preds["B"], sizes, params).reshape(m1, m0, p)
+        keep = predicates.holds(preds["TE"], sizes, params)[:, None, :]
+        full = predicates.holds(preds["TF"], sizes, params)[:, None, :]
+        wrong = np.argwhere((keep & (full | elem)) != elem)
+        if len(wrong):
+            t, i, q = (int(x) for x in wrong[0])
+            how = "classified empty (TE) but keeps" if elem[t, i, q] else "classified full (TF) but masks"
+            shown = "".join(f", {k}={v}" for k, v in params.items())
+            tiles = sorted({(int(a), int(c)) for a, _, c in wrong})
+            return (f"misclassified tile: tile m1={t} of query p={q} is {how} key m={t * m0 + i} (M0={m0}{shown}); "
+                    f"misclassified (m1, p): {tiles[:8]}{' ...' if len(tiles) > 8 else ''}")
+    return ""

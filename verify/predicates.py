@@ -6,7 +6,10 @@ PRED is linear integer arithmetic (Presburger, plus the sizes as constants) over
 - the sizes of the mask's ranks (`M`, `P`: the rank's name in upper case),
 - integer literals, and named integer parameters declared in the file (`; param: W >= 1`, `; param: W in 1..8`),
 
-with `+`, `-`, `*` by a literal, `< <= == != >= >`, `and`, `or`, `not` and parentheses. A mask is a function of
+with `+`, `-`, `*` by a literal, `< <= == != >= >`, `and`, `or`, `not` and parentheses. An index may also be
+multiplied by a size or parameter (`m1*M0`, the first key of tile m1, for tile-level predicates of block-sparse
+attention; never an index by an index): Z3 then decides nonlinear integer arithmetic, and may answer unknown,
+which is never a pass. A mask is a function of
 its indices and sizes only, so at given sizes (and parameter values) it is one fixed pattern: the bounded
 checkers get that pattern, never an enumeration of patterns, and the unbounded lift reads PRED as integer
 arithmetic over symbolic indices and sizes.
@@ -161,7 +164,7 @@ def parse(text: str, ranks: tuple[str, ...], params: dict[str, Param]) -> Predic
     if reader.i < len(tokens):
         _, tok, col = tokens[reader.i]
         raise PredicateError(f"unexpected '{tok}'", col)
-    used = sorted({k[1:] for k in _keys(formula) if k.startswith("$")})
+    used = sorted({part[1:] for k in _keys(formula) for part in k.split("*") if part.startswith("$")})
     return Predicate(" ".join(text.split()), formula, ranks, tuple(params[n] for n in used))
 
 
@@ -241,13 +244,7 @@ class _Reader:
         col = self.peek()[2]
         out = self.factor()
         while self.take("*"):
-            right = self.factor()
-            if not out.terms:
-                out = right.scale(out.const)
-            elif not right.terms:
-                out = out.scale(right.const)
-            else:
-                raise PredicateError("a product of two non-literals is not linear: multiply by a literal only", col)
+            out = _product(out, self.factor(), col)
         return out
 
     def factor(self) -> Lin:
@@ -272,12 +269,44 @@ class _Reader:
             return name
         if name in self.params:
             return f"${name}"
-        if name.lower() in self.ranks and name == name.upper():
+        if re.fullmatch(r"[A-Z][0-9]*", name):
+            # the size of a rank: the mask's own, or another rank of the claim (a tile size M0 in a tile-level
+            # predicate); a rank the claim lacks is refused when the claim is planned (masks.check_sizes)
             return f"#{name.lower()}"
         ranks = ", ".join(self.ranks)
         raise PredicateError(f"unknown name '{name}': the mask's indices are {ranks}, its sizes "
                              f"{', '.join(r.upper() for r in self.ranks)}; a parameter is declared with "
                              f"'; param: {name.upper()} >= 1'", col)
+
+
+def _is_index(key: str) -> bool:
+    return all(not k.startswith(("#", "$")) for k in key.split("*"))
+
+
+def _product(a: Lin, b: Lin, col: int) -> Lin:
+    """a * b, distributed. Linear when one side is a literal; otherwise each product must be an index (or a
+    size) times sizes and parameters (`m1*M0`, the first key of tile m1), never index times index."""
+    if not a.terms:
+        return b.scale(a.const)
+    if not b.terms:
+        return a.scale(b.const)
+    if any(_is_index(k) for k, _ in a.terms) and any(_is_index(k) for k, _ in b.terms):
+        raise PredicateError("a product of two indices is not linear: multiply an index by a literal, a size or "
+                             "a parameter only", col)
+    out: dict[str, int] = {}
+    for ka, ca in a.terms + (("", a.const),):
+        for kb, cb in b.terms + (("", b.const),):
+            k = "*".join(sorted(x for x in (ka, kb) if x))
+            if k and k.count("*") > 1:
+                raise PredicateError("a product of more than two names", col)
+            out[k] = out.get(k, 0) + ca * cb
+    const = out.pop("", 0)
+    return Lin.of(out, const)
+
+
+def sizes_named(pred: Predicate) -> set[str]:
+    """The ranks whose sizes PRED names."""
+    return {part[1:] for k in _keys(pred.formula) for part in k.split("*") if part.startswith("#")}
 
 
 # -- evaluation -------------------------------------------------------------------------------------------------
@@ -286,7 +315,7 @@ def holds(pred: Predicate, sizes: dict[str, int], params: dict[str, int]) -> np.
     shape = tuple(sizes[r] for r in pred.ranks)
     grids = np.indices(shape, dtype=np.int64) if shape else np.zeros((0,), dtype=np.int64)
     env: dict[str, object] = {r: grids[i] for i, r in enumerate(pred.ranks)}
-    env.update({f"#{r}": sizes[r] for r in pred.ranks})
+    env.update({f"#{r}": sizes[r] for r in sizes_named(pred) | set(pred.ranks)})
     env.update({f"${n}": v for n, v in params.items()})
     return np.broadcast_to(np.asarray(_eval(pred.formula, env), dtype=bool), shape)
 
@@ -294,7 +323,10 @@ def holds(pred: Predicate, sizes: dict[str, int], params: dict[str, int]) -> np.
 def _lin(lin: Lin, env):
     out: object = lin.const
     for k, c in lin.terms:
-        out = out + c * env[k]          # type: ignore[operator]
+        value: object = 1
+        for part in k.split("*"):
+            value = value * env[part]   # type: ignore[operator]
+        out = out + c * value           # type: ignore[operator]
     return out
 
 

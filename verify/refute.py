@@ -228,7 +228,8 @@ def shrink(claim: Claim, cx: Counterexample, trial: dict[str, np.ndarray], *, pr
     rounded = {k: np.round(v) for k, v in best.items()}
     if any(not np.array_equal(rounded[k], best[k]) for k in best):
         attempt(rounded)
-    for name in list(best):
+    fixed = masks.predicate_masks(claim)     # a predicate mask's values are its predicate's: never edited
+    for name in [n for n in best if n not in fixed]:
         for idx in np.ndindex(*best[name].shape):
             if best[name][idx] == 0:
                 continue

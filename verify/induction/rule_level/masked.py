@@ -29,6 +29,16 @@ for all sizes (M = M1*M0), parameters in their declared ranges and p < P:
 ``(exists m0 < M0: PRED(m0, p)) or (forall m < M: not PRED(m, p))``, sent to Z3 negated (with the universal
 quantifier over m0; linear integer arithmetic): unsat = proved. An opaque mask has no predicate: not lifted.
 
+Block-sparse (FlexAttention's BlockMask): the block-sparse model is the guarded 1-pass whose mask is
+BE = max(split(B), TF) + TE, with tile-level masks TE[m1,p] (-inf: tile m1 is empty for query p, skipped) and
+TF[m1,p] (0: the tile is full, B not applied). BE is again 0 or -inf everywhere, so by the argument above the
+block-sparse 1-pass equals the masked 3-pass *with mask BE*; it equals the one with mask B wherever BE = split(B)
+elementwise, which for predicate masks is the obligation `blocks.classification`: for all sizes and m1 < M1,
+m0 < M0, p < P: ``(TE(m1,p) and (TF(m1,p) or B(m1*M0 + m0, p))) <-> B(m1*M0 + m0, p)`` (a skipped tile keeps
+nothing, a full tile masks nothing). Its tile-level predicates may name m1*M0 (the tile's first key): Z3 then
+decides nonlinear integer arithmetic; unknown is never a pass. A tile a kernel skips needs no computation: the
+cases E+empty and F+empty show that a fully masked tile leaves the guarded state unchanged.
+
 Rows a predicate leaves empty at some sizes are found by one more query (`exists sizes, p: forall m < M: not
 PRED(m, p)`) and named in the verdict with sizes where it happens.
 """
@@ -54,7 +64,8 @@ from .terms import NotLiftable
 
 GROUP = "masked 1-pass (any mask)"
 MODELS = {"3-pass": "attention_masked.egg", "guarded 1-pass": "attention_masked_1pass_guarded.egg",
-          "naive 1-pass": "attention_masked_1pass_naive.egg"}
+          "naive 1-pass": "attention_masked_1pass_naive.egg",
+          "block-sparse 1-pass": "attention_masked_1pass_blocks.egg"}
 TIMEOUT_MS = 10_000
 
 
@@ -157,7 +168,13 @@ def warm_masked() -> None:
 
 # -- the predicate in Z3 ------------------------------------------------------------------------------------------
 def _lin(lin: predicates.Lin, env: dict) -> z3.ArithRef:
-    return z3.Sum([z3.IntVal(lin.const)] + [c * env[k] for k, c in lin.terms])
+    terms = [z3.IntVal(lin.const)]
+    for k, c in lin.terms:
+        value = z3.IntVal(c)
+        for part in k.split("*"):
+            value = value * env[part]
+        terms.append(value)
+    return z3.Sum(terms)
 
 
 def formula(f, env: dict) -> z3.BoolRef:
@@ -169,11 +186,14 @@ def formula(f, env: dict) -> z3.BoolRef:
     return z3.Not(parts[0]) if f.op == "not" else (z3.And(*parts) if f.op == "and" else z3.Or(*parts))
 
 
-def _setting(pred: predicates.Predicate):
+def _setting(*preds: predicates.Predicate):
     n_m, n_m0, n_m1, n_p, p = (z3.Int(x) for x in ("N_m", "N_m0", "N_m1", "N_p", "i_p"))
-    env: dict = {"#m": n_m, "#p": n_p, "p": p}
+    env: dict = {"#m": n_m, "#m0": n_m0, "#m1": n_m1, "#p": n_p, "p": p}
     hyps = [n_m0 >= 1, n_m1 >= 1, n_m == n_m1 * n_m0, n_p >= 1, p >= 0, p < n_p]
-    for prm in pred.params:
+    for rank in sorted(set().union(*(predicates.sizes_named(x) for x in preds)) - {"m", "m0", "m1", "p"}):
+        env[f"#{rank}"] = z3.Int(f"N_{rank}")
+        hyps.append(env[f"#{rank}"] >= 1)
+    for prm in sorted({x for pred in preds for x in pred.params}, key=lambda x: x.name):
         v = z3.Int(prm.name)
         env[f"${prm.name}"] = v
         hyps.append(v >= prm.lo)
@@ -215,6 +235,30 @@ def first_tile(pred: predicates.Predicate) -> tuple[Obligation, str]:
     return Obligation("masked.first_tile", verdict, secs, text, where or r), where
 
 
+def classification(b: predicates.Predicate, te: predicates.Predicate, tf: predicates.Predicate) -> tuple[Obligation,
+                                                                                                       str]:
+    """`blocks.classification` (see the module docstring); the text names a misclassified tile when it fails."""
+    env, hyps, sizes = _setting(b, te, tf)
+    n_m0, n_m1, p = sizes[1], sizes[2], sizes[4]
+    m1, m0 = z3.Int("i_m1"), z3.Int("i_m0")
+    at_tile = {**env, "m1": m1, "m0": m0}
+    elem = formula(b.formula, {**env, "m": m1 * n_m0 + m0})
+    keep_tile, full_tile = formula(te.formula, at_tile), formula(tf.formula, at_tile)
+    effective = z3.And(keep_tile, z3.Or(full_tile, elem))
+    hyps = hyps + [m1 >= 0, m1 < n_m1, m0 >= 0, m0 < n_m0, effective != elem]
+    r, model, secs, text = _solve("classification", hyps)
+    verdict = {"unsat": ObligationVerdict.PROVED, "sat": ObligationVerdict.FAILED}.get(r, ObligationVerdict.UNKNOWN)
+    where = ""
+    if model is not None:
+        ev = lambda x: model.eval(x, model_completion=True)          # noqa: E731
+        kept = z3.is_true(ev(elem))
+        how = ("classified empty (TE) but keeps" if not z3.is_true(ev(keep_tile)) else
+               "classified full (TF) but masks") if kept != z3.is_true(ev(effective)) else "misclassified at"
+        where = (f"tile m1={ev(m1)} of query p={ev(p)} is {how} key m={ev(m1 * n_m0 + m0)} "
+                 f"(at {_shown(model, env, sizes)})")
+    return Obligation("blocks.classification", verdict, secs, text, where or r), where
+
+
 def empty_rows(pred: predicates.Predicate) -> str:
     """Where the predicate leaves a whole row empty ('' if never, or if Z3 cannot tell)."""
     env, hyps, sizes = _setting(pred)
@@ -242,11 +286,24 @@ def lift_masked(claim) -> MaskedLift:
     preds = {n.name: n.pred for side in (claim.lhs, claim.rhs) for n in side.nodes() if isinstance(n, ir.Input)
              and n.kind == "mask"}
     pred = preds.get("B")
+    if "block-sparse 1-pass" in kinds:
+        te, tf = preds.get("TE"), preds.get("TF")
+        if pred is None or te is None or tf is None:
+            raise NotLiftable("block-sparse 1-pass with an opaque mask: B, TE and TF must be predicate masks for "
+                              "the classification of its tiles to be proved")
+        ob, where = classification(pred, te, tf)
+        if ob.verdict is not ObligationVerdict.PROVED:
+            return MaskedLift("masked scans", (), (), [ob], [],
+                              reason=f"blocks.classification: {ob.verdict} ({where or ob.detail})")
+        block_note = [f"blocks: TE({te}), TF({tf}) classify every tile of B [blocks.classification]"]
+        block_obs = [ob]
+    else:
+        block_note, block_obs = [], []
     used: list[tuple[str, LemmaVerdict]] = []
-    obligations = [Obligation(o.name, ObligationVerdict.PROVED if o.verdict is LemmaVerdict.PROVED
+    obligations = block_obs + [Obligation(o.name, ObligationVerdict.PROVED if o.verdict is LemmaVerdict.PROVED
                               else ObligationVerdict.UNKNOWN, o.seconds, o.query, o.result)
                    for o in masked_lemmas()]
-    notes = []
+    notes = list(block_note)
     if "naive 1-pass" in kinds:
         if pred is None:
             raise NotLiftable("the naive (unguarded) 1-pass with an opaque mask: nothing proves that a row's first "
