@@ -153,7 +153,7 @@ def _opaque_masks(claim) -> bool:
 
 def _masks_of(sides) -> tuple[str, ...]:
     return tuple(sorted({n.name for side in sides for n in side.nodes()
-                         if isinstance(n, ir.Input) and n.kind == "mask"}))
+                         if isinstance(n, ir.Input) and (n.kind == "mask" or n.kind == "index")}))
 
 
 def with_assumptions(claim: Claim, assumptions, location: Location | None = None) -> Claim:

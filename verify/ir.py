@@ -30,7 +30,7 @@ from .predicates import Predicate
 # put on a running max that is still -inf (a fully masked tile), so that exp(s - fin(m)) stays defined.
 MAP_OPS = {"add": 2, "sub": 2, "mul": 2, "div": 2, "max": 2, "exp": 1, "log": 1, "fin": 1}
 REDUCE_OPS = {"add", "max"}
-TensorKind = Literal["real", "mask"]
+TensorKind = Literal["real", "mask", "index"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,8 @@ class Input:
     ranks: tuple[str, ...]
     line: int | None = field(default=None, compare=False)
     kind: TensorKind = "real"
-    # a predicate mask (`:mask(m <= p)`, verify/predicates.py): 0 where it holds, -inf elsewhere; None: opaque
+    # a predicate mask (`:mask(m <= p)`, verify/predicates.py): 0 where it holds, -inf elsewhere; None: opaque.
+    # kind "index" (`:index(m - p)`): the integer value of a linear form of its indices (ALiBi's distance)
     pred: Predicate | None = None
 
 

@@ -47,7 +47,7 @@ def _ok(claim, name, values) -> bool:
 def predicate_masks(claim) -> dict[str, predicates.Predicate]:
     """The claim's predicate masks (`:mask(PRED)`), by name; opaque masks are not among them."""
     return {n.name: n.pred for side in (claim.lhs, claim.rhs) for n in side.nodes()
-            if isinstance(n, ir.Input) and n.kind == "mask" and n.pred is not None}
+            if isinstance(n, ir.Input) and n.kind in ("mask", "index") and n.pred is not None}
 
 
 def param_assignments(claim) -> list[dict[str, int]]:

@@ -93,7 +93,7 @@ class Param:
 @dataclass(frozen=True)
 class Predicate:
     text: str               # as written (whitespace normalised): shown in verdicts and compared across sides
-    formula: Formula
+    formula: Formula | Lin  # a Lin: the value of an index tensor
     ranks: tuple[str, ...]
     params: tuple[Param, ...]   # the declared parameters PRED uses
 
@@ -138,7 +138,8 @@ _CMP = ("<", "<=", "==", "!=", ">=", ">")
 _WORDS = {"&&": "and", "||": "or", "!": "not"}
 
 
-def parse(text: str, ranks: tuple[str, ...], params: dict[str, Param]) -> Predicate:
+def parse(text: str, ranks: tuple[str, ...], params: dict[str, Param], value: bool = False) -> Predicate:
+    """PRED (a formula), or with `value` the linear form of an index tensor (`:index(m - p)`)."""
     tokens: list[tuple[str, str, int]] = []     # (kind, text, column)
     pos = 0
     while pos < len(text):
@@ -160,7 +161,7 @@ def parse(text: str, ranks: tuple[str, ...], params: dict[str, Param]) -> Predic
     if not tokens:
         raise PredicateError("empty predicate", 1)
     reader = _Reader(tokens, ranks, params, len(text) + 1)
-    formula = reader.disjunction()
+    formula: Formula | Lin = reader.linear() if value else reader.disjunction()
     if reader.i < len(tokens):
         _, tok, col = tokens[reader.i]
         raise PredicateError(f"unexpected '{tok}'", col)
@@ -169,6 +170,8 @@ def parse(text: str, ranks: tuple[str, ...], params: dict[str, Param]) -> Predic
 
 
 def _keys(f) -> set[str]:
+    if isinstance(f, Lin):
+        return {k for k, _ in f.terms}
     if isinstance(f, Cmp):
         return {k for lin in (f.lhs, f.rhs) for k, _ in lin.terms}
     return set().union(*(_keys(a) for a in f.args))
@@ -345,5 +348,12 @@ def _eval(f, env):
 
 
 def pattern(pred: Predicate, sizes: dict[str, int], params: dict[str, int]) -> np.ndarray:
-    """The mask's values: 0 where PRED holds, -inf elsewhere."""
+    """The mask's values: 0 where PRED holds, -inf elsewhere (an index tensor: its integer values)."""
+    if isinstance(pred.formula, Lin):
+        shape = tuple(sizes[r] for r in pred.ranks)
+        grids = np.indices(shape, dtype=np.int64)
+        env: dict[str, object] = {r: grids[i] for i, r in enumerate(pred.ranks)}
+        env.update({f"#{r}": sizes[r] for r in sizes_named(pred) | set(pred.ranks)})
+        env.update({f"${n}": v for n, v in params.items()})
+        return np.broadcast_to(np.asarray(_lin(pred.formula, env), dtype=float), shape).copy()
     return np.where(holds(pred, sizes, params), 0.0, -np.inf)

@@ -24,7 +24,7 @@ from .syntax import arity, literal
 
 def split_predicate(text: str) -> tuple[str, str | None]:
     """`"B[m,p]:mask(m <= p)"` -> ('B[m,p]:mask', 'm <= p'); without a predicate -> (text, None)."""
-    m = re.fullmatch(r"(.*:\s*mask)\s*\((.*)\)\s*", text, re.S)
+    m = re.fullmatch(r"(.*:\s*(?:mask|index))\s*\((.*)\)\s*", text, re.S)
     return (m.group(1), m.group(2)) if m else (text, None)
 
 
@@ -236,7 +236,10 @@ class TermReader:
             name, ranks = parse_tensor_name(spec)
         except NotationError as exc:
             raise exc.located(Location(self.file, line)) from None
-        pred = None if pred_text is None else self.predicate(name, ranks, pred_text, node, line)
+        pred = None if pred_text is None else self.predicate(name, ranks, pred_text, node, line, kind == "index")
+        if kind == "index" and pred is None:
+            raise self.error(ParseError, f"index tensor '{name}' needs its value: e.g. \"{name}[m,p]:index(m - p)\"",
+                             node)
         sizes = args[:names[0]] + args[names[0] + 1:]
         if self.rule_vars is not None:       # in a rule, a size may be a pattern variable: any size matches
             sizes = [a for a in sizes if type(a).__name__ != "Var"]
@@ -259,7 +262,8 @@ class TermReader:
             self.sizes.setdefault(rank, (size, line))
         return ir.Input(name, ranks, line, kind, pred)
 
-    def predicate(self, name: str, ranks: tuple[str, ...], text: str, node, line) -> predicates.Predicate:
+    def predicate(self, name: str, ranks: tuple[str, ...], text: str, node, line,
+                  value: bool = False) -> predicates.Predicate:
         """`:mask(PRED)`: PRED over the mask's indices and sizes and the file's `; param:` declarations."""
         if self.params is None:
             try:
@@ -268,7 +272,7 @@ class TermReader:
                 raise ParseError(exc.cause, Location(self.file, exc.line),
                                  "write '; param: W >= 1' or '; param: W in 1..8'") from None
         try:
-            return predicates.parse(text, ranks, self.params)
+            return predicates.parse(text, ranks, self.params, value)
         except predicates.PredicateError as exc:
             where = f", column {exc.column}" if exc.column else ""
             raise self.error(ParseError, f"mask '{name}': predicate '{text}'{where}: {exc.cause}", node,
