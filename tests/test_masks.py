@@ -154,3 +154,19 @@ def test_causal_chain_is_certified_for_all_sizes_and_wrong_blocks_name_the_tile(
     wrong = _claim(ROOT / "proofs" / "causal" / "attention_1pass.egg", PROGRAMS / "causal_blocks_skip_diagonal.egg")
     result = check_claim(wrong, OPTIONS)
     assert result.verdict is Verdict.REFUTED and "classified empty (TE) but keeps" in result.detail
+
+
+def test_document_masks_read_a_sequence_and_the_bound_enumerates_every_partition():
+    doc = predicates.Param("doc", 0, None, True)
+    found = predicates.parse("doc[m] == doc[p]", ("m", "p"), {"doc": doc})
+    assert found.params == (doc,)
+    held = predicates.holds(found, {"m": 3, "p": 3}, {"doc": (0, 0, 1)}).astype(int).tolist()
+    assert held == [[1, 1, 0], [1, 1, 0], [0, 0, 1]]
+    assert [len(predicates.sequences(n)) for n in range(1, 6)] == [1, 2, 5, 15, 52]     # Bell numbers
+    with pytest.raises(predicates.PredicateError):
+        predicates.parse("doc[m + 1] == doc[p]", ("m", "p"), {"doc": doc})
+
+
+def test_index_tensors_hold_their_integer_values():
+    value = predicates.parse("m - p", ("m", "p"), {}, value=True)
+    assert predicates.pattern(value, {"m": 2, "p": 3}, {}).tolist() == [[0, -1, -2], [1, 0, -1]]

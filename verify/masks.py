@@ -50,16 +50,21 @@ def predicate_masks(claim) -> dict[str, predicates.Predicate]:
             if isinstance(n, ir.Input) and n.kind in ("mask", "index") and n.pred is not None}
 
 
-def param_assignments(claim) -> list[dict[str, int]]:
-    """Every combination of the checked values of the parameters the claim's predicates use (`Param.checked`)."""
-    params = sorted({p for pred in predicate_masks(claim).values() for p in pred.params}, key=lambda p: p.name)
-    return [dict(zip((p.name for p in params), values))
-            for values in itertools.product(*(p.checked() for p in params))]
+def param_assignments(claim, sizes: dict[str, int] | None = None) -> list[dict]:
+    """Every combination of the checked values of the parameters the claim's predicates use (`Param.checked`);
+    a sequence parameter (`doc[]`) takes every sequence up to renaming over the positions of the longest rank its
+    predicates read it at (needs `sizes`)."""
+    preds = predicate_masks(claim).values()
+    params = sorted({p for pred in preds for p in pred.params}, key=lambda p: p.name)
+    length = max([sizes[r] for pred in preds for r in pred.ranks] or [1]) if sizes else 1
+    choices = [predicates.sequences(length) if p.seq else p.checked() for p in params]
+    return [dict(zip((p.name for p in params), values)) for values in itertools.product(*choices)]
 
 
 def param_ranges(claim) -> tuple[tuple[str, int, int], ...]:
     """The parameter values a bounded verdict covered, as bound ranges (NAME, lo, hi): a bound names them."""
-    params = sorted({p for pred in predicate_masks(claim).values() for p in pred.params}, key=lambda p: p.name)
+    params = sorted({p for pred in predicate_masks(claim).values() for p in pred.params if not p.seq},
+                    key=lambda p: p.name)
     return tuple((p.name, p.checked().start, p.checked().stop - 1) for p in params)
 
 
@@ -67,7 +72,7 @@ def pattern_count(claim, sizes) -> int:
     """How many patterns `patterns` decides at these sizes: 2^elements per opaque mask, one per parameter
     assignment for the predicate masks (a predicate fixes its pattern)."""
     preds = predicate_masks(claim)
-    total = len(param_assignments(claim)) if preds else 1
+    total = len(param_assignments(claim, sizes)) if preds else 1
     for name in claim.masks:
         if name not in preds:
             total *= 1 << int(np.prod([sizes[r] for r in dict(claim.inputs)[name]], dtype=np.int64))
@@ -102,7 +107,7 @@ def patterns(claim, sizes) -> list[dict[str, np.ndarray]]:
     fixed: list[dict[str, np.ndarray]] = [{}]
     if preds:
         fixed = []
-        for params in param_assignments(claim):
+        for params in param_assignments(claim, sizes):
             combo = {name: predicates.pattern(pred, sizes, params) for name, pred in preds.items()}
             if all(_ok(claim, name, values) for name, values in combo.items()):
                 fixed.append(combo)
@@ -183,7 +188,7 @@ def trials(claim, name: str, rng: np.random.Generator, shape: tuple[int, ...], c
     pred = predicate_masks(claim).get(name)
     if pred is not None:
         sizes = {**(sizes or {}), **dict(zip(dict(claim.inputs)[name], shape))}
-        assignments = param_assignments(claim)
+        assignments = param_assignments(claim, sizes)
         return np.stack([predicates.pattern(pred, sizes, assignments[t % len(assignments)]) for t in range(count)])
     return rows(rng, shape, count, mask_strategies(claim, name, dict(claim.inputs)[name]))
 
@@ -218,7 +223,7 @@ def block_note(claim, sizes: dict[str, int]) -> str:
     m1, m0, p = sizes.get("m1"), sizes.get("m0"), sizes.get("p")
     if m1 is None or m0 is None or p is None:
         return ""
-    for params in param_assignments(claim):
+    for params in param_assignments(claim, sizes):
         elem = predicates.holds(preds["B"], sizes, params).reshape(m1, m0, p)
         keep = predicates.holds(preds["TE"], sizes, params)[:, None, :]
         full = predicates.holds(preds["TF"], sizes, params)[:, None, :]

@@ -80,6 +80,7 @@ class Param:
     name: str
     lo: int
     hi: int | None          # None: unbounded above
+    seq: bool = False       # `; param: doc[]`: an integer sequence over positions (document ids), read `doc[m]`
 
     def checked(self) -> range:
         """The values a bounded check tries (the unbounded lift covers every value in [lo, hi])."""
@@ -87,6 +88,8 @@ class Param:
         return range(self.lo, top + 1)
 
     def __str__(self) -> str:
+        if self.seq:
+            return f"{self.name}[]"
         return f"{self.name} >= {self.lo}" if self.hi is None else f"{self.name} in {self.lo}..{self.hi}"
 
 
@@ -110,9 +113,12 @@ def parse_params(lines: list[str]) -> dict[str, tuple[Param, int]]:
         if not m:
             continue
         text = m.group(1)
+        seq = re.fullmatch(r"([a-z][a-z0-9_]*)\s*\[\s*\]", text)
         ge = re.fullmatch(r"([A-Z][A-Z0-9_]*)\s*>=\s*(-?\d+)", text)
         rng = re.fullmatch(r"([A-Z][A-Z0-9_]*)\s+in\s+(-?\d+)\s*\.\.\s*(-?\d+)", text)
-        if ge:
+        if seq:
+            param = Param(seq.group(1), 0, None, True)
+        elif ge:
             param = Param(ge.group(1), int(ge.group(2)), None)
         elif rng and int(rng.group(2)) <= int(rng.group(3)):
             param = Param(rng.group(1), int(rng.group(2)), int(rng.group(3)))
@@ -133,7 +139,7 @@ class ParamLineError(Exception):
 
 
 # -- parsing ----------------------------------------------------------------------------------------------------
-_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(<=|>=|==|!=|<|>|\+|-|\*|\(|\)|&&|\|\||!)|(\S))")
+_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(<=|>=|==|!=|<|>|\+|-|\*|\(|\)|\[|\]|&&|\|\||!)|(\S))")
 _CMP = ("<", "<=", "==", "!=", ">=", ">")
 _WORDS = {"&&": "and", "||": "or", "!": "not"}
 
@@ -165,7 +171,8 @@ def parse(text: str, ranks: tuple[str, ...], params: dict[str, Param], value: bo
     if reader.i < len(tokens):
         _, tok, col = tokens[reader.i]
         raise PredicateError(f"unexpected '{tok}'", col)
-    used = sorted({part[1:] for k in _keys(formula) for part in k.split("*") if part.startswith("$")})
+    used = sorted({part[1:].split(":")[0] for k in _keys(formula) for part in k.split("*")
+                   if part.startswith(("$", "@"))})
     return Predicate(" ".join(text.split()), formula, ranks, tuple(params[n] for n in used))
 
 
@@ -257,6 +264,15 @@ class _Reader:
         if kind == "int":
             self.i += 1
             return Lin((), int(tok))
+        if kind == "name" and self.peek(1)[1] == "[" and tok in self.params and self.params[tok].seq:
+            self.i += 2
+            kind, rank, col2 = self.peek()
+            if kind != "name" or rank not in self.ranks:
+                raise PredicateError(f"a sequence is read at one of the mask's indices ({', '.join(self.ranks)}): "
+                                     f"write {tok}[{self.ranks[0]}]", col2)
+            self.i += 1
+            self.expect("]", "']'")
+            return Lin(((f"@{tok}:{rank}", 1),), 0)
         if kind == "name":
             self.i += 1
             return Lin(((self.key(tok, col), 1),), 0)
@@ -283,7 +299,7 @@ class _Reader:
 
 
 def _is_index(key: str) -> bool:
-    return all(not k.startswith(("#", "$")) for k in key.split("*"))
+    return all(not k.startswith(("#", "$")) for k in key.split("*"))    # an index, or a sequence read at one
 
 
 def _product(a: Lin, b: Lin, col: int) -> Lin:
@@ -320,7 +336,25 @@ def holds(pred: Predicate, sizes: dict[str, int], params: dict[str, int]) -> np.
     env: dict[str, object] = {r: grids[i] for i, r in enumerate(pred.ranks)}
     env.update({f"#{r}": sizes[r] for r in sizes_named(pred) | set(pred.ranks)})
     env.update({f"${n}": v for n, v in params.items()})
+    for p in pred.params:
+        if p.seq:        # doc[m]: the sequence read at every index of rank m (positions 0 .. its length - 1)
+            env.update({f"@{p.name}:{r}": np.asarray(params[p.name])[grids[i]] for i, r in enumerate(pred.ranks)})
     return np.broadcast_to(np.asarray(_eval(pred.formula, env), dtype=bool), shape)
+
+
+def sequences(length: int) -> list[tuple[int, ...]]:
+    """Every integer sequence of this length up to renaming its values (restricted growth strings: the set
+    partitions of the positions): all that `doc[m] == doc[p]` can tell apart. Bell(length) of them."""
+    out: list[tuple[int, ...]] = []
+
+    def grow(prefix: list[int], top: int) -> None:
+        if len(prefix) == length:
+            out.append(tuple(prefix))
+            return
+        for v in range(top + 2):
+            grow(prefix + [v], max(top, v))
+    grow([], -1)
+    return out
 
 
 def _lin(lin: Lin, env):

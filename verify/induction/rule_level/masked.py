@@ -172,7 +172,11 @@ def _lin(lin: predicates.Lin, env: dict) -> z3.ArithRef:
     for k, c in lin.terms:
         value = z3.IntVal(c)
         for part in k.split("*"):
-            value = value * env[part]
+            if part.startswith("@"):          # a sequence read at an index: an uninterpreted integer function
+                name, rank = part[1:].split(":")
+                value = value * env[f"${name}"](env[rank])
+            else:
+                value = value * env[part]
         terms.append(value)
     return z3.Sum(terms)
 
@@ -194,6 +198,9 @@ def _setting(*preds: predicates.Predicate):
         env[f"#{rank}"] = z3.Int(f"N_{rank}")
         hyps.append(env[f"#{rank}"] >= 1)
     for prm in sorted({x for pred in preds for x in pred.params}, key=lambda x: x.name):
+        if prm.seq:
+            env[f"${prm.name}"] = z3.Function(prm.name, z3.IntSort(), z3.IntSort())
+            continue
         v = z3.Int(prm.name)
         env[f"${prm.name}"] = v
         hyps.append(v >= prm.lo)
@@ -215,7 +222,8 @@ def _shown(model, env, sizes) -> str:
     n_m, n_m0, n_m1, n_p, p = sizes
     vals = {k: model.eval(v, model_completion=True) for k, v in (("M", n_m), ("M0", n_m0), ("M1", n_m1),
                                                                   ("P", n_p), ("p", p))}
-    params = [f"{k[1:]}={model.eval(v, model_completion=True)}" for k, v in env.items() if k.startswith("$")]
+    params = [f"{k[1:]}={model.eval(v, model_completion=True)}" for k, v in env.items()
+              if k.startswith("$") and not isinstance(v, z3.FuncDeclRef)]
     return ", ".join(f"{k}={v}" for k, v in vals.items()) + "".join(f", {x}" for x in params)
 
 
