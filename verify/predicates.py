@@ -329,7 +329,7 @@ def sizes_named(pred: Predicate) -> set[str]:
 
 
 # -- evaluation -------------------------------------------------------------------------------------------------
-def holds(pred: Predicate, sizes: dict[str, int], params: dict[str, int]) -> np.ndarray:
+def holds(pred: Predicate, sizes: dict[str, int], params: dict) -> np.ndarray:
     """PRED at every element of the mask (a boolean array over its ranks, in order), at these sizes."""
     shape = tuple(sizes[r] for r in pred.ranks)
     grids = np.indices(shape, dtype=np.int64) if shape else np.zeros((0,), dtype=np.int64)
@@ -381,7 +381,7 @@ def _eval(f, env):
     return out
 
 
-def pattern(pred: Predicate, sizes: dict[str, int], params: dict[str, int]) -> np.ndarray:
+def pattern(pred: Predicate, sizes: dict[str, int], params: dict) -> np.ndarray:
     """The mask's values: 0 where PRED holds, -inf elsewhere (an index tensor: its integer values)."""
     if isinstance(pred.formula, Lin):
         shape = tuple(sizes[r] for r in pred.ranks)
