@@ -170,3 +170,16 @@ def test_document_masks_read_a_sequence_and_the_bound_enumerates_every_partition
 def test_index_tensors_hold_their_integer_values():
     value = predicates.parse("m - p", ("m", "p"), {}, value=True)
     assert predicates.pattern(value, {"m": 2, "p": 3}, {}).tolist() == [[0, -1, -2], [1, 0, -1]]
+
+
+FALSE_PAIRS = sorted(p for p in (ROOT / "tests" / "corpus" / "false").glob("pair-*.chain.toml")
+                     if any(w in p.name for w in ("causal", "window", "blocks", "alibi", "document")))
+
+
+@pytest.mark.parametrize("path", FALSE_PAIRS, ids=lambda p: p.name)
+def test_the_lift_alone_never_takes_a_false_masked_claim_to_all_sizes(path):
+    """Without the bounded checker in front: the lift of each false pair must fail (no false 'all sizes')."""
+    from verify.sources import read_chain
+    for claim in read_chain(path):
+        out = lift(claim)
+        assert not out.lifted, (path.name, out.shape)
