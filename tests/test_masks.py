@@ -92,8 +92,8 @@ def test_first_tile_obligation_separates_the_families():
 
 def test_empty_rows_are_named():
     assert masked.empty_rows(pred("m <= p")) == "no row is ever empty"
-    assert "rows can be empty" in masked.empty_rows(pred("m <= p + M - P"))
-    assert "rows can be empty" in masked.empty_rows(pred("p - W < m and m <= p", {"W": 1}))
+    assert "rows where Not(p - P + M >= 0) keep no key" in masked.empty_rows(pred("m <= p + M - P"))
+    assert "keep no key" in masked.empty_rows(pred("p - W < m and m <= p", {"W": 1}))
 
 
 def test_masked_lemmas_are_proved_and_a_wrong_step_is_not():

@@ -268,17 +268,52 @@ def classification(b: predicates.Predicate, te: predicates.Predicate, tf: predic
 
 
 def empty_rows(pred: predicates.Predicate) -> str:
-    """Where the predicate leaves a whole row empty ('' if never, or if Z3 cannot tell)."""
+    """Where the predicate leaves a whole row empty ('no row is ever empty', or the condition and an example)."""
     env, hyps, sizes = _setting(pred)
     m = z3.Int("m")
-    hyps = hyps + [z3.ForAll([m], z3.Implies(z3.And(m >= 0, m < sizes[0]), z3.Not(formula(pred.formula,
-                                                                                         {**env, "m": m}))))]
-    r, model, _, _ = _solve("empty_rows", hyps)
+    empty = z3.ForAll([m], z3.Implies(z3.And(m >= 0, m < sizes[0]), z3.Not(formula(pred.formula, {**env, "m": m}))))
+    r, model, _, _ = _solve("empty_rows", hyps + [empty])
     if r == "unsat":
         return "no row is ever empty"
     if model is None:
         return "whether a row can be empty: z3 " + r
-    return (f"rows can be empty (undefined on both sides), e.g. {_shown(model, env, sizes)}")
+    where = _condition(pred)
+    return (f"rows {'where ' + where + ' ' if where else ''}keep no key (undefined on both sides), "
+            f"e.g. {_shown(model, env, sizes)}")
+
+
+def _condition(pred: predicates.Predicate) -> str:
+    """The rows PRED leaves empty, as a quantifier-free condition over p, M, P and the parameters (Z3's quantifier
+    elimination), without the range facts; '' when it cannot be had in a few conjuncts (or PRED names other sizes
+    or a sequence). Only text for the verdict: it decides nothing."""
+    if predicates.sizes_named(pred) - {"m", "p"} or any(x.seq for x in pred.params):
+        return ""
+    n_m, n_p, p, m = z3.Int("M"), z3.Int("P"), z3.Int("p"), z3.Int("m")
+    env: dict = {"#m": n_m, "#p": n_p, "p": p}
+    hyps = [n_m >= 1, n_p >= 1, p >= 0, p < n_p]
+    for prm in pred.params:
+        env[f"${prm.name}"] = v = z3.Int(prm.name)
+        hyps += [v >= prm.lo] + ([v <= prm.hi] if prm.hi is not None else [])
+    empty = z3.ForAll([m], z3.Implies(z3.And(m >= 0, m < n_m), z3.Not(formula(pred.formula, {**env, "m": m}))))
+    try:
+        goal = z3.Goal()
+        goal.add(empty)
+        eliminated = z3.Then("qe", "simplify")(goal).as_expr()
+        goal = z3.Goal()
+        goal.add(*hyps, eliminated)
+        found = z3.Then("ctx-solver-simplify", "propagate-ineqs")(goal).as_expr()
+    except z3.Z3Exception:
+        return ""
+    parts = found.children() if z3.is_and(found) else [found]
+    kept = []
+    for c in parts:
+        check = z3.Solver()
+        check.set("timeout", 1000)
+        check.add(*hyps, z3.Not(c))
+        if check.check() == z3.sat:
+            kept.append(str(z3.simplify(c, arith_lhs=True)).replace(" + -1*", " - ").replace("-1*", "-"))
+    text = " and ".join(kept)
+    return text if kept and len(text) < 160 and "\n" not in text else ""
 
 
 # -- the lift -----------------------------------------------------------------------------------------------------
