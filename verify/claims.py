@@ -172,6 +172,12 @@ def with_assumptions(claim: Claim, assumptions, location: Location | None = None
         if along not in ranks[mask]:
             raise ShapeError(f"assumption '{text}': mask '{mask}' has no rank '{along}' (ranks {ranks[mask]})",
                              location or claim.location)
+        if any(n.name == mask and n.pred is not None for side in (claim.lhs, claim.rhs) for n in side.nodes()
+               if isinstance(n, ir.Input)):
+            # its values are its predicate's: an assumption would only drop sizes (a vacuous check there)
+            raise ShapeError(f"assumption '{text}': '{mask}' is a predicate mask, which decides its own rows",
+                             location or claim.location, "drop the assumption: the verdict names the rows the "
+                             "predicate can leave empty")
         parsed.append((mask, along))
     return replace(claim, assumptions=tuple(sorted(set(parsed))))
 
