@@ -10,10 +10,10 @@ import pytest
 
 from verify import predicates
 from verify.claims import equiv_claim
-from verify.driver import Options
-from verify.gate import check_claim
+from verify.gate import check_by_kind as check_claim
 from verify.induction import lift
 from verify.induction.rule_level import masked
+from verify.options import Options
 from verify.reader import read_file, read_text
 from verify.verdict import Verdict
 
@@ -122,7 +122,7 @@ def test_opaque_naive_and_unmodelled_masked_programs_are_not_lifted(tmp_path):
 
 @pytest.mark.slow
 def test_a_predicate_mask_claim_at_a_large_bound_takes_seconds(tmp_path):
-    from verify.claims import Bound
+    from verify.sizes import Bound
     claim = _claim(PROGRAMS / "causal_3pass.egg", _naive(PROGRAMS / "causal_3pass.egg", tmp_path))
     start = time.monotonic()
     result = check_claim(claim, Options(isolate=False, sympy=False, bound=Bound.parse("M1=8,M0=8")))
@@ -147,7 +147,7 @@ def test_block_classification_is_proved_or_names_the_tile(te, tf, ok):
 
 
 def test_causal_chain_is_certified_for_all_sizes_and_wrong_blocks_name_the_tile():
-    from verify.sources import read_chain
+    from verify.targets import read_chain
     for claim in read_chain(ROOT / "proofs" / "causal.chain.toml"):
         result = check_claim(claim, OPTIONS)
         assert result.verdict is Verdict.CERTIFIED and result.bound.is_all_sizes, (claim.name, result)
@@ -179,7 +179,7 @@ FALSE_PAIRS = sorted(p for p in (ROOT / "tests" / "corpus" / "false").glob("pair
 @pytest.mark.parametrize("path", FALSE_PAIRS, ids=lambda p: p.name)
 def test_the_lift_alone_never_takes_a_false_masked_claim_to_all_sizes(path):
     """Without the bounded checker in front: the lift of each false pair must fail (no false 'all sizes')."""
-    from verify.sources import read_chain
+    from verify.targets import read_chain
     for claim in read_chain(path):
         out = lift(claim)
         assert not out.lifted, (path.name, out.shape)
