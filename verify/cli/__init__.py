@@ -26,6 +26,7 @@ from .check import (
     cmd_report,
 )
 from .egglog_commands import _egglog_commands
+from .grad import cmd_grad
 
 EXIT_HELP = """\
 exit status (every command):
@@ -141,6 +142,16 @@ def parser() -> argparse.ArgumentParser:
     dp.add_argument("--files", action="store_true", help="print the files of the targets (for tools taking files)")
     dp.add_argument("--json", action="store_true", help="print a JSON object (schemas/deps.schema.json)")
     dp.set_defaults(func=cmd_deps)
+    g = sub.add_parser("grad", help="reverse-mode derivative of a program: inputs plus a cotangent dOUT per output "
+                                    "-> the gradients dX (verify/grad.py)")
+    g.add_argument("program", metavar="PROGRAM")
+    g.add_argument("--wrt", metavar="X,Y", help="inputs to differentiate with respect to, in this order (default: "
+                                              "every real input, in order of appearance)")
+    g.add_argument("-o", "--output", metavar="OUT.egg", help="write the gradient program here (default: stdout)")
+    g.add_argument("--no-justify", action="store_true",
+                   help="do not check that the outputs are independent of the maxima treated as constants (exit 1)")
+    _common(g)
+    g.set_defaults(func=cmd_grad)
     _egglog_commands(sub)
     return p
 
