@@ -160,7 +160,8 @@ class Env:
             case ir.Map(op=op, args=args):
                 if op == "fin":
                     raise NotLiftable("fin is outside the shapes (no lemma about it)")
-                return ("op", op, *(self.eval(a, idx) for a in args))
+                term = ("op", op, *(self.eval(a, idx) for a in args))
+                return exp_of_logs(term) if op == "exp" else term
             case ir.Reduce(op=op, rank=rank, arg=arg):
                 mode = self.prefix.get(rank)
                 if mode is not None and mode[0] == "one":        # a prefix of one element: the element
@@ -246,13 +247,17 @@ class Env:
         if log_args(red.body):
             raise NotLiftable(f"log inside the {red.op}-reduction over {red.rank} (a log of 0 is -inf: only a log "
                               f"whose argument an obligation proves positive is encoded)")
-        conds = conditions(red.body)
+        positive: list = []
+        conds = conditions(red.body, positive)
+        if positive:
+            self.lemmas.add("positivity")       # a divisor that is a sum of exponentials is never 0
         if any(dep(c) for c in conds):
             raise NotLiftable(f"a definedness condition (a divisor) of the {red.op}-reduction over {red.rank} "
                               f"varies along {red.rank}")
         red.conds = conds
         if red.op == "add":
             coef, lin, nums, dens = factors(red.body)
+            lin, nums, dens = _pull_common_factors(lin, nums, dens, dep)
             ldep = {k: v for k, v in lin.items() if k != "" and dep(v[1])}
             lind = {k: v for k, v in lin.items() if k not in ldep}
             out_t = product(coef, lind, [f for f in nums if not dep(f)], [f for f in dens if not dep(f)])
@@ -262,6 +267,9 @@ class Env:
                     return ("red", red)
                 self.lemmas.add("linearity")
                 return mul(("cnt", red.size), out_t)   # sum_j c = N * c
+            swapped = self._interchange(red, body)
+            if swapped is not None:
+                return mul(out_t, swapped)
             red.body = body
             self._flatten(red)
             if not is_one(out_t):
@@ -280,6 +288,28 @@ class Env:
             self.lemmas.add("linearity")
             return ("op", "add", ("red", red), lin_term(const, tind))
         raise NotLiftable(f"reduction {red.op}")
+
+    def _interchange(self, red: Red, body: tuple) -> tuple | None:
+        """sum_r C(r) * sum_s g(r, s) = sum_s sum_r C(r) * g(r, s) (group "interchange": finite sums over
+        independent ranges commute, proved by induction in verify/induction/twopass.py), taken when the inner rank
+        s sorts before r, so that nested sums get one order (outer rank first in the alphabet) whichever order
+        a side wrote them in: D = sum_f dO * (sum_m P * V) and sum_m P * (sum_f dO * V) become one sum. Only
+        for one inner sum of a body without definedness conditions and a size that does not depend on r."""
+        if red.conds or conditions(body):
+            return None
+        coef, lin, nums, dens = factors(body)
+        inner = [f for f in nums if f[0] == "red" and f[1].op == "add" and f[1].rank < red.rank
+                 and not f[1].conds and not (self.index_vars(f[1].size) & red.bvars)]
+        if len(inner) != 1 or any(x[0] == "red" and x is not inner[0] and self.term_vars(x) & red.bvars
+                                  for x in nums):
+            return None
+        s_red: Red = inner[0][1]
+        rest = product(coef, lin, [f for f in nums if f is not inner[0]], dens)
+        self.lemmas.add("interchange")
+        new_r = Red("add", red.rank, red.size, red.bound, red.bvars, red.hyps, mul(rest, s_red.body), red.lemmas)
+        t_r = self.normalise(new_r)
+        new_s = Red("add", s_red.rank, s_red.size, s_red.bound, s_red.bvars, s_red.hyps, t_r, s_red.lemmas)
+        return self.normalise(new_s)
 
     def _flatten(self, red: Red) -> None:
         inner = red.body
@@ -301,6 +331,70 @@ class Env:
                 self.lemmas.add(f"split.{'sum' if red.op == 'add' else 'max'}")
                 self._flatten(red)          # a two-level tiling flattens twice
                 return
+
+
+def _summands(t: tuple, sign: int = 1) -> list:
+    match t:
+        case ("op", "add", a, b):
+            return _summands(a, sign) + _summands(b, sign)
+        case ("op", "sub", a, b):
+            return _summands(a, sign) + _summands(b, -sign)
+    return [(sign, t)]
+
+
+def _pull_common_factors(lin: dict, nums: list, dens: list, dep) -> tuple[dict, list, list]:
+    """Linearity through a sum inside a summand: a factor of the body that is a sum (x*a/d + y*b/(d*e)) and depends
+    on the bound index has the parts common to all its terms and independent of the index moved out of it (here
+    exp of the first term's independent exponent, and every independent factor and divisor all terms share):
+    exp(c + u) + exp(c' + v) = exp(c) * (exp(u) + exp(c' - c + v)), x*a + x*b = x*(a + b), a/d + b/(d*e) =
+    (1/d) * (a + b/e); all identities of the reals. The divisor d stays a divisor (now outside), so the
+    definedness of the body is unchanged; the moved parts then leave the reduction by linearity."""
+    out_nums = []
+    for f in nums:
+        terms = _summands(f)
+        if len(terms) < 2 or not dep(f):
+            out_nums.append(f)
+            continue
+        fs = [factors(t) for _, t in terms]
+        lin0 = {k: v for k, v in fs[0][1].items() if k == "" or not dep(v[1])}
+        common_n = _common([[x for x in fn[2] if not dep(x)] for fn in fs])
+        common_d = _common([[x for x in fn[3] if not dep(x)] for fn in fs])
+        if not lin0 and not common_n and not common_d:
+            out_nums.append(f)
+            continue
+        inner = None
+        for (sign, _), (c, li, ns, ds) in zip(terms, fs):
+            part = product(sign * c, _lin_add(li, lin0, -1), _without(ns, common_n), _without(ds, common_d))
+            inner = part if inner is None else ("op", "add", inner, part)
+        lin = _lin_add(lin, lin0, 1)
+        out_nums += common_n
+        dens = dens + common_d
+        out_nums.append(inner)
+    return lin, out_nums, dens
+
+
+def _common(lists: list) -> list:
+    """The terms (by key) every list holds, with multiplicity."""
+    counts = None
+    first: dict = {}
+    for xs in lists:
+        c: dict = {}
+        for x in xs:
+            c[key(x)] = c.get(key(x), 0) + 1
+            first.setdefault(key(x), x)
+        counts = c if counts is None else {k: min(v, c.get(k, 0)) for k, v in counts.items()}
+    return [first[k] for k, n in sorted((counts or {}).items()) for _ in range(n)]
+
+
+def _without(xs: list, remove: list) -> list:
+    left = [key(x) for x in remove]
+    out = []
+    for x in xs:
+        if key(x) in left:
+            left.remove(key(x))
+        else:
+            out.append(x)
+    return out
 
 
 def _deref_ref(expr, bindings):
@@ -447,16 +541,36 @@ def product(coef: Fraction, lin: dict, nums: list, dens: list) -> tuple:
     return out
 
 
-def conditions(t: tuple) -> list:
-    """Definedness conditions of t: the terms that must be nonzero (divisors; exp(..) is never 0)."""
+def positive_term(t: tuple) -> bool:
+    """t is > 0 wherever it is defined: a positive constant, an exp, a product, quotient or sum of such, or a sum
+    or max over a nonempty range (every size is >= 1) of such a body (group "positivity")."""
+    match t:
+        case ("num", v):
+            return v != NEG_INF and v > 0
+        case ("op", "exp", _):
+            return True
+        case ("op", "mul" | "div" | "add", a, b):
+            return positive_term(a) and positive_term(b)
+        case ("red", r):
+            return r.op in ("add", "max") and positive_term(r.body)
+    return False
+
+
+def conditions(t: tuple, positive: list | None = None) -> list:
+    """Definedness conditions of t: the terms that must be nonzero (divisors). A divisor that `positive_term`
+    proves > 0 (exp(..), a sum of exponentials) is never 0, so it is no condition; it is recorded in `positive`
+    (the caller names the positivity lemma). The conditions of a divisor's own terms are still collected."""
     out = []
 
     def go(x):
         if x[0] == "op":
             for a in x[2:]:
                 go(a)
-            if x[1] == "div" and x[3][:2] != ("op", "exp"):
-                out.append(x[3])
+            if x[1] == "div":
+                if not positive_term(x[3]):
+                    out.append(x[3])
+                elif positive is not None and x[3][:2] != ("op", "exp"):
+                    positive.append(x[3])
         elif x[0] == "red":
             out.extend(x[1].conds)
     go(t)
@@ -514,6 +628,24 @@ def simplify_inf(t: tuple) -> tuple:
     if op == "add" and zero[0]:
         return args[1]
     return ("op", op, *args)
+
+
+def exp_of_logs(t: tuple) -> tuple:
+    """exp(L + k log y) = exp(L) * y^k for an integer k and a y that `positive_term` proves > 0 (then log y is a
+    finite real, exp(log y) = y, and exp(a + b) = exp(a) exp(b)). This is how P = exp(S - (GM + log SD)),
+    recomputed from the stored log-sum-exp, becomes exp(S - GM) / SD. Any other log stays (and is refused inside
+    a reduction, see `normalise`). y keeps its own definedness conditions: it is still a factor."""
+    const, terms = linear(t[2])
+    logs = {k: (c, x) for k, (c, x) in terms.items()
+            if x[:2] == ("op", "log") and c.denominator == 1 and positive_term(x[2])}
+    if not logs:
+        return t
+    rest = {k: v for k, v in terms.items() if k not in logs}
+    out: tuple = ("op", "exp", lin_term(const, rest)) if rest or const else ("num", Fraction(1))
+    for _, (c, x) in sorted(logs.items()):
+        for _ in range(abs(int(c))):
+            out = mul(out, x[2]) if c > 0 else ("op", "div", out, x[2])
+    return out
 
 
 def log_args(t: tuple) -> list:
