@@ -344,11 +344,12 @@ def _summands(t: tuple, sign: int = 1) -> list:
 
 def _pull_common_factors(lin: dict, nums: list, dens: list, dep) -> tuple[dict, list, list]:
     """Linearity through a sum inside a summand: a factor of the body that is a sum (x*a/d + y*b/(d*e)) and depends
-    on the bound index has the parts common to all its terms and independent of the index moved out of it (here
-    exp of the first term's independent exponent, and every independent factor and divisor all terms share):
-    exp(c + u) + exp(c' + v) = exp(c) * (exp(u) + exp(c' - c + v)), x*a + x*b = x*(a + b), a/d + b/(d*e) =
-    (1/d) * (a + b/e); all identities of the reals. The divisor d stays a divisor (now outside), so the
-    definedness of the body is unchanged; the moved parts then leave the reduction by linearity."""
+    on the bound index has the parts common to all its terms moved out of it (exp of the first term's exponent,
+    and every factor and divisor all terms share): exp(c) * u + exp(c') * v = exp(c) * (u + exp(c' - c) * v),
+    x*a + x*b = x*(a + b), a/d + b/(d*e) = (1/d) * (a + b/e); all identities of the reals. The divisor d stays a
+    divisor (now outside the sum), so the definedness of the body is unchanged. The moved parts join the body's
+    other factors, where exponents cancel (exp(s - rm) * exp(rm) = exp(s)) and the parts independent of the bound
+    index leave the reduction by linearity."""
     out_nums = []
     for f in nums:
         terms = _summands(f)
@@ -356,9 +357,9 @@ def _pull_common_factors(lin: dict, nums: list, dens: list, dep) -> tuple[dict, 
             out_nums.append(f)
             continue
         fs = [factors(t) for _, t in terms]
-        lin0 = {k: v for k, v in fs[0][1].items() if k == "" or not dep(v[1])}
-        common_n = _common([[x for x in fn[2] if not dep(x)] for fn in fs])
-        common_d = _common([[x for x in fn[3] if not dep(x)] for fn in fs])
+        lin0 = dict(fs[0][1])
+        common_n = _common([fn[2] for fn in fs])
+        common_d = _common([fn[3] for fn in fs])
         if not lin0 and not common_n and not common_d:
             out_nums.append(f)
             continue
