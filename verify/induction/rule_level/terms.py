@@ -300,6 +300,9 @@ class Env:
         coef, lin, nums, dens = factors(body)
         inner = [f for f in nums if f[0] == "red" and f[1].op == "add" and f[1].rank < red.rank
                  and not f[1].conds and not (self.index_vars(f[1].size) & red.bvars)]
+        pairs = [{o, i} for _, o, i in self.splits]
+        inner = [f for f in inner if {red.rank, f[1].rank} not in pairs           # a split pair: `_flatten`'s
+                 and not {red.rank, f[1].rank} & set(self.prefix)]                 # a scan's prefix: scan.py's
         if len(inner) != 1 or any(x[0] == "red" and x is not inner[0] and self.term_vars(x) & red.bvars
                                   for x in nums):
             return None

@@ -1,0 +1,49 @@
+"""The backward chain (proofs/backward*.chain.toml): the files it starts from are what `verify grad` derives today,
+and the rule-level lift never lifts a wrong backward (the known bugs of tests/corpus/programs/bwd_*.egg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from verify.claims import equiv_claims
+from verify.grad import derive
+from verify.induction import lift
+from verify.induction.rule_level import lemma_obligations
+from verify.induction.obligations import LemmaVerdict
+from verify.printer import program_text
+from verify.reader import read_file
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXTBOOK = ROOT / "proofs/backward/attention_grad.egg"
+
+
+def _body(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip() and not line.startswith(";")]
+
+
+@pytest.mark.parametrize("program, derived", [("attention.egg", "attention_grad_derived.egg"),
+                                              ("attention_1pass.egg", "attention_1pass_grad_derived.egg"),
+                                              ("variants/attention_scaled.egg", "attention_scaled_grad_derived.egg")])
+def test_chain_starts_from_what_grad_derives(program, derived):
+    d = derive(read_file(ROOT / "proofs" / program).program, ["Q", "K", "V"])
+    assert _body(program_text(d.program)) == _body((ROOT / "proofs/backward" / derived).read_text())
+
+
+def test_interchange_lemma_is_proved():
+    obligations = lemma_obligations()["interchange"]
+    assert len(obligations) == 5 and all(o.verdict is LemmaVerdict.PROVED for o in obligations)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bug", ["bwd_d_from_unnormalised_output", "bwd_lse_without_log", "bwd_assumes_causal",
+                                 "bwd_scaled_dk_without_scale"])
+def test_lift_never_lifts_a_wrong_backward(bug):
+    """dQ (and dK) of each bug differ from the true gradient (the corpus refutes them); the lift must not prove them
+    for all sizes, whatever its normalisations do."""
+    good = TEXTBOOK if "scaled" not in bug else ROOT / "proofs/backward/attention_scaled_grad_derived.egg"
+    claims = equiv_claims(read_file(good).program, read_file(ROOT / f"tests/corpus/programs/{bug}.egg").program)
+    wrong = claims[1:2] if "dk" in bug else claims[:2]
+    for claim in wrong:
+        assert not lift(claim).lifted, claim.name
