@@ -10,8 +10,8 @@ import pytest
 from verify.claims import equiv_claims
 from verify.grad import derive
 from verify.induction import lift
-from verify.induction.rule_level import lemma_obligations
 from verify.induction.obligations import LemmaVerdict
+from verify.induction.rule_level import lemma_obligations
 from verify.printer import program_text
 from verify.reader import read_file
 
