@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .. import ir
 from .. import verdict as V
-from ..claims import equiv_claims
+from ..claims import equiv_claims, with_assumptions_each
 from ..errors import UsageError
 from ..gate import check_claims
 from ..grad import derive
@@ -23,12 +23,16 @@ def cmd_grad(args, out, err) -> int:
     if wrt is not None and (not wrt or len(set(wrt)) != len(wrt)):
         raise UsageError(f"--wrt {args.wrt}: give distinct input names, e.g. --wrt Q,K,V")
     d = derive(source.program, wrt)
-    header = [f"gradient of {args.program} (verify grad): inputs {', '.join(_inputs(d.program))}; outputs "
+    header = [f"assume: {text}" for text, _ in source.assumptions]
+    header += [f"gradient of {args.program} (verify grad): inputs {', '.join(_inputs(d.program))}; outputs "
               f"{', '.join(d.program.output_names())}"]
     ok = True
     if d.stops and d.justification is not None:
-        claims = equiv_claims(d.justification, source.program, name=f"{Path(args.program).name}: outputs "
-                              f"independent of {', '.join(s.binding for s in d.stops)}")
+        # under the program's own preconditions (`; assume:`), which the gradient program then states too
+        claims = with_assumptions_each(
+            equiv_claims(d.justification, source.program, name=f"{Path(args.program).name}: outputs "
+                         f"independent of {', '.join(s.binding for s in d.stops)}"),
+            [text for text, _ in source.assumptions])
         results = [] if args.no_justify else check_claims(claims, options)
         for s in d.stops:
             header.append(f"stop-gradient: {s.binding} ({s.text}) is a constant here: the outputs do not depend on "
