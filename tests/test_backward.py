@@ -82,3 +82,27 @@ def test_backward_kernels_match_autograd_of_sdpa(tmp_path, program, tiles):
         args = {n: a for n, a in {"Q": Q, "K": K, "V": V, "dAV": dO, **extra, **tiles}.items() if n in params}
         got = fn(**args)
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+# Rules the new normalisations of the lift must not prove (each false: the bounded checker refutes them).
+FALSE_FOR_THE_LIFT = """
+; log-of-any-sum: exp(x - log(sum y)) = exp(x) / sum y, where sum y may be <= 0 (the log is then undefined)
+(rewrite (M_exp_mp (M_sub_mp x (M_log_p (R_add_m y)))) (M_div_mp (M_exp_mp x) (R_add_m y)))
+; half-log: exp(log(SD) / 2) is not SD
+(rewrite (M_exp_p (M_mul_p (Const 0.5) (M_log_p (R_add_m (M_exp_mp y))))) (R_add_m (M_exp_mp y)))
+; divisor-not-positive: a sum over p of a / (sum_m b), sum_m b may be 0 for some p: not a sum without condition
+(rewrite (R_add_p (M_div_mp a (R_add_m b))) (M_div_m (R_add_p a) (R_add_m (R_add_p b))))
+; wrong-interchange: sum_f o * sum_m (a * v) against sum_m a * sum_f (o * a)
+(rewrite (R_add_f (M_mul_fp o (R_add_m (M_mul_fmp a v)))) (R_add_m (M_mul_mp a (R_add_f (M_mul_fmp o a)))))
+"""
+
+
+def test_the_lift_does_not_prove_false_rules(tmp_path):
+    from verify.sources import collect
+
+    path = tmp_path / "false.egg"
+    path.write_text(FALSE_FOR_THE_LIFT)
+    claims, errors, _ = collect([str(path)])
+    assert not errors and len(claims) == 4
+    for claim in claims:
+        assert not lift(claim).lifted, claim.name
