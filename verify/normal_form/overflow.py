@@ -2,7 +2,8 @@
 by 0* when it is `x - max(S)` with x in S, or `max(A) - max(S)` with A a subset of S (the max shift of a softmax, a
 local max against a running or global max), or a constant <= 0, or `r - log(f)` with exp(r) one of the positive
 terms of f. A claim whose right side exponentiates an argument that is not bounded while its left side does not
-is "real-equivalent; exp argument unbounded above": equal over the reals, overflowing in float32 for scores above about 88 (exp(88.7) is the largest float32)."""
+is "real-equivalent; exp argument unbounded above": equal over the reals, overflowing in float32 for scores above
+about 88 (exp(88.7) is the largest float32)."""
 
 from __future__ import annotations
 
