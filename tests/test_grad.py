@@ -120,6 +120,12 @@ def _cli(*argv) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def test_gradient_name_taken_is_refused():
+    text = '(let X (CreateTensor "X[m]"))\n(let dX (M_exp_m X))\n(let Y (R_add_m dX))\n(extract Y)\n'
+    with pytest.raises(GradError, match="dX, which the program already uses"):
+        derive(read_text(text, "taken.egg").program)
+
+
 def test_unknown_wrt_is_a_located_error():
     code, out, err = _cli("grad", str(ROOT / "proofs/attention.egg"), "--wrt", "X")
     assert code == 2 and "X: not a real input" in err + out

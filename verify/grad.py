@@ -349,6 +349,9 @@ class _Deriver:
             self.env[name] = tuple(self.env[out])
             self.contrib.setdefault(out, []).append(ir.Ref(name))
         for x in wrt:
+            if f"d{x}" in self.names:
+                raise GradError(f"the gradient of {x} would be named d{x}, which the program already uses",
+                                Location(self.file, None), f"rename the binding d{x}")
             self.names.add(f"d{x}")
         # reverse sweep over the bindings, each with its stop units as constants
         for name in reversed(list(prog.bindings)):
