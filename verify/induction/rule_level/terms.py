@@ -290,7 +290,7 @@ class Env:
             return None
         s_red: Red = inner[0][1]
         rest = product(coef, lin, [f for f in nums if f is not inner[0]], dens)
-        self.lemmas.add("interchange")
+        self.lemmas.update(("interchange", "linearity"))     # rest * sum_s g = sum_s rest * g, then interchange
         new_r = Red("add", red.rank, red.size, red.bound, red.bvars, red.hyps, mul(rest, s_red.body), red.lemmas)
         t_r = self.normalise(new_r)
         new_s = Red("add", s_red.rank, s_red.size, s_red.bound, s_red.bvars, s_red.hyps, t_r, s_red.lemmas)
