@@ -12,8 +12,10 @@ from verify.grad import derive
 from verify.induction import lift
 from verify.induction.obligations import LemmaVerdict
 from verify.induction.rule_level import lemma_obligations
+from verify.options import Options
 from verify.printer import program_text
 from verify.reader import read_file
+from verify.targets import collect
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTBOOK = ROOT / "proofs/backward/attention_grad.egg"
@@ -98,11 +100,9 @@ FALSE_FOR_THE_LIFT = """
 
 
 def test_the_lift_does_not_prove_false_rules(tmp_path):
-    from verify.sources import collect
-
     path = tmp_path / "false.egg"
     path.write_text(FALSE_FOR_THE_LIFT)
-    claims, errors, _ = collect([str(path)])
+    claims, errors, _ = collect([str(path)], Options())
     assert not errors and len(claims) == 4
     for claim in claims:
         assert not lift(claim).lifted, claim.name

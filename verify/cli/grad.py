@@ -13,11 +13,11 @@ from ..gate import check_claims
 from ..grad import derive
 from ..printer import program_text
 from ..reader import read_file
-from .arguments import _options
+from .arguments import options_of
 
 
 def cmd_grad(args, out, err) -> int:
-    options = _options(args)
+    options = options_of(args)
     source = read_file(args.program)
     wrt = [x.strip() for x in args.wrt.split(",") if x.strip()] if args.wrt else None
     if wrt is not None and (not wrt or len(set(wrt)) != len(wrt)):
