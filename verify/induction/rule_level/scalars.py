@@ -51,7 +51,7 @@ class Red:
 #         ("cnt", z3 Int)                a size, as a real (sum_j c = N * c)
 
 
-def _raise(exc):
+def raise_(exc):
     raise exc
 
 
@@ -231,13 +231,13 @@ def plainly_defined(t: tuple) -> bool:
     return not conditions(t) and not log_args(t)
 
 
-def _has_neg_inf(t) -> bool:
+def has_neg_inf(t) -> bool:
     if t == ("num", NEG_INF):
         return True
     if isinstance(t, tuple) and t and t[0] == "op":
-        return any(_has_neg_inf(a) for a in t[2:])
+        return any(has_neg_inf(a) for a in t[2:])
     if isinstance(t, tuple) and t and t[0] == "red":
-        return _has_neg_inf(t[1].body)
+        return has_neg_inf(t[1].body)
     return False
 
 
@@ -247,7 +247,7 @@ def simplify_inf(t: tuple) -> tuple:
     finite (inputs are finite reals); any -inf left afterwards makes the encoding refuse (NotLiftable). A -inf
     inside a reduction is not simplified there (the reduction was normalised already, with exp(..) taken as a
     nonzero divisor and a positive summand, which exp(-inf) = 0 is not): refused."""
-    if t[0] == "red" and _has_neg_inf(t):
+    if t[0] == "red" and has_neg_inf(t):
         raise NotLiftable("-inf inside a reduction")
     if t[0] != "op":
         return t
@@ -259,10 +259,10 @@ def simplify_inf(t: tuple) -> tuple:
     # -inf +- x = -inf only for an x that is defined wherever the claim is (no divisor, no log): an undefined x
     # makes the sum undefined, and dropping it once certified exp(-inf - 1/(C-5)) = 0 for all sizes
     if op in ("add", "sub") and inf[0] and not inf[1]:
-        return ("num", NEG_INF) if plainly_defined(args[1]) else _raise(NotLiftable("-inf with an operand that "
+        return ("num", NEG_INF) if plainly_defined(args[1]) else raise_(NotLiftable("-inf with an operand that "
                                                                                     "may be undefined"))
     if op == "add" and inf[1] and not inf[0]:
-        return ("num", NEG_INF) if plainly_defined(args[0]) else _raise(NotLiftable("-inf with an operand that "
+        return ("num", NEG_INF) if plainly_defined(args[0]) else raise_(NotLiftable("-inf with an operand that "
                                                                                     "may be undefined"))
     if op == "exp" and inf[0]:
         return ("num", Fraction(0))
@@ -317,7 +317,7 @@ def _summands(t: tuple, sign: int = 1) -> list:
     return [(sign, t)]
 
 
-def _pull_common_factors(lin: dict, nums: list, dens: list, dep) -> tuple[dict, list, list]:
+def pull_common_factors(lin: dict, nums: list, dens: list, dep) -> tuple[dict, list, list]:
     """Linearity through a sum inside a summand: a factor of the body that is a sum (x*a/d + y*b/(d*e)) and depends
     on the bound index has the parts common to all its terms moved out of it (exp of the first term's exponent,
     and every factor and divisor all terms share): exp(c) * u + exp(c') * v = exp(c) * (u + exp(c' - c) * v),

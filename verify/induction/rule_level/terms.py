@@ -51,14 +51,12 @@ from .scalars import (  # noqa: F401  (NEG_INF, NotLiftable, Red, canon, ...: re
     NEG_INF,
     NotLiftable,
     Red,
-    _has_neg_inf,
-    _pull_common_factors,
-    _raise,
     canon,
     conditions,
     exp_of_logs,
     factors,
     fresh,
+    has_neg_inf,
     is_one,
     key,
     lin_term,
@@ -68,6 +66,8 @@ from .scalars import (  # noqa: F401  (NEG_INF, NotLiftable, Red, canon, ...: re
     plainly_defined,
     positive_term,
     product,
+    pull_common_factors,
+    raise_,
     simplify_inf,
 )
 
@@ -133,7 +133,7 @@ class Env:
                 if v != v or v in (float("inf"), NEG_INF):
                     if not self.allow_inf:
                         raise NotLiftable(f"the constant {v} is not finite (only the scan shape handles -inf)")
-                    return ("num", NEG_INF) if v == NEG_INF else _raise(NotLiftable(f"constant {v}"))
+                    return ("num", NEG_INF) if v == NEG_INF else raise_(NotLiftable(f"constant {v}"))
                 return ("num", Fraction(v))
             case ir.Ref(name=name):
                 if name not in self.bindings:
@@ -151,7 +151,7 @@ class Env:
                 size = self.size(rank) if mode is None else z3.simplify(mode[1])
                 j = fresh(f"j_{rank}")
                 body = self.eval(arg, {**idx, rank: j})
-                if _has_neg_inf(body):    # normalise takes exp(..) as a nonzero divisor and a positive summand
+                if has_neg_inf(body):    # normalise takes exp(..) as a nonzero divisor and a positive summand
                     raise NotLiftable("-inf inside a reduction")
                 red = Red(op, rank, size, j, frozenset({j.decl().name()}), [j >= 0, j < size], body)
                 term = self.normalise(red)
@@ -239,7 +239,7 @@ class Env:
         red.conds = conds
         if red.op == "add":
             coef, lin, nums, dens = factors(red.body)
-            lin, nums, dens = _pull_common_factors(lin, nums, dens, dep)
+            lin, nums, dens = pull_common_factors(lin, nums, dens, dep)
             ldep = {k: v for k, v in lin.items() if k != "" and dep(v[1])}
             lind = {k: v for k, v in lin.items() if k not in ldep}
             out_t = product(coef, lind, [f for f in nums if not dep(f)], [f for f in dens if not dep(f)])
