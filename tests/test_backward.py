@@ -28,7 +28,8 @@ def _body(text: str) -> list[str]:
 @pytest.mark.parametrize("program, derived", [("attention.egg", "attention_grad_derived.egg"),
                                               ("attention_1pass.egg", "attention_1pass_grad_derived.egg"),
                                               ("variants/attention_scaled.egg", "attention_scaled_grad_derived.egg"),
-                                              ("masked/attention_masked.egg", "attention_masked_grad_derived.egg")])
+                                              ("masked/attention_masked.egg", "attention_masked_grad_derived.egg"),
+                                              ("causal/attention.egg", "attention_causal_grad_derived.egg")])
 def test_chain_starts_from_what_grad_derives(program, derived):
     d = derive(read_file(ROOT / "proofs" / program).program, ["Q", "K", "V"])
     assert _body(program_text(d.program)) == _body((ROOT / "proofs/backward" / derived).read_text())
