@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .. import draw
 from .. import verdict as V
-from ..codegen import generate
+from ..codegen import checked
 from ..cost import REFERENCE_SIZES
 from ..driver import Options
 from ..egglog import Schedule, run_program, term_program
@@ -99,9 +99,14 @@ def cmd_optimize(args, out, err) -> int:
     text = program_text(result.program, header=header)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
+    unvalidated = False
     if args.emit and result.verified and not outside:
         origin = f"verify optimize {args.program} --cost {args.cost} --emit {args.emit}"
-        _write_kernel(generate(result.program, args.emit, text, origin), args.emit_output, err if args.json else out)
+        code, validation = checked(result.program, args.emit, text, origin,
+                                   f"the optimized program equals {args.program}: {checks}")
+        _write_kernel(code, args.emit_output, err if args.json else out)
+        print(("; " if not args.emit_output and not args.json else "") + validation.summary(), file=err)
+        unvalidated = not validation.ran
     if args.json:
         sizes = {**REFERENCE_SIZES, **_sizes(args.sizes)}
         payload = {
@@ -124,7 +129,7 @@ def cmd_optimize(args, out, err) -> int:
         print(f"error: TRANSLATION VALIDATION FAILED: the extracted program was not proved equal to "
               f"{args.program} ({details}); do not use it", file=err)
         return 1
-    return 0
+    return 1 if unvalidated else 0
 
 
 def cmd_run(args, out, err) -> int:
@@ -199,7 +204,12 @@ def cmd_draw(args, out, err) -> int:
 def cmd_codegen(args, out, err) -> int:
     """Translate a program's IR into a PyTorch module or a Triton kernel (verify/codegen)."""
     source = read_file(args.program)
-    _write_kernel(generate(source.program, args.target, source.text), args.output, out)
+    code, validation = checked(source.program, args.target, source.text)
+    _write_kernel(code, args.output, out)
+    print(validation.summary(), file=out if args.output else err)
+    if not validation.ran:
+        print(f"warning: the kernel was written without translation validation ({validation.reason})", file=err)
+        return 1
     return 0
 
 
