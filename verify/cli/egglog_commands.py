@@ -105,7 +105,9 @@ def cmd_optimize(args, out, err) -> int:
         code, validation = checked(result.program, args.emit, text, origin,
                                    f"the optimized program equals {args.program}: {checks}")
         _write_kernel(code, args.emit_output, err if args.json else out)
-        print(("; " if not args.emit_output and not args.json else "") + validation.summary(), file=err)
+        print(validation.summary(), file=out if args.emit_output and not args.json else err)
+        if not validation.ran:
+            print(f"warning: the kernel was written without translation validation ({validation.reason})", file=err)
         unvalidated = not validation.ran
     if args.json:
         sizes = {**REFERENCE_SIZES, **_sizes(args.sizes)}
