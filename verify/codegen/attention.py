@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from .. import ir
 from ..shapes import program_ranks
-from . import lower
+from . import lower, validate
 from . import torch as torch_target
 from . import triton as triton_target
 
@@ -66,6 +66,9 @@ def interface(program: ir.Program) -> tuple[Interface | None, str]:
         return None, f"its output '{output}' is not over f, p"
     if lay.rank is None or lay.stacked or not any(outer == lay.rank for _, outer in lay.sizes.inner.values()):
         return None, "it has no tile loop over a split of m (only the 1-pass family has a drop-in attention())"
+    why = validate.not_attention(program, output)
+    if why:
+        return None, why
     used = {x for ranks in env.values() for x in ranks}
     fresh = [x for x in "bhgzyxwvu" if x not in used][:3]
     return Interface(output, "tau" in inputs, (fresh[0], fresh[1], fresh[2])), ""

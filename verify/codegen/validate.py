@@ -272,6 +272,37 @@ def _attention_error(program: ir.Program, attention, batch, heads, kv, length, k
     return worst
 
 
+def not_attention(program: ir.Program, output: str) -> str:
+    """Why the program with attention's interface does not compute softmax attention, or '' when it does at every
+    size and tiling tried: the reference evaluator (float64) against numpy's softmax(tau * Q^T K) V at tile counts
+    1, 2, 3, 6 (M = 6) and 1, 4, 8 (M = 8), normal and large (x 8) inputs. A test, not a proof: it keeps
+    attention() away from programs that only look like attention (a per-tile normalisation, a missing rescale)."""
+    plan = layout(program, output, program_ranks(program)).sizes
+    kws = [kw for kw, _, _ in plan.tiles.values()]
+    order = program_ranks(program)[output]
+    rng = np.random.default_rng(11)
+    for (e, p, m, f), counts in (((3, 4, 6, 2), (1, 2, 3, 6)), ((2, 3, 8, 3), (1, 4, 8))):
+        for spread in (1.0, 8.0):
+            inputs = {"Q": rng.normal(size=(e, p)) * spread, "K": rng.normal(size=(e, m)), "V": rng.normal(size=(f, m)),
+                      "tau": np.array(0.5)}
+            tau = 0.5 if "tau" in _names(program, output) else 1.0
+            scores = tau * inputs["Q"].T @ inputs["K"]
+            weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+            want = (weights / weights.sum(axis=1, keepdims=True)) @ inputs["V"].T        # [p, f]
+            want = want.T if order == ("f", "p") else want
+            for count in counts:
+                inputs = {k: v for k, v in inputs.items() if k in _names(program, output)}
+                with np.errstate(all="ignore"):
+                    got = reference(program, output, {"e": e, "p": p, "m": m, "f": f}, dict.fromkeys(kws, count),
+                                    inputs)
+                err = error(got, want)
+                if not err <= TOLERANCE:
+                    return (f"it does not compute softmax attention: at E={e}, L={p}, S={m}, Ev={f} and "
+                            f"{count} tile(s) it differs from softmax({'tau * ' if tau != 1.0 else ''}Q^T K) V by "
+                            f"{err:.3g} (relative)")
+    return ""
+
+
 def _names(program: ir.Program, output: str) -> set[str]:
     return {node.name for node in layout(program, output, program_ranks(program)).inputs}
 

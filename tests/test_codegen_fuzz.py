@@ -1,0 +1,165 @@
+"""The codegen fuzzer: Hypothesis draws scan programs (scans with shared or distinct state strings, shifts with
+several fills, S_last of anything, masks, splits with several tile counts, inputs that carry the scan rank, a
+value accumulator over V), keeps those the checker accepts (read and ranked), and requires every kernel, on both
+targets, to be right (equal to the reference evaluator: validate.py) or refused with a located codegen error.
+
+A wrong kernel here is a lowering bug that the translation validation caught before anything was written; the
+fuzzer counts it as wrong all the same (it must be 0). The short profile runs in the tests; the long one
+(>= 1,000 programs) is `bench/codegen_fuzz.py` (`make bench`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_codegen import HAVE_TORCH, HAVE_TRITON, needs_torch
+
+from verify.codegen import CodegenError, generate, validate
+from verify.errors import VerifyError
+from verify.reader import read_text
+from verify.shapes import program_ranks
+
+FILLS = ("(Const -inf)", "(Const 0.0)", "(Const 5.0)", "(Const -2.0)")
+STATES = ("S", "R", "T")          # few strings: two scans sharing one are common
+
+
+@st.composite
+def scan_programs(draw) -> str:
+    """The text of a program with one iterative rank m1 (the seed notation)."""
+    tiles = draw(st.integers(1, 4))
+    direct = draw(st.integers(0, 4)) == 0           # the scan rank carried by an input, no split
+    lines: list[str] = []
+    vals: list[str] = []                            # bindings over [m1, p]
+    maxes: list[str] = []                           # running maxima (for rescaling factors)
+    scores = ""
+    if direct:
+        lines.append('(let L (CreateTensor "L[m1,p]"))')
+        vals.append("L")
+    else:
+        lines += ['(let Q (CreateTensor "Q"))', '(let K (CreateTensor "K"))',
+                  f"(let BK (T_split_m_m1m0 K {tiles}))", "(let S0 (M_mul_em1m0p_R_add_e Q BK))"]
+        scores = "S0"
+        if draw(st.booleans()):
+            lines += ['(let B (CreateTensor "B[m,p]:mask"))', f"(let BB (T_split_m_m1m0 B {tiles}))",
+                      "(let SC (M_add_m1m0p S0 BB))"]
+            scores = "SC"
+        lines.append(f"(let LM (R_{draw(st.sampled_from(['max', 'add']))}_m0 {scores}))")
+        vals.append("LM")
+    for i in range(draw(st.integers(1, 5))):
+        name = f"X{i}"
+        kind = draw(st.sampled_from(["scan", "scan", "shift", "map", "exp"]))
+        if kind == "scan":
+            op = draw(st.sampled_from(["max", "add"]))
+            state = draw(st.sampled_from(STATES))
+            x = draw(st.sampled_from(vals))
+            body = f'(M_{op}_m1p (S_prev_m1 "{state}") {x})'
+            if op == "add" and maxes and draw(st.booleans()):      # FlashAttention's rescaled running sum
+                rm, fill = draw(st.sampled_from(maxes)), draw(st.sampled_from(FILLS))
+                factor = f"(M_exp_m1p (M_sub_m1p (S_shift_m1 {rm} {fill}) {rm}))"
+                body = f'(M_add_m1p (M_mul_m1p (S_prev_m1 "{state}") {factor}) {x})'
+            lines.append(f'(let {name} (S_scan_m1 "{state}" {draw(st.sampled_from(FILLS))} {body}))')
+            if op == "max":
+                maxes.append(name)
+        elif kind == "shift":
+            lines.append(f"(let {name} (S_shift_m1 {draw(st.sampled_from(vals))} {draw(st.sampled_from(FILLS))}))")
+        elif kind == "map":
+            op = draw(st.sampled_from(["add", "sub", "mul", "max"]))
+            lines.append(f"(let {name} (M_{op}_m1p {draw(st.sampled_from(vals))} {draw(st.sampled_from(vals))}))")
+        else:
+            a, b = draw(st.sampled_from(vals)), draw(st.sampled_from(vals))
+            lines.append(f"(let {name} (M_exp_m1p (M_sub_m1p {a} {b})))")
+        vals.append(name)
+    out = draw(st.sampled_from(["last", "last2", "reduce"] + ([] if direct else ["weighted"])))
+    if out == "last":
+        lines.append(f"(let O (S_last_m1 {draw(st.sampled_from(vals))}))")
+    elif out == "last2":
+        a, b = draw(st.sampled_from(vals)), draw(st.sampled_from(vals))
+        lines.append(f"(let O (M_add_p (S_last_m1 {a}) (S_last_m1 {b})))")
+    elif out == "reduce":
+        lines.append(f"(let O (R_{draw(st.sampled_from(['max', 'add']))}_m1 {draw(st.sampled_from(vals))}))")
+    else:       # a value accumulator: softmax numerator times V, rescaled by a running max
+        rm = draw(st.sampled_from(maxes or ["LM"]))
+        lines += ['(let V (CreateTensor "V"))', f"(let BV (T_split_m_m1m0 V {tiles}))",
+                  f"(let W (M_exp_m1m0p (M_sub_m1m0p {scores} {rm})))"]
+        factor = f"(M_exp_m1p (M_sub_m1p (S_shift_m1 {rm} (Const -inf)) {rm}))" if rm in maxes else "(Const 1.0)"
+        lines.append(f'(let N (S_scan_m1 "{draw(st.sampled_from(STATES))}" (Const 0.0) (M_add_fm1p '
+                     f'(M_mul_fm1m0p_R_add_m0 W BV) (M_mul_fm1p (S_prev_m1 "{draw(st.sampled_from(STATES))}") '
+                     f"{factor}))))")
+        lines.append("(let O (S_last_m1 N))")
+    lines.append("(extract O)")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Tally:
+    programs: int = 0
+    rejected: int = 0                        # drawn but not accepted by the checker (read, ranks)
+    right: Counter = field(default_factory=Counter)       # target -> kernels equal to the evaluator
+    refused: Counter = field(default_factory=Counter)     # (target, reason) -> count
+    wrong: list = field(default_factory=list)             # (target, program text, message)
+
+
+def reason(message: str) -> str:
+    """A refusal's cause without its names and numbers, to count alike refusals together."""
+    cause = message.split("codegen error: ", 1)[-1]
+    cause = re.sub(r"'[^']*'", "'_'", cause)
+    cause = re.sub(r"\b[A-Z][A-Z0-9]*\b(, [A-Z][A-Z0-9]*)*", "X", cause)
+    return re.sub(r"\d+", "N", cause).split("; ")[0][:110]
+
+
+def judge(text: str, tally: Tally, targets=("torch", "triton")) -> None:
+    """Generate and validate one program on each target; record right, refused or wrong."""
+    try:
+        program = read_text(text, "fuzz.egg").program
+        program_ranks(program)
+    except VerifyError:
+        tally.rejected += 1
+        return
+    tally.programs += 1
+    for target in targets:
+        try:
+            code = generate(program, target)
+        except CodegenError as exc:
+            tally.refused[(target, reason(exc.format()))] += 1
+            continue
+        try:
+            result = validate.validate(program, code, target, generate)
+        except CodegenError as exc:
+            tally.wrong.append((target, text, exc.format()))
+            continue
+        assert result.ran, result.reason
+        tally.right[target] += 1
+
+
+@needs_torch
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(scan_programs())
+def test_every_fuzzed_kernel_is_right_or_refused(text):
+    tally = Tally()
+    judge(text, tally, ("torch", "triton") if HAVE_TRITON else ("torch",))
+    assert not tally.wrong, tally.wrong
+
+
+def test_the_strategy_draws_programs_the_checker_accepts():
+    """Most drawn programs are accepted (the filter keeps the fuzzer from testing only the reader)."""
+    accepted = 0
+    for text in (scan_programs().example() for _ in range(20)):
+        try:
+            program_ranks(read_text(text, "fuzz.egg").program)
+            accepted += 1
+        except VerifyError:
+            pass
+    assert accepted >= 15
+
+
+def test_refusal_reasons_are_counted_alike():
+    assert reason("a.egg:3: codegen error: output 'O' needs BQK, BV for every tile; x") == \
+        reason("b.egg:9: codegen error: output 'P' needs RM for every tile; y")
+    assert HAVE_TORCH in (True, False)
