@@ -1,7 +1,7 @@
 """The codegen fuzzer's long profile (`make bench`, or `.venv/bin/python bench/codegen_fuzz.py [--programs N]`).
 
-Hypothesis draws N scan programs (tests/test_codegen_fuzz.py: scans, shifts, lasts, masks, splits), keeps the
-ones the checker accepts, and generates and validates each one's kernel on both targets (torch on the CPU, Triton
+Hypothesis draws scan programs (tests/test_codegen_fuzz.py: scans, shifts, lasts, masks, splits) until N of them
+are accepted by the checker, and generates and validates each one's kernel on both targets (torch on the CPU, Triton
 under TRITON_INTERPRET=1): right, refused (with the reason, counted), or wrong (must be 0). Prints a table and
 writes bench/codegen_fuzz.json (not committed).
 """
@@ -43,7 +43,7 @@ def run(programs: int, seed: int = 0, log=print) -> dict:
     def one(text):
         nonlocal drawn
         drawn += 1
-        judge(text, tally, targets)
+        assume(judge(text, tally, targets))      # only accepted programs count towards `programs`
         if drawn % 100 == 0:
             log(f"  {drawn} drawn, {tally.programs} accepted, {len(tally.wrong)} wrong, "
                 f"{time.perf_counter() - start:.0f} s")
@@ -78,7 +78,7 @@ def table(result: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--programs", type=int, default=1000, help="programs to draw (default 1000)")
+    parser.add_argument("--programs", type=int, default=1000, help="accepted programs to test (default 1000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "bench" / "codegen_fuzz.json"))
     args = parser.parse_args(argv)

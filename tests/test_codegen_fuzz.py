@@ -112,14 +112,15 @@ def reason(message: str) -> str:
     return re.sub(r"\d+", "N", cause).split("; ")[0][:110]
 
 
-def judge(text: str, tally: Tally, targets=("torch", "triton")) -> None:
-    """Generate and validate one program on each target; record right, refused or wrong."""
+def judge(text: str, tally: Tally, targets=("torch", "triton")) -> bool:
+    """Generate and validate one program on each target; record right, refused or wrong. False when the checker
+    does not accept the program (nothing to generate)."""
     try:
         program = read_text(text, "fuzz.egg").program
         program_ranks(program)
     except VerifyError:
         tally.rejected += 1
-        return
+        return False
     tally.programs += 1
     for target in targets:
         try:
@@ -134,6 +135,7 @@ def judge(text: str, tally: Tally, targets=("torch", "triton")) -> None:
             continue
         assert result.ran, result.reason
         tally.right[target] += 1
+    return True
 
 
 @needs_torch
