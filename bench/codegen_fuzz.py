@@ -25,7 +25,7 @@ def run(programs: int, seed: int = 0, log=print) -> dict:
     import importlib.util
 
     import numpy as np
-    from hypothesis import HealthCheck, given, settings
+    from hypothesis import HealthCheck, assume, given, settings
     from hypothesis import seed as hseed
     from test_codegen_fuzz import Tally, judge, scan_programs
 
