@@ -1,7 +1,7 @@
 """Generated kernels vs torch's SDPA (`make bench`, section 7; or `.venv/bin/python bench/kernels.py`).
 
 The drop-in attention() that `verify codegen` writes for proofs/attention_1pass.egg (torch target: FlashAttention-2's
-loop, blocks of 128 queries x 512 keys), and the 3-pass AV of proofs/attention.egg (up to 4k), against
+loop, blocks of 256 queries x 1024 keys), and the 3-pass AV of proofs/attention.egg (up to 4k), against
 torch.nn.functional.scaled_dot_product_attention in SDPA's layout, float32, batch 1, one head, E = Ev = 64,
 L = S = 1k, 4k, 16k, on the CPU. Each measurement runs in a fresh child process: inputs are made first, then the
 peak extra memory is the growth of the child's peak resident set size (getrusage ru_maxrss) over the first call;
@@ -90,7 +90,7 @@ def bench_kernels(log=print, lengths=LENGTHS) -> dict:
             rows.append(row)
             log(f"  L=S={n:6d} {impl:24s} {row['ms']:10.2f} ms  peak +{row['peak_extra_mb']:7.1f} MB")
     return {"rows": rows, "sizes": {"batch": 1, "heads": 1, "E": E, "Ev": F, "dtype": "float32",
-                                    "blocks": "attention() defaults (block_m=128, block_n=512)"},
+                                    "blocks": "attention() defaults (block_m=256, block_n=1024)"},
             "gpu": "not run here: `python bench/gpu.py` on a GPU machine" if not torch.cuda.is_available() else
             "a GPU is present: run `python bench/gpu.py`"}
 

@@ -109,7 +109,7 @@ def reason(message: str) -> str:
     cause = message.split("codegen error: ", 1)[-1]
     cause = re.sub(r"'[^']*'", "'_'", cause)
     cause = re.sub(r"\b[A-Z][A-Z0-9]*\b(, [A-Z][A-Z0-9]*)*", "X", cause)
-    return re.sub(r"\d+", "N", cause).split("; ")[0][:110]
+    return re.sub(r"(?<![\w-])\d+(?![\w-])", "N", cause).split("; ")[0][:160]
 
 
 def judge(text: str, tally: Tally, targets=("torch", "triton")) -> bool:

@@ -35,7 +35,7 @@ from . import lower, validate
 from . import torch as torch_target
 from . import triton as triton_target
 
-TORCH_BLOCKS = (128, 512)          # (block_m, block_n) by default on the CPU: fewer, larger tiles pay less Python
+TORCH_BLOCKS = (256, 1024)         # (block_m, block_n) by default on the CPU: fewer, larger tiles pay less Python
 TRITON_BLOCKS = (64, 64)
 TRITON_AUTOTUNE = ((64, 64), (128, 64), (64, 128), (128, 128), (128, 32))
 
