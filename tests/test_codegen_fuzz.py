@@ -106,7 +106,7 @@ class Tally:
 
 def reason(message: str) -> str:
     """A refusal's cause without its names and numbers, to count alike refusals together."""
-    cause = message.split("codegen error: ", 1)[-1]
+    cause = message.split("codegen error: ", 1)[-1].splitlines()[0]
     cause = re.sub(r"'[^']*'", "'_'", cause)
     cause = re.sub(r"\b[A-Z][A-Z0-9]*\b(, [A-Z][A-Z0-9]*)*", "X", cause)
     return re.sub(r"(?<![\w-])\d+(?![\w-])", "N", cause).split("; ")[0][:160]
