@@ -135,6 +135,10 @@ class KernelEmitter(Emitter):
                 va, vb = self.node(a, ctx), self.node(b, ctx)
                 (i,) = [x for x in va.ranks if x != rank]
                 (j,) = [x for x in vb.ranks if x != rank]
+                if [x for x in space if x in (i, j)] == [j, i]:
+                    # the product commutes: put the operands so that the result comes out in the map's rank order,
+                    # which is the binding's, instead of transposing the result (a layout change on a GPU)
+                    va, vb, i, j = vb, va, j, i
                 left = f"tl.where({self.mask(rank, (i, rank))}, {self.view(va, (i, rank))}, 0.0)"
                 right = f"tl.where({self.mask(rank, (rank, j))}, {self.view(vb, (rank, j))}, 0.0)"
                 left, right = f"({left}).to(DOT_DTYPE)", f"({right}).to(DOT_DTYPE)"
