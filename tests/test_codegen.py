@@ -95,6 +95,7 @@ def test_triton_refuses_programs_outside_the_one_pass_family():
     assert code == 2 and "needs BQK, BV for every tile" in err
 
 
+@pytest.mark.slow
 def test_cli_codegen_writes_a_module(tmp_path):
     target = tmp_path / "k" / "attention_1pass.py"
     code, out, err = run_cli("codegen", ROOT / "proofs/attention_1pass.egg", "--target", "torch", "-o", target)
@@ -289,6 +290,7 @@ def test_lse_against_torch_logsumexp(path):
 
 
 @needs_torch
+@pytest.mark.slow
 def test_optimize_emit_writes_the_kernel_of_the_validated_program(tmp_path, monkeypatch):
     """3-pass in, FlashAttention-2 out: the torch kernel from --emit, and the Triton kernel of the same optimized
     program (written with -o and read back), both equal to the 3-pass reference."""
