@@ -92,7 +92,17 @@ def bench_kernels(log=print, lengths=LENGTHS) -> dict:
     return {"rows": rows, "sizes": {"batch": 1, "heads": 1, "E": E, "Ev": F, "dtype": "float32",
                                     "blocks": "attention() defaults (block_m=256, block_n=1024)"},
             "gpu": "not run here: `python bench/gpu.py` on a GPU machine" if not torch.cuda.is_available() else
-            "a GPU is present: run `python bench/gpu.py`"}
+            _gpu(log)}
+
+
+def _gpu(log) -> str:
+    """With a GPU, bench/gpu.py's full sweep (its table in the log, its JSON in bench/gpu_results.json)."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu.py")], capture_output=True, text=True)
+    log(done.stdout + done.stderr)
+    return "bench/gpu.py: see bench/gpu_results.json" if done.returncode == 0 else \
+        f"bench/gpu.py failed (exit {done.returncode})"
 
 
 def kernels_table(result: dict) -> str:
