@@ -1,6 +1,6 @@
 """The codegen fuzzer: Hypothesis draws scan programs (scans with shared or distinct state strings, shifts with
-several fills, S_last of anything, masks, splits with several tile counts, inputs that carry the scan rank, a
-value accumulator over V), keeps those the checker accepts (read and ranked), and requires every kernel, on both
+several fills, S_last of anything, masks, splits of the keys with 1 to 4 tiles and of the queries with 1 to 3,
+inputs that carry the scan rank, a value accumulator over V), keeps those the checker accepts (read and ranked), and requires every kernel, on both
 targets, to be right (equal to the reference evaluator: validate.py) or refused with a located codegen error.
 
 A wrong kernel here is a lowering bug that the translation validation caught before anything was written; the
@@ -30,21 +30,28 @@ STATES = ("S", "R", "T")          # few strings: two scans sharing one are commo
 
 @st.composite
 def scan_programs(draw) -> str:
-    """The text of a program with one iterative rank m1 (the seed notation)."""
+    """The text of a program with one iterative rank m1 (the seed notation); the queries p are sometimes split
+    too (p = p1*P0 + p0), so every map then iterates p1, p0."""
     tiles = draw(st.integers(1, 4))
     direct = draw(st.integers(0, 4)) == 0           # the scan rank carried by an input, no split
+    qsplit = not direct and draw(st.integers(0, 3)) == 0
+    P = "p1p0" if qsplit else "p"                   # the query ranks, in every space below
     lines: list[str] = []
-    vals: list[str] = []                            # bindings over [m1, p]
+    vals: list[str] = []                            # bindings over [m1, P]
     maxes: list[str] = []                           # running maxima (for rescaling factors)
     scores = ""
     if direct:
         lines.append('(let L (CreateTensor "L[m1,p]"))')
         vals.append("L")
     else:
-        lines += ['(let Q (CreateTensor "Q"))', '(let K (CreateTensor "K"))',
-                  f"(let BK (T_split_m_m1m0 K {tiles}))", "(let S0 (M_mul_em1m0p_R_add_e Q BK))"]
+        lines += ['(let Q (CreateTensor "Q"))', '(let K (CreateTensor "K"))', f"(let BK (T_split_m_m1m0 K {tiles}))"]
+        if qsplit:
+            lines += [f"(let BQ (T_split_p_p1p0 Q {draw(st.integers(1, 3))}))",
+                      "(let S0 (M_mul_em1m0p1p0_R_add_e BQ BK))"]
+        else:
+            lines.append("(let S0 (M_mul_em1m0p_R_add_e Q BK))")
         scores = "S0"
-        if draw(st.booleans()):
+        if not qsplit and draw(st.booleans()):
             lines += ['(let B (CreateTensor "B[m,p]:mask"))', f"(let BB (T_split_m_m1m0 B {tiles}))",
                       "(let SC (M_add_m1m0p S0 BB))"]
             scores = "SC"
@@ -57,11 +64,13 @@ def scan_programs(draw) -> str:
             op = draw(st.sampled_from(["max", "add"]))
             state = draw(st.sampled_from(STATES))
             x = draw(st.sampled_from(vals))
-            body = f'(M_{op}_m1p (S_prev_m1 "{state}") {x})'
+            body = f'(M_{op}_m1{P} (S_prev_m1 "{state}") {x})'
             if op == "add" and maxes and draw(st.booleans()):      # FlashAttention's rescaled running sum
+                # the factor exp(max before - max now) is a binding of its own, as PRM in the 1-pass (a scan's
+                # body may not hold an S_shift over its own rank)
                 rm, fill = draw(st.sampled_from(maxes)), draw(st.sampled_from(FILLS))
-                factor = f"(M_exp_m1p (M_sub_m1p (S_shift_m1 {rm} {fill}) {rm}))"
-                body = f'(M_add_m1p (M_mul_m1p (S_prev_m1 "{state}") {factor}) {x})'
+                lines.append(f"(let F{i} (M_exp_m1{P} (M_sub_m1{P} (S_shift_m1 {rm} {fill}) {rm})))")
+                body = f'(M_add_m1{P} (M_mul_m1{P} (S_prev_m1 "{state}") F{i}) {x})'
             lines.append(f'(let {name} (S_scan_m1 "{state}" {draw(st.sampled_from(FILLS))} {body}))')
             if op == "max":
                 maxes.append(name)
@@ -69,27 +78,30 @@ def scan_programs(draw) -> str:
             lines.append(f"(let {name} (S_shift_m1 {draw(st.sampled_from(vals))} {draw(st.sampled_from(FILLS))}))")
         elif kind == "map":
             op = draw(st.sampled_from(["add", "sub", "mul", "max"]))
-            lines.append(f"(let {name} (M_{op}_m1p {draw(st.sampled_from(vals))} {draw(st.sampled_from(vals))}))")
+            lines.append(f"(let {name} (M_{op}_m1{P} {draw(st.sampled_from(vals))} {draw(st.sampled_from(vals))}))")
         else:
             a, b = draw(st.sampled_from(vals)), draw(st.sampled_from(vals))
-            lines.append(f"(let {name} (M_exp_m1p (M_sub_m1p {a} {b})))")
+            lines.append(f"(let {name} (M_exp_m1{P} (M_sub_m1{P} {a} {b})))")
         vals.append(name)
     out = draw(st.sampled_from(["last", "last2", "reduce"] + ([] if direct else ["weighted"])))
     if out == "last":
         lines.append(f"(let O (S_last_m1 {draw(st.sampled_from(vals))}))")
     elif out == "last2":
         a, b = draw(st.sampled_from(vals)), draw(st.sampled_from(vals))
-        lines.append(f"(let O (M_add_p (S_last_m1 {a}) (S_last_m1 {b})))")
+        lines.append(f"(let O (M_add_{P} (S_last_m1 {a}) (S_last_m1 {b})))")
     elif out == "reduce":
         lines.append(f"(let O (R_{draw(st.sampled_from(['max', 'add']))}_m1 {draw(st.sampled_from(vals))}))")
     else:       # a value accumulator: softmax numerator times V, rescaled by a running max
         rm = draw(st.sampled_from(maxes or ["LM"]))
         lines += ['(let V (CreateTensor "V"))', f"(let BV (T_split_m_m1m0 V {tiles}))",
-                  f"(let W (M_exp_m1m0p (M_sub_m1m0p {scores} {rm})))"]
-        factor = f"(M_exp_m1p (M_sub_m1p (S_shift_m1 {rm} (Const -inf)) {rm}))" if rm in maxes else "(Const 1.0)"
-        lines.append(f'(let N (S_scan_m1 "{draw(st.sampled_from(STATES))}" (Const 0.0) (M_add_fm1p '
-                     f'(M_mul_fm1m0p_R_add_m0 W BV) (M_mul_fm1p (S_prev_m1 "{draw(st.sampled_from(STATES))}") '
-                     f"{factor}))))")
+                  f"(let W (M_exp_m1m0{P} (M_sub_m1m0{P} {scores} {rm})))"]
+        factor = "(Const 1.0)"
+        if rm in maxes:
+            lines.append(f"(let PR (M_exp_m1{P} (M_sub_m1{P} (S_shift_m1 {rm} (Const -inf)) {rm})))")
+            factor = "PR"
+        state = draw(st.sampled_from(STATES))
+        lines.append(f'(let N (S_scan_m1 "{state}" (Const 0.0) (M_add_fm1{P} (M_mul_fm1m0{P}_R_add_m0 W BV) '
+                     f'(M_mul_fm1{P} (S_prev_m1 "{state}") {factor}))))')
         lines.append("(let O (S_last_m1 N))")
     lines.append("(extract O)")
     return "\n".join(lines) + "\n"
