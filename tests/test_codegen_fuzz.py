@@ -164,8 +164,9 @@ def test_every_fuzzed_kernel_is_right_or_refused(text):
 def test_the_strategy_draws_programs_the_checker_accepts():
     """Most drawn programs are accepted (the filter keeps the fuzzer from testing only the reader)."""
     seen: list[bool] = []
+    shapes: Counter = Counter()
 
-    @settings(max_examples=40, deadline=None, derandomize=True, database=None)
+    @settings(max_examples=60, deadline=None, derandomize=True, database=None)
     @given(scan_programs())
     def draw(text):
         try:
@@ -173,9 +174,15 @@ def test_the_strategy_draws_programs_the_checker_accepts():
             seen.append(True)
         except VerifyError:
             seen.append(False)
+            return
+        shapes["rescaled sum"] += "(S_prev_m1" in text and "(M_mul_m1p (S_prev_m1" in text
+        shapes["query split"] += "T_split_p_p1p0" in text
+        shapes["mask"] += ":mask" in text
+        shapes["input with the scan rank"] += "L[m1,p]" in text
 
     draw()
-    assert len(seen) >= 30 and sum(seen) >= 0.75 * len(seen)
+    assert len(seen) >= 40 and sum(seen) >= 0.9 * len(seen)
+    assert all(shapes[k] for k in ("rescaled sum", "query split", "mask", "input with the scan rank")), shapes
 
 
 def test_refusal_reasons_are_counted_alike():
