@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from . import ir
-from .claims import Bound, equiv_claim, plan
+from .claims import equiv_claim
 from .errors import BoundError, Location, ShapeError, UsageError
 from .evaluate import FloatAlgebra, evaluate
 from .normal_form.overflow import unbounded_exps
 from .reader import read_file
 from .shapes import program_ranks
+from .sizes import Bound, plan
 
 # -- realistic sizes -------------------------------------------------------------------------------------------
 

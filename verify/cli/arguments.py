@@ -1,19 +1,15 @@
-"""What the commands share: their options, their targets (FILE, DIR, FILE:RULE) and `--sizes`."""
+"""What the commands share: their `Options` and `--sizes`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..certificates import CacheMode
-from ..claims import Bound
 from ..cluster import parse as parse_executor
-from ..driver import Options
 from ..errors import BoundError
-from ..explain import select
-from ..sources import collect
+from ..options import CacheMode, Options
+from ..sizes import Bound
 
 
-def _options(args) -> Options:
+def options_of(args) -> Options:
+    """The run's configuration from a command's arguments: every flag the command accepts, and its name."""
     if args.timeout is not None and not (0 < args.timeout <= 86400):
         raise BoundError(f"--timeout must be between 0 and 86400 seconds, got {args.timeout:g}")
     if args.jobs < 1 or args.jobs > 64:
@@ -23,37 +19,17 @@ def _options(args) -> Options:
     return Options(
         bound=Bound.parse(args.bound),
         timeout=args.timeout or 60.0,
-        sympy=not args.no_sympy,
+        sympy=not getattr(args, "no_sympy", False),
         jobs=args.jobs,
-        cache_dir=args.cache_dir,
-        cache_mode=CacheMode(args.cache),
+        cache_dir=getattr(args, "cache_dir", ".verify-cache"),
+        cache_mode=CacheMode(getattr(args, "cache", "off")),
         strict_shapes=getattr(args, "strict_shapes", False),
         executor=args.executor,
+        command=args.command,
     )
 
 
-def _targets(paths, strict: bool = False) -> tuple[list, list, list[str]]:
-    """`FILE`, `DIR` and `FILE:RULE` targets -> (claims, errors, notes); a FILE:RULE naming nothing raises."""
-    claims, errors, notes = [], [], []
-    plain: list[str] = []
-
-    def flush():
-        for path in plain:        # one by one: a missing path is one error, not the end of the run
-            c, e, n = collect([path], strict)
-            claims.extend(c), errors.extend(e), notes.extend(n)
-        plain.clear()
-
-    for target in paths:
-        if Path(target).exists() or ":" not in target:
-            plain.append(target)
-            continue
-        flush()
-        claims.extend(select(target, strict))
-    flush()
-    return claims, errors, notes
-
-
-def _sizes(spec: str | None) -> dict:
+def parse_sizes(spec: str | None) -> dict:
     sizes = {}
     for part in (spec or "").split(","):
         if not part.strip():
