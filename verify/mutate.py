@@ -87,8 +87,10 @@ class MutationReport:
     @property
     def exit_code(self) -> int:
         """The exit-status rule: 2 for bad input or an ERROR on an unmutated rule or step; 1 if one of them is
-        REFUTED or UNKNOWN (mutating a false rule proves nothing) or a mutant was not refuted; else 0."""
-        return exit_status((r.verdict for r in self.originals), len(self.errors), self.score != 1.0)
+        REFUTED or UNKNOWN (mutating a false rule proves nothing), a mutant was not refuted, or there was no
+        mutant at all (nothing was tested: a score of 100% over nothing is no pass); else 0."""
+        return exit_status((r.verdict for r in self.originals), len(self.errors),
+                           self.score != 1.0 or not self.mutants)
 
     def format(self, verbose: bool = False) -> str:
         refuted, certified = self.by_verdict(Verdict.REFUTED), self.by_verdict(Verdict.CERTIFIED)
@@ -99,6 +101,8 @@ class MutationReport:
                      f"(certified), {len(unknown)} unknown, {len(error)} error; {len(self.skipped)} ill-shaped "
                      f"(skipped); {self.duplicates} duplicates dropped")
         lines.append(f"  score: {len(refuted)} / {killable} non-equivalent mutants refuted = {100 * self.score:.1f}%")
+        if not self.mutants:
+            lines.append("  no mutant was made (no rule, step or program output here offers one): nothing was tested")
         failed = [r for r in self.originals if r.verdict is not Verdict.CERTIFIED]
         if self.originals:
             lines.append(f"  the unmutated rules and steps: {len(self.originals) - len(failed)} of "

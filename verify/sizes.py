@@ -38,7 +38,7 @@ class Bound:
         ranges = {}
         for part in spec.split(","):
             part = part.strip()
-            m = re.fullmatch(r"([A-Za-z][0-9]*)\s*=\s*(\d+)(?:\s*\.\.\s*(\d+))?", part)
+            m = re.fullmatch(r"([A-Za-z][0-9]*)\s*=\s*([0-9]+)(?:\s*\.\.\s*([0-9]+))?", part)   # ASCII digits only
             if not m:
                 raise BoundError(f"cannot read bound '{part}'", hint="write e.g. --bound M1=8,M0=4,F=2 or M1=2..8")
             lo, hi = (int(m.group(2)), int(m.group(3))) if m.group(3) else (1, int(m.group(2)))

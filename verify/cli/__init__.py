@@ -69,6 +69,17 @@ def _version() -> str:
         return "unknown"
 
 
+def nonnegative(text: str) -> float:
+    """A finite number >= 0 (argparse's type: nan, inf or a negative value is a usage error, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (0 <= value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
 def _common(p: argparse.ArgumentParser, rules: bool = True, streams: bool = False,
             certificates: bool = False, verdicts: bool = True) -> None:
     """The options of the commands that check claims. Each command is given only the flags it honours (a flag it
@@ -99,7 +110,7 @@ def _common(p: argparse.ArgumentParser, rules: bool = True, streams: bool = Fals
                         "(needs pip install 'verify[cluster]'); env VERIFY_EXECUTOR")
     if not streams:
         return
-    p.add_argument("--heartbeat", type=float, default=float(os.environ.get("VERIFY_HEARTBEAT", 30)),
+    p.add_argument("--heartbeat", type=nonnegative, default=float(os.environ.get("VERIFY_HEARTBEAT", 30)),
                    metavar="SECONDS", help="in plain output, say which claim is still running every SECONDS "
                                            "(default 30; 0: never); env VERIFY_HEARTBEAT")
 
@@ -135,7 +146,8 @@ def parser(egglog: bool = True) -> argparse.ArgumentParser:
     n.add_argument("--bound", help="sizes as a bound: each rank at its upper end (M1=8,M0=4 -> M1=8, M0=4)")
     n.add_argument("--reference", metavar="PROGRAM",
                    help="the program every other one is compared with (default: the first)")
-    n.add_argument("--tolerance", type=float, default=1e-9, help="largest float64 error that passes (default 1e-9)")
+    n.add_argument("--tolerance", type=nonnegative, default=1e-9,
+                   help="largest float64 error that passes (default 1e-9)")
     n.add_argument("--json", action="store_true", help="print a JSON object (schemas/numeric.schema.json)")
     x = sub.add_parser("explain", help="why a rule is refuted: smallest failing sizes, preconditions that fix it")
     x.add_argument("targets", nargs="+", metavar="FILE[:RULE]",

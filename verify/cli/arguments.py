@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..cluster import parse as parse_executor
-from ..errors import BoundError
+from ..errors import BoundError, UsageError
 from ..options import CacheMode, Options
 from ..sizes import Bound
 
@@ -11,9 +11,9 @@ from ..sizes import Bound
 def options_of(args) -> Options:
     """The run's configuration from a command's arguments: every flag the command accepts, and its name."""
     if args.timeout is not None and not (0 < args.timeout <= 86400):
-        raise BoundError(f"--timeout must be between 0 and 86400 seconds, got {args.timeout:g}")
+        raise UsageError(f"--timeout must be more than 0 and at most 86400 seconds, got {args.timeout:g}")
     if args.jobs < 1 or args.jobs > 64:
-        raise BoundError(f"--jobs must be between 1 and 64, got {args.jobs}")
+        raise UsageError(f"--jobs must be between 1 and 64, got {args.jobs}")
 
     parse_executor(args.executor)
     return Options(
@@ -35,7 +35,7 @@ def parse_sizes(spec: str | None) -> dict:
         if not part.strip():
             continue
         name, _, value = part.partition("=")
-        if not value.strip().isdigit() or not name.strip():
+        if not (value.strip().isascii() and value.strip().isdigit()) or not name.strip():
             raise BoundError(f"cannot read size '{part.strip()}'", hint="write e.g. --sizes M=4096,M0=64,P=512")
         sizes[name.strip().upper()] = int(value)
     return sizes
