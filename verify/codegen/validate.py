@@ -61,10 +61,12 @@ def module(code: str, name: str) -> dict:
     return namespace
 
 
-def make_inputs(program: ir.Program, output: str, sizes: dict, seed: int = 0, masked_rows=()) -> dict:
-    """Normal inputs; masks keep 60% of the keys (and none for the queries in `masked_rows`); scalars 0.125."""
+def make_inputs(program: ir.Program, output: str, sizes: dict, seed: int = 0, masked_rows=(), tiles=None) -> dict:
+    """Normal inputs; masks keep 60% of the keys (and none for the queries in `masked_rows`); scalars 0.125.
+    `tiles` (the generated function's tile keywords) sizes inputs that carry a split's ranks (TE[m1,p])."""
     rng = np.random.default_rng(seed)
     out = {}
+    sizes = full_sizes(program, output, sizes, tiles or {})
     for node in layout(program, output, program_ranks(program)).inputs:
         shape = tuple(sizes[r] for r in node.ranks)
         if node.kind == "mask":
@@ -81,11 +83,14 @@ def make_inputs(program: ir.Program, output: str, sizes: dict, seed: int = 0, ma
     return out
 
 
-def reference(program: ir.Program, output: str, sizes: dict, tiles: dict, inputs: dict, dtype=np.float64):
-    """The reference evaluator's result, with the generated function's tile keywords turned into sizes."""
+def full_sizes(program: ir.Program, output: str, sizes: dict, tiles: dict) -> dict:
+    """`sizes` with the sizes of split ranks: the generated function's tile keywords (or their defaults) turned into
+    sizes, inner ranks the quotient, unsplit ranks the product."""
     plan = layout(program, output, program_ranks(program)).sizes
     full = dict(sizes)
     for rank in plan.order:
+        if rank in full:
+            continue
         if rank in plan.tiles:
             kw, default, _ = plan.tiles[rank]
             full[rank] = tiles.get(kw, default)
@@ -95,6 +100,12 @@ def reference(program: ir.Program, output: str, sizes: dict, tiles: dict, inputs
         elif rank in plan.product:
             a, b = plan.product[rank]
             full[rank] = full[a] * full[b]
+    return full
+
+
+def reference(program: ir.Program, output: str, sizes: dict, tiles: dict, inputs: dict, dtype=np.float64):
+    """The reference evaluator's result, with the generated function's tile keywords turned into sizes."""
+    full = full_sizes(program, output, sizes, tiles)
     data = {k: v.astype(dtype) for k, v in inputs.items()}
     return evaluate(program.bindings, [output], full, data, FloatAlgebra(dtype))[output].aligned(
         program_ranks(program)[output]).astype(np.float64)
