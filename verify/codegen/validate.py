@@ -89,11 +89,9 @@ def full_sizes(program: ir.Program, output: str, sizes: dict, tiles: dict) -> di
     plan = layout(program, output, program_ranks(program)).sizes
     full = dict(sizes)
     for rank in plan.order:
-        if rank in full:
-            continue
         if rank in plan.tiles:
             kw, default, _ = plan.tiles[rank]
-            full[rank] = tiles.get(kw, default)
+            full[rank] = tiles[kw] if kw in tiles else full.get(rank, default)
         elif rank in plan.inner:
             whole, outer = plan.inner[rank]
             full[rank] = full[whole] // full[outer]
