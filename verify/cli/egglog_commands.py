@@ -11,7 +11,7 @@ from ..codegen import checked
 from ..cost import REFERENCE_SIZES
 from ..egglog import Schedule, run_program, session, term_program
 from ..errors import InternalError, UsageError, VerifyError
-from ..gate import declared_sizes_outside
+from ..gate import bounded_ranks_not_declared, declared_sizes_outside
 from ..optimize import certify_rules, check_run, export_text, in_source_form, optimize
 from ..options import Options
 from ..printer import program_text
@@ -85,6 +85,12 @@ def cmd_optimize(args, out, err) -> int:
         print(f"warning: {args.program} declares {outside}, outside the bound the result was checked at; the "
               "output is not certified at those sizes" + (" and no kernel is written" if args.emit else ""),
               file=err)
+    unpinned = bounded_ranks_not_declared(source.program, result.verdicts) if args.emit else ""
+    if unpinned:     # a kernel runs at any size: one checked only within a bound must not be written
+        print(f"warning: the translation validation holds only within its bound, and {args.program} fixes no size "
+              f"for {unpinned}: a kernel would run at sizes never checked, so no kernel is written (declare the "
+              "sizes in CreateTensor, or use rules certified for all sizes)", file=err)
+        outside = outside or unpinned
     checks = ("unchanged: the input's own computation (no rewrite applied), nothing to validate" if result.unchanged
               else "; ".join(f"{r.verdict.value} ({r.bound}; {r.method})" for r in result.verdicts) or "not checked")
     header = [
