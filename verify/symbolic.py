@@ -66,6 +66,15 @@ class SymPyAlgebra(ObjectAlgebra):
         return sympy.nsimplify(value)
 
     def scalar(self, op, *x):
+        if op == "where":   # a select: only the condition and the branch taken are read
+            c, a, b = x
+            if c is sympy.nan:
+                return sympy.nan
+            if c.is_zero is True:
+                return b
+            if c.is_zero is False or c == -sympy.oo:
+                return a
+            return sympy.Piecewise((a, sympy.Ne(c, 0)), (b, True))
         if op in RING:
             return RING[op](*x)
         match op:
@@ -79,6 +88,21 @@ class SymPyAlgebra(ObjectAlgebra):
                 return sympy.log(x[0])
             case "fin":
                 return sympy.Integer(0) if x[0] == -sympy.oo else x[0]
+            case "exp2":    # 2^x = exp(x log 2), exactly; written so that powsimp merges it with other exps
+                return sympy.exp(x[0] * sympy.log(2))
+            case "log2":
+                return sympy.log(x[0]) / sympy.log(2)
+            case "tanh":
+                return sympy.tanh(x[0])
+            case "eq":
+                if x[0] is sympy.nan or x[1] is sympy.nan:
+                    return sympy.nan
+                d = sympy.simplify(x[0] - x[1]) if not (x[0].is_infinite or x[1].is_infinite) else None
+                if x[0] == x[1] or d == 0:
+                    return sympy.Integer(1)
+                if d is not None and d.is_zero is False or x[0].is_infinite or x[1].is_infinite:
+                    return sympy.Integer(0)
+                return sympy.Piecewise((1, sympy.Eq(x[0], x[1])), (0, True))
         raise ValueError(op)
 
 

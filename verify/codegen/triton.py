@@ -34,6 +34,11 @@ MAP = {
     "exp": "tl.exp({0})",
     "log": "tl.log({0})",
     "fin": "tl.where({0} == float(\"-inf\"), 0.0, {0})",
+    "exp2": "tl.exp2({0})",
+    "log2": "tl.log2({0})",
+    "tanh": "(2.0 * tl.sigmoid(2.0 * {0}) - 1.0)",   # tanh(x) = 2 sigmoid(2x) - 1; tl has no tanh of its own
+    "eq": "tl.where(({0} != {0}) | ({1} != {1}), float(\"nan\"), tl.where({0} == {1}, 1.0, 0.0))",
+    "where": "tl.where({0} != {0}, float(\"nan\"), tl.where({0} != 0, {1}, {2}))",
 }
 REDUCE = {"add": ("tl.sum", "0.0"), "max": ("tl.max", "float(\"-inf\")")}
 MIN_BLOCK = 16

@@ -134,8 +134,13 @@ def analysis_rules(names) -> str:
                     fact(pattern, " (finite ?a0) (extended ?a1)", "finite")
                     fact(pattern, " (extended ?a0) (finite ?a1)", "finite")
                     fact(pattern, " (extended ?a0) (extended ?a1)", "extended")
-                elif op.op in ("exp", "fin"):
+                elif op.op in ("exp", "fin", "exp2", "tanh"):
                     fact(pattern, " (extended ?a0)", "finite")
+                elif op.op == "eq":   # 0 or 1
+                    fact(pattern, " (extended ?a0) (extended ?a1)", "finite")
+                elif op.op == "where":
+                    fact(pattern, " (extended ?a0) (finite ?a1) (finite ?a2)", "finite")
+                    fact(pattern, " (extended ?a0) (extended ?a1) (extended ?a2)", "extended")
             case ReduceOp(rank=rank) | ScanOp(kind="last", rank=rank):
                 rule(f"({name} ?a)", " (= ?r (ranks ?a))", f'(set-remove ?r "{rank}")')
                 preserve(f"({name} ?a)", ["?a"])
