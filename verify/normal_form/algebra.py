@@ -22,6 +22,7 @@ from .values import (
     _mul,
     _neg_inf,
     _NegInf,
+    _PosInf,
     _shift,
 )
 
@@ -280,11 +281,13 @@ class NormalForm(Polynomials):
             return v
         if type(v) is _NegInf:
             return _neg_inf(v.conds | conds)
+        if type(v) is _PosInf:
+            return _PosInf(v.conds | conds)
         return Rat(v.coeff, v.mono, v.num, v.den, v.conds | conds)
 
     def _truth(self, c) -> bool:
         """Is c != 0? -inf is; a Rat that is 0 is not, one provably nonzero is; anything else is undecided."""
-        if type(c) is _NegInf:
+        if type(c) in (_NegInf, _PosInf):
             return True
         if c.is_zero():
             return False
@@ -305,7 +308,7 @@ class NormalForm(Polynomials):
         if a is UNDEF or b is UNDEF:
             return UNDEF
         conds = a.conds | b.conds
-        if type(a) is _NegInf or type(b) is _NegInf:
+        if type(a) is not Rat or type(b) is not Rat:      # an infinity equals only the same infinity
             return Rat(1 if type(a) is type(b) else 0, ONE_MONO, conds=conds)
         diff = self.add(a, self.neg(b))
         return Rat(0 if self._truth(diff) else 1, ONE_MONO, conds=conds)
@@ -316,6 +319,8 @@ class NormalForm(Polynomials):
             return self._guard(op, *x)
         if any(v is UNDEF for v in x):
             return UNDEF  # undefined propagates through every operation, max included (NaN semantics)
+        if any(type(v) is _PosInf for v in x):
+            raise NotNormalizable(f"{op} of +inf (the form keeps +inf only as a branch of a select)")
         if any(type(v) is _NegInf for v in x):
             return self._with_neg_inf(op, *x)
         match op:
@@ -422,7 +427,7 @@ class NormalForm(Polynomials):
     def equal(self, a, b) -> bool:
         if a is UNDEF or b is UNDEF:
             return a is b  # undefined equals undefined; a defined-somewhere value is not proved equal to it
-        if type(a) is _NegInf or type(b) is _NegInf:
+        if type(a) is not Rat or type(b) is not Rat:     # -inf or +inf: equal only to the same infinity
             if type(a) is not type(b):
                 return False
             return self.canonical_conds(a.conds) == self.canonical_conds(b.conds)

@@ -458,7 +458,8 @@ def conditions(t: tuple) -> list:
         if x[0] == "op":
             for a in x[2:]:
                 go(a)
-            if x[1] == "div" and x[3][:2] != ("op", "exp"):
+            # exp(..) is never 0, and neither is a nonzero numeral (a constant softcap c in s / c)
+            if x[1] == "div" and x[3][:2] != ("op", "exp") and not (x[3][0] == "num" and x[3][1] != 0):
                 out.append(x[3])
         elif x[0] == "red":
             out.extend(x[1].conds)
