@@ -249,6 +249,9 @@ class NormalForm(Polynomials):
         log2(e) = log(e) / log(2) = 1 * log(2)^-1, and the powers of the atom cancel."""
         return self.from_atom(self.atom(("log", "const", 2)))
 
+    def exp2(self, a: Rat) -> Rat:
+        return self.exp(self.mul(a, self.ln2()))
+
     def _known_nonzero(self, atom_id: int, power: int) -> bool:
         """An atom that is never 0 where the value is defined: one with a negative power (the division that
         made it recorded `atom != 0`), log(c) of a constant c != 1 (log(2) above), an opaque exp."""
@@ -343,7 +346,7 @@ class NormalForm(Polynomials):
             case "log":
                 return self.log(x[0])
             case "exp2":
-                return self.exp(self.mul(x[0], self.ln2()))
+                return self.exp2(x[0])
             case "log2":
                 if x[0].is_zero():
                     return _neg_inf(x[0].conds)  # log2(0) = -inf

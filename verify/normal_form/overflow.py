@@ -1,6 +1,7 @@
 """A static look at every `exp` a side computes, in the normal form at a small size. An argument is *bounded above
 by 0* when it is `x - max(S)` with x in S, or `max(A) - max(S)` with A a subset of S (the max shift of a softmax, a
-local max against a running or global max), or a constant <= 0. A claim whose right side exponentiates an argument
+local max against a running or global max), or a constant <= 0; a constant up to 88 (exp of it finite in float32,
+e.g. log2(exp(1)), the base-2 scale) counts as bounded too, as it does not grow with the data. A claim whose right side exponentiates an argument
 that is not bounded while its left side does not is "real-equivalent; exp argument unbounded above": equal over the
 reals, overflowing in float32 for scores above about 88 (exp(88.7) is the largest float32)."""
 
@@ -24,6 +25,12 @@ class _ExpWatch(NormalForm):
         self.arguments.append(a)
         return super().exp(a)
 
+    def exp2(self, a):
+        # 2^a overflows where e^a does, up to the factor log 2 > 0 in the argument: watch a itself (a bounded
+        # above by 0 stays so), not a * log 2, whose max-terms carry the atom log 2
+        self.arguments.append(a)
+        return NormalForm.exp(self, self.mul(a, self.ln2()))
+
 
 def _max_args(alg: NormalForm, atom_id: int):
     info: Any = alg.atom_info[atom_id]      # an atom's key: ("max", key, arguments) for a max-term
@@ -41,7 +48,8 @@ def _bounded_above_by_zero(alg: NormalForm, arg) -> bool:
     if len(poly) == 1:
         ((mono, coeff),) = poly.items()
         if not mono[0] and mono[1] == 0:
-            return coeff <= 0
+            # a constant does not grow with the data: exp(1) in log2(exp(1)) is e, finite in float32 (< 88.7)
+            return coeff <= 88
     # look for a term -1 * max(S); the rest must be an element of S, or max(A) with A a subset of S
     for mono, coeff in poly.items():
         if coeff != -1 or mono[1] != 0 or len(mono[0]) != 1 or mono[0][0][1] != 1:
