@@ -2,8 +2,9 @@
 by 0* when it is `x - max(S)` with x in S, or `max(A) - max(S)` with A a subset of S (the max shift of a softmax, a
 local max against a running or global max), or a constant <= 0; a constant up to 88 (exp of it finite in float32,
 e.g. log2(exp(1)), the base-2 scale) counts as bounded too, as it does not grow with the data. A claim whose right
-side exponentiates an argument that is not bounded while its left side does not is "real-equivalent; exp argument unbounded above": equal over the
-reals, overflowing in float32 for scores above about 88 (exp(88.7) is the largest float32)."""
+side exponentiates an argument that is not bounded while its left side does not is "real-equivalent; exp argument
+unbounded above": equal over the reals, overflowing in float32 for scores above about 88 (exp(88.7) is the largest
+float32)."""
 
 from __future__ import annotations
 
