@@ -84,14 +84,17 @@ class SymPyAlgebra(ObjectAlgebra):
                 return sympy.Max(x[0], x[1])
             case "exp":
                 return sympy.exp(x[0])
-            case "log":
-                return sympy.log(x[0])
+            case "log" | "log2":
+                # the evaluator's conventions, not SymPy's: log 0 = -inf (SymPy says zoo), log(-inf) undefined
+                if x[0] == 0:
+                    return -sympy.oo
+                if x[0] == -sympy.oo:
+                    return sympy.nan
+                return sympy.log(x[0]) if op == "log" else sympy.log(x[0]) / sympy.log(2)
             case "fin":
                 return sympy.Integer(0) if x[0] == -sympy.oo else x[0]
             case "exp2":    # 2^x = exp(x log 2), exactly; written so that powsimp merges it with other exps
                 return sympy.exp(x[0] * sympy.log(2))
-            case "log2":
-                return sympy.log(x[0]) / sympy.log(2)
             case "tanh":
                 return sympy.tanh(x[0])
             case "eq":
@@ -148,6 +151,8 @@ def second_opinion(claim: Claim, assignments) -> tuple[Opinion, str]:
             for a, b in zip(lv.ravel(), rv.ravel()):
                 if a is sympy.nan and b is sympy.nan:   # undefined on both sides (a fully masked row): equal
                     continue
+                if (a.is_infinite or b.is_infinite) and a == b:   # the same infinity (an empty row's LSE): a - b
+                    continue                                     # would be oo - oo, NaN
                 diff = a - b
                 if not _vanishes(diff):
                     where = f"sizes {sizes}" + (f", mask pattern {_pattern(fixed)}" if fixed else "")
