@@ -130,6 +130,8 @@ def analysis_rules(names) -> str:
                     fact(pattern, " (extended ?a0) (finite ?a1)", "extended")
                 elif op.op == "mul":
                     fact(pattern, " (finite ?a0) (finite ?a1)", "finite")
+                elif op.op == "div":   # by a nonzero finite constant (a softcap s / c): never undefined
+                    fact(pattern, " (finite ?a0) (= ?a1 (Const ?v)) (!= ?v 0.0) (< ?v inf) (> ?v -inf)", "finite")
                 elif op.op == "max":
                     fact(pattern, " (finite ?a0) (extended ?a1)", "finite")
                     fact(pattern, " (extended ?a0) (finite ?a1)", "finite")
