@@ -24,8 +24,9 @@ def verdicts(chain: str):
 
 
 @pytest.mark.slow
-def test_softcap_certified_for_all_sizes():
-    ((name, result),) = verdicts("flex/softcap.chain.toml")
+@pytest.mark.parametrize("chain", ["flex/softcap.chain.toml", "flex/softcap_param.chain.toml"])
+def test_softcap_certified_for_all_sizes(chain):
+    ((name, result),) = verdicts(chain)
     assert result.verdict is Verdict.CERTIFIED, result.detail
     assert str(result.bound) == "all sizes (E, P, M, F, M1, M0 symbolic)"
 
