@@ -259,6 +259,12 @@ class NormalForm(Polynomials):
         return power < 0 or (isinstance(info, tuple) and (info[0] == "exp" or (
             info[0] == "log" and len(info) == 3 and info[1] == "const" and info[2] != 1)))
 
+    def _known_positive(self, atom_id: int) -> bool:
+        """An atom that is > 0 at every power: log(c) of a constant c > 1 (log 2), an opaque exp."""
+        info = self.atom_info[atom_id]
+        return isinstance(info, tuple) and (info[0] == "exp" or (
+            info[0] == "log" and len(info) == 3 and info[1] == "const" and info[2] > 1))
+
     def nonzero(self, r: Rat) -> bool:
         """r is provably nonzero wherever it is defined: c * exp(P) * (nonzero atoms) * (positive factors) /
         (denominators, nonzero under r's conditions) with c != 0."""
@@ -420,10 +426,9 @@ class NormalForm(Polynomials):
                     return _neg_inf(conds)
                 if other.is_zero() and op == "mul":
                     return UNDEF  # 0 * (-inf)
-                if other.coeff > 0 and not other.mono[0] and not other.den and all(
-                    self.positive(p) for p, _ in other.num
-                ):
-                    return _neg_inf(conds)  # -inf times a provably positive value
+                if other.coeff > 0 and all(self._known_positive(a) for a, _ in other.mono[0]) and not other.den \
+                        and all(self.positive(p) for p, _ in other.num):
+                    return _neg_inf(conds)  # -inf times a provably positive value (log2(e) = 1 / log 2 is)
         raise NotNormalizable(f"{op} with -inf operand(s) leaves the finite-or--inf fragment")
 
     # -- deciding equality --------------------------------------------------------------------------------

@@ -28,8 +28,12 @@ class _ExpWatch(NormalForm):
 
     def exp2(self, a):
         # 2^a overflows where e^a does, up to the factor log 2 > 0 in the argument: watch a itself (a bounded
-        # above by 0 stays so), not a * log 2, whose max-terms carry the atom log 2
-        self.arguments.append(a)
+        # above by 0 stays so), not a * log 2, whose max-terms carry the atom log 2; and without the positive
+        # atoms a carries as a factor (log2(e) = 1 / log 2 folded into the scale): they do not change its sign
+        if isinstance(a, Rat) and a.mono[0] and all(self._known_positive(x) for x, _ in a.mono[0]):
+            self.arguments.append(Rat(a.coeff, ((), a.mono[1]), a.num, a.den, a.conds))
+        else:
+            self.arguments.append(a)
         return NormalForm.exp(self, self.mul(a, self.ln2()))
 
 
