@@ -6,11 +6,14 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from verify import cli, numerics
 from verify.driver import Options
+from verify.evaluate import Mp, evaluate
 from verify.gate import check_claim
+from verify.reader import read_file, read_text
 from verify.sources import read_chain
 from verify.verdict import Verdict
 
@@ -46,6 +49,8 @@ def test_empty_row_conventions_on_every_mask_pattern():
     results = verdicts("conventions/empty_rows.chain.toml") + verdicts("conventions/lse.chain.toml")
     for name, result in results:
         assert result.verdict is Verdict.CERTIFIED, (name, result.detail)
+        # base 2 with log2(e) folded keeps every exp argument <= 0 (the unshifted LSE definition does not)
+        assert not result.warnings or name.startswith("LSE by definition"), (name, result.warnings)
     # only flash-attn's LSE (+inf on an empty row) needs the assumption
     assumed = [name for name, r in results if r.assumptions]
     assert assumed == ["FlexAttention LSE -> flash-attn LSE (+inf on an empty row), on rows that keep a key"]
@@ -70,3 +75,31 @@ def test_optimize_turns_the_softcap_3pass_into_one_pass():
     assert code == 0, err.getvalue()
     assert "; output: passes 1" in text and "(M_tanh_mp (M_div_mp QK (Const 50.0)))" in text
     assert "CERTIFIED (all sizes" in text
+
+
+def test_sentinel_difference_is_within_the_stated_bound():
+    """README's bound for a row that keeps a key: |sentinel - exact| <= 2 * (masked keys) * exp(sentinel - max kept
+    score) * max|V|. Checked exactly (mpmath) with the sentinel moved to -20, where the difference is visible:
+    it is never 0 (not an equivalence) and never above the bound."""
+    text = (PROOFS / "conventions/sentinel_3pass.egg").read_text().replace("-1000000.0", "-20.0")
+    sentinel = read_text(text, "sentinel-20").program
+    exact = read_file(PROOFS / "masked/attention_masked.egg").program
+    mp = Mp(40)
+    rng = np.random.default_rng(0)
+    sizes = {"e": 2, "m": 6, "p": 3, "f": 2}
+    for _ in range(5):
+        q, k, v = rng.normal(size=(2, 3)) * 3, rng.normal(size=(2, 6)) * 3, rng.normal(size=(2, 6))
+        b = np.where(rng.random((6, 3)) < 0.5, -np.inf, 0.0)
+        b[rng.integers(0, 6), :] = 0.0                        # every row keeps a key
+        inputs = {"Q": q, "K": k, "V": v, "B": b}
+        as_mp = {n: np.vectorize(mp.const, otypes=[object])(x) for n, x in inputs.items()}
+        got = evaluate(sentinel.bindings, ["AV"], sizes, as_mp, mp)["AV"].data
+        want = evaluate(exact.bindings, ["AV"], sizes, as_mp, mp)["AV"].data
+        scores = q.T @ k                                      # [p, m]
+        for p in range(3):
+            kept = b[:, p] == 0
+            bound = 2 * (~kept).sum() * mp.mp.exp(-20 - scores[p, kept].max()) * np.abs(v).max()
+            for f in range(2):
+                diff = abs(got[f, p] - want[f, p])
+                assert diff <= bound
+                assert (diff > 0) == bool((~kept).any())

@@ -21,6 +21,7 @@ class _ExpWatch(NormalForm):
     def __init__(self):
         super().__init__()
         self.arguments: list[Rat] = []
+        self.alternatives: list[tuple[Rat, Rat]] = []   # one argument in two forms of the same sign
 
     def exp(self, a):
         self.arguments.append(a)
@@ -31,7 +32,7 @@ class _ExpWatch(NormalForm):
         # above by 0 stays so), not a * log 2, whose max-terms carry the atom log 2; and without the positive
         # atoms a carries as a factor (log2(e) = 1 / log 2 folded into the scale): they do not change its sign
         if isinstance(a, Rat) and a.mono[0] and all(self._known_positive(x) for x, _ in a.mono[0]):
-            self.arguments.append(Rat(a.coeff, ((), a.mono[1]), a.num, a.den, a.conds))
+            self.alternatives.append((a, Rat(a.coeff, ((), a.mono[1]), a.num, a.den, a.conds)))
         else:
             self.arguments.append(a)
         return NormalForm.exp(self, self.mul(a, self.ln2()))
@@ -80,7 +81,8 @@ def unbounded_exps(claim: Claim, side: Side, sizes) -> int:
     alg = _ExpWatch()
     unmasked = {name: np.zeros(tuple(sizes[r] for r in ranks)) for name, ranks in claim.inputs if name in claim.masks}
     side.evaluate(sizes, alg, symbolic_inputs(claim, sizes, alg, unmasked))
-    return sum(not _bounded_above_by_zero(alg, a) for a in alg.arguments)
+    return (sum(not _bounded_above_by_zero(alg, a) for a in alg.arguments)
+            + sum(not any(_bounded_above_by_zero(alg, a) for a in pair) for pair in alg.alternatives))
 
 
 def exp_overflow_warning(claim: Claim, sizes) -> str | None:
