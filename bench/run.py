@@ -385,15 +385,16 @@ def bench_unbounded(runs: int) -> dict:
     from verify import induction
     from verify.induction import lift
     from verify.induction.twopass import linearity_positivity, split_max, split_sum
-    from verify.sources import collect
+    from verify.options import Options
+    from verify.targets import collect
 
     def lemmas():
         v = induction.VARIANTS["correct"]
         return split_sum(v) + split_max(v) + linearity_positivity(v)
 
-    rules, _, _ = collect([str(ROOT / "rules")])
+    rules, _, _ = collect([str(ROOT / "rules")], Options())
     steps, _, _ = collect([str(ROOT / "proofs" / "derivation.chain.toml"),
-                           str(ROOT / "proofs" / "variants.chain.toml")])
+                           str(ROOT / "proofs" / "variants.chain.toml")], Options())
     rows: dict[str, list[float]] = {"lemmas": [], "rules": [], "programs": []}
     lifted = {}
     for _ in range(runs):

@@ -6,19 +6,40 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from verify import cli, numerics, refute
-from verify.claims import Bound, equiv_claim
-from verify.driver import Options
+from verify.claims import equiv_claim
 from verify.errors import ParseError
-from verify.gate import check_claim
+from verify.gate import check_by_kind
+from verify.options import Options
 from verify.reader import read_file, read_text
-from verify.sources import read_chain
+from verify.sizes import Bound
+from verify.targets import read_chain
 from verify.verdict import Verdict
+
+
+def run_cli(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.run([str(a) for a in argv], out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _chain(tmp_path, text: str) -> Path:
+    for name in ("attention.egg", "attention_2pass.egg"):
+        write(tmp_path / "ch" / name, (ROOT / "proofs" / name).read_text())
+    return write(tmp_path / "ch" / "c.chain.toml", text)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 PROOFS = ROOT / "proofs"
@@ -40,7 +61,7 @@ def test_whole_chain_certified_for_all_sizes():
     claims = read_chain(PROOFS / "attention.chain.toml")
     assert [c.name for c in claims][0].startswith("3-pass")
     for claim in claims:
-        result = check_claim(claim, FAST)
+        result = check_by_kind(claim, FAST)
         assert result.verdict is Verdict.CERTIFIED, result.detail
         # the rule-level lift decides (every rank symbolic); the model induction is its second opinion
         assert str(result.bound) == "all sizes (E, P, M, F, M1, M0 symbolic)"
@@ -66,7 +87,7 @@ TWINS = [
 @pytest.mark.parametrize("before,after,old,new", TWINS, ids=[f"{a}->{b}:{n[:24]}" for a, b, _, n in TWINS])
 def test_mutated_step_is_refuted(before, after, old, new):
     claim = equiv_claim(program(before), mutated(after, old, new))
-    result = check_claim(claim, Options(bound=Bound.parse("M1=8,M0=4,F=2"), isolate=False, sympy=False))
+    result = check_by_kind(claim, Options(bound=Bound.parse("M1=8,M0=4,F=2"), isolate=False, sympy=False))
     assert result.verdict is Verdict.REFUTED
     cx = result.counterexample
     inputs = {name: np.array(t.values, dtype=float) for name, t in cx.inputs.items()}
@@ -78,7 +99,7 @@ def test_missing_rescale_needs_a_later_larger_score():
     claim = equiv_claim(program("attention.egg"), mutated(
         "attention_1pass.egg", "(M_add_fm1p SLNV (M_mul_fm1p (S_prev_m1 \"RNV\") PRM))",
         "(M_add_fm1p SLNV (S_prev_m1 \"RNV\"))"))
-    result = check_claim(claim, FAST)
+    result = check_by_kind(claim, FAST)
     cx = result.counterexample
     assert cx.sizes["m1"] >= 2
     # with scores that never increase across tiles the mutant agrees with 3-pass
@@ -110,6 +131,7 @@ def test_unknown_induction_group_is_an_error(tmp_path):
 def test_numeric_crosscheck_at_realistic_sizes():
     rows = numerics.crosscheck([PROOFS / "attention.egg", PROOFS / "attention_1pass.egg"],
                                E=16, M=256, P=8, F=4, tiles=(4, 32))
+    assert {row.dtype for row in rows} == {"float64", "float32"}
     for row in rows:
         bound = 1e-12 if row.dtype == "float64" else 1e-4
         assert row.max_abs_error < bound, row
@@ -125,10 +147,10 @@ def test_dropping_the_max_shift_overflows_in_float32_and_is_flagged():
     assert math.isnan(rows[("attention_noshift.egg", "float32")])
     assert rows[("attention.egg", "float32")] < 1e-5
     (claim,) = [c for c in read_chain(PROOFS / "variants.chain.toml") if "without the max shift" in c.name]
-    result = check_claim(claim, FAST)
+    result = check_by_kind(claim, FAST)
     assert result.verdict is Verdict.CERTIFIED
     assert any("exp argument unbounded above" in w for w in result.warnings)
-    plain = check_claim(read_chain(PROOFS / "attention.chain.toml")[0], FAST)
+    plain = check_by_kind(read_chain(PROOFS / "attention.chain.toml")[0], FAST)
     assert not any("exp argument" in w for w in plain.warnings)
     # the chain's F=2: f is pinned in the bounded check and reported there; the lift makes every rank symbolic,
     # so it is covered and no warning remains
@@ -170,7 +192,7 @@ def test_masked_naive_recurrence_is_refuted_with_the_masked_tile():
     from verify.claims import with_assumptions
 
     claim = with_assumptions(claim, ["B unmasked along m"])
-    result = check_claim(claim, Options(bound=Bound.parse("M1=2,M0=2"), isolate=False, sympy=False))
+    result = check_by_kind(claim, Options(bound=Bound.parse("M1=2,M0=2"), isolate=False, sympy=False))
     assert result.verdict is Verdict.REFUTED
     cx = result.counterexample
     mask = np.array(cx.inputs["B"].values, dtype=object)
@@ -182,7 +204,7 @@ def test_masked_naive_recurrence_is_refuted_with_the_masked_tile():
 def test_masked_guarded_recurrence_is_certified_under_the_precondition():
     (claim,) = read_chain(PROOFS / "masked.chain.toml")
     assert claim.assumptions == (("B", "m"),)
-    result = check_claim(claim, FAST)
+    result = check_by_kind(claim, FAST)
     assert result.verdict is Verdict.CERTIFIED
     assert "mask patterns" in result.engines["normal form"]
 
@@ -190,18 +212,20 @@ def test_masked_guarded_recurrence_is_certified_under_the_precondition():
 @pytest.mark.slow
 def test_log_sum_exp_and_a_wrong_one():
     (claim,) = read_chain(PROOFS / "lse.chain.toml")
-    assert check_claim(claim, FAST).verdict is Verdict.CERTIFIED
+    assert check_by_kind(claim, FAST).verdict is Verdict.CERTIFIED
     wrong = mutated("variants/lse_1pass.egg", "(M_add_p (S_last_m1 RM) (M_log_p (S_last_m1 RD)))",
                     "(M_add_p (R_max_m1 LM) (M_log_p (R_add_m1 SLD)))")
-    result = check_claim(equiv_claim(program("variants/lse_3pass.egg"), wrong), FAST)
+    result = check_by_kind(equiv_claim(program("variants/lse_3pass.egg"), wrong), FAST)
     assert result.verdict is Verdict.REFUTED
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("chain", ["variants.chain.toml", "scaled.chain.toml"])
 def test_variant_chains_certified(chain):
-    for claim in read_chain(PROOFS / chain):
-        assert check_claim(claim, FAST).verdict is Verdict.CERTIFIED, claim.name
+    claims = read_chain(PROOFS / chain)
+    assert claims
+    for claim in claims:
+        assert check_by_kind(claim, FAST).verdict is Verdict.CERTIFIED, claim.name
 
 
 @pytest.mark.slow
@@ -211,7 +235,7 @@ def test_interrupted_certificate_writing_leaves_no_partial_file(tmp_path, monkey
     from verify import certificates
 
     claims = read_chain(PROOFS / "attention.chain.toml")[:2]
-    results = [check_claim(c, FAST) for c in claims]
+    results = [check_by_kind(c, FAST) for c in claims]
     real_dump = certificates.json.dumps
     calls = {"n": 0}
 
@@ -222,7 +246,7 @@ def test_interrupted_certificate_writing_leaves_no_partial_file(tmp_path, monkey
         return real_dump(*args, **kwargs)
 
     monkeypatch.setattr(certificates.json, "dumps", interrupted)
-    real_replace = certificates.os.replace
+    real_replace = os.replace
     with pytest.raises(KeyboardInterrupt):
         certificates.write_certificates(zip(claims, results), tmp_path, "test")
     files = sorted(p.name for p in tmp_path.iterdir())
@@ -235,18 +259,18 @@ def test_interrupted_certificate_writing_leaves_no_partial_file(tmp_path, monkey
     def interrupted_replace(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(certificates.os, "replace", interrupted_replace)
+    monkeypatch.setattr(os, "replace", interrupted_replace)
     with pytest.raises(KeyboardInterrupt):
         certificates.write_certificates(zip(claims, results), tmp_path / "again", "test")
     assert not list((tmp_path / "again").glob("*"))
-    monkeypatch.setattr(certificates.os, "replace", real_replace)
+    monkeypatch.setattr(os, "replace", real_replace)
 
 
 def test_cache_does_not_answer_for_a_claim_without_its_assumption(tmp_path):
     """The cache key covers a claim's assumptions: dropping one must re-check, not reuse the verdict."""
     from dataclasses import replace
 
-    from verify.certificates import cache_key
+    from verify.cache import cache_key
     from verify.driver import ENCODING_VERSION
 
     (claim,) = read_chain(PROOFS / "masked.chain.toml")
@@ -255,3 +279,20 @@ def test_cache_does_not_answer_for_a_claim_without_its_assumption(tmp_path):
     lifted = read_chain(PROOFS / "attention.chain.toml")[0]
     assert cache_key(lifted, Bound(), ENCODING_VERSION, True) != cache_key(replace(lifted, unbounded=()), Bound(),
                                                                       ENCODING_VERSION, True)
+
+
+def test_duplicate_chain_step_names_are_a_located_error(tmp_path):
+    chain = _chain(tmp_path, 'start = "attention.egg"\nend = "attention_2pass.egg"\n'
+                             '[[step]]\nname = "s"\nfrom = "attention.egg"\nto = "attention_2pass.egg"\n'
+                             '[[step]]\nname = "s"\nfrom = "attention_2pass.egg"\nto = "attention.egg"\n')
+    code, out, err = run_cli("check", "--cache", "off", chain)
+    assert code == 2 and f"{chain}:8: parse error: step name 's' is used twice (first at line 4)" in err, (code, err)
+
+
+@pytest.mark.slow
+def test_a_chain_step_may_name_a_reached_program_by_another_path(tmp_path):
+    chain = _chain(tmp_path, 'start = "attention.egg"\nend = "attention_2pass.egg"\n'
+                             '[[step]]\nname = "s"\nfrom = "../ch/attention.egg"\nto = "attention_2pass.egg"\n'
+                             'bound = "M1=1..1,M0=1..1"\n')
+    code, out, err = run_cli("check", "--cache", "off", "--no-sympy", chain)
+    assert code == 0 and "CERTIFIED" in out, (code, out, err)

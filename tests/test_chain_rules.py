@@ -3,17 +3,27 @@ program into the `to` program with exactly those rules, and the whole-program eq
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import pytest
 
-from verify import certified_rules, gate
-from verify.driver import Options, weakest_bound
+from verify import certified_rules, cli, gate
 from verify.errors import ParseError
-from verify.gate import check_claim, check_claims
-from verify.sources import RulesStep, read_chain
-from verify.verdict import NO_BOUND, Result, SizeBound, Verdict
+from verify.gate import check_by_kind, check_claims
+from verify.options import Options
+from verify.rules_step import weakest_bound
+from verify.sizes import NO_BOUND, SizeBound
+from verify.targets import read_chain
+from verify.verdict import Result, Verdict
+
+
+def run_cli(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.run([str(a) for a in argv], out, err)
+    return code, out.getvalue(), err.getvalue()
+
 
 ROOT = Path(__file__).resolve().parent.parent
 PROOFS = ROOT / "proofs"
@@ -38,21 +48,21 @@ def derivation_step(tmp_path: Path, number: int, rules: str) -> Path:
 @pytest.mark.slow
 def test_derivation_chain_certified_by_rules():
     claims = read_chain(PROOFS / "derivation.chain.toml")
-    assert len(claims) == 4 and all(isinstance(c, RulesStep) for c in claims)
+    assert len(claims) == 4 and all(c.by_rules is not None for c in claims)
     assert Path(claims[0].lhs.file).name == "attention.egg"
     assert Path(claims[-1].rhs.file).name == "attention_1pass.egg"
     bounds = []
     for claim in claims:
-        result = check_claim(claim, FAST)
+        result = check_by_kind(claim, FAST)
         assert result.verdict is Verdict.CERTIFIED, result.detail
-        assert result.method.startswith(f"rules: {', '.join(claim.rules)} (egglog, ")
+        assert result.method.startswith(f"rules: {', '.join(claim.by_rules.rules)} (egglog, ")
         assert result.engines["egglog"].startswith("connected after")
         assert result.engines["equivalence"].startswith("CERTIFIED")
-        assert all(result.engines[f"rule {r}"].startswith("CERTIFIED") for r in claim.rules)
+        assert all(result.engines[f"rule {r}"].startswith("CERTIFIED") for r in claim.by_rules.rules)
         bounds.append(str(result.bound))
     # each step holds at the weakest bound of its rules: every rule is lifted to all sizes (verify/induction/rule_level/)
     assert bounds == ["all sizes (every rule holds at all sizes)"] * 4
-    assert all("; shapes: " in check_claim(c, FAST).method for c in claims[:1])
+    assert all("; shapes: " in check_by_kind(c, FAST).method for c in claims[:1])
 
 
 @pytest.mark.slow
@@ -66,7 +76,7 @@ def test_rules_steps_in_parallel_with_isolated_children():
 @pytest.mark.slow
 def test_rules_that_do_not_connect_the_programs_are_unknown(tmp_path):
     (claim,) = read_chain(derivation_step(tmp_path, 2, '["split-max"]'))
-    result = check_claim(claim, FAST)
+    result = check_by_kind(claim, FAST)
     assert result.verdict is Verdict.UNKNOWN
     assert "the named rules do not connect the programs within 12 iterations" in result.detail
     assert result.engines["equivalence"].startswith("CERTIFIED")   # equal programs, but not by these rules
@@ -84,7 +94,7 @@ def test_a_rule_that_is_not_certified_now_makes_the_step_unknown(tmp_path, monke
 
     monkeypatch.setattr(certified_rules, "check_claim", running_max_times_out)   # the rules are checked there
     (claim,) = read_chain(derivation_step(tmp_path, 3, '["running-max"]'))
-    result = gate.check_claim(claim, FAST)
+    result = gate.check_by_kind(claim, FAST)
     assert result.verdict is Verdict.UNKNOWN
     assert "rule 'running-max'" in result.detail and "UNKNOWN" in result.detail
     assert "egglog" not in result.engines           # an uncertified rule is never used
@@ -106,8 +116,8 @@ def false_rule_chain(tmp_path: Path, bound: str) -> Path:
 def test_a_refuted_rule_refutes_the_step_even_where_the_programs_agree(tmp_path):
     # at M = 1 a max is a sum: the programs are equal there, but the rule that justifies the step is false
     (claim,) = read_chain(false_rule_chain(tmp_path, "M=1..1"))   # rules/ found above the chain file
-    assert Path(claim.rules_dir).resolve() == (tmp_path / "rules").resolve()
-    result = check_claim(claim, FAST)
+    assert Path(claim.by_rules.directory).resolve() == (tmp_path / "rules").resolve()
+    result = check_by_kind(claim, FAST)
     assert result.verdict is Verdict.REFUTED
     assert "justified by a refuted rule: rule 'max-is-sum'" in result.detail
     assert result.engines["rule max-is-sum"].startswith("REFUTED")
@@ -116,7 +126,7 @@ def test_a_refuted_rule_refutes_the_step_even_where_the_programs_agree(tmp_path)
 
 def test_unequal_programs_are_refuted_with_the_equivalence_counterexample(tmp_path):
     (claim,) = read_chain(false_rule_chain(tmp_path, "M=2"))
-    result = check_claim(claim, FAST)
+    result = check_by_kind(claim, FAST)
     assert result.verdict is Verdict.REFUTED
     assert result.counterexample is not None and result.counterexample.replayed
 
@@ -138,6 +148,8 @@ def test_unknown_rule_name_is_a_located_parse_error(tmp_path):
     ('by = "rules"\nrules = ["split-max"]\nunbounded = ["merge operator"]\n', "lifts equivalence steps only"),
     ('by = "magic"\n', "unknown justification"),
 ])
+
+
 def test_malformed_rules_steps(tmp_path, step, message):
     path = chain_file(tmp_path, f'[[step]]\nname = "s"\nfrom = "{PROOFS}/attention.egg"\n'
                                 f'to = "{PROOFS}/attention_2pass.egg"\n' + step, f'rules_dir = "{ROOT / "rules"}"\n')
@@ -161,3 +173,16 @@ def test_a_bound_reads_back_from_its_text():
     for text in ("M<=2, M1=2..4", "all sizes, by induction", "all sizes (M1, M0 symbolic)", "-"):
         assert str(SizeBound.parse(text)) == text
     assert SizeBound.parse("M<=two") is None
+
+
+@pytest.mark.slow
+def test_a_rule_name_two_rule_files_share_is_ambiguous_in_a_rules_step(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.egg").write_text("; dup: sum over m twice\n(rewrite (R_add_m x) (R_add_m x))\n")
+    (rules / "b.egg").write_text("; dup: max over m twice\n(rewrite (R_max_m x) (R_max_m x))\n")
+    (tmp_path / "p.egg").write_text('(let X (CreateTensor "X[m,p]"))\n(let Y (R_add_m X))\n(extract Y)\n')
+    (tmp_path / "c.chain.toml").write_text('rules_dir = "rules"\n\n[[step]]\nname = "s"\nfrom = "p.egg"\n'
+                                           'to = "p.egg"\nby = "rules"\nrules = ["dup"]\n')
+    code, out, err = run_cli("check", tmp_path / "c.chain.toml", "--cache", "off", "--no-sympy")
+    assert code == 2 and "ambiguous" in out + err, (out, err)

@@ -65,6 +65,7 @@ def test_every_proof_program_has_torch_code(path):
     source = read_file(ROOT / path)
     code = generate(source.program, "torch", source.text)
     compile(code, path, "exec")
+    assert source.program.output_names()
     for name in source.program.output_names():
         assert f"def {name}(" in code
 
@@ -215,6 +216,7 @@ def test_torch_code_matches_the_reference_evaluator(path):
     """float64 to 1e-12 relative (the undefined elements coincide); float32 within twice the reference's own
     float32 evaluation, for the program's tiling and, where it tiles m directly, M0 = 48 and M0 = 15."""
     namespace, program = load(path)
+    assert program.output_names()
     for output in program.output_names():
         fn = namespace[output]
         inputs = make_inputs(program, output, SMALL)

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from verify import cli, refute
-from verify.claims import Bound, equiv_claim, plan, rule_claim
-from verify.driver import Options
-from verify.gate import check_claim, check_equiv
+from verify.claims import equiv_claim, rule_claim
+from verify.gate import check_by_kind, check_equiv
+from verify.options import Options
 from verify.reader import read_file, read_text
+from verify.sizes import Bound, plan
 from verify.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +48,7 @@ LIBRARY = [(path, rule.name) for path in sorted((ROOT / "rules").glob("*.egg")) 
 @pytest.mark.parametrize("path,name", LIBRARY, ids=[n for _, n in LIBRARY])
 def test_library_rule_is_certified(path, name):
     (claim,) = [c for c in claims_in(path) if c.name == name]
-    result = check_claim(claim, OPTIONS)
+    result = check_by_kind(claim, OPTIONS)
     assert result.verdict is Verdict.CERTIFIED, result.detail
     assert result.counterexample is None
 
@@ -61,7 +62,7 @@ def program(name):
 @pytest.mark.slow
 def test_two_pass_equals_three_pass():
     claim = equiv_claim(program("attention.egg"), program("attention_2pass.egg"))
-    result = check_claim(claim, OPTIONS)
+    result = check_by_kind(claim, OPTIONS)
     assert result.verdict is Verdict.CERTIFIED
     assert "M1<=4" in result.engines["bounded"] and "M0<=4" in result.engines["bounded"]
     assert result.bound.is_all_sizes          # lifted by its own obligations (verify/induction/rule_level/)
@@ -87,7 +88,7 @@ def test_layout_bug_is_refuted():
     """Unsplitting with the tile ranks swapped (m0 major) is a transpose: refuted at the first 2 x 2 tiling."""
     rule = read_text("(rewrite (T_unsplit_m1m0_m (T_split_m_m1m0 x t)) (T_unsplit_m0m1_m (T_split_m_m1m0 x t)))")
     claim = rule_claim(rule.rules[0])
-    result = check_claim(claim, OPTIONS)
+    result = check_by_kind(claim, OPTIONS)
     assert result.verdict is Verdict.REFUTED
     assert result.counterexample.sizes["m1"] >= 2 and result.counterexample.sizes["m0"] >= 2
 
@@ -95,7 +96,7 @@ def test_layout_bug_is_refuted():
 @pytest.mark.slow
 def test_normal_form_proves_without_z3_at_larger_bound():
     claim = equiv_claim(program("attention.egg"), program("attention_1pass.egg"))
-    result = check_claim(claim, Options(bound=Bound.parse("M1=8,M0=4,F=2"), isolate=False, sympy=False))
+    result = check_by_kind(claim, Options(bound=Bound.parse("M1=8,M0=4,F=2"), isolate=False, sympy=False))
     assert result.verdict is Verdict.CERTIFIED
     assert result.engines["bounded"] == "normal form at E<=2, M1<=8, M0<=4"     # no z3 in the bounded proof
     assert result.bound.is_all_sizes          # and lifted (verify/induction/rule_level/, closed forms)
@@ -104,7 +105,7 @@ def test_normal_form_proves_without_z3_at_larger_bound():
 @pytest.mark.slow
 def test_sympy_second_opinion_is_recorded():
     claim = claims_in(ROOT / "rules" / "tiling.egg")[0]
-    result = check_claim(claim, Options(isolate=True, sympy=True))
+    result = check_by_kind(claim, Options(isolate=True, sympy=True))
     assert result.verdict is Verdict.CERTIFIED
     assert result.engines["sympy"].startswith("agrees")
 
@@ -112,7 +113,7 @@ def test_sympy_second_opinion_is_recorded():
 def test_z3_decides_what_the_normal_form_cannot():
     # max(s - c) = max(s) - c needs a fact about max that the normal form does not know
     rule = read_text("(rewrite (R_max_m (M_sub_mp s (M_max_p c c))) (M_sub_p (R_max_m s) (M_max_p c c)))").rules[0]
-    result = check_claim(rule_claim(rule), OPTIONS)
+    result = check_by_kind(rule_claim(rule), OPTIONS)
     assert result.verdict is Verdict.CERTIFIED
     assert "z3" in result.method
 

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from verify import cli, intervals, refute, sources
-from verify.driver import Options
+from verify import cli, intervals, refute, targets
 from verify.errors import VerifyError
-from verify.gate import check_claim
+from verify.gate import check_by_kind
+from verify.options import Options
 from verify.reader import read_file
 from verify.verdict import Verdict
 
@@ -65,8 +65,8 @@ TRUE, FALSE, MALFORMED = entries("true"), entries("false"), entries("malformed")
 
 def claims_of(path: Path):
     if path.name.endswith(".chain.toml"):
-        return sources.read_chain(path)
-    return sources.claims_of(read_file(path))      # with the file's `; assume:` directives
+        return targets.read_chain(path)
+    return targets.claims_of(read_file(path))      # with the file's `; assume:` directives
 
 
 def replays(claim, cx) -> bool:
@@ -109,15 +109,16 @@ def case(path: Path):
 
 @pytest.mark.parametrize("path", [case(p) for p in TRUE + FALSE])
 def test_verdict(path):
+    assert claims_of(path), f"{path} has no claim to check"
     if expectation(path).verdict == "certified":
         for claim in claims_of(path):
-            result = check_claim(claim, OPTIONS)
+            result = check_by_kind(claim, OPTIONS)
             assert result.verdict is Verdict.CERTIFIED, (result.verdict, result.detail)
             assert result.engines["numeric cross-check"].startswith("agrees")
         return
     steps: dict[str, list] = {}   # a step of programs with several outputs is one claim per output
     for claim in claims_of(path):
-        steps.setdefault(claim.name.split(" [output ")[0], []).append((claim, check_claim(claim, OPTIONS)))
+        steps.setdefault(claim.name.split(" [output ")[0], []).append((claim, check_by_kind(claim, OPTIONS)))
     for pairs in steps.values():
         refuted = [(c, r) for c, r in pairs if r.verdict is Verdict.REFUTED]
         assert refuted, [(r.verdict, r.detail) for _, r in pairs]

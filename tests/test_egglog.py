@@ -13,11 +13,41 @@ import pytest
 from verify import cli
 from verify import optimize as optimize_module
 from verify.cost import analyze
-from verify.driver import ENCODING_VERSION, Options
+from verify.driver import ENCODING_VERSION
 from verify.egglog import new_egraph, rewrite_text, run_text
 from verify.optimize import certify_rules, optimize
+from verify.options import Options
 from verify.printer import program_text
 from verify.reader import read_file, read_text
+from verify.verdict import Result
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+COUNT_RULE = """; count-vanish: (N-1)(N-2) y = 0 with N = E (a count over e): true only for E <= 2
+(rewrite (M_mul_p (M_mul_p (M_sub_p (R_add_e (M_exp_ep (M_mul_ep x (Const 0.0)))) (Const 1.0)) (M_sub_p (R_add_e (M_exp_ep (M_mul_ep x (Const 0.0)))) (Const 2.0))) y) (M_mul_p y (Const 0.0)))
+"""
+
+COUNT_PROGRAM = """(let X (CreateTensor 3 4 "X[e,p]"))
+(let Y (CreateTensor 4 "Y[p]"))
+(let N (R_add_e (M_exp_ep (M_mul_ep X (Const 0.0)))))
+(let W (M_mul_p (M_mul_p (M_sub_p N (Const 1.0)) (M_sub_p N (Const 2.0))) Y))
+(let Z (M_add_p Y W))
+(extract Z)
+"""
+
+
+def _count_files(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "count.egg").write_text(COUNT_RULE)
+    program = tmp_path / "prog.egg"
+    program.write_text(COUNT_PROGRAM)
+    return rules, program
+
 
 ROOT = Path(__file__).resolve().parent.parent
 PROOFS = ROOT / "proofs"
@@ -56,6 +86,7 @@ def mixed_rules(tmp_path):
 
 
 # -- export ----------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_export_contains_only_certified_rules(mixed_rules, tmp_path):
@@ -107,10 +138,13 @@ def test_guard_keeps_a_rule_to_its_ranks(library):
 
 # -- passes and memory -------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name,passes,barriers", [
     ("attention.egg", 3, 2), ("attention_2pass.egg", 2, 1), ("attention_2pass_deferred.egg", 2, 1),
     ("attention_1pass.egg", 1, 0),
 ])
+
+
 def test_passes_of_the_cascades(name, passes, barriers):
     a = analyze(read_file(PROOFS / name).program)
     assert a.passes == passes
@@ -126,6 +160,7 @@ def test_memory_is_symbolic_and_exact_on_the_dag():
 
 
 # -- optimize ------------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_optimize_rediscovers_the_one_pass_cascade(tmp_path):
@@ -162,7 +197,8 @@ def test_optimize_by_memory(library):
 
 @pytest.mark.slow
 def test_translation_validation_failure_is_loud(monkeypatch):
-    from verify.verdict import Result, SizeBound, Verdict
+    from verify.sizes import SizeBound
+    from verify.verdict import Verdict
 
     def refuse(before, after, options=None):
         return [Result("x", "x", None, "equiv", Verdict.REFUTED, SizeBound((("M", 1, 2),)), "test", 0.0,
@@ -175,6 +211,7 @@ def test_translation_validation_failure_is_loud(monkeypatch):
 
 
 # -- run and draw ------------------------------------------------------------------------------------------------------
+
 
 def test_run_shows_what_egglog_extracts(tmp_path):
     code, out, err = run_cli("run", PROOFS / "attention.egg")
@@ -227,3 +264,56 @@ def test_draw_dot_source_and_unwritable_format(tmp_path):
     # a format neither renderer writes here: the .dot source instead, and exit 1 (requested file not written)
     code, out, err = run_cli("draw", PROOFS / "attention.egg", "-o", tmp_path / "a.gif", "--no-dot")
     assert code == 1 and not (tmp_path / "a.gif").exists() and "was written instead" in err
+
+
+@pytest.mark.slow
+def test_run_checks_a_top_level_union_as_a_claim(tmp_path):
+    program = write(tmp_path / "u.egg", '(let X (CreateTensor "X[p]"))\n'
+                                        "(let A (M_exp_p (M_add_p (M_exp_p X) (Const 1.0))))\n"
+                                        "(let B (M_mul_p X (Const 0.0)))\n(union A B)\n(extract A)\n")
+    code, out, err = run_cli("run", program)
+    assert code == 1, (code, out, err)
+    assert "u:4: REFUTED" in out and "counterexample" in out, out
+    code, out, err = run_cli("check", "--cache", "off", program)
+    assert code == 1 and "u:4: REFUTED" in out, (code, out, err)
+
+
+def test_run_on_a_file_the_checker_cannot_read_says_the_extraction_is_not_validated(tmp_path):
+    program = write(tmp_path / "r.egg", '(let X (CreateTensor "X[m,p]"))\n(let A (R_add_m X))\n(M_exp_p A)\n'
+                                        "(extract A)\n")
+    code, out, err = run_cli("run", program)
+    assert code == 2, (code, out, err)
+    assert "NOT validated" in out and f"{program}:3: parse error: unsupported top-level action" in err, (out, err)
+
+
+@pytest.mark.slow
+def test_rules_certified_only_within_a_bound_do_not_drive_egglog(tmp_path):
+    """The rule is CERTIFIED at E <= 2 and false at E = 3 (the program's size): it is not exported, and optimize
+    leaves the program as it is; nothing claims Z = Y."""
+    rules, program = _count_files(tmp_path)
+    code, out, err = run_cli("export", "--rules", rules, "-o", tmp_path / "out.egg", "--no-sympy")
+    assert "not exported: count-vanish" in out and "not for all sizes" in out, (out, err)
+    assert "count-vanish" not in (tmp_path / "out.egg").read_text().split("; not exported")[0].replace(
+        "; count-vanish", "")
+    code, out, err = run_cli("optimize", program, "--rules", rules, "--cost", "memory", "--no-sympy")
+    assert code == 0 and "0 of 1 rules used" in out and "(Const 2.0)" in out, (out, err)
+
+
+@pytest.mark.slow
+def test_allow_bounded_warns_about_declared_sizes_and_writes_no_kernel(tmp_path):
+    rules, program = _count_files(tmp_path)
+    kernel = tmp_path / "z.py"
+    code, out, err = run_cli("optimize", program, "--rules", rules, "--cost", "memory", "--no-sympy",
+                             "--allow-bounded", "--emit", "torch", "--emit-output", kernel)
+    assert code == 1 and "declares E=3, outside the bound" in err and not kernel.exists(), (out, err)
+
+
+def test_draw_refuses_an_ill_ranked_program_and_a_file_without_a_program(tmp_path):
+    ill = tmp_path / "ill.egg"
+    ill.write_text('(let S (CreateTensor "S[m,p]"))\n(let T (M_add_p S (Const 1.0)))\n(extract T)\n')
+    code, out, err = run_cli("draw", ill, "-o", tmp_path / "ill.svg")
+    assert code == 2 and "shape error" in err and not (tmp_path / "ill.svg").exists(), (out, err)
+    rules = tmp_path / "rules.egg"
+    rules.write_text("(rewrite (R_max_m x) (R_max_m x))\n")
+    code, out, err = run_cli("draw", rules, "-o", tmp_path / "r.svg")
+    assert code == 2 and "no program to draw" in err, (out, err)

@@ -16,10 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from verify import ir, refute
-from verify.claims import Bound, plan, rule_claim
+from verify.claims import rule_claim
 from verify.errors import VerifyError
 from verify.reader import read_file, read_text
 from verify.shapes import program_ranks
+from verify.sizes import Bound, plan
 
 pytestmark = pytest.mark.slow     # hypothesis runs hundreds of examples per test
 
@@ -200,7 +201,8 @@ def test_pipeline_on_random_rules_and_mutants(term, pick):
     from dataclasses import replace
 
     from verify import mutate
-    from verify.driver import Options, prove_bounded
+    from verify.driver import prove_bounded
+    from verify.options import Options
     from verify.verdict import Verdict
 
     try:

@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 from verify import intervals
 from verify.claims import rule_claim, side_values, with_assumptions
-from verify.driver import Options, prove_bounded
+from verify.driver import prove_bounded
 from verify.errors import VerifyError
 from verify.evaluate import FLOAT, mismatches
 from verify.masks import satisfies
+from verify.options import Options
 from verify.reader import read_text
 from verify.verdict import Verdict
 

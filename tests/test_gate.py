@@ -1,4 +1,4 @@
-"""The proof gate in daily use (issue 15): streaming output in a pipe, --json of every command against its
+"""The proof gate in daily use: streaming output in a pipe, --json of every command against its
 schema, one exit-status rule, the basics (--version, FILE:RULE, --help, --bound), exact dependencies of a
 change, convincing counterexamples, pictures without graphviz, `verify numeric` on any program, and the dask
 executor. Everything runs the real command (a subprocess where the pipe matters)."""
@@ -17,6 +17,48 @@ from xml.etree import ElementTree
 import pytest
 
 from verify import cli
+from verify.errors import ShapeError
+from verify.gate import declared_sizes, declared_sizes_outside
+from verify.reader import read_text
+from verify.sizes import SizeBound
+from verify.verdict import Result, Verdict
+
+SPLIT = ('(let K (CreateTensor 1024 4 "K[m,e]"))\n(let T (T_split_m_m1m0 K {tiles}))\n'
+         '(let S (R_max_m1 (R_max_m0 T)))\n(extract S)\n')
+
+
+def run(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.run([str(a) for a in argv], out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def bounded(**ranks) -> Result:
+    return Result("c", "f.egg", None, "equiv", Verdict.CERTIFIED,
+                  SizeBound(tuple((r, 1, hi) for r, hi in ranks.items())), "normal form", 0.0)
+
+
+COUNT_RULE = """; count-vanish: (N-1)(N-2) y = 0 with N = E (a count over e): true only for E <= 2
+(rewrite (M_mul_p (M_mul_p (M_sub_p (R_add_e (M_exp_ep (M_mul_ep x (Const 0.0)))) (Const 1.0)) (M_sub_p (R_add_e (M_exp_ep (M_mul_ep x (Const 0.0)))) (Const 2.0))) y) (M_mul_p y (Const 0.0)))
+"""
+
+COUNT_PROGRAM = """(let X (CreateTensor 3 4 "X[e,p]"))
+(let Y (CreateTensor 4 "Y[p]"))
+(let N (R_add_e (M_exp_ep (M_mul_ep X (Const 0.0)))))
+(let W (M_mul_p (M_mul_p (M_sub_p N (Const 1.0)) (M_sub_p N (Const 2.0))) Y))
+(let Z (M_add_p Y W))
+(extract Z)
+"""
+
+
+def _count_files(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "count.egg").write_text(COUNT_RULE)
+    program = tmp_path / "prog.egg"
+    program.write_text(COUNT_PROGRAM)
+    return rules, program
+
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
@@ -62,6 +104,7 @@ def rules(tmp_path):
 
 # -- streaming --------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_results_stream_in_input_order_while_the_run_goes_on_and_the_summary_comes_last():
     proc = subprocess.Popen([sys.executable, "-m", "verify", "check", "--plain", "--cache", "off",
@@ -103,6 +146,7 @@ def test_a_pipe_closed_early_stops_the_run_without_a_traceback(jobs):
 
 
 # -- --json, every command, against its schema -------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_check_json_lists_every_result_including_errors(rules, tmp_path):
@@ -177,6 +221,8 @@ def test_optimize_json():
     (["numeric", "nope.egg"], "numeric"), (["numeric", "proofs/attention.egg", "--M", "0"], "numeric"),
     (["deps", "--changed-since", "no-such-ref"], "deps"), (["optimize", "nope.egg"], "optimize"),
 ])
+
+
 def test_json_of_bad_input_is_in_the_command_schema(argv, schema, tmp_path):
     code, out, err = run_cli(*[a.replace("{tmp}", str(tmp_path)) for a in argv], "--json")
     assert code == 2 and "Traceback" not in err
@@ -186,6 +232,7 @@ def test_json_of_bad_input_is_in_the_command_schema(argv, schema, tmp_path):
 
 
 # -- exit status, basics -----------------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_version_help_and_exit_rule_in_help():
@@ -227,6 +274,7 @@ def test_error_verdicts_exit_2_refuted_exit_1(rules):
 
 # -- counterexamples ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_an_ordinary_counterexample_comes_first_and_the_edge_case_second(rules):
     code, out, _ = run_cli("check", rules / "wrong.egg", "--json", "--cache", "off")
@@ -242,6 +290,7 @@ def test_an_ordinary_counterexample_comes_first_and_the_edge_case_second(rules):
 
 
 # -- pictures ----------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_report_shows_each_rule_text_and_picture(tmp_path):
@@ -282,6 +331,7 @@ def test_report_without_the_drawing_libraries_still_writes_and_says_so(tmp_path)
 
 # -- numeric on any program --------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_numeric_any_program_masks_scales_and_sizes():
     code, out, err = run_cli("numeric", ROOT / "proofs/masked/attention_masked.egg",
@@ -300,6 +350,7 @@ def test_numeric_any_program_masks_scales_and_sizes():
 
 
 # -- exact dependencies of a change ------------------------------------------------------------------------------
+
 
 def _git(repo, *args):
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
@@ -410,6 +461,7 @@ def test_the_pre_commit_hook_entry_blocks_a_staged_deletion(repo):
 
 # -- the dask executor -------------------------------------------------------------------------------------------
 
+
 def _comparable(results):
     return [(r["file"], r["line"], r["name"], r["verdict"], r["bound"], r["method"]) for r in results]
 
@@ -451,3 +503,38 @@ def test_dask_executor_errors_are_clear():
     assert "Traceback" not in proc.stderr
     code, _, err = run_cli("check", "rules/softmax.egg", "--executor", "spark")
     assert code == 2 and "unknown executor 'spark'" in err
+
+
+@pytest.mark.slow
+def test_equiv_says_when_declared_sizes_lie_outside_the_bound(tmp_path):
+    _, program = _count_files(tmp_path)
+    other = tmp_path / "other.egg"
+    other.write_text('(let X (CreateTensor 3 4 "X[e,p]"))\n(let Y (CreateTensor 4 "Y[p]"))\n'
+                     '(let Z (M_add_p Y (M_mul_p Y (Const 0.0))))\n(extract Z)\n')
+    code, out, err = run_cli("equiv", program, other, "--cache", "off", "--no-sympy")
+    assert "declare E=3, outside the bound checked" in out, (out, err)
+    code, out, err = run_cli("equiv", program, other, "--cache", "off", "--no-sympy", "--bound", "E=3..3")
+    assert code == 1 and "REFUTED" in out, (out, err)
+
+
+def test_the_sizes_a_split_makes_of_a_declared_rank_are_declared_too():
+    program = read_text(SPLIT.format(tiles=4), "p.egg").program
+    assert declared_sizes(program) == {"m": 1024, "e": 4, "m1": 4, "m0": 256}
+    assert declared_sizes_outside(program, [bounded(E=4, M1=2, M0=2)]) == "M0=256, M1=4"
+    assert declared_sizes_outside(program, [bounded(E=4, M1=4, M0=256)]) == ""
+    with pytest.raises(ShapeError, match="1024 is not a multiple of 3"):   # such a program is refused when read
+        read_text(SPLIT.format(tiles=3), "q.egg")
+
+
+@pytest.mark.slow
+def test_equiv_warns_when_the_bound_misses_the_split_sizes(tmp_path):
+    """A running max over tiles equals the max (CERTIFIED within the bound, not lifted); K is 1024 long in 4
+    tiles, so M1=4 and M0=256 lie outside M1<=2, M0<=2."""
+    a, b = tmp_path / "a.egg", tmp_path / "b.egg"
+    a.write_text('(let K (CreateTensor 1024 4 "K[m,p]"))\n(let S (R_max_m K))\n(extract S)\n')
+    b.write_text('(let K (CreateTensor 1024 4 "K[m,p]"))\n(let BK (T_split_m_m1m0 K 4))\n(let LM (R_max_m0 BK))\n'
+                 '(let RM (S_scan_m1 "RM" (Const -inf) (M_max_m1p (S_prev_m1 "RM") LM)))\n'
+                 '(let S (S_last_m1 RM))\n(extract S)\n')
+    code, out, err = run("equiv", a, b, "--cache", "off", "--no-sympy", "--plain", "--bound", "M1=2,M0=2,P=2")
+    assert code == 0 and "CERTIFIED (M1<=2, M0<=2" in out, (out, err)
+    assert "the programs declare M0=256, M1=4, outside the bound checked" in out, (out, err)

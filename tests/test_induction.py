@@ -64,6 +64,7 @@ def test_expected_obligations_present(correct):
 @pytest.mark.slow     # the module's fixtures prove a whole chain's obligations
 def test_queries_are_quantifier_free_and_never_contain_infinity(correct):
     groups, _ = correct
+    assert groups and all(groups.values())
     for obs in groups.values():
         for o in obs:
             text = o.query.lower()

@@ -1,4 +1,4 @@
-"""Every user mistake listed in issue 11 is one located error with exit status 2, never a traceback."""
+"""Every user mistake of this file is one located error with exit status 2, never a traceback."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from verify.errors import VerifyError  # noqa: E402
-from verify.sources import read_chain  # noqa: E402
+from verify.targets import read_chain  # noqa: E402
 
 PROGRAM = str(ROOT / "proofs" / "attention.egg")
 VALUES = st.one_of(st.integers(-3, 3), st.booleans(), st.just(PROGRAM), st.text(max_size=8),

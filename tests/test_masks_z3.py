@@ -12,9 +12,9 @@ import z3
 
 from verify import smt
 from verify.claims import rule_claim, with_assumptions
-from verify.driver import Options
 from verify.evaluate import Mp
-from verify.gate import check_claim
+from verify.gate import check_by_kind
+from verify.options import Options
 from verify.reader import read_text
 from verify.verdict import Verdict
 
@@ -63,18 +63,18 @@ B = '(CreateTensor "B[m,p]:mask")'
 def test_z3_proves_a_masked_claim_the_normal_form_cannot_and_refutes_a_wrong_one():
     true = claim_of(f"(rewrite (M_add_mp (M_max_mp (M_sub_mp x y) (Const 0.0)) (M_add_mp y {B})) "
                     f"(M_add_mp (M_max_mp x y) {B}))")
-    result = check_claim(true, OPTIONS)
+    result = check_by_kind(true, OPTIONS)
     assert result.verdict is Verdict.CERTIFIED, result.detail
     assert "mask patterns" in result.engines["z3"]
     # wrong only where B = 0 and x > y + 1: the model must come from the unmasked pattern and replay
     wrong = claim_of(f"(rewrite (M_add_mp (M_max_mp (M_sub_mp x y) (Const 0.0)) (M_add_mp y {B})) "
                      f"(M_add_mp (M_max_mp x (M_add_mp y (Const 1.0))) {B}))")
     sizes = {"m": 1, "p": 1}
-    assert smt.decide(wrong, sizes, 5000, fixed={"B": np.array([[-np.inf]])})[0] == "proved"
-    status, model = smt.decide(wrong, sizes, 5000, fixed={"B": np.array([[0.0]])})
-    assert status == "model" and model["B"].tolist() == [[0.0]]
-    assert check_claim(wrong, OPTIONS).verdict is Verdict.REFUTED
-    assert smt.decide(wrong, sizes, 5000)[0] == "unknown"       # never a real number for a mask
+    assert smt.decide(wrong, sizes, 5000, fixed={"B": np.array([[-np.inf]])}).outcome is smt.Outcome.PROVED
+    answer = smt.decide(wrong, sizes, 5000, fixed={"B": np.array([[0.0]])})
+    assert answer.outcome is smt.Outcome.MODEL and answer.model["B"].tolist() == [[0.0]]
+    assert check_by_kind(wrong, OPTIONS).verdict is Verdict.REFUTED
+    assert smt.decide(wrong, sizes, 5000).outcome is smt.Outcome.UNKNOWN       # never a real number for a mask
 
 
 @pytest.mark.parametrize("rule,assume", [
@@ -82,13 +82,13 @@ def test_z3_proves_a_masked_claim_the_normal_form_cannot_and_refutes_a_wrong_one
     (f"(rewrite (M_mul_mp (M_exp_mp {B}) (M_exp_mp {B})) (M_exp_mp {B}))", []),  # exp(B)^2 = exp(B)
 ])
 def test_true_mask_identities_are_certified_and_cross_checked_with_masks(rule, assume):
-    result = check_claim(claim_of(rule, assume), OPTIONS)
+    result = check_by_kind(claim_of(rule, assume), OPTIONS)
     assert result.verdict is Verdict.CERTIFIED, result.detail
     assert result.engines["numeric cross-check"].startswith("agrees")
 
 
 def test_the_row_max_identity_needs_its_assumption():
-    result = check_claim(claim_of(f"(rewrite (M_add_p x (R_max_m {B})) x)"), OPTIONS)
+    result = check_by_kind(claim_of(f"(rewrite (M_add_p x (R_max_m {B})) x)"), OPTIONS)
     assert result.verdict is Verdict.REFUTED
 
 

@@ -16,18 +16,19 @@ import numpy as np
 import pytest
 from test_corpus import CORPUS, OPTIONS, ROOT, claims_of, replays, run_cli  # the corpus runner's helpers
 
-from verify import driver, intervals, isolation, mutate, refute, sources, vacuity
-from verify.claims import Bound, equiv_claim, plan, rule_claim
-from verify.driver import Options
-from verify.gate import check_claim, check_claims, check_paths
+from verify import driver, intervals, isolation, mutate, refute, targets, vacuity
+from verify.claims import equiv_claim, rule_claim
+from verify.gate import check_by_kind, check_claims, check_paths
+from verify.options import Options
 from verify.reader import read_file, read_text
+from verify.sizes import Bound, plan
 from verify.verdict import Verdict
 
 # -- what the counterexamples must show ---------------------------------------------------------------------
 
 def refuted(name: str):
     (claim,) = claims_of(CORPUS / "false" / name)
-    result = check_claim(claim, OPTIONS)
+    result = check_by_kind(claim, OPTIONS)
     assert result.verdict is Verdict.REFUTED
     return claim, result.counterexample
 
@@ -63,7 +64,7 @@ def one_pass_mutant(tmp_path, old: str, new: str):
 def test_one_pass_that_forgets_to_rescale_the_numerator(tmp_path):
     claim = one_pass_mutant(tmp_path, '(M_add_fm1p SLNV (M_mul_fm1p (S_prev_m1 "RNV") PRM))',
                             '(M_add_fm1p SLNV (S_prev_m1 "RNV"))')
-    result = check_claim(claim, OPTIONS)
+    result = check_by_kind(claim, OPTIONS)
     assert result.verdict is Verdict.REFUTED
     cx = result.counterexample
     assert replays(claim, cx)
@@ -78,7 +79,7 @@ def test_harmless_one_pass_variants_are_certified(tmp_path):
     # any finite shift cancels (RM from 0), and RD[0] is multiplied by PRM[0] = exp(-inf - RM[1]) = 0
     for old, new in [('(S_scan_m1 "RM" (Const -inf)', '(S_scan_m1 "RM" (Const 0.0)'),
                      ('(S_scan_m1 "RD" (Const 0.0)', '(S_scan_m1 "RD" (Const 1.0)')]:
-        assert check_claim(one_pass_mutant(tmp_path, old, new), OPTIONS).verdict is Verdict.CERTIFIED
+        assert check_by_kind(one_pass_mutant(tmp_path, old, new), OPTIONS).verdict is Verdict.CERTIFIED
 
 
 # -- soundness bugs found while building the corpus (regressions) -------------------------------------------
@@ -108,7 +109,7 @@ def test_minus_inf_does_not_swallow_a_definedness_condition():
     claim = rule_claim(rule)
     assert refute.confirm(claim, {"p": 1}, {"a": np.array([1.0]), "b": np.array([0.3])}, "test",
                           prove_difference=intervals.rigorous_difference) is not None
-    assert check_claim(claim, OPTIONS).verdict is not Verdict.CERTIFIED
+    assert check_by_kind(claim, OPTIONS).verdict is not Verdict.CERTIFIED
 
 
 def test_scalar_outputs_do_not_crash_the_object_algebras():
@@ -117,10 +118,10 @@ def test_scalar_outputs_do_not_crash_the_object_algebras():
 
     rule = read_text('(rewrite (S_last_m1 (S_scan_m1 "R" (Const 0.0) (M_add_m1 (S_prev_m1 "R") x))) '
                      '(R_add_m1 x))').rules[0]
-    assert check_claim(rule_claim(rule), OPTIONS).verdict is Verdict.CERTIFIED
+    assert check_by_kind(rule_claim(rule), OPTIONS).verdict is Verdict.CERTIFIED
     claim = rule_claim(read_text("(rewrite (R_add_m1 (R_max_m0 (T_split_m_m1m0 x t))) "
                                  "(R_add_m1 (R_max_m0 (T_split_m_m1m0 x t))))").rules[0])
-    assert smt.decide(claim, {"m": 4, "m1": 2, "m0": 2})[0] == "proved"
+    assert smt.decide(claim, {"m": 4, "m1": 2, "m0": 2}).outcome is smt.Outcome.PROVED
 
 
 @pytest.mark.slow
@@ -142,9 +143,9 @@ def test_induction_lifts_only_the_modelled_cascades(tmp_path):
     (tmp_path / "c.chain.toml").write_text('bound = "M1=8,M0=2,F=1"\n[[step]]\nname = "late"\n'
                                            'from = "attention.egg"\nto = "late.egg"\n'
                                            'unbounded = ["3pass=1pass (all M1, M0)"]\n')
-    (claim,) = sources.read_chain(tmp_path / "c.chain.toml")
-    result = check_claim(claim, Options(sympy=False))
-    beyond = check_claim(replace(claim, bound="M1=9..9,M0=1..1", unbounded=()), OPTIONS)
+    (claim,) = targets.read_chain(tmp_path / "c.chain.toml")
+    result = check_by_kind(claim, Options(sympy=False))
+    beyond = check_by_kind(replace(claim, bound="M1=9..9,M0=1..1", unbounded=()), OPTIONS)
     assert beyond.verdict is Verdict.REFUTED
     assert not (result.verdict is Verdict.CERTIFIED and result.bound.is_all_sizes)
     assert "not lifted" in result.engines["induction"]
@@ -200,7 +201,7 @@ def test_blind_search_and_vacuous_prover_are_caught_by_the_cross_check(monkeypat
     monkeypatch.setattr(refute, "search", lambda *a, **k: None)
     monkeypatch.setattr(NormalForm, "equal", lambda self, a, b: True)
     (claim,) = claims_of(CORPUS / "false" / "drop-prm-tiled-sum.egg")
-    result = check_claim(claim, OPTIONS)
+    result = check_by_kind(claim, OPTIONS)
     assert result.verdict is Verdict.ERROR and "internal error" in result.detail
     assert result.engines["numeric cross-check"].startswith("DISAGREES")
     assert replays(claim, result.counterexample)
@@ -238,7 +239,7 @@ def test_claim_timeout_is_unknown(monkeypatch):
     monkeypatch.setattr(driver, "prove_bounded", lambda claim, options: _sleep(60))
     (claim,) = claims_of(CORPUS / "true" / "max-assoc.egg")
     start = time.monotonic()
-    result = check_claim(claim, Options(sympy=False, timeout=0.5))
+    result = check_by_kind(claim, Options(sympy=False, timeout=0.5))
     assert result.verdict is Verdict.UNKNOWN and "timeout" in result.detail
     assert time.monotonic() - start < 10
 
@@ -261,7 +262,7 @@ def test_memory_cap_stops_a_runaway_child(monkeypatch):
     assert isinstance(outcome, isolation.Failure) and outcome.kind == "memory"
     monkeypatch.setattr(driver, "prove_bounded", lambda claim, options: _hog())
     (claim,) = claims_of(CORPUS / "true" / "max-assoc.egg")
-    result = check_claim(claim, Options(sympy=False, memory_limit=cap))
+    result = check_by_kind(claim, Options(sympy=False, memory_limit=cap))
     assert result.verdict is Verdict.UNKNOWN and "memory limit" in result.detail
     assert resource.getrlimit(resource.RLIMIT_AS) == before   # only the child was capped
 
@@ -345,7 +346,7 @@ def test_mutate_cli(tmp_path):
     assert code == 0 and "score:" in out and "100.0%" in out
 
 
-# -- pinning parallel ranks (claims.plan): both directions of the theorem -------------------------------------
+# -- pinning parallel ranks (sizes.plan): both directions of the theorem -------------------------------------
 
 MASKED_ROWMAX = ('; assume: B unmasked along m\n; rowmax: the row max of B is 0\n'
                  '(rewrite (M_add_p x (R_max_m (CreateTensor "B[m,p]:mask"))) x)\n')
@@ -359,10 +360,10 @@ def test_a_rank_pinned_to_one_decides_every_size():
     from verify.claims import side_values
     from verify.evaluate import FLOAT
 
-    (claim,) = sources.claims_of(read_text(MASKED_ROWMAX, "<rowmax>"))
+    (claim,) = targets.claims_of(read_text(MASKED_ROWMAX, "<rowmax>"))
     the_plan = plan(claim, Bound())
     assert "p" in the_plan.parallel and all(s["p"] == 1 for s in the_plan.sizes())
-    result = check_claim(claim, OPTIONS)
+    result = check_by_kind(claim, OPTIONS)
     assert result.verdict is Verdict.CERTIFIED and "P pinned to 1" in result.engines["parallel ranks"]
     sizes = {"m": 2, "p": 3}
     rng = np.random.default_rng(1)
@@ -373,20 +374,20 @@ def test_a_rank_pinned_to_one_decides_every_size():
 
 def test_an_assumption_along_a_rank_keeps_its_bound_and_the_false_claim_is_refuted():
     """(Only if) with `B unmasked along p`, size 1 of p is not representative: p is not pinned."""
-    (claim,) = sources.claims_of(read_text(B_MINUS_B, "<bsub>"))
+    (claim,) = targets.claims_of(read_text(B_MINUS_B, "<bsub>"))
     the_plan = plan(claim, Bound())
     assert "p" not in the_plan.parallel and {s["p"] for s in the_plan.sizes()} == {1, 2}
-    result = check_claim(claim, OPTIONS)
+    result = check_by_kind(claim, OPTIONS)
     assert result.verdict is Verdict.REFUTED and result.counterexample.sizes["p"] == 2
     assert replays(claim, result.counterexample)
     # at P = 1 the assumption forces B = 0 and the claim holds there: the false certificate pinning gave
-    at_one = check_claim(replace(claim, bound="P=1..1"), OPTIONS)
+    at_one = check_by_kind(replace(claim, bound="P=1..1"), OPTIONS)
     assert at_one.verdict is Verdict.CERTIFIED
 
 
 def test_a_bound_for_a_pinned_rank_is_reported():
-    (claim,) = sources.claims_of(read_text(MASKED_ROWMAX, "<rowmax>"))
-    result = check_claim(claim, replace(OPTIONS, bound=Bound.parse("P=2")))
+    (claim,) = targets.claims_of(read_text(MASKED_ROWMAX, "<rowmax>"))
+    result = check_by_kind(claim, replace(OPTIONS, bound=Bound.parse("P=2")))
     assert result.verdict is Verdict.CERTIFIED
     assert any("bound P<=2 not checked as such" in w for w in result.warnings)
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from verify.driver import Options, prove_bounded
+from verify.driver import prove_bounded
 from verify.gate import check_paths
 from verify.induction import lift
-from verify.sources import collect
+from verify.options import Options
+from verify.targets import collect
 from verify.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +31,7 @@ SHAPES = {
 
 
 def _claims(*paths):
-    claims, errors, _ = collect([str(ROOT / p) for p in paths])
+    claims, errors, _ = collect([str(ROOT / p) for p in paths], Options())
     assert not errors
     return claims
 
@@ -147,7 +148,7 @@ TRUE_RULES = """\
 
 
 def test_true_rules_outside_rules_dir_are_lifted(tmp_path):
-    claims, errors, _ = collect([str(_write(tmp_path, TRUE_RULES))])
+    claims, errors, _ = collect([str(_write(tmp_path, TRUE_RULES))], Options())
     assert not errors and len(claims) == 4
     for claim in claims:
         assert lift(claim).lifted, (claim.name, lift(claim).reason)
@@ -157,7 +158,7 @@ def test_true_rules_outside_rules_dir_are_lifted(tmp_path):
 @pytest.mark.slow
 def test_false_rules_fail_their_obligations(tmp_path):
     path = _write(tmp_path, FALSE_RULES)
-    claims, errors, _ = collect([str(path)])
+    claims, errors, _ = collect([str(path)], Options())
     assert not errors and len(claims) == 12
     for claim in claims:
         out = lift(claim)
@@ -190,7 +191,7 @@ def test_a_changed_fill_that_is_multiplied_by_zero_is_still_lifted(tmp_path):
     (tmp_path / "lhs.egg").write_text((ROOT / "rules/online/online-sum.lhs.egg").read_text())
     (tmp_path / "rhs.egg").write_text(rhs)
     (tmp_path / "c.chain.toml").write_text('[[step]]\nname = "s"\nfrom = "lhs.egg"\nto = "rhs.egg"\n')
-    (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+    (claim,) = collect([str(tmp_path / "c.chain.toml")], Options())[0]
     assert lift(claim).lifted
     assert prove_bounded(claim, FAST).verdict is Verdict.CERTIFIED
 
@@ -203,7 +204,7 @@ def test_scans_with_wrong_corrections_fail_base_or_step(tmp_path, name):
     (tmp_path / "lhs.egg").write_text((ROOT / "rules/online/online-sum.lhs.egg").read_text())
     (tmp_path / "rhs.egg").write_text(rhs.replace(old, SCANS[name]))
     (tmp_path / "c.chain.toml").write_text('[[step]]\nname = "s"\nfrom = "lhs.egg"\nto = "rhs.egg"\n')
-    (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+    (claim,) = collect([str(tmp_path / "c.chain.toml")], Options())[0]
     out = lift(claim)
     assert not out.lifted, out.reason
     assert prove_bounded(claim, FAST).verdict is Verdict.REFUTED
@@ -215,7 +216,7 @@ def test_no_nonequivalent_mutant_passes_its_obligations():
     checker too (an equivalent mutant); every non-equivalent one fails its obligations."""
     from verify.mutate import collect_mutants
 
-    report = collect_mutants([str(ROOT / "rules")])
+    report = collect_mutants([str(ROOT / "rules")], Options())
     checked = lifted = 0
     for m in report.mutants:
         if m.claim is None:
@@ -234,9 +235,10 @@ def test_unbounded_agrees_with_the_bounded_checker_at_512():
     max-shift is outside the normal form (max of differences): Z3 decides it at M = 8, and at M = 512 the numeric
     search finds no counterexample (the bounded checker's Z3 times out there: that is not counted as agreement)."""
     from verify import refute
-    from verify.claims import Bound, effective_bound, plan
     from verify.intervals import rigorous_difference
+    from verify.sizes import Bound, effective_bound, plan
 
+    assert _claims("rules")
     for claim in _claims("rules"):
         assert lift(claim).lifted
         ranks = set(claim.ranks())
@@ -281,7 +283,8 @@ def test_model_files_are_pinned_by_content_hash():
 
 
 def _certified(claim):
-    from verify.verdict import Result, SizeBound
+    from verify.sizes import SizeBound
+    from verify.verdict import Result
 
     return Result(claim.name, claim.file, claim.line, claim.kind, Verdict.CERTIFIED, SizeBound((("M1", 1, 8),)),
                   "normal form", 0.0)
@@ -294,7 +297,7 @@ def test_a_model_lift_needs_every_lemma_group_of_its_argument():
 
     from verify import induction
     from verify.driver import lift_to_all_sizes
-    from verify.sources import read_chain
+    from verify.targets import read_chain
 
     (claim,) = [c for c in read_chain(ROOT / "proofs" / "variants.chain.toml") if "split-KV" in c.name]
     assert set(claim.unbounded) == set(induction.GROUPS)
@@ -349,6 +352,7 @@ def test_variants_chain_reports_all_sizes():
     """variants.chain.toml by each step's own obligations, variants_rules.chain.toml by its rules."""
     report = check_paths([str(ROOT / "proofs" / "variants.chain.toml"),
                           str(ROOT / "proofs" / "variants_rules.chain.toml")], FAST)
+    assert report.results and not report.errors
     for r in report.results:
         assert r.verdict is Verdict.CERTIFIED, r.detail
         assert r.bound.is_all_sizes, (r.name, r.bound)
@@ -384,12 +388,12 @@ def test_wrong_two_pass_programs_are_not_lifted(tmp_path, change):
     (tmp_path / "a.egg").write_text((ROOT / "proofs" / "attention.egg").read_text())
     (tmp_path / "b.egg").write_text(text)
     (tmp_path / "c.chain.toml").write_text('[[step]]\nname = "s"\nfrom = "a.egg"\nto = "b.egg"\n')
-    (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+    (claim,) = collect([str(tmp_path / "c.chain.toml")], Options())[0]
     assert not lift(claim).lifted
     assert prove_bounded(claim, FAST).verdict is Verdict.REFUTED
     # and the right one is
     (tmp_path / "b.egg").write_text(WRONG_PROGRAM.replace("(M_sub_m1p GM LM)", "(M_sub_m1p LM GM)"))
-    (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+    (claim,) = collect([str(tmp_path / "c.chain.toml")], Options())[0]
     assert lift(claim).lifted
 
 
@@ -413,7 +417,7 @@ def test_a_program_that_counts_its_tiles_is_not_lifted(tmp_path):
     M1 <= 8 only. Its own obligations must fail (z3 may pick M1 = 9), though the plain 2-pass lifts."""
     from dataclasses import replace
 
-    from verify.claims import Bound
+    from verify.sizes import Bound
 
     text = (ROOT / "proofs" / "attention_2pass_deferred.egg").read_text().replace("(extract AV)", "")
     expr = "(M_sub_p C (Const 1.0))"
@@ -424,7 +428,7 @@ def test_a_program_that_counts_its_tiles_is_not_lifted(tmp_path):
     (tmp_path / "late.egg").write_text(text)
     (tmp_path / "attention.egg").write_text((ROOT / "proofs" / "attention.egg").read_text())
     (tmp_path / "c.chain.toml").write_text('[[step]]\nname = "late"\nfrom = "attention.egg"\nto = "late.egg"\n')
-    (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+    (claim,) = collect([str(tmp_path / "c.chain.toml")], Options())[0]
     out = lift(claim)
     assert not out.lifted and "not proved" in out.reason
     bounded = prove_bounded(claim, Options(sympy=False, isolate=False, bound=Bound.parse("M1=8,M0=2,F=1")))
@@ -456,7 +460,7 @@ def test_the_one_pass_cascade_is_lifted_by_closed_forms_and_its_bugs_are_not(tmp
     for bug, (old, new) in ONEPASS_BUGS.items():
         assert old in text, bug
         (tmp_path / "b.egg").write_text(text.replace(old, new))
-        (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+        (claim,) = collect([str(tmp_path / "c.chain.toml")], Options())[0]
         assert not lift(claim).lifted, bug
         assert prove_bounded(claim, FAST).verdict is Verdict.REFUTED, bug
 
@@ -468,7 +472,7 @@ def test_one_pass_program_mutants_that_lift_are_equivalent():
     equivalent, 240 s; all 986 of attention, variants and derivation before closed forms: 33, all equivalent.)"""
     from verify.mutate import collect_mutants
 
-    report = collect_mutants([str(ROOT / "proofs" / "attention.chain.toml")])
+    report = collect_mutants([str(ROOT / "proofs" / "attention.chain.toml")], Options())
     sample = [m for m in report.mutants if m.claim is not None and "2-pass -> 1-pass" in m.target][::3]
     assert len(sample) > 20
     for m in sample:
@@ -485,7 +489,7 @@ def test_equal_scans_over_differently_bound_lets_are_not_confused(tmp_path):
     (tmp_path / "a.egg").write_text(common + "(let L (R_max_m0 B))\n" + scan)
     (tmp_path / "b.egg").write_text(common + "(let L (R_add_m0 B))\n" + scan)
     (tmp_path / "c.chain.toml").write_text('[[step]]\nname = "s"\nfrom = "a.egg"\nto = "b.egg"\n')
-    (claim,) = collect([str(tmp_path / "c.chain.toml")])[0]
+    (claim,) = collect([str(tmp_path / "c.chain.toml")], Options())[0]
     assert prove_bounded(claim, FAST).verdict is Verdict.REFUTED
     assert not lift(claim).lifted
 
@@ -500,7 +504,7 @@ LOG_RULES = """\
 
 @pytest.mark.slow
 def test_logs_are_lifted_only_when_their_arguments_are_provably_positive(tmp_path):
-    claims, errors, _ = collect([str(_write(tmp_path, LOG_RULES))])
+    claims, errors, _ = collect([str(_write(tmp_path, LOG_RULES))], Options())
     assert not errors
     by_name = {c.name: c for c in claims}
     out = lift(by_name["logdiff"])
@@ -540,7 +544,7 @@ SCAN_SUMS_ITS_STATE_OVER_P = """(let Y (CreateTensor "Y[m1,p]"))
 def test_a_scan_that_reads_its_state_inside_a_reduction_over_another_rank_is_not_lifted(tmp_path):
     """X[t,p] = Y + X[t-1,p] + (P-1)(P-2)(sum_p' X[t-1,p'] - P X[t-1,p]) is the prefix sum only for P <= 2. The
     lift held the previous state as one term at the output index, so inside sum_p it read X[t-1,p] for every p'
-    and certified this for all sizes (an adversarial review found it). Now it stays bounded, and P = 3 refutes."""
+    and certified this for all sizes. Now it stays bounded, and P = 3 refutes."""
     rhs = '(let Y (CreateTensor "Y[m1,p]"))\n(let Z (R_add_m1 Y))\n(extract Z)\n'
     code, out = _equiv(tmp_path, SCAN_SUMS_ITS_STATE_OVER_P, rhs)
     assert "all sizes" not in out and "CERTIFIED (M1<=2, P<=2" in out, out
@@ -548,7 +552,7 @@ def test_a_scan_that_reads_its_state_inside_a_reduction_over_another_rank_is_not
     assert code == 1 and "REFUTED" in out, out
 
 
-# Third review: claims true at the default bound and false beyond it, each once lifted to all sizes.
+# Claims true at the default bound and false beyond it, each once lifted to all sizes.
 PREFIX_SUM = '(let X (CreateTensor "X[a,b]"))\n(extract (R_add_a X))\n'
 COUNT_C = "(let N (R_add_c (M_add_c (Const 1.0) (Const 0.0))))\n"
 SCAN_PLUS_G = ('(let S (S_scan_a "S" (Const 0.0) (M_add_ab (S_prev_a "S") (M_add_ab X G))))\n'
@@ -585,7 +589,7 @@ def test_claims_false_beyond_the_bound_are_not_lifted(tmp_path, lhs, rhs, refuti
     assert code == 1 and "REFUTED" in out, out
 
 
-# Fourth review: a shift of a shift (wrong for t < depth, from M1 = 5 on) and -inf inside a reduction.
+# A shift of a shift (wrong for t < depth, from M1 = 5 on) and -inf inside a reduction.
 def _nested_shifts(fill_a: str, body: str) -> str:
     lines = ['(let x (CreateTensor "x[m1,p]"))', '(let y (CreateTensor "y[m1,p]"))',
              f"(let A1 (S_shift_m1 y (Const {fill_a})))", "(let B1 (S_shift_m1 y (Const 0.0)))"]

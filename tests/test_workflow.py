@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from verify import cli
-from verify.cli.output import _Progress
+from verify.cli.output import Progress
 
 pytest_plugins = ["pytester"]
 
@@ -124,19 +124,20 @@ def test_plain_output_when_not_a_terminal_and_json_unchanged(tmp_path):
 
 
 def test_progress_bar_counts_results():
-    from verify.verdict import NO_BOUND, Result, Verdict
+    from verify.sizes import NO_BOUND
+    from verify.verdict import Result, Verdict
 
     out = Terminal()
     args = Namespace(json=False, plain=False, paths=[str(ROOT / "rules" / "tiling.egg")])
-    with _Progress(args, out) as progress:
+    with Progress(args, out) as progress:
         assert progress is not None
         progress._start()                           # as if the run had taken more than a second
         progress(Result("r", "f", 1, "rule", Verdict.CERTIFIED, NO_BOUND, "-", 0.0))
         task = progress.progress.tasks[0]
         assert task.completed == 1 and task.total == 6
-    with _Progress(Namespace(json=False, plain=True, paths=[]), Terminal()) as progress:
+    with Progress(Namespace(json=False, plain=True, paths=[]), Terminal()) as progress:
         assert progress is None                     # --plain: no bar
-    with _Progress(Namespace(json=False, plain=False, paths=[]), io.StringIO()) as progress:
+    with Progress(Namespace(json=False, plain=False, paths=[]), io.StringIO()) as progress:
         assert progress is None                     # not a terminal: no bar
 
 
@@ -216,6 +217,7 @@ def _plugin_verdicts(pytester, *argv) -> dict[str, str]:
             for case in cases}
 
 
+@pytest.mark.slow
 def test_pytest_plugin_and_verify_check_are_one_gate(pytester, monkeypatch):
     """The plugin checks through the gate of `verify check`: the same verdicts for the same file, a failed
     vacuity guard makes both UNKNOWN, and a bound naming a rank no rule has is bad input to both."""

@@ -16,11 +16,12 @@ from pathlib import Path
 
 from . import ir
 from .claims import Claim, ClaimKind, Side
-from .driver import ENCODING_VERSION, Options, check_claim
+from .driver import ENCODING_VERSION, check_claim
 from .egglog import CertifiedRule, pattern_variables
 from .errors import Location, UsageError, VerifyError
+from .options import Options
 from .reader import SourceFile, read_file
-from .sources import collect
+from .targets import collect
 from .verdict import Result, Verdict
 
 
@@ -135,7 +136,8 @@ def certify_named(rules_dir: str | Path, names, options: Options | None = None) 
     name -> (its RuleStatus, with a CertifiedRule when certified and usable as a rewrite; the driver's Result).
     Names that no rule under `rules_dir` has are left out. Parses in this process (see `egglog.connect`)."""
     wanted = set(names)
-    claims, errors, _notes = collect([str(rules_dir)])
+    options = options or Options()
+    claims, errors, _notes = collect([str(rules_dir)], options)
     if errors:
         raise errors[0]
     out: dict[str, tuple[RuleStatus, Result]] = {}
@@ -147,10 +149,10 @@ def certify_named(rules_dir: str | Path, names, options: Options | None = None) 
         if claim.name in first:        # which one a step means would depend on file order: refuse
             other = first[claim.name]
             raise UsageError(f"rule name '{claim.name}' is ambiguous under {rules_dir}: it names the rule at "
-                             f"{other.file}:{other.line} and the one at {claim.file}:{claim.line}",
+                             f"{Location(other.file, other.line)} and the one at {claim.location}",
                              Location(claim.file, claim.line), "give the rules distinct names")
         first[claim.name] = claim
-        result = check_claim(claim, options or Options())
+        result = check_claim(claim, options)
         status = RuleStatus(claim.name, claim.file, claim.line, result.verdict, result.detail or result.method)
         out[claim.name] = (status, result)
         if status.verdict is Verdict.CERTIFIED:

@@ -25,7 +25,7 @@ Each step becomes one claim. The steps must connect: each `from` is the previous
 chain already reached, the first `from` is `start`, and `end` is reached.
 
 This module reads the file into `ChainStep`s (the programs read, the names checked); it decides nothing.
-`sources.read_chain` turns the steps into claims, and `chain` gathers the evidence for a `by = "rules"` step.
+`targets.read_chain` turns the steps into claims, and `rules_step` gathers the evidence for a `by = "rules"` step.
 """
 
 from __future__ import annotations

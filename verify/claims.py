@@ -8,18 +8,24 @@ from chain steps. Every back end consumes claims and nothing else.
 from __future__ import annotations
 
 import enum
-import itertools
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import ir
-from .errors import BoundError, Location, ShapeError
+from .errors import Location, ShapeError
 from .evaluate import BATCH, FLOAT, Algebra, Evaluator, Tensor
 from .implicit import READING, describe, implicit_rule, split_pairs, unrelated_tiling
 from .masks import parse_assumption
-from .shapes import _allowed, _Checker, _substitute, check_split_tiles, expr_ranks, infer_rule, program_ranks
+from .shapes import (
+    RankChecker,
+    allowed_ranks,
+    check_split_tiles,
+    expr_ranks,
+    infer_rule,
+    program_ranks,
+    substitute_inputs,
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,14 @@ class ClaimKind(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class RulesCitation:
+    """What a chain step `by = "rules"` cites: its `from` program rewrites to its `to` program with these rules of
+    `directory` (rules_step.py gathers the evidence and decides the step)."""
+    rules: tuple[str, ...]
+    directory: str = "rules"
+
+
+@dataclass(frozen=True)
 class Claim:
     name: str
     kind: ClaimKind                 # given as its string ("rule" | "equiv" | "step") or as a ClaimKind
@@ -81,6 +95,7 @@ class Claim:
     masks: tuple[str, ...] = ()     # inputs whose elements are 0 or -inf (see masks.py)
     assumptions: tuple[tuple[str, str], ...] = ()   # (mask, rank): the mask keeps an element along rank
     reading: str = ""               # how a rule was read, when not strictly (implicit.READING); shown in verdicts
+    by_rules: RulesCitation | None = None   # a chain step `by = "rules"`: decided by its rules, not the pipeline
 
     def __post_init__(self):
         object.__setattr__(self, "kind", ClaimKind(self.kind))   # an unknown kind is a ValueError here
@@ -249,13 +264,13 @@ def _hoisted_rule_claim(rule: ir.Rule, env=None) -> Claim | None:
     lhs, rhs = _hoist(rule.lhs, bindings), _hoist(rule.rhs, bindings)
     order = ir.rank_names((rule.lhs, rule.rhs))
     allowed: dict = {}
-    _allowed(rule.lhs, frozenset(order), allowed)
-    _allowed(rule.rhs, frozenset(order), allowed)
+    allowed_ranks(rule.lhs, frozenset(order), allowed)
+    allowed_ranks(rule.rhs, frozenset(order), allowed)
     inputs = {name: ir.Input(name, tuple(r for r in order if r in ranks)) for name, ranks in allowed.items()}
-    bindings = {n: ir.Binding(n, _substitute(b.expr, inputs), b.line) for n, b in bindings.items()}
-    lhs, rhs = _substitute(lhs, inputs), _substitute(rhs, inputs)
+    bindings = {n: ir.Binding(n, substitute_inputs(b.expr, inputs), b.line) for n, b in bindings.items()}
+    lhs, rhs = substitute_inputs(lhs, inputs), substitute_inputs(rhs, inputs)
     ranks: dict = dict(env or {})
-    checker = _Checker(rule.file, ranks)
+    checker = RankChecker(rule.file, ranks)
     try:
         for name, binding in bindings.items():
             ranks[name] = checker.ranks(binding.expr)
@@ -350,190 +365,6 @@ def check_split_tiles_across(claims) -> None:
                     seen.setdefault(key, (node.tiles, side.file, node.line))
 
 
-# -- bounds ---------------------------------------------------------------------------------------------------
-
-TILE_DEFAULT = 4      # a rank that tiles are made of (m1, m0): 1..4, non-square tilings included
-                      # (1..2 in claims with mask inputs, whose patterns are enumerated)
-OTHER_DEFAULT = 2     # every other rank (e, f, p, an unsplit m): 1..2
-
-
-@dataclass(frozen=True)
-class Bound:
-    """Upper (and optional lower) size of each rank, by upper-case rank name: `M1=8,M0=4,F=2` or `M1=2..8`."""
-
-    ranges: tuple[tuple[str, tuple[int, int]], ...] = ()
-
-    @staticmethod
-    def parse(spec: str | None) -> Bound:
-        if not spec:
-            return Bound()
-        ranges = {}
-        for part in spec.split(","):
-            part = part.strip()
-            m = re.fullmatch(r"([A-Za-z][0-9]*)\s*=\s*(\d+)(?:\s*\.\.\s*(\d+))?", part)
-            if not m:
-                raise BoundError(f"cannot read bound '{part}'", hint="write e.g. --bound M1=8,M0=4,F=2 or M1=2..8")
-            lo, hi = (int(m.group(2)), int(m.group(3))) if m.group(3) else (1, int(m.group(2)))
-            if lo < 1 or hi < lo:
-                raise BoundError(f"bound '{part}' is empty or below 1", hint="sizes start at 1")
-            if hi > 100_000:
-                raise BoundError(f"bound '{part}' is absurdly large (at most 100000 per rank)")
-            if m.group(1).upper() in ranges:
-                raise BoundError(f"bound names rank {m.group(1).upper()} twice", hint="give each rank one range")
-            ranges[m.group(1).upper()] = (lo, hi)
-        return Bound(tuple(sorted(ranges.items())))
-
-    def get(self, rank: str) -> tuple[int, int] | None:
-        return dict(self.ranges).get(rank.upper())
-
-    def over(self, other: Bound) -> Bound:
-        """This bound, with `other` filling the ranks this one does not mention."""
-        return Bound(tuple(sorted({**dict(other.ranges), **dict(self.ranges)}.items())))
-
-
-def effective_bound(claim: Claim, bound: Bound) -> Bound:
-    return bound.over(Bound.parse(claim.bound)) if claim.bound else bound
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The size assignments a claim is checked at, smallest first, and the range of every rank they cover."""
-
-    assignments: tuple[tuple[tuple[str, int], ...], ...]
-    ranges: tuple[tuple[str, int, int], ...]    # (RANK, lo, hi) of every rank checked (none: all are pinned)
-    parallel: tuple[str, ...]
-    pinned_bounds: tuple[str, ...] = ()     # bounds given for parallel ranks: covered by size 1, not needed
-
-    def sizes(self):
-        for a in self.assignments:
-            yield dict(a)
-
-
-MAX_ASSIGNMENTS = 5000
-
-
-def plan(claim: Claim, bound: Bound) -> Plan:
-    """Sizes for every rank of the claim.
-
-    A rank that is split is the product of its parts (rank = outer * INNER); a rank may be split several ways
-    (m = m1*M0 = a*B), and only assignments where every view gives the same size are kept. Every rank that is
-    not parallel ranges over the bound.
-
-    **Pinning parallel ranks.** Theorem: let r be a rank such that
-      (a) no operator of either side reduces, splits, unsplits, scans, shifts or takes the last element along
-          r, so every operator acts slice by slice along r: the slice r=j of each intermediate is computed from
-          the slices r=j of its operands (an operand without r is broadcast, the same for every j) by a function
-          that does not depend on j or on the size R; and
-      (b) the precondition on the inputs is a conjunction of conditions on single slices r=j (the same for
-          every j): each mask element is 0 or -inf on its own, and an assumption `B unmasked along s` with s != r
-          constrains fibres along s, each inside one slice r=j. An assumption *along r* is not of this form (it
-          ties the slices of B along r together: with R=1 it forces every element to 0), so it violates (b).
-    Then lhs = rhs for every R >= 1 (the other sizes fixed) iff lhs = rhs at R = 1. (If) inputs of size R that
-    satisfy the precondition restrict, slice by slice, to inputs of size 1 that satisfy it, and by (a) slice j
-    of each side's output is that side's output on the restriction; the sides agree on every slice. (Only if)
-    inputs of size 1 replicated along r satisfy the precondition and give the size-1 outputs on every slice.
-    `Claim.structural_ranks` collects the ranks that fail (a) or (b); every other rank is pinned to 1, whatever
-    the bound says about it (the pinned ranks, and any bound given for them, are reported in `Plan.parallel` and
-    `Plan.pinned_bounds`). Both directions are tested in tests/test_soundness.py.
-
-    Remark: a rank that satisfies (a) but has an assumption along it is decided by sizes 1 and 2 (its default
-    range): a slice j that fails at any size R still fails at size 2 next to an all-zero (unmasked) slice, and
-    that pair satisfies every `unmasked along` assumption. A bound of 1..1 for such a rank covers only size 1.
-    """
-    ranks = claim.ranks()
-    splits = claim.splits()
-    _check_acyclic(claim, splits)
-    structural = claim.structural_ranks()
-    tile_ranks = {r for _, outer, inner in splits for r in (outer, inner)}
-    derived = {rank for rank, _, _ in splits}
-    free = [r for r in ranks if r not in derived]
-    # A bound on a split rank (M for m = m1*M0) bounds the product of its parts: its parts range up to it (where
-    # the bound says nothing of them) and only assignments whose product lies in it are kept. It is never
-    # dropped: `--bound M=5..5` checks M1*M0 = 5, not the default tile ranges.
-    derived_bounds = {d: limit for d in derived if (limit := bound.get(d))}
-    part_cap: dict[str, int] = {}
-    for rank, outer, inner in splits:
-        if rank in derived_bounds:
-            for part in (outer, inner):
-                part_cap[part] = max(part_cap.get(part, 1), derived_bounds[rank][1])
-    ranges: dict[str, range] = {}
-    parallel = []
-    pinned_bounds = []
-    for r in free:
-        given = bound.get(r)
-        if r not in structural:
-            ranges[r] = range(1, 2)
-            parallel.append(r)
-            if given and given != (1, 1):
-                pinned_bounds.append(f"{r.upper()}<={given[1]}" if given[0] == 1 else
-                                     f"{r.upper()}={given[0]}..{given[1]}")
-        elif given:
-            ranges[r] = range(given[0], given[1] + 1)
-        elif r in part_cap:
-            ranges[r] = range(1, part_cap[r] + 1)
-        else:
-            # masks are enumerated pattern by pattern (2^elements), so their claims default to small tiles
-            tile_default = OTHER_DEFAULT if claim.masks else TILE_DEFAULT
-            ranges[r] = range(1, (tile_default if r in tile_ranks else OTHER_DEFAULT) + 1)
-    combos = []
-    total = 1
-    for r in free:
-        total *= len(ranges[r])
-    if total > MAX_ASSIGNMENTS:
-        raise BoundError(f"the bound asks for {total} size assignments (at most {MAX_ASSIGNMENTS})",
-                         hint="give a range with a lower end for large sizes, e.g. --bound M1=512..512,M0=8..8")
-    for values in itertools.product(*(ranges[r] for r in free)):
-        sizes = dict(zip(free, values))
-        if _derive(sizes, splits) and all(lo <= sizes[d] <= hi for d, (lo, hi) in derived_bounds.items()):
-            combos.append(tuple(sorted(sizes.items())))
-    if not combos:
-        views = "; ".join(f"{rank} = {outer} x {inner}" for rank, outer, inner in splits)
-        raise ShapeError(f"no size assignment in the bound makes the views of split ranks agree ({views})",
-                         claim.location, "widen the bound of the tile ranks")
-    combos.sort(key=lambda a: (sum(v for _, v in a), a))
-    checked = [(r.upper(), min(ranges[r]), max(ranges[r])) for r in free if r not in parallel]
-    checked += [(d.upper(), lo, hi) for d, (lo, hi) in sorted(derived_bounds.items())]
-    return Plan(tuple(combos), tuple(checked), tuple(parallel), tuple(pinned_bounds))
-
-
-def _check_acyclic(claim: Claim, splits) -> None:
-    """Splits that form a cycle (m -> a, b and a -> m, c) give no sizes: a located error, not a crash."""
-    parts: dict[str, set[str]] = {}
-    for rank, outer, inner in splits:
-        parts.setdefault(rank, set()).update((outer, inner))
-
-    def reaches(start: str, target: str, seen: set[str]) -> bool:
-        for part in parts.get(start, ()):
-            if part == target or (part not in seen and reaches(part, target, seen | {part})):
-                return True
-        return False
-
-    for rank in parts:
-        if reaches(rank, rank, {rank}):
-            raise ShapeError(f"the splits of '{claim.name}' form a cycle: rank '{rank}' is split into parts that "
-                             f"are split back into '{rank}'", claim.location,
-                             "a tiling splits a rank into new ranks; use fresh rank names for each level")
-
-
-def _derive(sizes: dict[str, int], splits) -> bool:
-    """Fill split ranks as products of their parts (repeatedly, for multi-level tilings); False when two views
-    of one rank disagree."""
-    changed = True
-    while changed:
-        changed = False
-        for rank, outer, inner in splits:
-            if outer in sizes and inner in sizes:
-                value = sizes[outer] * sizes[inner]
-                if rank in sizes and sizes[rank] != value:
-                    return False
-                if rank not in sizes:
-                    sizes[rank] = value
-                    changed = True
-    return all(rank in sizes for rank, _, _ in splits)
-
-
-# -- inputs ---------------------------------------------------------------------------------------------------
-
 def symbolic_inputs(claim: Claim, sizes: dict[str, int], algebra, fixed=None) -> dict[str, np.ndarray]:
     """Symbolic inputs of an algebra; inputs in `fixed` (mask patterns) become the algebra's constants."""
     out = {}
@@ -556,5 +387,5 @@ def side_values(claim: Claim, sizes, algebra: Algebra, inputs, batch=None) -> tu
     return lv, rv
 
 
-__all__ = ["Claim", "ClaimKind", "Side", "Bound", "Plan", "plan", "rule_claim", "equiv_claim", "equiv_claims",
+__all__ = ["Claim", "ClaimKind", "Side", "rule_claim", "equiv_claim", "equiv_claims",
            "symbolic_inputs", "FLOAT"]

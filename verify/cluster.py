@@ -1,8 +1,8 @@
 """`--executor dask[=SCHEDULER_ADDRESS]`: check claims on a dask.distributed cluster (`pip install 'verify[cluster]'`).
 
-The unit of work is the local one: one claim in, one `Result` out, computed by `gate.check_claim` on a worker
+The unit of work is the local one: one claim in, one `Result` out, computed by `gate.check_by_kind` on a worker
 with the same options (so the same engines, child processes, time limits and cache). Each task's dask key is
-the claim's cache key (`certificates.cache_key`) plus its index in the run, so a task is named by what it
+the claim's cache key (`cache.cache_key`) plus its index in the run, so a task is named by what it
 proves. Without an address a `LocalCluster` of worker processes on this machine is started for the run (one per
 `--jobs`, at least 2) and closed after it; with one, the run connects to that scheduler. Workers read and write
 `--cache-dir` themselves: on a remote cluster put it on a shared file system (or use `--cache off`).
@@ -19,9 +19,9 @@ import time
 import uuid
 from dataclasses import replace
 
-from .certificates import cache_key
-from .claims import effective_bound
+from .cache import cache_key
 from .errors import UsageError
+from .sizes import effective_bound
 
 # seconds to reach a scheduler before the run is a user error (exit 2); env VERIFY_DASK_CONNECT_TIMEOUT
 CONNECT_TIMEOUT = float(os.environ.get("VERIFY_DASK_CONNECT_TIMEOUT", 10))

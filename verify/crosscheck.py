@@ -98,7 +98,7 @@ def cross_check(claim: Claim, seed: int, sizes_list) -> CrossCheck:
         if n_inputs * CROSS_TRIALS > MAX_CROSS_ELEMENTS and used:
             continue
         used += 1
-        inputs = masks.draw(claim, sizes, rng, CROSS_TRIALS,
+        inputs = masks.draw_inputs(claim, sizes, rng, CROSS_TRIALS,
                             lambda shape: masks.rows(rng, shape, CROSS_TRIALS, strategies))
         lv, rv = side_values(claim, sizes, FLOAT, inputs, batch=CROSS_TRIALS)
         bad = mismatches(lv, rv)

@@ -2,7 +2,7 @@
 
 Edges (read from the files, not guessed from directory names):
 - rule file -> the rules it defines (by name, as `verify check` names them; `; for-ranks:` templates give
-  `NAME[x=m]`), each with its content hash (`certificates.claim_hash`: both sides and the preconditions);
+  `NAME[x=m]`), each with its content hash (`cache.claim_hash`: both sides and the preconditions);
 - chain -> the programs it names (`start`, `end`, every step's `from` and `to`, relative to the chain file);
 - chain -> the rules its `by = "rules"` steps cite (`rules`, a list or one name, read as the chain reader
   reads it), in its rules directory (`rules_dir`, or the nearest `rules/` above it).
@@ -30,17 +30,20 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .certificates import claim_hash
+from .cache import claim_hash
 from .chainfile import string_list
 from .errors import UsageError, VerifyError
+from .options import Options
 from .reader import expand_paths, read_text
-from .sources import claims_of, collect
+from .targets import claims_of, collect
 
 CHECKER = ("verify/", "pyproject.toml")
 
 
 @dataclass
-class Plan:
+class Affected:
+    """What a change since `ref` makes the gate re-check, and why."""
+
     ref: str
     changed: list[str]                                   # repository paths, sorted
     targets: list[str] = field(default_factory=list)     # FILE, FILE:RULE (relative to the working directory)
@@ -169,12 +172,12 @@ def default_paths() -> list[str]:
     return [p for p in ("rules", "proofs") if Path(p).is_dir()] or ["."]
 
 
-def plan(ref: str, paths=None, staged: bool = False) -> Plan:
+def affected(ref: str, paths=None, staged: bool = False) -> Affected:
     """The targets to re-check under `paths` for the changes since `ref` (see the module docstring)."""
     paths = list(paths) if paths else default_paths()
-    _hash_maps.cache_clear()      # it serves the chains of one plan: the tree may have changed since the last
+    _hash_maps.cache_clear()      # it serves the chains of one call: the tree may have changed since the last
     root, changed = changed_files(ref, Path.cwd(), staged)
-    out = Plan(ref, changed)
+    out = Affected(ref, changed)
     abs_changed = {(root / c).resolve() for c in changed}
     files = [p.resolve() for p in expand_paths(paths)] if paths else []
     universe = [Path(p).resolve() for p in paths]
@@ -275,7 +278,7 @@ def _hash_maps(root: Path, ref: str, rules_dir: Path) -> tuple[dict[str, tuple[s
     """name -> the sorted content hashes of every rule of that name in a rules directory, now and at REF (.egg
     files only; a file that does not read counts with none of its rules)."""
     try:
-        claims, _errors, _notes = collect([str(rules_dir)])
+        claims, _errors, _notes = collect([str(rules_dir)], Options())
     except Exception:  # what does not read counts as changed
         claims = []
     now: dict[str, list[str]] = {}

@@ -14,47 +14,37 @@ The order for one claim, cheapest first (as Alive2 orders its obligations):
 Each claim runs in a child process that is killed at `--timeout` (Z3 and SymPy do not always honour their own
 limits); a killed check is UNKNOWN.
 
-Besides one claim's pipeline, the verdicts made from outside evidence: a chain step `by = "rules"`
-(`rules_step_result`, from `chain.rules_step_evidence`), a run whose vacuity guard failed (`apply_guard`), and
-a claim a cluster worker lost (`lost_result`). `gate` decides which of them a claim needs.
+Besides one claim's pipeline, the verdicts made from outside evidence: a run whose vacuity guard failed
+(`apply_guard`) and a claim a cluster worker lost (`lost_result`). A chain step `by = "rules"` is decided in
+rules_step.py from verdicts this module gave (its rules', its translation validation's). `gate` decides which a
+claim needs.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from . import induction, refute, smt, symbolic
-from .certificates import Cache, CacheMode, cache_key, structure
-from .claims import Bound, Claim, effective_bound, plan, program_side, side_values, symbolic_inputs
+from .cache import Cache, cache_key, structure
+from .claims import Claim, program_side, side_values, symbolic_inputs
 from .crosscheck import cross_check
 from .induction import LemmaVerdict, lemma_obligations, lift
 from .intervals import rigorous_difference
 from .isolation import Failure, run_isolated
 from .masks import patterns
 from .normal_form import NormalForm, NotNormalizable, all_equal, exp_overflow_warning
+from .options import Options
 from .reader import read_file
-from .verdict import BY_INDUCTION, NO_BOUND, Result, SizeBound, Verdict
+from .sizes import BY_INDUCTION, NO_BOUND, Bound, SizeBound, effective_bound, plan
+from .smt import Outcome
+from .symbolic import Agreement
+from .verdict import Result, Verdict, assumption_texts
 
-ENCODING_VERSION = "nf-4"  # bump whenever an encoding or the confirmation of counterexamples changes
-
-
-@dataclass(frozen=True)
-class Options:
-    bound: Bound = field(default_factory=Bound)
-    timeout: float = 60.0          # seconds per claim, enforced by killing the child process
-    z3_timeout: float = 10.0       # seconds per Z3 query (inside the claim's budget)
-    sympy: bool = True             # second opinion on CERTIFIED claims
-    sympy_timeout: float = 20.0
-    jobs: int = 1
-    seed: int = 0
-    isolate: bool = True           # run each claim in a killable child process
-    memory_limit: int | None = 8 << 30   # bytes of address space per child process (RLIMIT_AS); None = no cap
-    cache_dir: str = ".verify-cache"
-    cache_mode: CacheMode = CacheMode.OFF   # the CLI turns it on (see certificates.py)
-    strict_shapes: bool = False    # no implicit tiling (implicit.py); a file may ask with `; shapes: strict`
-    executor: str = "local"        # local (threads x child processes) | dask | dask=SCHEDULER_ADDRESS (cluster.py)
+ENCODING_VERSION = "nf-5"  # bump whenever an encoding or the confirmation of counterexamples changes
 
 
 # -- one claim ------------------------------------------------------------------------------------------------
@@ -68,20 +58,13 @@ def normal_form_equal(claim: Claim, sizes, fixed=None) -> bool | None:
         return None
 
 
-def _prove_masked(claim: Claim, sizes, z3_timeout_ms: int):
-    """Every mask pattern at these sizes, by the normal form and, where it cannot decide, by Z3 with the
-    pattern fixed (masks are 0 or -inf, never unknown reals): (status, patterns, z3 proofs, pattern, payload)
-    with status "proved", or Z3's "model"/"unknown" at the first pattern it did not prove."""
-    found = patterns(claim, sizes)
-    z3_proved = 0
-    for pattern in found:
-        if normal_form_equal(claim, sizes, pattern):
-            continue
-        status, payload = smt.decide(claim, sizes, z3_timeout_ms, fixed=pattern)
-        if status != "proved":
-            return status, len(found), z3_proved, pattern, payload
-        z3_proved += 1
-    return "proved", len(found), z3_proved, None, None
+def assignments(claim: Claim, sizes_list) -> Iterator[tuple[dict[str, int], dict | None]]:
+    """Every (sizes, mask pattern) the bounded proof must cover: each size assignment and, for a claim with masks,
+    each mask pattern at it (each element 0 or -inf in every engine: masks are never unknown reals); the pattern
+    is None without masks."""
+    for sizes in sizes_list:
+        for pattern in patterns(claim, sizes):        # [{}] without masks
+            yield sizes, pattern or None
 
 
 def prove_bounded(claim: Claim, options: Options) -> Result:
@@ -91,60 +74,44 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
     bound = SizeBound(the_plan.ranges) if the_plan.ranges else SizeBound.every("no rank is reduced or tiled")
 
     def result(verdict, method, **kw) -> Result:
-        return Result(claim.name, claim.file, claim.line, claim.kind, verdict, bound, method,
-                      time.monotonic() - start, description=claim.description, **kw)
+        return Result.for_claim(claim, verdict, bound, method, time.monotonic() - start, **kw)
 
     cx = refute.search(claim, sizes_list, seed=options.seed, prove_difference=rigorous_difference)
     if cx is not None:
         return result(Verdict.REFUTED, "numeric search, replayed in mpmath", counterexample=cx)
-    methods: list[str] = []
-    z3_proved = 0
-    mask_patterns = 0
-    z3_patterns = 0
-    for sizes in sizes_list:
-        if claim.masks:
-            # Masks are enumerated, pattern by pattern (each element 0 or -inf, in every engine).
-            status, count, by_z3, pattern, payload = _prove_masked(claim, sizes, int(options.z3_timeout * 1000))
-            mask_patterns += count
-            z3_patterns += by_z3
-            if status == "proved":
-                continue
-            where = ", ".join(f"{k.upper()}={v}" for k, v in sorted(sizes.items()))
-            shown = {k: v.tolist() for k, v in pattern.items()}
-            if status == "model":
-                cx = refute.confirm(claim, sizes, payload, "z3 model", prove_difference=rigorous_difference)
-                if cx is not None:
-                    return result(Verdict.REFUTED, "z3 model, replayed in mpmath", counterexample=cx)
-                payload = "z3's model did not replay"
-            return result(Verdict.UNKNOWN, "normal form + z3",
-                          detail=f"at {where}, masks {shown}: the normal form did not decide; {payload}")
-        if normal_form_equal(claim, sizes):
+    # One loop over (sizes, pattern), masked or not, so that both kinds of claim get the same treatment: the
+    # normal form first, Z3 where it cannot decide, a Z3 model replayed in mpmath and shrunk before REFUTED.
+    checked, by_z3 = 0, 0
+    for sizes, pattern in assignments(claim, sizes_list):
+        checked += 1
+        if normal_form_equal(claim, sizes, pattern):
             continue
-        status, payload = smt.decide(claim, sizes, int(options.z3_timeout * 1000))
-        if status == "proved":
-            z3_proved += 1
+        answer = smt.decide(claim, sizes, int(options.z3_timeout * 1000), fixed=pattern)
+        if answer.proved:
+            by_z3 += 1
             continue
         where = ", ".join(f"{k.upper()}={v}" for k, v in sorted(sizes.items()))
-        if status == "model":
-            cx = refute.confirm(claim, sizes, payload, "z3 model", prove_difference=rigorous_difference)
+        if pattern:
+            shown = {k: v.tolist() for k, v in pattern.items()}
+            where += f", masks {shown}"
+        if answer.outcome is Outcome.MODEL:
+            cx = refute.confirm(claim, sizes, answer.model, "z3 model", prove_difference=rigorous_difference)
             if cx is not None:
-                cx = refute.shrink(claim, cx, payload, prove_difference=rigorous_difference)
+                cx = refute.shrink(claim, cx, answer.model, prove_difference=rigorous_difference)
                 return result(Verdict.REFUTED, "z3 model, replayed in mpmath", counterexample=cx)
             return result(Verdict.UNKNOWN, "normal form + z3",
                           detail=f"at {where}: the normal form did not decide and z3's model did not replay")
-        return result(Verdict.UNKNOWN, "normal form + z3", detail=f"at {where}: {payload}")
-    methods.append("normal form")
-    if z3_proved:
-        methods.append(f"z3 ({z3_proved} of {len(sizes_list)} size assignments)")
-    if z3_patterns:
-        methods.append(f"z3 ({z3_patterns} of {mask_patterns} mask patterns)")
-    engines = {"normal form": f"equal at {len(sizes_list) - z3_proved} size assignments"
-                              + (f" ({mask_patterns - z3_patterns} of {mask_patterns} mask patterns)"
-                                 if claim.masks else "")}
-    if z3_proved:
-        engines["z3"] = f"unsat at {z3_proved} size assignments"
-    if z3_patterns:
-        engines["z3"] = f"unsat at {z3_patterns} mask patterns"
+        return result(Verdict.UNKNOWN, "normal form + z3",
+                      detail=f"at {where}: the normal form did not decide; {answer.reason}")
+    methods = ["normal form"]
+    what = "mask patterns" if claim.masks else "size assignments"
+    if by_z3:
+        methods.append(f"z3 ({by_z3} of {checked} {what})")
+    by_nf = (f"equal at {len(sizes_list)} size assignments ({checked - by_z3} of {checked} mask patterns)"
+             if claim.masks else f"equal at {checked - by_z3} size assignments")
+    engines = {"normal form": by_nf}
+    if by_z3:
+        engines["z3"] = f"unsat at {by_z3} {what}"
     engines["numeric search"] = f"no counterexample in {refute.TRIALS} trials x {len(sizes_list)} sizes"
     out = result(Verdict.CERTIFIED, " + ".join(methods), engines=engines)
     warning = exp_overflow_warning(claim, small_sizes(claim, options)[-1])
@@ -154,10 +121,6 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
         f"; parallel ranks pinned to 1: {', '.join(the_plan.parallel)}" if the_plan.parallel else "")
     if the_plan.parallel:
         out.engines["parallel ranks"] = pinned_note(the_plan)
-    if the_plan.pinned_bounds:   # a bound the user gave for a pinned rank is reported, never silently dropped
-        out.warnings.append(f"bound {', '.join(the_plan.pinned_bounds)} not checked as such: "
-                            f"{', '.join(r.upper() for r in the_plan.parallel)} parallel, pinned to 1, which "
-                            f"decides every size")
     # an independent numeric check: a proven disagreement is an internal error, never a pass
     crossed = cross_check(claim, options.seed, sizes_list)
     out.engines["numeric cross-check"] = crossed.note
@@ -170,7 +133,7 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
 
 
 def pinned_note(the_plan) -> str:
-    """What pinning parallel ranks covers (see `claims.plan`), naming any bound given for them."""
+    """What pinning parallel ranks covers (see `sizes.plan_uncached`), naming any bound given for them."""
     ranks = ", ".join(r.upper() for r in the_plan.parallel)
     note = f"{ranks} pinned to 1: parallel (no operator reduces, tiles or scans them, no assumption is along " \
            f"them), so size 1 decides every size"
@@ -200,18 +163,17 @@ def second_opinion(claim: Claim, options: Options, result: Result) -> Result:
     if isinstance(outcome, Failure):
         result.engines["sympy"] = outcome.detail
         return result
-    status, detail = outcome
-    result.engines["sympy"] = f"{status}: {detail}"
-    if status == "disagrees":
+    result.engines["sympy"] = str(outcome)
+    if outcome.agreement is Agreement.DISAGREES:
         result.verdict = Verdict.ERROR
-        result.detail = f"internal error: the normal form certified this but SymPy disagrees ({detail})"
+        result.detail = f"internal error: the normal form certified this but SymPy disagrees ({outcome.detail})"
     return result
 
 
 def check_claim(claim: Claim, options: Options) -> Result:
     """The verdict on one claim, naming the assumptions (`B unmasked along m`) it holds under."""
     result = _check_claim_cached(claim, options)
-    result.assumptions = [f"{mask} unmasked along {rank}" for mask, rank in claim.assumptions]
+    result.assumptions = assumption_texts(claim)
     return result
 
 
@@ -251,13 +213,19 @@ def _check_claim_uncached(claim: Claim, options: Options) -> Result:
         verdict = Verdict.UNKNOWN if outcome.kind in ("timeout", "memory") else Verdict.ERROR
         if outcome.kind == "user":
             verdict = Verdict.ERROR
-        return Result(claim.name, claim.file, claim.line, claim.kind, verdict, NO_BOUND, "-",
-                      time.monotonic() - start, detail=outcome.detail, description=claim.description)
+        return Result.for_claim(claim, verdict, NO_BOUND, "-", time.monotonic() - start, detail=outcome.detail)
     outcome, lifted = outcome
     result = second_opinion(claim, options, outcome)
     before_induction = (result.bound, result.method)
     result = lift_to_all_sizes(claim, options, result)
     result = lift_rule_level(claim, result, lifted, before_induction)
+    the_plan = plan(claim, effective_bound(claim, options.bound))
+    if the_plan.pinned_bounds and result.verdict is Verdict.CERTIFIED and not result.bound.is_all_sizes:
+        # a bound the user gave for a pinned rank is reported, never silently dropped (a lift makes every rank
+        # symbolic, so there it is covered)
+        result.warnings.append(f"bound {', '.join(the_plan.pinned_bounds)} not checked as such: "
+                               f"{', '.join(r.upper() for r in the_plan.parallel)} parallel, pinned to 1, which "
+                               f"decides every size")
     result.seconds = time.monotonic() - start
     return result
 
@@ -265,6 +233,23 @@ def _check_claim_uncached(claim: Claim, options: Options) -> Result:
 def _induction_groups(groups):
     proved = induction.prove_all()
     return {g: [(o.name, o.verdict, o.seconds) for o in proved[g]] for g in groups}
+
+
+# The model lemmas are the same for every claim (they mention no claim): proved once per run in a killable child,
+# and their outcomes kept here for the other steps naming the same groups. A failure is not kept.
+_LEMMA_OUTCOMES: dict[tuple[str, ...], dict] = {}
+_LEMMA_LOCK = threading.Lock()
+
+
+def induction_groups(groups: tuple[str, ...], options: Options):
+    """The outcomes of the lemma groups `groups` (a dict), or the `Failure` of the child that proved them."""
+    with _LEMMA_LOCK:          # threads of one run (--jobs) wait for the first proof instead of repeating it
+        if groups not in _LEMMA_OUTCOMES:
+            outcome = run_isolated(_induction_groups, (groups,), options.timeout, options.isolate)
+            if isinstance(outcome, Failure):
+                return outcome
+            _LEMMA_OUTCOMES[groups] = outcome
+        return _LEMMA_OUTCOMES[groups]
 
 
 def modelled_structures(groups) -> dict[str, str]:
@@ -298,7 +283,7 @@ def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
                                        f"group(s) {', '.join(missing)}; bounded only")
         result.warnings.append("not lifted to all sizes: a lemma group the argument needs is not named")
         return result
-    outcome = run_isolated(_induction_groups, (claim.unbounded,), options.timeout, options.isolate)
+    outcome = induction_groups(tuple(claim.unbounded), options)
     if isinstance(outcome, Failure):
         result.verdict = Verdict.UNKNOWN
         result.detail = f"bounded check certified ({result.bound}); induction: {outcome.detail}"
@@ -312,10 +297,16 @@ def lift_to_all_sizes(claim: Claim, options: Options, result: Result) -> Result:
         result.verdict = Verdict.UNKNOWN
         result.detail = f"bounded check certified ({result.bound}) but induction lemmas failed: {'; '.join(failed)}"
         return result
-    bounded = result.bound
-    result.engines["bounded"] = f"{result.method} at {bounded}"
-    result.bound = SizeBound.every(BY_INDUCTION)
-    result.method = f"induction: {', '.join(claim.unbounded)} ({len(lemmas)} lemmas); {result.method} at {bounded}"
+    return widened(result, SizeBound.every(BY_INDUCTION), f"induction: {', '.join(claim.unbounded)} "
+                                                           f"({len(lemmas)} lemmas)")
+
+
+def widened(result: Result, bound: SizeBound, lifted_by: str) -> Result:
+    """A bounded certificate widened by a lift to `bound` (all sizes), keeping the bounded proof's method."""
+    result.bounded_method = result.bounded_method or result.method
+    result.engines["bounded"] = f"{result.bounded_method} at {result.bound}"
+    result.method = f"{lifted_by}; {result.bounded_method} at {result.bound}"
+    result.bound, result.lifted_by = bound, lifted_by
     return result
 
 
@@ -344,10 +335,11 @@ def lift_rule_level(claim: Claim, result: Result, lifted,
     if claim.unbounded:
         # both lifts hold: the rule-level one decides (its obligations are generated from the claim's own IR
         # and every rank, E, P, F included, is symbolic); the model induction stays as a second opinion
-        induction = result.method.split("; ")[0]
+        induction = result.lifted_by
         result.engines["induction (models, second opinion)"] = induction
         if before_induction is not None:
             result.bound, result.method = before_induction
+            result.bounded_method = result.lifted_by = ""
         lifted_result = lift_rule_level(replace(claim, unbounded=()), result, lifted)
         lifted_result.method += f"; second opinion: {induction}"
         return lifted_result
@@ -355,18 +347,13 @@ def lift_rule_level(claim: Claim, result: Result, lifted,
         result.engines["unbounded"] = f"not lifted: {lifted.reason}"
         result.detail = (result.detail + "; " if result.detail else "") + f"not lifted to all sizes: {lifted.reason}"
         return result
-    bounded = result.bound
     lemmas = ", ".join(f"{n}" for n, _ in lifted.lemma_obligations)
-    result.engines["bounded"] = f"{result.method} at {bounded}"
     result.engines["unbounded"] = (f"{lifted.shape}: {len(lifted.obligations)} obligations proved "
                                    f"({', '.join(o.name for o in lifted.obligations)}) in "
                                    f"{sum(o.seconds for o in lifted.obligations) * 1000:.0f} ms"
                                    + (f"; lemmas (induction): {lemmas}" if lemmas else ""))
-    result.bound = lifted.bound()
-    # every rank is symbolic in the lift: a bound given for a pinned rank is covered, not merely "not checked"
-    result.warnings = [w for w in result.warnings if not w.endswith("pinned to 1, which decides every size")]
-    result.method = f"{lifted.method_text()}; {result.method} at {bounded}"
-    return result
+    result.shape = lifted.shape + (f" [{', '.join(lifted.lemmas)}]" if lifted.lemmas else "")
+    return widened(result, lifted.bound(), lifted.method_text())
 
 
 
@@ -386,106 +373,4 @@ def apply_guard(result: Result, ok: bool, detail: str) -> Result:
 
 def lost_result(claim: Claim, detail: str, seconds: float) -> Result:
     """A claim whose executor (a cluster worker) returned nothing: UNKNOWN, never a pass."""
-    return Result(claim.name, claim.file, claim.line, claim.kind, Verdict.UNKNOWN, NO_BOUND, "-", seconds,
-                  detail=detail, description=claim.description)
-
-
-@dataclass
-class RulesStepEvidence:
-    """What the named rules, egglog and the translation validation said about a chain step `by = "rules"`
-    (gathered by `chain.rules_step_evidence`)."""
-
-    rules_dir: str
-    names: tuple[str, ...]
-    engines: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    unreadable: str = ""                                       # the rules could not be read: why
-    rules: dict[str, Result] = field(default_factory=dict)     # each certified rule's result
-    refuted: list[str] = field(default_factory=list)           # refuted rules, each said why
-    unusable: list[str] = field(default_factory=list)          # rules that cannot justify the step, said why
-    saturated: bool = False                                    # egglog ran to a stop
-    connected: bool = False
-    iterations: int = 0
-    stop: str = ""
-    rows: int = 0
-    schedule_iterations: int = 0
-    equivalence: Result | None = None
-
-
-def iterations_text(count: int) -> str:
-    return f"{count} iteration{'' if count == 1 else 's'}"
-
-
-def rules_step_result(claim: Claim, found: RulesStepEvidence, seconds: float) -> Result:
-    """The verdict on a chain step `by = "rules"` (see `chain`): CERTIFIED at the weakest of the rules' bounds
-    when every rule is certified and egglog connects the programs; the translation validation can refute the
-    step, never certify it."""
-    engines, warnings = found.engines, found.warnings
-
-    def result(verdict, bound=NO_BOUND, method="-", detail="", counterexample=None) -> Result:
-        out = Result(claim.name, claim.file, claim.line, claim.kind, verdict, bound, method, seconds,
-                     counterexample, detail, engines, warnings, claim.description)
-        out.assumptions = [f"{mask} unmasked along {rank}" for mask, rank in claim.assumptions]
-        return out
-
-    if found.unreadable or found.equivalence is None:
-        return result(Verdict.ERROR, detail=f"the rules under {found.rules_dir} could not be read: {found.unreadable}")
-    refuted, unusable, equivalence = found.refuted, found.unusable, found.equivalence
-    if equivalence.verdict is Verdict.REFUTED:
-        return result(Verdict.REFUTED, equivalence.bound, f"equivalence: {equivalence.method}",
-                      "the programs are not equal, so no rules connect them"
-                      + (f"; also: {'; '.join(refuted + unusable)}" if refuted or unusable else ""),
-                      equivalence.counterexample)
-    if refuted:
-        return result(Verdict.REFUTED, detail="the step is justified by a refuted rule: " + "; ".join(refuted)
-                      + f" (see `verify check {found.rules_dir}`)")
-    if unusable:
-        return result(Verdict.UNKNOWN, detail="; ".join(unusable))
-    if not found.saturated:
-        return result(Verdict.UNKNOWN, detail=f"egglog could not saturate the programs: {engines['egglog']}")
-    if not found.connected:
-        return result(Verdict.UNKNOWN, detail=f"the named rules do not connect the programs within "
-                                              f"{found.schedule_iterations} iterations (stopped: {found.stop}, "
-                                              f"{found.rows} rows); rules: {', '.join(found.names)}")
-    if equivalence.verdict is Verdict.ERROR:
-        return result(Verdict.ERROR, detail=f"the translation validation hit an error: {equivalence.detail}")
-    bound = weakest_bound([found.rules[rule].bound for rule in found.names])
-    if bound is None:
-        return result(Verdict.UNKNOWN, detail="the rules' bounds do not overlap (or cannot be read): "
-                      + "; ".join(f"{rule}: {found.rules[rule].bound}" for rule in found.names))
-    warnings.extend(w for w in equivalence.warnings if w not in warnings)
-    method = f"rules: {', '.join(found.names)} (egglog, {iterations_text(found.iterations)})"
-    if bound.is_all_sizes:   # every rule lifted: say by which shapes (their lemmas are in engines)
-        method += "; shapes: " + _shapes({rule: found.rules[rule] for rule in found.names})
-    return result(Verdict.CERTIFIED, bound, method,
-                  f"{len(found.names)} certified rules rewrite {Path(claim.lhs.file).name} into "
-                  f"{Path(claim.rhs.file).name}: {found.rows} e-graph rows; bound = the weakest of the rules' bounds")
-
-
-def weakest_bound(bounds: list[SizeBound]) -> SizeBound | None:
-    """The sizes every bound covers: per rank the largest lower and the smallest upper end ("M<=2, M1<=4").
-    None when some bound is no bound ("-") or the bounds do not overlap."""
-    ranges: dict[str, tuple[int, int]] = {}
-    for bound in bounds:
-        if bound.is_all_sizes:
-            continue
-        if not bound.ranges:
-            return None
-        for rank, lo, hi in bound.ranges:
-            old = ranges.get(rank, (lo, hi))
-            ranges[rank] = (max(lo, old[0]), min(hi, old[1]))
-    if any(lo > hi for lo, hi in ranges.values()):
-        return None
-    if not ranges:
-        return SizeBound.every("every rule holds at all sizes")
-    return SizeBound(tuple((rank, lo, hi) for rank, (lo, hi) in ranges.items()))
-
-
-def _shapes(results: dict) -> str:
-    """'reduction split [split.max] (split-max), ...': each rule's unbounded shape, rules grouped by shape."""
-    groups: dict[str, list[str]] = {}
-    for rule, r in results.items():
-        shape = r.method.split(";")[0].removeprefix("unbounded: ").split(" (")[0] \
-            if r.method.startswith("unbounded: ") else f"bounded ({r.bound})"
-        groups.setdefault(shape, []).append(rule)
-    return ", ".join(f"{shape} ({', '.join(rules)})" for shape, rules in groups.items())
+    return Result.for_claim(claim, Verdict.UNKNOWN, NO_BOUND, "-", seconds, detail=detail)

@@ -30,11 +30,21 @@ class VerifyError(Exception):
 
     kind = "error"
 
-    def __init__(self, cause: str, location: Location | None = None, hint: str | None = None):
+    def __init__(self, cause: str, location: Location | None = None, hint: str | None = None,
+                 rule: str | None = None):
         super().__init__(cause)
         self.cause = cause
         self.location = location
         self.hint = hint
+        self.rule = rule            # the one rule of a file the error is about (per-rule isolation), if any
+
+    def for_rule(self, name: str) -> VerifyError:
+        """The error is about the rule `name` of its file: recorded in `rule` and named in the cause."""
+        if self.rule is None:
+            self.rule = name
+            if not self.cause.startswith(f"rule '{name}'"):
+                self.cause = f"rule '{name}': {self.cause}"
+        return self
 
     def located(self, location: Location) -> VerifyError:
         """Attach a location if the error does not have one yet (errors raised deep down know no file)."""

@@ -29,20 +29,18 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from . import ir, refute
-from .certificates import CacheMode
-from .claims import Bound, Claim, ClaimKind, Side, effective_bound, inputs_of, plan, with_assumptions
-from .driver import Options
-from .errors import UsageError, did_you_mean
+from .claims import Claim, ClaimKind, Side, inputs_of, with_assumptions
 from .gate import check_bound_ranks, check_claims
 from .intervals import rigorous_difference
-from .sources import collect
-from .verdict import NO_BOUND, Result, Verdict, format_value, headline
+from .options import CacheMode, Options
+from .sizes import NO_BOUND, Bound, effective_bound, plan
+from .targets import select
+from .verdict import Result, Verdict, format_value, headline
 
 MAX_ASSIGNMENTS = 64        # assignments searched one by one for the smallest failing sizes
 PROVE_ASSIGNMENTS = 16      # of the non-failing ones, how many are proved one by one
@@ -168,44 +166,6 @@ def _flat(values) -> str:
     arr = np.array(values, dtype=object).ravel()
     shown = " ".join(format_value(v) for v in arr[:12])
     return f"[{shown}{' ...' if arr.size > 12 else ''}]" if np.ndim(values) else format_value(values)
-
-
-# -- selecting claims -----------------------------------------------------------------------------------------
-
-def split_target(target: str) -> tuple[str, str | None]:
-    """`FILE[:RULE]` -> (file, rule or None). A rule name may itself contain ':' (e.g. `div-cancel:3`)."""
-    if Path(target).exists():
-        return target, None
-    for i, ch in enumerate(target):
-        if ch == ":" and Path(target[:i]).is_file():
-            return target[:i], target[i + 1:] or None
-    raise UsageError(f"no such file: {target.split(':')[0]}", hint="write verify explain FILE or FILE:RULE")
-
-
-def select(target: str, strict: bool = False) -> list[Claim]:
-    """The claims `FILE` or `FILE:RULE` names. A file's other bad rules do not stop a good one being named
-    (per-rule isolation); naming a bad rule, or a whole file with one, raises its error."""
-    path, rule = split_target(target)
-    claims, errors, _ = collect([path], strict)
-    if errors and rule is None:
-        raise errors[0]
-    own = [e for e in errors if rule is not None and e.cause.startswith(f"rule '{rule}'")]
-    if own:
-        raise own[0]
-    if not claims and errors:
-        raise errors[0]
-    if rule is None:
-        if not claims:
-            raise UsageError(f"{path} has no rules or chain steps to explain")
-        return claims
-    chosen = [c for c in claims if c.name == rule or (rule.isdigit() and c.line == int(rule))]
-    if not chosen:
-        chosen = [c for c in claims if c.name.lower() == rule.lower()]
-    if not chosen:
-        names = [c.name for c in claims]
-        raise UsageError(f"{path} has no rule or step named '{rule}'",
-                         hint=did_you_mean(rule, names) or f"it has: {', '.join(names) or 'none'}")
-    return chosen
 
 
 # -- modified claims ------------------------------------------------------------------------------------------
@@ -393,7 +353,7 @@ def _minimal(failing: list[dict[str, int]], ranks) -> list[dict[str, int]]:
 
 
 def explain(target: str, options: Options, budget: float = 60.0) -> list[Explanation]:
-    claims = select(target)
+    claims = select(target, options)
     check_bound_ranks(claims, options.bound)     # --bound naming a rank these claims lack is bad input
     first = dataclasses.replace(options, sympy=False, bound=Bound())   # the verdicts `verify check` gives
     results = check_claims([dataclasses.replace(c, bound=bound_spec(effective_bound(c, options.bound)))

@@ -4,8 +4,8 @@ check claims, so that every one of them gets the same run. For a run over a list
    2), not one ERROR per claim; a rank named in `--bound` that no claim has is a user error too;
 2. the vacuity guard (`vacuity.vacuity_guard`), once per process; if it fails, every verdict of the run is
    UNKNOWN (`driver.apply_guard`) and the cache is neither read nor written;
-3. each claim by what it is (`check_claim`): a chain step `by = "rules"` from the evidence of its rules
-   (`chain.rules_step_evidence`), any other claim by the driver's pipeline, on the executor asked for
+3. each claim by what it is (`check_by_kind`): a chain step `by = "rules"` from the evidence of its rules
+   (`rules_step.rules_step_evidence`), any other claim by the driver's pipeline, on the executor asked for
    (threads of killable child processes, or a dask cluster).
 """
 
@@ -17,16 +17,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import cluster, driver, ir, symbolic
-from .certificates import CacheMode
-from .chain import rules_step_evidence
-from .claims import Bound, Claim, effective_bound, equiv_claims, plan, with_assumptions_each
-from .driver import Options
+from .claims import Claim, equiv_claims, with_assumptions_each
 from .errors import BoundError, VerifyError, did_you_mean
 from .induction import lemma_obligations
+from .options import CacheMode, Options
 from .reader import read_file
-from .sources import RulesStep, collect
+from .rules_step import rules_step_evidence, rules_step_result
+from .sizes import Bound, effective_bound, plan
+from .targets import collect
 from .vacuity import vacuity_guard
-from .verdict import Result, Verdict, error_result
+from .verdict import Result, error_result, exit_status
 
 
 @dataclass
@@ -39,22 +39,20 @@ class Report:
     @property
     def exit_code(self) -> int:
         """2 if any ERROR or bad input, else 1 if anything is REFUTED or UNKNOWN, else 0."""
-        if self.errors or any(r.verdict is Verdict.ERROR for r in self.results):
-            return 2
-        return 0 if all(r.verdict is Verdict.CERTIFIED for r in self.results) else 1
+        return exit_status((r.verdict for r in self.results), len(self.errors))
 
     def error_results(self) -> list[Result]:
         """Each error as an ERROR result (for --json): a bad rule is its own entry, named and located."""
         return [error_result(e) for e in self.errors]
 
 
-def check_claim(claim: Claim, options: Options) -> Result:
+def check_by_kind(claim: Claim, options: Options) -> Result:
     """One claim, by what it is (step 3 of the module docstring); no guard. A module-level function: cluster
     workers import it by name."""
-    if isinstance(claim, RulesStep):
+    if claim.by_rules is not None:
         start = time.monotonic()
         evidence = rules_step_evidence(claim, options)
-        return driver.rules_step_result(claim, evidence, time.monotonic() - start)
+        return rules_step_result(claim, evidence, time.monotonic() - start)
     return driver.check_claim(claim, options)
 
 
@@ -96,7 +94,7 @@ class Gate:
         self.claims, self.options = claims, options
 
     def check(self, claim: Claim) -> Result:
-        return driver.apply_guard(check_claim(claim, self.options), self.guard_ok, self.guard_detail)
+        return driver.apply_guard(check_by_kind(claim, self.options), self.guard_ok, self.guard_detail)
 
     def run(self, progress=None, events=None) -> list[Result]:
         """Every claim's result, in input order. `progress(result)` and `events.finished(index, result)` are
@@ -117,10 +115,10 @@ class Gate:
         def one(i, claim):
             if events:
                 events.started(i, claim)
-            return check_claim(claim, options)
+            return check_by_kind(claim, options)
 
         if options.executor != "local" and claims:
-            for i, result in cluster.map_claims(claims, options, events, check=check_claim, lost=driver.lost_result,
+            for i, result in cluster.map_claims(claims, options, events, check=check_by_kind, lost=driver.lost_result,
                                                 encoding=driver.ENCODING_VERSION):
                 finish(i, result)
         elif options.jobs <= 1:
@@ -143,7 +141,7 @@ def check_claims(claims: list[Claim], options: Options, progress=None, events=No
 
 
 def check_paths(paths, options: Options, progress=None, events=None) -> Report:
-    claims, errors, notes = collect(paths, options.strict_shapes)
+    claims, errors, notes = collect(paths, options)
     return Report(check_claims(claims, options, progress, events), errors, notes, claims)
 
 

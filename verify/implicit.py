@@ -32,19 +32,22 @@ from dataclasses import replace
 from . import ir
 from .errors import ShapeError
 from .printer import Printer
-from .shapes import _Checker, _substitute
+from .shapes import RankChecker, substitute_inputs
 
 READING = "read with implicit tiling (m = m1*M0 + m0)"
 TILE_RE = re.compile(r"([a-z][0-9]*)([01])")
 
 
 def split_pairs(exprs) -> dict[str, tuple[str, str]]:
-    """base rank -> (outer, inner): the rule's own splits, and x -> (x1, x0) for every x1 or x0 it mentions."""
+    """base rank -> (outer, inner): the view an inserted split or unsplit takes, for every base x whose tile
+    ranks x1 or x0 the rule mentions (in an operator, a split or an unsplit).
+
+    The view is always x = x1*X0 + x0 (x1 major), whatever order the rule's own splits name the ranks in: the
+    reading is documented (and its verdict says) m = m1*M0 + m0. Taking the order from the rule's own
+    `T_unsplit_m0m1_m` would insert the inverse `T_split_m_m0m1`, so the layout bug the rule states would cancel
+    out and be certified. Ranks not named x1/x0 (`T_split_m_ab`) get no implicit view: which of a, b is major is
+    not fixed by their names, and the strict reading (which shape-checks) decides."""
     pairs: dict[str, tuple[str, str]] = {}
-    for e in exprs:
-        for node in ir.walk(e):
-            if isinstance(node, (ir.Split, ir.Unsplit)):
-                pairs.setdefault(node.rank, (node.outer, node.inner))
     for r in ir.rank_names(exprs):
         m = TILE_RE.fullmatch(r)
         if m:
@@ -56,7 +59,7 @@ class _Reading:
     def __init__(self, rule: ir.Rule, env):
         self.rule = rule
         self.pairs = split_pairs([rule.lhs, rule.rhs])
-        self.checker = _Checker(rule.file, dict(env or {}))
+        self.checker = RankChecker(rule.file, dict(env or {}))
         self.inserted = 0
 
     # -- pattern variables ------------------------------------------------------------------------------------
@@ -181,7 +184,7 @@ def implicit_rule(rule: ir.Rule, env=None) -> ir.Rule | None:
     reading.allowed(rule.rhs, universe, allowed)
     inputs = {name: ir.Input(name, tuple(r for r in order if r in ranks)) for name, ranks in allowed.items()}
     try:
-        lhs, rhs = reading.sides(_substitute(rule.lhs, inputs), _substitute(rule.rhs, inputs))
+        lhs, rhs = reading.sides(substitute_inputs(rule.lhs, inputs), substitute_inputs(rule.rhs, inputs))
         left, right = reading.ranks(lhs), reading.ranks(rhs)
     except ShapeError:
         return None

@@ -66,7 +66,7 @@ def patterns(claim, sizes) -> list[dict[str, np.ndarray]]:
     return [dict(zip(claim.masks, combo)) for combo in itertools.product(*per_mask)]
 
 
-def draw(claim, sizes, rng: np.random.Generator, count: int, real) -> dict[str, np.ndarray]:
+def draw_inputs(claim, sizes, rng: np.random.Generator, count: int, real) -> dict[str, np.ndarray]:
     """`count` trial values for every input of a claim: mask inputs get patterns of 0 and -inf (`trials`, which
     respect the assumptions), every other input `real(shape)`. Every engine that draws inputs goes through here,
     so no engine ever feeds a real number into a mask."""

@@ -28,18 +28,19 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import ir, sources
+from . import ir, targets
 from .claims import Claim, Side, check_split_tiles, equiv_claims, inputs_of, rule_claim, with_assumptions
 from .errors import Location, VerifyError
 from .gate import check_claims, preflight
 from .notation import map_name, operator_name, reduce_name, split_name, unsplit_name
+from .options import Options
 from .reader import SourceFile, expand_paths, read_file
 from .shapes import expr_ranks, program_ranks
-from .sources import assumptions_above, collect
-from .verdict import Result, Verdict
+from .targets import assumptions_above
+from .verdict import Result, Verdict, exit_status
 
 BINARY = ("add", "sub", "mul", "div", "max")
 BASE_TWIN = {"exp": "exp2", "exp2": "exp", "log": "log2", "log2": "log"}   # the base-2 / base-e confusion
@@ -67,6 +68,7 @@ class MutationReport:
     errors: list[VerifyError] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
     originals: list[Result] = field(default_factory=list)   # the unmutated rules and steps, checked as well
+    claims: list[Claim] = field(default_factory=list)       # ... and their claims, read with the mutants
 
     def by_verdict(self, verdict: Verdict) -> list[Mutant]:
         return [m for m in self.mutants if m.result is not None and m.result.verdict is verdict]
@@ -87,12 +89,10 @@ class MutationReport:
     @property
     def exit_code(self) -> int:
         """The exit-status rule: 2 for bad input or an ERROR on an unmutated rule or step; 1 if one of them is
-        REFUTED or UNKNOWN (mutating a false rule proves nothing) or a mutant was not refuted; else 0."""
-        if self.errors or any(r.verdict is Verdict.ERROR for r in self.originals):
-            return 2
-        if any(r.verdict is not Verdict.CERTIFIED for r in self.originals):
-            return 1
-        return 0 if self.score == 1.0 else 1
+        REFUTED or UNKNOWN (mutating a false rule proves nothing), a mutant was not refuted, or there was no
+        mutant at all (nothing was tested: a score of 100% over nothing is no pass); else 0."""
+        return exit_status((r.verdict for r in self.originals), len(self.errors),
+                           self.score != 1.0 or not self.mutants)
 
     def format(self, verbose: bool = False) -> str:
         refuted, certified = self.by_verdict(Verdict.REFUTED), self.by_verdict(Verdict.CERTIFIED)
@@ -103,12 +103,14 @@ class MutationReport:
                      f"(certified), {len(unknown)} unknown, {len(error)} error; {len(self.skipped)} ill-shaped "
                      f"(skipped); {self.duplicates} duplicates dropped")
         lines.append(f"  score: {len(refuted)} / {killable} non-equivalent mutants refuted = {100 * self.score:.1f}%")
+        if not self.mutants:
+            lines.append("  no mutant was made (no rule, step or program output here offers one): nothing was tested")
         failed = [r for r in self.originals if r.verdict is not Verdict.CERTIFIED]
         if self.originals:
             lines.append(f"  the unmutated rules and steps: {len(self.originals) - len(failed)} of "
                          f"{len(self.originals)} certified")
         for r in failed:
-            lines.append(f"  not certified (its mutants prove nothing): {r.file}:{r.line} {r.name}: "
+            lines.append(f"  not certified (its mutants prove nothing): {r.location} {r.name}: "
                          f"{r.verdict.value} {r.detail}".rstrip())
         if certified:
             lines.append("equivalent mutants (certified: the change keeps the meaning):")
@@ -251,8 +253,8 @@ def _splits(exprs) -> tuple:
 
 # -- mutants of rules, chain steps and programs --------------------------------------------------------------
 
-def rule_mutants(rule: ir.Rule, assumptions=(), source_path: str = "") -> list[Mutant]:
-    target = f"{rule.file}:{rule.line} {rule.name}" if rule.line else f"{rule.file} {rule.name}"
+def rule_mutants(rule: ir.Rule, assumptions=(), source_path: str = "", strict: bool = False) -> list[Mutant]:
+    target = f"{Location(rule.file, rule.line)} {rule.name}"
     ctx = _Context(tuple(ir.rank_names((rule.lhs, rule.rhs))), _splits([rule.lhs, rule.rhs]))
     out = []
     for side in ("lhs", "rhs"):
@@ -261,7 +263,7 @@ def rule_mutants(rule: ir.Rule, assumptions=(), source_path: str = "") -> list[M
             mutant = Mutant(target, f"{side}: {change}", origin=(str(Path(rule.file).resolve()), rule.line))
             mutant.key = ("rule", target, mutated.lhs, mutated.rhs)
             try:
-                claim = rule_claim(mutated)
+                claim = rule_claim(mutated, strict=strict)
                 for text, line in assumptions_above(assumptions, rule):
                     claim = with_assumptions(claim, [text], Location(source_path or rule.file, line))
                 mutant.claim = claim
@@ -307,8 +309,7 @@ def program_mutants(reference: Claim, target: str) -> list[Mutant]:
                 # enumerated: they keep the small bound their step chose.
                 # A step justified by rules is mutated as a plain equivalence: whether its rules still connect a
                 # mutant says nothing about whether the mutant is equivalent.
-                plain = Claim(**{f.name: getattr(reference, f.name) for f in fields(Claim)})
-                mutant.claim = replace(plain, name=f"{reference.name} [{mutant.change}]", rhs=rhs,
+                mutant.claim = replace(reference, by_rules=None, name=f"{reference.name} [{mutant.change}]", rhs=rhs,
                                        inputs=inputs_of([reference.lhs, rhs]), unbounded=(),
                                        bound=reference.bound if reference.masks else None)
             except VerifyError as exc:
@@ -317,7 +318,7 @@ def program_mutants(reference: Claim, target: str) -> list[Mutant]:
     return out
 
 
-def collect_mutants(paths) -> MutationReport:
+def collect_mutants(paths, options: Options) -> MutationReport:
     """Every mutant of every rule, chain step and standalone program under `paths` (parsed here, in this
     process: egglog's parser must not run for the first time in a forked child)."""
     report = MutationReport()
@@ -331,17 +332,22 @@ def collect_mutants(paths) -> MutationReport:
     for path in files:
         try:
             if path.name.endswith(".toml"):
-                for claim in sources.read_chain(path):   # one claim per step and output (outputs by position)
+                steps = targets.read_chain(path, options)
+                report.claims.extend(steps)
+                for claim in steps:   # one claim per step and output (outputs by position)
                     chained.add(Path(claim.rhs.file).resolve())
-                    target = f"{path}:{claim.line} {claim.name}" if claim.line else f"{path} {claim.name}"
+                    target = f"{Location(str(path), claim.line)} {claim.name}"
                     report.targets.append(target)
                     report.mutants.extend(program_mutants(claim, target))
                 continue
-            source = read_file(path)
+            source = read_file(path)             # read once: the mutants and the unmutated claims (as collect does)
+            report.errors.extend(source.rule_errors)
+            report.claims.extend(targets.claims_of(source, options, report.errors))
             if source.rules:
                 for rule in source.rules:
-                    report.targets.append(f"{rule.file}:{rule.line} {rule.name}")
-                    report.mutants.extend(rule_mutants(rule, getattr(source, "assumptions", ()), str(path)))
+                    report.targets.append(f"{Location(rule.file, rule.line)} {rule.name}")
+                    report.mutants.extend(rule_mutants(rule, source.assumptions, str(path),
+                                                       options.strict_shapes or source.strict_shapes))
             elif source.program.outputs:
                 programs.append((path, source))
         except VerifyError as exc:
@@ -378,18 +384,11 @@ def collect_mutants(paths) -> MutationReport:
     return report
 
 
-def run(paths, options, progress=None) -> MutationReport:
-    report = collect_mutants(paths)
-    originals, original_errors, _ = collect(paths)
+def run(paths, options: Options, progress=None) -> MutationReport:
+    report = collect_mutants(paths, options)
+    originals = report.claims
     # A rule that is itself an error (ill-ranked, unreadable) is reported as such, and its mutants say nothing.
-    known = {e.format() for e in report.errors}
-    broken = set()
-    for error in original_errors:
-        if error.format() not in known:
-            known.add(error.format())
-            report.errors.append(error)
-        if error.location is not None:
-            broken.add((str(Path(error.location.file).resolve()), error.location.line))
+    broken = {(str(Path(e.location.file).resolve()), e.location.line) for e in report.errors if e.location is not None}
     dropped = {m.target for m in report.mutants if m.origin and m.origin in broken}
     report.targets = [t for t in report.targets if t not in dropped]
     report.mutants = [m for m in report.mutants if m.target not in dropped]

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from . import ir
-from .claims import Bound, equiv_claim, plan
+from .claims import equiv_claim
 from .errors import BoundError, Location, ShapeError, UsageError
 from .evaluate import FloatAlgebra, evaluate
 from .normal_form.overflow import unbounded_exps
 from .reader import read_file
 from .shapes import program_ranks
+from .sizes import Bound, plan
 
 # -- realistic sizes -------------------------------------------------------------------------------------------
 
@@ -274,6 +275,11 @@ def compare(paths, given: dict[str, int], reference: str | None = None, seed: in
     for programs with attention's interface, numpy attention and torch's SDPA (when torch is installed)."""
     specs = [describe(p) for p in paths]
     ref_spec = describe(reference) if reference else specs[0]
+    known = {r for spec in specs + [ref_spec] for r in spec.ranks}
+    unknown = sorted(r.upper() for r in given if r not in known)
+    if unknown:      # a size the programs never use would be ignored: say so instead (as `check --bound` does)
+        raise BoundError(f"no program here has rank {', '.join(unknown)}",
+                         hint="the programs' ranks are " + ", ".join(sorted(r.upper() for r in known)))
     rows = []
     for spec in specs:
         if set(spec.out_ranks) != set(ref_spec.out_ranks) or dict(spec.inputs).keys() != dict(ref_spec.inputs).keys():

@@ -32,13 +32,12 @@ from pathlib import Path
 
 import pytest
 
-from .certificates import CacheMode
-from .claims import Bound
-from .driver import Options
 from .errors import VerifyError
 from .gate import Gate
+from .options import CacheMode, Options
 from .reader import read_file
-from .sources import collect
+from .sizes import Bound
+from .targets import claims_of, collect
 from .verdict import Verdict, format_result
 
 
@@ -114,10 +113,20 @@ class RuleRefuted(RuleFailed):
 
 class RuleFile(pytest.File):
     def collect(self):
-        claims, errors, _ = collect([self.path])
+        options = _options(self.config)
+        expect = None
+        if self.path.suffix == ".egg":          # one read: the claims and the file's `; expect:` line
+            try:
+                source = read_file(self.path)
+            except VerifyError as exc:
+                raise BadRuleFile(exc.format()) from None
+            errors = list(source.rule_errors)
+            claims = claims_of(source, options, errors)
+            expect = source.expect
+        else:
+            claims, errors, _ = collect([self.path], options)
         if errors:
             raise BadRuleFile("\n".join(e.format() for e in errors))
-        expect = read_file(self.path).expect if self.path.suffix == ".egg" else None
         for claim in claims:
             item = RuleItem.from_parent(self, name=claim.name, claim=claim)
             if expect == "refuted":

@@ -102,7 +102,7 @@ def search(claim: Claim, assignments, *, prove_difference: ProveDifference, seed
             break
         if edge is not None and time.monotonic() - edge_time > ORDINARY_SECONDS:
             break
-        inputs = masks.draw(claim, sizes, rng, TRIALS, lambda shape: masks.rows(rng, shape, TRIALS, rows))
+        inputs = masks.draw_inputs(claim, sizes, rng, TRIALS, lambda shape: masks.rows(rng, shape, TRIALS, rows))
         lv, rv = side_values(claim, sizes, FLOAT, inputs, batch=TRIALS)
         bad = mismatches(lv, rv)
         bad = np.broadcast_to(bad, (TRIALS,) + bad.shape[1:])  # a claim without inputs has no trial axis
@@ -237,7 +237,8 @@ def _short(label: str) -> str:
 def shrink(claim: Claim, cx: Counterexample, trial: dict[str, np.ndarray], *, prove_difference: ProveDifference,
            ordinary: bool = False) -> Counterexample:
     """Simplify the inputs while the replay still disagrees (at an ordinary position, with `ordinary`): round to
-    integers, then zero single values."""
+    integers, then zero single values. Mask inputs are kept as they are: zeroing a -inf element would change the
+    pattern to one the claim's assumptions may exclude."""
     sizes = cx.sizes
     best = {k: np.array(v, dtype=float) for k, v in trial.items()}
     current = cx
@@ -253,7 +254,7 @@ def shrink(claim: Claim, cx: Counterexample, trial: dict[str, np.ndarray], *, pr
     rounded = {k: np.round(v) for k, v in best.items()}
     if any(not np.array_equal(rounded[k], best[k]) for k in best):
         attempt(rounded)
-    for name in list(best):
+    for name in [n for n in best if n not in claim.masks]:
         for idx in np.ndindex(*best[name].shape):
             if best[name][idx] == 0:
                 continue

@@ -23,13 +23,13 @@ from pathlib import Path
 from . import draw, ir
 from . import verdict as V
 from .claims import ClaimKind
-from .driver import Options
-from .errors import VerifyError
+from .errors import Location, VerifyError
 from .gate import check_claims
+from .options import Options
 from .reader import expand_paths, read_file
 from .shapes import program_ranks
-from .sources import collect
-from .verdict import Result, Verdict
+from .targets import collect
+from .verdict import Result, Verdict, exit_status
 
 
 @dataclass
@@ -67,14 +67,12 @@ class ReportData:
 
     @property
     def exit_code(self) -> int:
-        if self.errors or any(r.verdict is Verdict.ERROR for r in self.results):
-            return 2        # the exit-status rule (README): ERROR or bad input, then REFUTED/UNKNOWN, then 0
-        return 0 if all(r.verdict is Verdict.CERTIFIED for r in self.results) else 1
+        return exit_status((r.verdict for r in self.results), len(self.errors))
 
 
 def build(paths, options: Options, progress=None) -> ReportData:
     start = time.monotonic()
-    claims, errors, notes = collect(paths)
+    claims, errors, notes = collect(paths, options)
     results = check_claims(claims, options, progress)
     programs: list[ProgramInfo] = []
     try:
@@ -167,7 +165,7 @@ def write(data: ReportData, directory: str | Path, fmt: str = "html") -> Path:
 
 
 def _where(r: Result) -> str:
-    return f"{r.file}:{r.line}" if r.line else r.file
+    return str(r.location)
 
 
 def markdown(data: ReportData) -> str:
@@ -187,8 +185,8 @@ def markdown(data: ReportData) -> str:
     if data.rules:
         lines += ["", "## Rules", ""]
         for rule in data.rules:
-            lines += [f"### {rule.name} ({rule.file}:{rule.line}): **{rule.verdict}**", "", "```", rule.text, "```",
-                      ""]
+            where = Location(rule.file, rule.line)
+            lines += [f"### {rule.name} ({where}): **{rule.verdict}**", "", "```", rule.text, "```", ""]
             if rule.picture:
                 lines += [f"![{rule.name}]({rule.picture})", ""]
     if data.programs:

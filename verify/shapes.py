@@ -22,7 +22,7 @@ def _fmt(ranks) -> str:
     return "{" + ", ".join(ranks) + "}"
 
 
-class _Checker:
+class RankChecker:
     def __init__(self, file: str, env: dict[str, Ranks]):
         self.file = file
         self.env = env
@@ -134,7 +134,7 @@ class _Checker:
 def program_ranks(program: ir.Program) -> dict[str, Ranks]:
     """Ranks of every binding, in order; raises ShapeError at the first ill-shaped one."""
     env: dict[str, Ranks] = {}
-    checker = _Checker(program.file, env)
+    checker = RankChecker(program.file, env)
     for name, binding in program.bindings.items():
         try:
             env[name] = checker.ranks(binding.expr)
@@ -144,34 +144,34 @@ def program_ranks(program: ir.Program) -> dict[str, Ranks]:
 
 
 def expr_ranks(expr: ir.Expr, file: str = "<expr>", env: dict[str, Ranks] | None = None) -> Ranks:
-    return _Checker(file, env or {}).ranks(expr)
+    return RankChecker(file, env or {}).ranks(expr)
 
 
 # -- pattern variables ---------------------------------------------------------------------------------------
 
-def _allowed(expr: ir.Expr, allowed: frozenset, out: dict[str, frozenset]) -> None:
+def allowed_ranks(expr: ir.Expr, allowed: frozenset, out: dict[str, frozenset]) -> None:
     """Top-down: the ranks each pattern variable may have, intersected over its occurrences."""
     match expr:
         case ir.Var(name=name):
             out[name] = out.get(name, allowed) & allowed
         case ir.Map(space=space, args=args):
             for arg in args:
-                _allowed(arg, frozenset(space), out)
+                allowed_ranks(arg, frozenset(space), out)
         case ir.Reduce(rank=r, arg=arg) | ir.Last(rank=r, arg=arg):
-            _allowed(arg, allowed | {r}, out)
+            allowed_ranks(arg, allowed | {r}, out)
         case ir.Split(rank=r, outer=o, inner=i, arg=arg):
-            _allowed(arg, (allowed - {o, i}) | {r}, out)
+            allowed_ranks(arg, (allowed - {o, i}) | {r}, out)
         case ir.Unsplit(rank=r, outer=o, inner=i, arg=arg):
-            _allowed(arg, (allowed - {r}) | {o, i}, out)
+            allowed_ranks(arg, (allowed - {r}) | {o, i}, out)
         case ir.Scan(rank=r, init=init, body=body):
-            _allowed(body, allowed, out)
-            _allowed(init, allowed - {r}, out)
+            allowed_ranks(body, allowed, out)
+            allowed_ranks(init, allowed - {r}, out)
         case ir.Shift(rank=r, arg=arg, init=init):
-            _allowed(arg, allowed, out)
-            _allowed(init, allowed - {r}, out)
+            allowed_ranks(arg, allowed, out)
+            allowed_ranks(init, allowed - {r}, out)
 
 
-def _substitute(expr: ir.Expr, inputs: dict[str, ir.Input]) -> ir.Expr:
+def substitute_inputs(expr: ir.Expr, inputs: dict[str, ir.Input]) -> ir.Expr:
     """`expr` with every pattern variable replaced by its input (at the variable's line)."""
     return ir.map_post(lambda e: replace(inputs[e.name], line=e.line) if isinstance(e, ir.Var) else e, expr)
 
@@ -182,13 +182,13 @@ def infer_rule(rule: ir.Rule, env: dict[str, Ranks] | None = None) -> ir.Rule:
     order = ir.rank_names((rule.lhs, rule.rhs))
     universe = frozenset(order)
     allowed: dict[str, frozenset] = {}
-    _allowed(rule.lhs, universe, allowed)
-    _allowed(rule.rhs, universe, allowed)
+    allowed_ranks(rule.lhs, universe, allowed)
+    allowed_ranks(rule.rhs, universe, allowed)
     inputs = {
         name: ir.Input(name, tuple(r for r in order if r in ranks)) for name, ranks in allowed.items()
     }
-    lhs, rhs = _substitute(rule.lhs, inputs), _substitute(rule.rhs, inputs)
-    checker = _Checker(rule.file, env or {})
+    lhs, rhs = substitute_inputs(rule.lhs, inputs), substitute_inputs(rule.rhs, inputs)
+    checker = RankChecker(rule.file, env or {})
     try:
         left, right = checker.ranks(lhs), checker.ranks(rhs)
     except ShapeError as exc:
@@ -196,7 +196,7 @@ def infer_rule(rule: ir.Rule, env: dict[str, Ranks] | None = None) -> ir.Rule:
     if set(left) != set(right):
         raise ShapeError(
             f"rule '{rule.name}': the left side has ranks {_fmt(left)} but the right side has {_fmt(right)}",
-            location,
+            location, rule=rule.name,
         )
     var_ranks = tuple((name, inputs[name].ranks) for name in sorted(inputs))
     return replace(rule, lhs=lhs, rhs=rhs, var_ranks=var_ranks)

@@ -31,9 +31,10 @@ Encoding, per size assignment, of every output element of both sides:
 
 from __future__ import annotations
 
+import enum
 import math
+from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Literal
 
 import numpy as np
 import z3
@@ -41,8 +42,25 @@ import z3
 from .claims import Claim, side_values, symbolic_inputs
 from .evaluate import ObjectAlgebra
 
-# What `decide` found: a proof, a model (a candidate counterexample, to be replayed), or neither
-Outcome = Literal["proved", "model", "unknown"]
+
+class Outcome(enum.Enum):
+    """What `decide` found: a proof, a model (a candidate counterexample, to be replayed), or neither."""
+    PROVED = "proved"
+    MODEL = "model"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Z3's answer at one size assignment (and mask pattern): `model` (inputs as float arrays) with MODEL,
+    `reason` with UNKNOWN."""
+    outcome: Outcome
+    model: dict[str, np.ndarray] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def proved(self) -> bool:
+        return self.outcome is Outcome.PROVED
 
 
 class NotEncodable(Exception):
@@ -241,17 +259,17 @@ def _differ(a, b):
     return z3.Or(da != db, z3.And(da, db, a[0] != b[0]))
 
 
-def decide(claim: Claim, sizes: dict[str, int], timeout_ms: int = 5000, fixed=None) -> tuple[Outcome, Any]:
-    """('proved', None) | ('model', inputs as float arrays) | ('unknown', reason). `fixed`: one pattern (0 or
-    -inf per element) for every mask input; masks are never unknown reals."""
+def decide(claim: Claim, sizes: dict[str, int], timeout_ms: int = 5000, fixed=None) -> Answer:
+    """A proof, a model or neither at `sizes`. `fixed`: one pattern (0 or -inf per element) for every mask
+    input; masks are never unknown reals."""
     if claim.masks and not fixed:
-        return "unknown", "z3 encoding: a mask needs a fixed pattern"
+        return Answer(Outcome.UNKNOWN, reason="z3 encoding: a mask needs a fixed pattern")
     alg = Z3Algebra()
     inputs = symbolic_inputs(claim, sizes, alg, fixed)
     try:
         lv, rv = side_values(claim, sizes, alg, inputs)
     except NotEncodable as exc:
-        return "unknown", f"z3 encoding: {exc}"
+        return Answer(Outcome.UNKNOWN, reason=f"z3 encoding: {exc}")
     differences = [_differ(a, b) for a, b in zip(lv.ravel(), rv.ravel())]
     solver = z3.Solver()
     solver.set("timeout", timeout_ms)
@@ -259,9 +277,9 @@ def decide(claim: Claim, sizes: dict[str, int], timeout_ms: int = 5000, fixed=No
     solver.add(z3.Or(*differences))
     answer = solver.check()
     if answer == z3.unsat:
-        return "proved", None
+        return Answer(Outcome.PROVED)
     if answer == z3.unknown:
-        return "unknown", f"z3: {solver.reason_unknown()}"
+        return Answer(Outcome.UNKNOWN, reason=f"z3: {solver.reason_unknown()}")
     model = solver.model()
     values = {}
     for name, ranks in claim.inputs:
@@ -273,7 +291,7 @@ def decide(claim: Claim, sizes: dict[str, int], timeout_ms: int = 5000, fixed=No
             v = model.eval(inputs[name][idx][0], model_completion=True)
             arr[idx] = _to_float(v)
         values[name] = arr
-    return "model", values
+    return Answer(Outcome.MODEL, model=values)
 
 
 def _to_float(v) -> float:

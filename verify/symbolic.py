@@ -3,17 +3,19 @@
 For a claim the normal form certified, both sides are rebuilt as SymPy expressions (inputs are real symbols,
 `exp` is sympy.exp, `max` is sympy.Max, -inf is -oo) at the smallest size assignments, and the difference is
 simplified. It shares no code with the normal form beyond the evaluator's tensor plumbing, so agreement is
-real corroboration. Outcomes: "agrees" (difference simplified to 0), "disagrees" (the difference is
-numerically nonzero at a point: an internal error of the checker), "inconclusive" (SymPy could not simplify
+real corroboration. Outcomes (`Agreement`): AGREES (difference simplified to 0), DISAGREES (the difference is
+numerically nonzero at a point: an internal error of the checker), INCONCLUSIVE (SymPy could not simplify
 it, but it vanished at every numeric probe). Callers run it in a child process with a timeout, because SymPy
 can run for minutes on a hard difference.
 """
 
 from __future__ import annotations
 
+import enum
 import importlib
 import random
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -137,11 +139,24 @@ def _numerically_zero(diff, symbols, probes: int = 5) -> bool:
     return True
 
 
-Opinion = Literal["agrees", "disagrees", "inconclusive"]
+class Agreement(enum.Enum):
+    AGREES = "agrees"
+    DISAGREES = "disagrees"
+    INCONCLUSIVE = "inconclusive"
 
 
-def second_opinion(claim: Claim, assignments) -> tuple[Opinion, str]:
-    """('agrees' | 'disagrees' | 'inconclusive', detail) over the given size assignments."""
+@dataclass(frozen=True)
+class Opinion:
+    """SymPy's opinion of a claim over some size assignments; `detail` says where, or what was checked."""
+    agreement: Agreement
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.agreement.value}: {self.detail}"
+
+
+def second_opinion(claim: Claim, assignments) -> Opinion:
+    """SymPy's opinion over the given size assignments (the module docstring)."""
     checked = []
     for sizes in assignments:
         for fixed in patterns(claim, sizes):        # every mask pattern the assumptions allow; [{}] without masks
@@ -157,11 +172,12 @@ def second_opinion(claim: Claim, assignments) -> tuple[Opinion, str]:
                 if not _vanishes(diff):
                     where = f"sizes {sizes}" + (f", mask pattern {_pattern(fixed)}" if fixed else "")
                     if not _numerically_zero(diff, alg.symbols):
-                        return "disagrees", f"{where}: lhs - rhs = {diff}"
-                    return "inconclusive", f"{where}: could not simplify lhs - rhs to 0"
+                        return Opinion(Agreement.DISAGREES, f"{where}: lhs - rhs = {diff}")
+                    return Opinion(Agreement.INCONCLUSIVE, f"{where}: could not simplify lhs - rhs to 0")
         checked.append(sizes)
     desc = "; ".join(",".join(f"{k.upper()}={v}" for k, v in s.items()) for s in checked)
-    return "agrees", f"difference simplifies to 0 at {desc}" + (" for every mask pattern" if claim.masks else "")
+    return Opinion(Agreement.AGREES, f"difference simplifies to 0 at {desc}"
+                   + (" for every mask pattern" if claim.masks else ""))
 
 
 def _pattern(fixed) -> str:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import driver, smt
-from .claims import Bound, Claim, rule_claim
+from .claims import Claim, rule_claim
 from .intervals import rigorous_difference
 from .isolation import Failure, run_isolated
+from .options import Options
 from .reader import read_text
+from .sizes import Bound
 from .verdict import Verdict
 
 # Canary false identities: the pipeline must refute each, and neither the normal form nor Z3 may prove them.
@@ -45,7 +47,7 @@ def canary_claims() -> list[tuple[str, Claim]]:
 
 
 def _check_canary(label: str, claim: Claim) -> str | None:
-    options = driver.Options(bound=Bound(), sympy=False, isolate=False, seed=0)
+    options = Options(bound=Bound(), sympy=False, isolate=False, seed=0)
     result = driver.prove_bounded(claim, options)
     if result.verdict is not Verdict.REFUTED or result.counterexample is None:
         return f"{label}: the pipeline says {result.verdict.value}, not REFUTED"
@@ -56,8 +58,7 @@ def _check_canary(label: str, claim: Claim) -> str | None:
     pattern = {m: inputs[m] for m in claim.masks} or None     # masks: the counterexample's own pattern
     if driver.normal_form_equal(claim, cx.sizes, pattern):
         return f"{label}: the normal form proves it at {cx.sizes}"
-    status, _ = smt.decide(claim, cx.sizes, 10_000, fixed=pattern)
-    if status == "proved":
+    if smt.decide(claim, cx.sizes, 10_000, fixed=pattern).proved:
         return f"{label}: z3 proves it at {cx.sizes}"
     return None
 

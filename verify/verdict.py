@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import enum
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
 
 from .claims import ClaimKind
+from .errors import Location
+from .sizes import NO_BOUND, SizeBound
 
 
 class Verdict(enum.StrEnum):
@@ -67,54 +68,21 @@ class Counterexample:
 
 ResultKind = ClaimKind | Literal["input"]
 
-BY_INDUCTION = "by induction"
-_RANGE = re.compile(r"([A-Z][A-Z0-9]*)\s*(?:<=\s*(\d+)|=\s*(\d+)\s*\.\.\s*(\d+))")
 
 
-@dataclass(frozen=True)
-class SizeBound:
-    """The sizes a verdict covers (`Result.bound`): an inclusive range per rank (bounded), every size (`all_sizes`
-    says why: "by induction", "M1, M0 symbolic", ...), or no sizes at all ("-": no proof ran). `str()` is its one
-    text form (the headline, JSON, certificates); `parse` reads that form back, for JSON and the cache only."""
-
-    ranges: tuple[tuple[str, int, int], ...] = ()     # (RANK, lo, hi)
-    all_sizes: str | None = None
-
-    @staticmethod
-    def every(why: str) -> SizeBound:
-        return SizeBound(all_sizes=why)
-
-    @property
-    def is_all_sizes(self) -> bool:
-        return self.all_sizes is not None
-
-    def __str__(self) -> str:
-        if self.all_sizes is not None:
-            return "all sizes, by induction" if self.all_sizes == BY_INDUCTION else f"all sizes ({self.all_sizes})"
-        if not self.ranges:
-            return "-"
-        return ", ".join(f"{r}<={hi}" if lo == 1 else f"{r}={lo}..{hi}" for r, lo, hi in self.ranges)
-
-    @staticmethod
-    def parse(text: str) -> SizeBound | None:
-        """The inverse of `str()`; None for text that is not a bound."""
-        if text == "-":
-            return SizeBound()
-        if text == "all sizes, by induction":
-            return SizeBound.every(BY_INDUCTION)
-        if text.startswith("all sizes (") and text.endswith(")"):
-            return SizeBound.every(text[len("all sizes ("):-1])
-        ranges = []
-        for part in text.split(","):
-            m = _RANGE.fullmatch(part.strip())
-            if not m:
-                return None
-            lo, hi = (1, int(m.group(2))) if m.group(2) else (int(m.group(3)), int(m.group(4)))
-            ranges.append((m.group(1), lo, hi))
-        return SizeBound(tuple(ranges))
+def exit_status(verdicts, errors: int = 0, failed: bool = False) -> int:
+    """The exit-status rule of every command (README): 2 if there was bad input (`errors`) or any ERROR, else 1
+    if anything is REFUTED or UNKNOWN or something else `failed` (a requested output not written, a mutant not
+    refuted), else 0."""
+    verdicts = list(verdicts)
+    if errors or Verdict.ERROR in verdicts:
+        return 2
+    return 1 if failed or any(v is not Verdict.CERTIFIED for v in verdicts) else 0
 
 
-NO_BOUND = SizeBound()
+def assumption_texts(claim) -> list[str]:
+    """The preconditions a verdict on `claim` holds under, as the verdict states them."""
+    return [f"{mask} unmasked along {rank}" for mask, rank in claim.assumptions]
 
 
 @dataclass
@@ -133,6 +101,21 @@ class Result:
     warnings: list[str] = field(default_factory=list)
     description: str = ""
     assumptions: list[str] = field(default_factory=list)    # preconditions the verdict holds under (`; assume:`)
+    # when a lift widened a bounded verdict to all sizes: method = "{lifted_by}; {bounded_method} at {bound}"
+    bounded_method: str = ""            # the bounded proof's method
+    lifted_by: str = ""                 # the lift's method ("induction: ...", "unbounded: SHAPE ...")
+    shape: str = ""                     # the shape the rule-level lift proved the claim for, with its lemmas
+
+    @property
+    def location(self) -> Location:
+        return Location(self.file, self.line)
+
+    @staticmethod
+    def for_claim(claim, verdict: Verdict, bound: SizeBound, method: str, seconds: float, **fields) -> Result:
+        """A result about `claim`: its name, place, kind, description and assumptions, and the verdict given."""
+        fields.setdefault("assumptions", assumption_texts(claim))
+        return Result(claim.name, claim.file, claim.line, claim.kind, verdict, bound, method, seconds,
+                      description=claim.description, **fields)
 
     @staticmethod
     def from_json(data: dict) -> Result:
@@ -151,8 +134,8 @@ def error_result(error) -> Result:
     so that `--json` lists it with the rest (schemas/check.schema.json)."""
     where = getattr(error, "location", None)
     file = where.file if where is not None else ""
-    rule = re.match(r"rule '([^']*)': ", getattr(error, "cause", ""))   # one bad rule of a file (per-rule isolation)
-    return Result(name=rule.group(1) if rule else (file or "<input>"), file=file,
+    rule = getattr(error, "rule", None)      # one bad rule of a file (per-rule isolation)
+    return Result(name=rule or file or "<input>", file=file,
                   line=where.line if where is not None else None, kind=ClaimKind.RULE if rule else "input",
                   verdict=Verdict.ERROR, bound=NO_BOUND, method="-", seconds=0.0, detail=error.format())
 
@@ -164,7 +147,7 @@ def dumps(results: list[Result]) -> str:
 # -- text -----------------------------------------------------------------------------------------------------
 
 def headline(result: Result) -> str:
-    where = f"{result.file}:{result.line}" if result.line else result.file
+    where = result.location
     match result.verdict:
         case Verdict.CERTIFIED:
             under = f"; assuming {', '.join(result.assumptions)}" if result.assumptions else ""
@@ -344,5 +327,7 @@ def result_from_json(data: dict) -> Result:
         counterexample=counterexample,
         detail=data.get("detail", ""), engines=dict(data.get("engines", {})), warnings=list(data.get("warnings", [])),
         description=data.get("description", ""), assumptions=list(data.get("assumptions", [])),
+        bounded_method=data.get("bounded_method", ""), lifted_by=data.get("lifted_by", ""),
+        shape=data.get("shape", ""),
     )
 

@@ -1,5 +1,10 @@
 """The command line, the only package that writes to the terminal: the parser and `run` here; the commands in
-check.py and egglog_commands.py, what they share in arguments.py, how results are shown in output.py.
+commands.py (the gate), reporting.py (explain, report, mutate, numeric) and egglog_commands.py (which also
+defines their parsers), what they share in arguments.py, how results are shown in output.py.
+
+A command's module is imported when that command runs (`COMMANDS`, `command_module`): `verify check` on one rule
+does not import codegen, mutate or the report writer. This is the package's one deferred import of its own
+modules; tests/test_architecture.py reads `COMMANDS` as import edges, so the layers still hold for it.
 
 Every command is a plain function `(args, out, err) -> exit status`, so tests drive it with StringIO.
 Exit status, the same for every command: 2 if there was any ERROR or bad input (file, line and cause on
@@ -10,22 +15,31 @@ else 0.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
 from .. import verdict as V
 from ..errors import UsageError, VerifyError, debugging, internal_message
-from ..explain import Explanation, dumps
-from .check import (
-    cmd_check,
-    cmd_deps,
-    cmd_equiv,
-    cmd_explain,
-    cmd_mutate,
-    cmd_numeric,
-    cmd_report,
-)
-from .egglog_commands import _egglog_commands
+
+# command -> the module of verify/cli/ that holds `cmd_<command>` (egglog_commands also holds its parsers)
+COMMANDS = {
+    "check": "commands", "equiv": "commands", "deps": "commands",
+    "numeric": "reporting", "explain": "reporting", "report": "reporting", "mutate": "reporting",
+    "codegen": "egglog_commands", "export": "egglog_commands", "optimize": "egglog_commands",
+    "run": "egglog_commands", "draw": "egglog_commands",
+}
+
+
+def command_module(name: str):
+    """The module of verify/cli/ named `name` (a value of `COMMANDS`), imported now."""
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def handler(command: str):
+    """The function that runs `command`: `cmd_<command>` of its module (a parser may also name one with
+    `set_defaults(func=...)`, as egglog_commands.py does)."""
+    return getattr(command_module(COMMANDS[command]), f"cmd_{command}")
 
 EXIT_HELP = """\
 exit status (every command):
@@ -55,32 +69,54 @@ def _version() -> str:
         return "unknown"
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def nonnegative(text: str) -> float:
+    """A finite number >= 0 (argparse's type: nan, inf or a negative value is a usage error, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (0 <= value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _common(p: argparse.ArgumentParser, rules: bool = True, streams: bool = False,
+            certificates: bool = False, verdicts: bool = True) -> None:
+    """The options of the commands that check claims. Each command is given only the flags it honours (a flag it
+    accepted and ignored would be a silent lie): `rules` (it reads rule files: `--strict-shapes`), `streams`
+    (results stream as they complete: `--heartbeat`), `certificates` (`--certificates DIR`), `verdicts` (its
+    verdicts may come from the cache and get SymPy's opinion: `--cache`, `--cache-dir`, `--no-sympy`)."""
     p.add_argument("--bound", help="sizes to check, e.g. M1=8,M0=4,F=2 (default M1,M0<=4; other ranks <=2)")
     p.add_argument("--timeout", type=float, help="seconds per rule or step (default 60)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="check independent rules in parallel")
     p.add_argument("--json", action="store_true", help="print results as JSON (see README, 'JSON output')")
     p.add_argument("--plain", action="store_true", help="plain text even on a terminal")
-    p.add_argument("--no-sympy", action="store_true", help="skip SymPy's second opinion on certified claims")
-    p.add_argument("--cache", choices=("rw", "ro", "off"), default=os.environ.get("VERIFY_CACHE", "rw"),
-                   help="result cache: rw (default), ro (read only, e.g. CI), off; env VERIFY_CACHE")
-    p.add_argument("--cache-dir", default=os.environ.get("VERIFY_CACHE_DIR", ".verify-cache"),
-                   help="where cached results live (default .verify-cache)")
-    p.add_argument("--certificates", metavar="DIR",
-                   help="write one JSON certificate per rule and chain step into DIR")
-    p.add_argument("--strict-shapes", action="store_true",
-                   help="no implicit tiling: a rank-m tensor under an m1/m0 operator is a shape error "
-                        "(per file: '; shapes: strict')")
+    if verdicts:
+        p.add_argument("--no-sympy", action="store_true", help="skip SymPy's second opinion on certified claims")
+        p.add_argument("--cache", choices=("rw", "ro", "off"), default=os.environ.get("VERIFY_CACHE", "rw"),
+                       help="result cache: rw (default), ro (read only, e.g. CI), off; env VERIFY_CACHE")
+        p.add_argument("--cache-dir", default=os.environ.get("VERIFY_CACHE_DIR", ".verify-cache"),
+                       help="where cached results live (default .verify-cache)")
+    if certificates:
+        p.add_argument("--certificates", metavar="DIR",
+                       help="write one JSON certificate per rule and chain step into DIR")
+    if rules:
+        p.add_argument("--strict-shapes", action="store_true",
+                       help="no implicit tiling: a rank-m tensor under an m1/m0 operator is a shape error "
+                            "(per file: '; shapes: strict')")
     p.add_argument("--executor", default=os.environ.get("VERIFY_EXECUTOR", "local"),
                    metavar="local|dask[=ADDRESS]",
                    help="where claims run: local (default), dask (a local dask cluster) or dask=HOST:PORT "
                         "(needs pip install 'verify[cluster]'); env VERIFY_EXECUTOR")
-    p.add_argument("--heartbeat", type=float, default=float(os.environ.get("VERIFY_HEARTBEAT", 30)),
+    if not streams:
+        return
+    p.add_argument("--heartbeat", type=nonnegative, default=float(os.environ.get("VERIFY_HEARTBEAT", 30)),
                    metavar="SECONDS", help="in plain output, say which claim is still running every SECONDS "
                                            "(default 30; 0: never); env VERIFY_HEARTBEAT")
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(egglog: bool = True) -> argparse.ArgumentParser:
+    """Every command's parser; without `egglog`, not those egglog_commands.py defines (nor its imports)."""
     p = argparse.ArgumentParser(prog="verify", description="Certify or refute tensor rewrite rules and cascades.",
                                 epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"verify {_version()}")
@@ -94,13 +130,11 @@ def parser() -> argparse.ArgumentParser:
                         "default rules and proofs where they exist, else everything)")
     c.add_argument("--staged", action="store_true",
                    help="with --changed-since (default HEAD): the staged changes only (the pre-commit hook)")
-    _common(c)
-    c.set_defaults(func=cmd_check)
+    _common(c, streams=True, certificates=True)
     e = sub.add_parser("equiv", help="are the extracted outputs of two programs equal?")
     e.add_argument("a")
     e.add_argument("b")
-    _common(e)
-    e.set_defaults(func=cmd_equiv)
+    _common(e, rules=False, streams=True)     # programs are always read with strict shapes
     n = sub.add_parser("numeric", help="evaluate any program at realistic sizes against the reference evaluator "
                                        "(and attention against numpy and torch SDPA)")
     n.add_argument("programs", nargs="*", metavar="PROGRAM",
@@ -112,27 +146,24 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("--bound", help="sizes as a bound: each rank at its upper end (M1=8,M0=4 -> M1=8, M0=4)")
     n.add_argument("--reference", metavar="PROGRAM",
                    help="the program every other one is compared with (default: the first)")
-    n.add_argument("--tolerance", type=float, default=1e-9, help="largest float64 error that passes (default 1e-9)")
+    n.add_argument("--tolerance", type=nonnegative, default=1e-9,
+                   help="largest float64 error that passes (default 1e-9)")
     n.add_argument("--json", action="store_true", help="print a JSON object (schemas/numeric.schema.json)")
-    n.set_defaults(func=cmd_numeric)
     x = sub.add_parser("explain", help="why a rule is refuted: smallest failing sizes, preconditions that fix it")
     x.add_argument("targets", nargs="+", metavar="FILE[:RULE]",
                    help="a rule file (every rule), FILE:NAME or FILE:LINE; chain files name steps")
     x.add_argument("--budget", type=float, default=60.0, help="seconds for trying preconditions (default 60)")
     _common(x)
-    x.set_defaults(func=cmd_explain)
     rp = sub.add_parser("report", help="write DIR/index.html with every rule, chain step and program")
     rp.add_argument("paths", nargs="*", default=["rules", "proofs"], help="what to check (default: rules proofs)")
     rp.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write the report into")
     rp.add_argument("--format", choices=("html", "md"), default="html", help="index.html (default) or index.md")
     _common(rp)
-    rp.set_defaults(func=cmd_report)
     mu = sub.add_parser("mutate",
                         help="mutation testing: every non-equivalent mutant of a rule or step must be refuted")
     mu.add_argument("paths", nargs="+", help=".egg rule files, .chain.toml chains, programs, or directories")
     mu.add_argument("--verbose", "-v", action="store_true", help="also list refuted and ill-shaped mutants")
-    _common(mu)
-    mu.set_defaults(func=cmd_mutate)
+    _common(mu, verdicts=False)    # mutants are checked afresh, without SymPy (see cmd_mutate)
     dp = sub.add_parser("deps", help="what a change makes the gate re-check (the dependency graph, verify/deps.py)")
     dp.add_argument("paths", nargs="*", help="where to look (default rules and proofs where they exist)")
     dp.add_argument("--changed-since", metavar="REF", default="HEAD", help="git revision to compare with "
@@ -140,16 +171,17 @@ def parser() -> argparse.ArgumentParser:
     dp.add_argument("--staged", action="store_true", help="the staged changes only")
     dp.add_argument("--files", action="store_true", help="print the files of the targets (for tools taking files)")
     dp.add_argument("--json", action="store_true", help="print a JSON object (schemas/deps.schema.json)")
-    dp.set_defaults(func=cmd_deps)
-    _egglog_commands(sub)
+    if egglog:
+        command_module("egglog_commands").add_egglog_commands(sub)
     return p
 
 
 def run(argv, out=None, err=None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
+    first = next((str(a) for a in argv if not str(a).startswith("-")), "")
     try:
-        args = parser().parse_args(argv)
+        args = parser(egglog=COMMANDS.get(first) == "egglog_commands" or first not in COMMANDS).parse_args(argv)
     except SystemExit as exc:
         if exc.code in (0, None):
             return 0
@@ -160,7 +192,7 @@ def run(argv, out=None, err=None) -> int:
                 "invalid arguments (see the usage message on stderr)"), out)
         return 2
     try:
-        return args.func(args, out, err)
+        return (getattr(args, "func", None) or handler(args.command))(args, out, err)
     except VerifyError as exc:
         print(exc.format(), file=err)
         if getattr(args, "json", False):
@@ -190,7 +222,8 @@ def _json_error(args, exc: VerifyError, out) -> None:
     if args.command in ("check", "equiv", "report"):
         out.write(V.dumps([V.error_result(exc)]) + "\n")
     elif args.command == "explain":
-        out.write(dumps([Explanation(V.error_result(exc))]) + "\n")
+        explain = command_module("reporting").explain
+        out.write(explain.dumps([explain.Explanation(V.error_result(exc))]) + "\n")
     else:
         out.write(json.dumps({"errors": [exc.format()]}, indent=2) + "\n")
 

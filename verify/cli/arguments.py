@@ -1,65 +1,41 @@
-"""What the commands share: their options, their targets (FILE, DIR, FILE:RULE) and `--sizes`."""
+"""What the commands share: their `Options` and `--sizes`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..certificates import CacheMode
-from ..claims import Bound
 from ..cluster import parse as parse_executor
-from ..driver import Options
-from ..errors import BoundError
-from ..explain import select
-from ..sources import collect
+from ..errors import BoundError, UsageError
+from ..options import CacheMode, Options
+from ..sizes import Bound
 
 
-def _options(args) -> Options:
+def options_of(args) -> Options:
+    """The run's configuration from a command's arguments: every flag the command accepts, and its name."""
     if args.timeout is not None and not (0 < args.timeout <= 86400):
-        raise BoundError(f"--timeout must be between 0 and 86400 seconds, got {args.timeout:g}")
+        raise UsageError(f"--timeout must be more than 0 and at most 86400 seconds, got {args.timeout:g}")
     if args.jobs < 1 or args.jobs > 64:
-        raise BoundError(f"--jobs must be between 1 and 64, got {args.jobs}")
+        raise UsageError(f"--jobs must be between 1 and 64, got {args.jobs}")
 
     parse_executor(args.executor)
     return Options(
         bound=Bound.parse(args.bound),
         timeout=args.timeout or 60.0,
-        sympy=not args.no_sympy,
+        sympy=not getattr(args, "no_sympy", False),
         jobs=args.jobs,
-        cache_dir=args.cache_dir,
-        cache_mode=CacheMode(args.cache),
+        cache_dir=getattr(args, "cache_dir", ".verify-cache"),
+        cache_mode=CacheMode(getattr(args, "cache", "off")),
         strict_shapes=getattr(args, "strict_shapes", False),
         executor=args.executor,
+        command=args.command,
     )
 
 
-def _targets(paths, strict: bool = False) -> tuple[list, list, list[str]]:
-    """`FILE`, `DIR` and `FILE:RULE` targets -> (claims, errors, notes); a FILE:RULE naming nothing raises."""
-    claims, errors, notes = [], [], []
-    plain: list[str] = []
-
-    def flush():
-        for path in plain:        # one by one: a missing path is one error, not the end of the run
-            c, e, n = collect([path], strict)
-            claims.extend(c), errors.extend(e), notes.extend(n)
-        plain.clear()
-
-    for target in paths:
-        if Path(target).exists() or ":" not in target:
-            plain.append(target)
-            continue
-        flush()
-        claims.extend(select(target, strict))
-    flush()
-    return claims, errors, notes
-
-
-def _sizes(spec: str | None) -> dict:
+def parse_sizes(spec: str | None) -> dict:
     sizes = {}
     for part in (spec or "").split(","):
         if not part.strip():
             continue
         name, _, value = part.partition("=")
-        if not value.strip().isdigit() or not name.strip():
+        if not (value.strip().isascii() and value.strip().isdigit()) or not name.strip():
             raise BoundError(f"cannot read size '{part.strip()}'", hint="write e.g. --sizes M=4096,M0=64,P=512")
         sizes[name.strip().upper()] = int(value)
     return sizes

@@ -9,15 +9,15 @@ from .. import draw
 from .. import verdict as V
 from ..codegen import generate
 from ..cost import REFERENCE_SIZES
-from ..driver import Options
 from ..egglog import Schedule, run_program, term_program
 from ..errors import InternalError, UsageError, VerifyError
 from ..gate import declared_sizes_outside
 from ..optimize import certify_rules, check_run, export_text, optimize
+from ..options import Options
 from ..printer import program_text
 from ..reader import read_file, source_text
 from ..shapes import program_ranks
-from .arguments import _sizes
+from .arguments import parse_sizes
 
 
 def _certified_rules(args, err):
@@ -54,8 +54,7 @@ def cmd_export(args, out, err) -> int:
     for s in shown:
         if not s.exported:
             print(f"  not exported: {s.name} ({s.file}:{s.line or ''}): {s.reason or s.verdict}", file=out)
-    verdicts = {s.verdict for s in shown}
-    return 2 if V.Verdict.ERROR in verdicts else 1 if verdicts & {V.Verdict.REFUTED, V.Verdict.UNKNOWN} else 0
+    return V.exit_status(s.verdict for s in shown)
 
 
 def cmd_optimize(args, out, err) -> int:
@@ -70,7 +69,7 @@ def cmd_optimize(args, out, err) -> int:
     if errors:
         return 2
     forbid = ("S_",) if args.no_scan else ()
-    result = optimize(source.program, statuses, args.cost, forbid, schedule, _sizes(args.sizes))
+    result = optimize(source.program, statuses, args.cost, forbid, schedule, parse_sizes(args.sizes))
     sat = result.saturation
     rules = [s for s in statuses if s.exported]
     outside = declared_sizes_outside(source.program, result.verdicts)
@@ -78,7 +77,8 @@ def cmd_optimize(args, out, err) -> int:
         print(f"warning: {args.program} declares {outside}, outside the bound the result was checked at; the "
               "output is not certified at those sizes" + (" and no kernel is written" if args.emit else ""),
               file=err)
-    checks = "; ".join(f"{r.verdict.value} ({r.bound}; {r.method})" for r in result.verdicts) or "not checked"
+    checks = ("unchanged: the input's own computation (no rewrite applied), nothing to validate" if result.unchanged
+              else "; ".join(f"{r.verdict.value} ({r.bound}; {r.method})" for r in result.verdicts) or "not checked")
     header = [
         f"verify optimize {args.program} --cost {args.cost}{' --no-scan' if args.no_scan else ''}",
         f"e-graph: {sat.rows} rows, {sat.iterations} iterations ({sat.stop}), {sat.seconds:.2f} s; "
@@ -103,9 +103,10 @@ def cmd_optimize(args, out, err) -> int:
         origin = f"verify optimize {args.program} --cost {args.cost} --emit {args.emit}"
         _write_kernel(generate(result.program, args.emit, text, origin), args.emit_output, err if args.json else out)
     if args.json:
-        sizes = {**REFERENCE_SIZES, **_sizes(args.sizes)}
+        sizes = {**REFERENCE_SIZES, **parse_sizes(args.sizes)}
         payload = {
             "input": result.input.summary(), "output": result.output.summary(), "verified": result.verified,
+            "unchanged": result.unchanged,
             "egraph": {"rows": sat.rows, "iterations": sat.iterations, "seconds": round(sat.seconds, 4),
                        "stop": sat.stop},
             "program": program_text(result.program),
@@ -212,7 +213,7 @@ def _write_kernel(text: str, output: str | None, out) -> None:
         out.write(text)
 
 
-def _egglog_commands(sub) -> None:
+def add_egglog_commands(sub) -> None:
     cg = sub.add_parser("codegen", help="generate a PyTorch module or Triton kernel from a program")
     cg.add_argument("program", help="a .egg program, e.g. proofs/attention_1pass.egg")
     cg.add_argument("--target", choices=("torch", "triton"), default="torch",

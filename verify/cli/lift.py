@@ -7,14 +7,15 @@ from __future__ import annotations
 import sys
 
 from ..induction import lift
-from ..sources import collect
+from ..options import Options
+from ..targets import collect
 
 
 def main(argv=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     smt = "--smt" in args
     paths = [a for a in args if a != "--smt"] or ["rules"]
-    claims, errors, _ = collect(paths)
+    claims, errors, _ = collect(paths, Options())
     for exc in errors:
         print(exc.format())
     for claim in claims:

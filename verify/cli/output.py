@@ -6,10 +6,11 @@ from __future__ import annotations
 from .. import verdict as V
 from ..claims import Claim
 from ..gate import Report
-from ..sources import collect
+from ..options import Options
+from ..targets import collect
 
 
-def _emit(report: Report, args, out, err, streamed: bool = False) -> int:
+def emit(report: Report, args, out, err, streamed: bool = False) -> int:
     for error in report.errors:
         print(error.format(), file=err)
     if args.json:
@@ -33,7 +34,7 @@ def _rich_output(args, out) -> bool:
     return getattr(out, "isatty", lambda: False)() and not args.plain and not args.json
 
 
-class _Stream:
+class Stream:
     """Plain output as results complete: each result is printed as soon as it and every result before it are
     done (input order: files in the order given, directories sorted, rules by line; with --jobs or a cluster a
     finished result waits for the ones before it). While the next result is still being checked, a heartbeat
@@ -88,7 +89,7 @@ class _Stream:
                 claim = self.claims.get(i)
                 if since is None or claim is None or time.monotonic() - since < self.interval:
                     continue
-                where = f"{claim.file}:{claim.line}" if claim.line else claim.file
+                where = claim.location
                 try:
                     print(f"... still checking {claim.name} ({where}), {time.monotonic() - since:.0f} s",
                           file=self.beat_out, flush=True)
@@ -133,7 +134,7 @@ def _rich(report: Report, out) -> None:
             method = r.method if r.verdict is V.Verdict.CERTIFIED else r.detail or r.method
             if r.verdict is V.Verdict.CERTIFIED and r.assumptions:
                 method += f"; assuming {', '.join(r.assumptions)}"
-            table.add_row(escape(r.name), escape(f"{r.file}:{r.line}" if r.line else r.file),
+            table.add_row(escape(r.name), escape(str(r.location)),
                           f"[{colour}]{r.verdict.value}[/{colour}]", escape(str(r.bound)), escape(method),
                           f"{r.seconds:.3f}{cached}")
         console.print(table)
@@ -158,7 +159,7 @@ def _rich(report: Report, out) -> None:
         console.print(V.summary(report.results), highlight=False)
 
 
-class _Progress:
+class Progress:
     """A transient progress bar on a terminal, shown only once a run has taken longer than a second."""
 
     def __init__(self, args, out, total=None):
@@ -171,7 +172,8 @@ class _Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         if total is None:
-            total = len(collect(args.paths)[0]) or None
+            counting = Options(strict_shapes=getattr(args, "strict_shapes", False))
+            total = len(collect(args.paths, counting)[0]) or None
         self.progress = Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                  TextColumn("{task.description}"), console=Console(file=out), transient=True)
         self.task = self.progress.add_task("", total=total)

@@ -23,8 +23,9 @@ import math
 from typing import assert_never
 
 from .. import ir
+from ..errors import Location
 from ..notation import map_name, operator_name
-from ..shapes import _Checker, program_ranks
+from ..shapes import RankChecker, program_ranks
 from . import lower
 from .lower import fail
 
@@ -244,7 +245,7 @@ class Emitter:
         return self.names
 
     def where(self, b: ir.Binding) -> str:
-        return f"{self.program.file}:{b.line}" if b.line else self.program.file
+        return str(Location(self.program.file, b.line))
 
     def bind(self, name: str, ctx: Context) -> Value:
         b = self.program.bindings[name]
@@ -317,7 +318,7 @@ class Emitter:
         return all(x in carried for x in space)
 
     def ranks_of(self, e: ir.Expr, ctx: Context) -> tuple[str, ...]:
-        checker = _Checker(self.program.file, dict(self.env))
+        checker = RankChecker(self.program.file, dict(self.env))
         prev = {name: (ctx.rank, (ctx.rank,) + v.ranks) for name, v in ctx.prev.items()}
         ranks = checker.ranks(e, prev)
         return tuple(x for x in ranks if x != ctx.rank)
@@ -329,7 +330,7 @@ class Emitter:
         return self.assign(target, f"{v.code}.select({i}, {ctx.k})", v.ranks[:i] + v.ranks[i + 1:])
 
     def state_ranks(self, e: ir.Scan, ctx: Context) -> tuple[str, ...]:
-        checker = _Checker(self.program.file, dict(self.env))
+        checker = RankChecker(self.program.file, dict(self.env))
         prev = {name: (ctx.rank, (ctx.rank,) + v.ranks) for name, v in ctx.prev.items()}
         ranks = checker.scan(e, prev)
         return tuple(x for x in ranks if x != e.rank)

@@ -1,4 +1,4 @@
-"""The egglog engine: the only code that builds or runs an e-graph (`reader.py` uses egglog's parser only).
+"""The egglog engine: the only code that builds or runs an e-graph (`reader/` uses egglog's parser only).
 
 - `session`: an e-graph in this process, egglog text run on it, egglog's failures as located errors;
 - `prelude`: the `Tensor` datatype of the operators in use, and the analyses (rank sets, finiteness) that

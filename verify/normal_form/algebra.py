@@ -14,16 +14,16 @@ from .values import (
     NEG_INF,
     ONE_MONO,
     UNDEF,
+    NegInf,
     NotNormalizable,
+    PosInf,
     Rat,
-    _add,
-    _div,
-    _least_of,
-    _mul,
-    _neg_inf,
-    _NegInf,
-    _PosInf,
-    _shift,
+    exact_add,
+    exact_div,
+    exact_mul,
+    least_of,
+    neg_inf,
+    shift_least,
 )
 
 
@@ -46,7 +46,7 @@ class NormalForm(Polynomials):
         if a.is_zero() or b.is_zero():
             return Rat(0, ONE_MONO, conds=conds)
         mono = self.mono_mul(a.mono, b.mono)
-        coeff = _mul(a.coeff, b.coeff)
+        coeff = exact_mul(a.coeff, b.coeff)
         if not a.num and not a.den:
             return Rat(coeff, mono, b.num, b.den, conds)
         if not b.num and not b.den:
@@ -67,7 +67,7 @@ class NormalForm(Polynomials):
         for pid, _ in b.num:
             if not self.positive(pid):
                 conds.add(pid)
-        return Rat(_div(1, b.coeff), self.mono_inv(b.mono), b.den, b.num, frozenset(conds))
+        return Rat(exact_div(1, b.coeff), self.mono_inv(b.mono), b.den, b.num, frozenset(conds))
 
     def add(self, a: Rat, b: Rat) -> Rat:
         return self._sum((a, b))
@@ -108,21 +108,21 @@ class NormalForm(Polynomials):
         for i, x in enumerate(nz):
             if i == ib:
                 continue
-            rc = _div(x.coeff, base.coeff)
+            rc = exact_div(x.coeff, base.coeff)
             rm = self.mono_mul(x.mono, inv_base)
             part, p_first, _, p_least, _ = self._expand_rel(factors[i])
             shifted = rm != ONE_MONO
             for m, c in part.items():
                 if shifted:
                     m = self.mono_mul(m, rm)
-                c = _mul(c, rc)
+                c = exact_mul(c, rc)
                 old = poly.get(m)
                 if old is None:
                     poly[m] = c
                     if h is not None:
                         h += hash((m, c))
                     continue
-                v = _add(old, c)
+                v = exact_add(old, c)
                 if h is not None:
                     h -= hash((m, old))
                 if v:
@@ -133,16 +133,16 @@ class NormalForm(Polynomials):
                     del poly[m]
                     cancelled = True
             firsts.append((self.mono_mul(p_first, rm) if shifted else p_first, None))
-            leasts.append(_shift(p_least, dict(rm[0])) if rm[0] else p_least)
+            leasts.append(shift_least(p_least, dict(rm[0])) if rm[0] else p_least)
         hint = None
         if not cancelled:
             # No term cancelled: the terms of the sum are the union of the parts' terms.
             first = min((f for f, _ in firsts), key=self._order)
-            hint = (first, _least_of(leasts))
+            hint = (first, least_of(leasts))
         top = self.factor(poly, conds, hint, h)
         if top.is_zero():
             return top
-        coeff = _mul(base.coeff, top.coeff)
+        coeff = exact_mul(base.coeff, top.coeff)
         mono = self.mono_mul(base.mono, top.mono)
         if not lcm:
             return Rat(coeff, mono, top.num, (), conds)
@@ -169,7 +169,7 @@ class NormalForm(Polynomials):
         log(f) for a canonical positive factor are opaque atoms (a function of a canonical value, so equal
         arguments give equal atoms). log(0) = -inf. Anything not provably positive is outside the form."""
         if a.is_zero():
-            return _neg_inf(a.conds)
+            return neg_inf(a.conds)
         if not (a.coeff > 0 and not a.mono[0] and all(self.positive(p) for p, _ in a.num + a.den)):
             raise NotNormalizable("log of a value that is not provably positive")
         parts = []
@@ -288,15 +288,15 @@ class NormalForm(Polynomials):
     def _with_conds(v, conds):
         if v is UNDEF or not conds:
             return v
-        if type(v) is _NegInf:
-            return _neg_inf(v.conds | conds)
-        if type(v) is _PosInf:
-            return _PosInf(v.conds | conds)
+        if type(v) is NegInf:
+            return neg_inf(v.conds | conds)
+        if type(v) is PosInf:
+            return PosInf(v.conds | conds)
         return Rat(v.coeff, v.mono, v.num, v.den, v.conds | conds)
 
     def _truth(self, c) -> bool:
         """Is c != 0? -inf is; a Rat that is 0 is not, one provably nonzero is; anything else is undecided."""
-        if type(c) in (_NegInf, _PosInf):
+        if type(c) in (NegInf, PosInf):
             return True
         if c.is_zero():
             return False
@@ -328,9 +328,9 @@ class NormalForm(Polynomials):
             return self._guard(op, *x)
         if any(v is UNDEF for v in x):
             return UNDEF  # undefined propagates through every operation, max included (NaN semantics)
-        if any(type(v) is _PosInf for v in x):
+        if any(type(v) is PosInf for v in x):
             raise NotNormalizable(f"{op} of +inf (the form keeps +inf only as a branch of a select)")
-        if any(type(v) is _NegInf for v in x):
+        if any(type(v) is NegInf for v in x):
             return self._with_neg_inf(op, *x)
         match op:
             case "add":
@@ -355,7 +355,7 @@ class NormalForm(Polynomials):
                 return self.exp2(x[0])
             case "log2":
                 if x[0].is_zero():
-                    return _neg_inf(x[0].conds)  # log2(0) = -inf
+                    return neg_inf(x[0].conds)  # log2(0) = -inf
                 inv_ln2 = Rat(1, (((self.ln2().mono[0][0][0], -1),), 0))  # log(2) != 0: no condition
                 return self.mul(self.log(x[0]), inv_ln2)
             case "tanh":
@@ -394,7 +394,7 @@ class NormalForm(Polynomials):
         a = x[0]
         b = x[1] if len(x) > 1 else None
         conds = a.conds | b.conds if b is not None else a.conds
-        a_inf, b_inf = type(a) is _NegInf, type(b) is _NegInf
+        a_inf, b_inf = type(a) is NegInf, type(b) is NegInf
         match op:
             case "exp" | "fin" | "exp2":
                 return Rat(0, ONE_MONO, conds=conds)  # exp(-inf) = 0, fin(-inf) = 0, 2^-inf = 0
@@ -404,18 +404,18 @@ class NormalForm(Polynomials):
                 return UNDEF  # log(-inf): no real logarithm
             case "max":
                 other = b if a_inf else a
-                if type(other) is _NegInf:
-                    return _neg_inf(conds)
+                if type(other) is NegInf:
+                    return neg_inf(conds)
                 return Rat(other.coeff, other.mono, other.num, other.den, conds) if conds != other.conds else other
             case "add":
-                return _neg_inf(conds)
+                return neg_inf(conds)
             case "sub" if a_inf and not b_inf:
-                return _neg_inf(conds)
+                return neg_inf(conds)
             case "sub" if a_inf and b_inf:
                 return UNDEF  # (-inf) - (-inf)
             case "mul" | "div":
                 other = b if a_inf else a
-                if type(other) is _NegInf:
+                if type(other) is NegInf:
                     if op == "mul":
                         raise NotNormalizable("(-inf) * (-inf) is +inf")
                     return UNDEF  # (-inf) / (-inf)
@@ -423,12 +423,12 @@ class NormalForm(Polynomials):
                     return Rat(0, ONE_MONO, conds=conds)  # finite / -inf = 0
                 c = self._constant(other)
                 if c is not None and c > 0:
-                    return _neg_inf(conds)
+                    return neg_inf(conds)
                 if other.is_zero() and op == "mul":
                     return UNDEF  # 0 * (-inf)
                 if other.coeff > 0 and all(self._known_positive(a) for a, _ in other.mono[0]) and not other.den \
                         and all(self.positive(p) for p, _ in other.num):
-                    return _neg_inf(conds)  # -inf times a provably positive value (log2(e) = 1 / log 2 is)
+                    return neg_inf(conds)  # -inf times a provably positive value (log2(e) = 1 / log 2 is)
         raise NotNormalizable(f"{op} with -inf operand(s) leaves the finite-or--inf fragment")
 
     # -- deciding equality --------------------------------------------------------------------------------

@@ -15,13 +15,13 @@ from .values import (
     Mono,
     NotNormalizable,
     Rat,
-    _add,
-    _div,
-    _least_powers,
-    _lex_key,
-    _mul,
-    _q,
-    _shift,
+    exact,
+    exact_add,
+    exact_div,
+    exact_mul,
+    least_powers,
+    lex_key,
+    shift_least,
 )
 
 
@@ -93,7 +93,7 @@ class Polynomials(ObjectAlgebra):
             return POS_INF
         if not math.isfinite(value):
             raise NotNormalizable(f"constant {value}")
-        return Rat(_q(Fraction(value)), ONE_MONO)
+        return Rat(exact(Fraction(value)), ONE_MONO)
 
     # -- the monomial order --------------------------------------------------------------------------------
     def _exp_order(self, eid: int) -> tuple:
@@ -106,14 +106,14 @@ class Polynomials(ObjectAlgebra):
                 if i is None:
                     i = ids[m] = len(ids)
                 items.append((i, c))
-            key = self._exp_key[eid] = _lex_key(items)
+            key = self._exp_key[eid] = lex_key(items)
         return key
 
     def _order(self, m: Mono) -> tuple:
         """Sort key of a monomial: atom exponents, then the exponent polynomial (both translation invariant)."""
         pk = self._pow_key.get(m[0])
         if pk is None:
-            pk = self._pow_key[m[0]] = _lex_key(m[0]) if m[0] else SENTINEL
+            pk = self._pow_key[m[0]] = lex_key(m[0]) if m[0] else SENTINEL
         return (pk, self._exp_order(m[1]) if m[1] else SENTINEL)
 
     def _name_coordinates(self, eid: int) -> None:
@@ -138,7 +138,7 @@ class Polynomials(ObjectAlgebra):
         for m, c in self.poly_of[b].items():
             v = out.get(m, 0) + sign * c
             if v:
-                out[m] = _q(v)
+                out[m] = exact(v)
             else:
                 out.pop(m, None)
         found = self._exp_sum[key] = self.intern(out)
@@ -168,7 +168,7 @@ class Polynomials(ObjectAlgebra):
         for m1, c1 in p.items():
             for m2, c2 in q.items():
                 m = self.mono_mul(m1, m2)
-                v = _add(out.get(m, 0), _mul(c1, c2))
+                v = exact_add(out.get(m, 0), exact_mul(c1, c2))
                 if v:
                     out[m] = v
                 else:
@@ -188,7 +188,7 @@ class Polynomials(ObjectAlgebra):
         if meta is None:
             poly = self.poly_of[pid]
             first = min(poly, key=self._order)
-            meta = self._meta[pid] = (first, poly[first], _least_powers(poly))
+            meta = self._meta[pid] = (first, poly[first], least_powers(poly))
         return meta
 
     def _expand_rel(self, factors) -> tuple:
@@ -209,8 +209,8 @@ class Polynomials(ObjectAlgebra):
             f_first, f_c0, f_least = self._poly_meta(pid)
             for _ in range(count):
                 poly = self.poly_mul(poly, self.poly_of[pid])
-                first, c0 = self.mono_mul(first, f_first), _mul(c0, f_c0)
-                least = _shift(least, f_least)
+                first, c0 = self.mono_mul(first, f_first), exact_mul(c0, f_c0)
+                least = shift_least(least, f_least)
         return poly, first, c0, least, None
 
     def factor(self, poly: dict, conds=frozenset(), hint=None, h=None) -> Rat:
@@ -225,7 +225,7 @@ class Polynomials(ObjectAlgebra):
             (m, c), = poly.items()
             return Rat(c, m, conds=conds)
         if hint is None or hint[0] not in poly:
-            first, least = min(poly, key=self._order), _least_powers(poly)
+            first, least = min(poly, key=self._order), least_powers(poly)
         else:
             first, least = hint
         out_mono = (tuple(sorted(least.items())), first[1])
@@ -237,7 +237,7 @@ class Polynomials(ObjectAlgebra):
             if c0 == 1:
                 scaled = {self.mono_mul(m, inv): c for m, c in poly.items()}
             else:
-                scaled = {self.mono_mul(m, inv): _div(c, c0) for m, c in poly.items()}
+                scaled = {self.mono_mul(m, inv): exact_div(c, c0) for m, c in poly.items()}
             first = self.mono_mul(first, inv)
             h = None
         pid = self.intern(scaled, h)

@@ -11,7 +11,7 @@ class NotNormalizable(Exception):
     """The expression leaves the fragment the normal form decides; not a verdict."""
 
 
-class _NegInf:
+class NegInf:
     """-inf, defined where `conds` hold (see the module docstring)."""
 
     __slots__ = ("conds",)
@@ -23,10 +23,10 @@ class _NegInf:
         return f"-inf (if {set(self.conds)})" if self.conds else "-inf"
 
 
-NEG_INF = _NegInf()
+NEG_INF = NegInf()
 
 
-class _PosInf:
+class PosInf:
     """+inf (flash-attn's LSE of a fully masked row), defined where `conds` hold. Only a select (`where`) may
     choose it and `eq` compare it; any arithmetic on it leaves the form (NotNormalizable)."""
 
@@ -39,10 +39,10 @@ class _PosInf:
         return "+inf"
 
 
-POS_INF = _PosInf()
+POS_INF = PosInf()
 
 
-class _Undef:
+class Undef:
     """An undefined value (x / 0, (-inf) - (-inf), 0 * (-inf), log of -inf): undefined everywhere, since a
     failing condition makes a value undefined too. Two undefined values are equal (both are NaN)."""
 
@@ -52,15 +52,15 @@ class _Undef:
         return "undefined"
 
 
-UNDEF = _Undef()
+UNDEF = Undef()
 
 
 def is_neg_inf(v) -> bool:
-    return type(v) is _NegInf
+    return type(v) is NegInf
 
 
-def _neg_inf(conds) -> _NegInf:
-    return _NegInf(conds) if conds else NEG_INF
+def neg_inf(conds) -> NegInf:
+    return NegInf(conds) if conds else NEG_INF
 
 # A monomial: (powers, exp_id). powers is a sorted tuple of (atom_id, nonzero int); exp_id names the
 # polynomial P of the factor exp(P) (0 = the zero polynomial, i.e. no exponential).
@@ -69,14 +69,14 @@ ONE_MONO: Mono = ((), 0)
 SENTINEL = ((0,),)
 
 
-def _q(x):
+def exact(x):
     """An exact rational in its canonical Python type: int when integral."""
     if type(x) is Fraction and x.denominator == 1:
         return x.numerator
     return x
 
 
-def _div(a, b):
+def exact_div(a, b):
     if b == 1:
         return a
     if b == -1:
@@ -84,22 +84,22 @@ def _div(a, b):
     if type(a) is int and type(b) is int:
         q, r = divmod(a, b)
         return q if r == 0 else Fraction(a, b)
-    return _q(Fraction(a) / b)
+    return exact(Fraction(a) / b)
 
 
-def _mul(a, b):
+def exact_mul(a, b):
     if type(a) is int and type(b) is int:
         return a * b
-    return _q(a * b)
+    return exact(a * b)
 
 
-def _add(a, b):
+def exact_add(a, b):
     if type(a) is int and type(b) is int:
         return a + b
-    return _q(a + b)
+    return exact(a + b)
 
 
-def _lex_key(items):
+def lex_key(items):
     """A tuple key realising the lexicographic order on sparse vectors {index: nonzero value}.
 
     Coordinates are compared from the highest index down. Tuple comparison of the keys equals the vector
@@ -139,12 +139,12 @@ class Rat:
 
 
 
-def _least_powers(poly: dict) -> dict:
+def least_powers(poly: dict) -> dict:
     """{atom: least power over the terms of poly} (an absent atom counts as power 0), nonzero entries only."""
-    return _least_of([powers for powers, _ in poly])
+    return least_of([powers for powers, _ in poly])
 
 
-def _shift(least: dict, by: dict) -> dict:
+def shift_least(least: dict, by: dict) -> dict:
     """Least powers of (a polynomial with least powers `least`) * (a monomial or polynomial with `by`)."""
     if not by:
         return least
@@ -158,7 +158,7 @@ def _shift(least: dict, by: dict) -> dict:
     return out
 
 
-def _least_of(parts: list) -> dict:
+def least_of(parts: list) -> dict:
     """Least powers of a sum made of `parts`: each part is a dict {atom: power} (the least powers of a
     sub-sum) or a monomial's sorted (atom, power) pairs. An atom missing from some part counts as power 0."""
     low: dict = {}

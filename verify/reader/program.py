@@ -66,9 +66,7 @@ class Reader(RuleReader):
                 except VerifyError as exc:
                     inner = getattr(command, "rewrite", None) or getattr(command, "rule", None)
                     name = getattr(inner, "name", "") or self.rule_name(self.line_of(inner))[0]
-                    if not exc.cause.startswith("rule '"):
-                        exc.cause = f"rule '{name}': {exc.cause}"
-                    self.rule_errors.append(exc)
+                    self.rule_errors.append(exc.for_rule(name))
                 continue
             program_part = kind == "ActionCommand" or kind == "UserDefined" and command.name == "extract"
             if program_part and has_rules:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .. import ir
 from ..errors import ParseError, did_you_mean
-from .source import ASSUME_RE, EXPECT_RE, FOR_RANKS_RE, RULE_NAME_RE
+from .source import ASSUME_RE, EXPECT_RE, FOR_RANKS_RE, RULE_NAME_RE, SHAPES_RE
 from .syntax import ast_calls, ast_vars, fact_target, is_operator, pattern_vars
 from .terms import TermReader
 
@@ -24,7 +24,7 @@ class RuleReader(TermReader):
         block: list[str] = []  # the comment block directly above the rule, top line first (directives left out)
         while above >= 0 and self.lines[above].lstrip().startswith(";"):
             if not (EXPECT_RE.match(self.lines[above]) or ASSUME_RE.match(self.lines[above])
-                    or FOR_RANKS_RE.match(self.lines[above])):
+                    or FOR_RANKS_RE.match(self.lines[above]) or SHAPES_RE.match(self.lines[above])):
                 block.insert(0, self.lines[above])
             above -= 1
         for i, text in enumerate(block):

@@ -34,7 +34,7 @@ from typing import Literal
 import z3
 
 from ... import ir
-from ...verdict import SizeBound
+from ...sizes import SizeBound
 from ..obligations import VARIANTS, LemmaVerdict
 from ..twopass import linearity_positivity, split_max, split_sum
 from .closed import lift_closed

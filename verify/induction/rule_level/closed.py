@@ -22,21 +22,21 @@ import z3
 
 from ... import ir
 from .prove import Prover
-from .scan import _deref, check_shift, read_prev
-from .scan import _walk_refs as _walk
+from .scan import check_shift, deref, read_prev
+from .scan import walk_refs as _walk
 from .terms import Env, NotLiftable, simplify_inf
 
 
 def _is_const(expr, bindings, value) -> bool:
-    e = _deref(expr, bindings)
+    e = deref(expr, bindings)
     return isinstance(e, ir.Const) and e.value == value
 
 
 def candidate(scan: ir.Scan, bindings) -> ir.Expr:
     """The closed form the body's pattern proposes (see the module docstring), or NotLiftable."""
     k = scan.rank
-    body = _deref(scan.body, bindings)
-    prev = lambda e: isinstance(_deref(e, bindings), ir.Prev) and _deref(e, bindings).name == scan.name  # noqa: E731
+    body = deref(scan.body, bindings)
+    prev = lambda e: isinstance(deref(e, bindings), ir.Prev) and deref(e, bindings).name == scan.name  # noqa: E731
     if isinstance(body, ir.Map) and body.op == "max" and len(body.args) == 2 and \
             _is_const(scan.init, bindings, float("-inf")):
         a, b = body.args
@@ -44,23 +44,23 @@ def candidate(scan: ir.Scan, bindings) -> ir.Expr:
             return ir.Reduce("max", k, b if prev(a) else a)
     # Any finite initial sum: the first correction exp(-inf - C[0]) is 0 whatever it multiplies (the Triton
     # tutorial starts its running sum at 1.0). Only a proposal: the base obligation evaluates the real init.
-    init = _deref(scan.init, bindings)
+    init = deref(scan.init, bindings)
     if isinstance(body, ir.Map) and body.op == "add" and len(body.args) == 2 and isinstance(init, ir.Const) and \
             init.value == init.value and abs(init.value) != float("inf"):
         for a, m in (body.args, body.args[::-1]):
-            m = _deref(m, bindings)
+            m = deref(m, bindings)
             if not (isinstance(m, ir.Map) and m.op == "mul" and len(m.args) == 2):
                 continue
             for p, g in (m.args, m.args[::-1]):
-                g = _deref(g, bindings)
+                g = deref(g, bindings)
                 if not prev(p) or not (isinstance(g, ir.Map) and g.op == "exp"):
                     continue
-                d = _deref(g.args[0], bindings)
+                d = deref(g.args[0], bindings)
                 if not (isinstance(d, ir.Map) and d.op == "sub"):
                     continue
-                sh, c = _deref(d.args[0], bindings), d.args[1]
+                sh, c = deref(d.args[0], bindings), d.args[1]
                 if isinstance(sh, ir.Shift) and sh.rank == k and _is_const(sh.init, bindings, float("-inf")) and \
-                        _deref(sh.arg, bindings) == _deref(c, bindings):
+                        deref(sh.arg, bindings) == deref(c, bindings):
                     corr = ir.Map("exp", (), (ir.Map("sub", (), (c, ir.Last(k, c))),))
                     return ir.Reduce("add", k, ir.Map("mul", (), (a, corr)))
     raise NotLiftable(f"scan {scan.name}: its body fits no closed-form pattern (running max, rescaled running sum)")
@@ -120,7 +120,7 @@ def lift_closed(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
                     raise NotLiftable(f"scan {expr.name} read without an index for {expr.rank}")
                 return closed_at(e, expr, idx[expr.rank], idx)
             case ir.Last(rank=r, arg=arg):
-                s = _deref(arg, e.bindings)
+                s = deref(arg, e.bindings)
                 if isinstance(s, ir.Scan) and (id(e.bindings), s) in e.closed and s.rank == r:
                     return closed_at(e, s, e.size(r) - 1, idx)
         raise NotLiftable(f"{type(expr).__name__} outside the closed-form shape")

@@ -33,7 +33,7 @@ from .prove import Prover
 from .terms import Env, NotLiftable, simplify_inf
 
 
-def _deref(expr, bindings):
+def deref(expr, bindings):
     seen = 0
     while isinstance(expr, ir.Ref):
         if expr.name not in bindings or seen > 100:
@@ -62,14 +62,14 @@ def lift_scan(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
         raise NotLiftable("the reduction side of a scan rule may not iterate")
     if sum(isinstance(n, ir.Scan) for n in side.nodes()) != 1:
         raise NotLiftable("more than one scan (only a single running state is derived mechanically)")
-    last = _deref(side.expr, side.bindings)
+    last = deref(side.expr, side.bindings)
     if not isinstance(last, ir.Last):
         raise NotLiftable("the scan side is not the last state of a scan")
-    scan = _deref(last.arg, side.bindings)
+    scan = deref(last.arg, side.bindings)
     if not isinstance(scan, ir.Scan) or scan.rank != last.rank:
         raise NotLiftable("the scan side is not the last state of a scan")
     k = scan.rank
-    for n in _walk_refs(scan.body, side.bindings):
+    for n in walk_refs(scan.body, side.bindings):
         if isinstance(n, (ir.Last, ir.Scan)):
             raise NotLiftable("the scan body reads a last state or another scan")
         if isinstance(n, ir.Reduce) and n.rank == k:          # (a view of it is index arithmetic: fine)
@@ -83,7 +83,7 @@ def lift_scan(claim, env: Env, out_idx: dict, hyps: list, prover: Prover):
             case ir.Prev(rank=r, name=name) if r == k and name == scan.name:
                 return read_prev(state, idx)
             case ir.Shift(rank=r, arg=arg, init=init) if r == k:
-                if any(isinstance(n, (ir.Scan, ir.Prev)) for n in _walk_refs(arg, side.bindings)):
+                if any(isinstance(n, (ir.Scan, ir.Prev)) for n in walk_refs(arg, side.bindings)):
                     raise NotLiftable("a shift of an iterative value")
                 check_shift(state, arg, idx, k, side.bindings)
                 if state["base"]:
@@ -126,7 +126,7 @@ def check_shift(state: dict, arg, idx: dict, k: str, bindings) -> None:
     right only at the body's own index along k, and only for one level. A shift of a shift (its value at t is
     the inner fill for t < 2, which neither obligation sees) or a shift read elsewhere along k is outside the
     shape; nested shifts once certified a claim false from M1 = 5 on."""
-    if any(isinstance(n, ir.Shift) and n.rank == k for n in _walk_refs(arg, bindings)):
+    if any(isinstance(n, ir.Shift) and n.rank == k for n in walk_refs(arg, bindings)):
         raise NotLiftable(f"a shift of a shift along {k}")
     if k in state["at"] and (k not in idx or not idx[k].eq(state["at"][k])):
         raise NotLiftable(f"a shift read at another index of its rank {k}")
@@ -148,10 +148,10 @@ def _eval_init(env: Env, init, side, out_idx):
     return env.eval(init, out_idx)
 
 
-def _walk_refs(expr, bindings, seen=None):
+def walk_refs(expr, bindings, seen=None):
     seen = set() if seen is None else seen
     for n in ir.walk(expr):
         yield n
         if isinstance(n, ir.Ref) and n.name not in seen and n.name in bindings:
             seen.add(n.name)
-            yield from _walk_refs(bindings[n.name].expr, bindings, seen)
+            yield from walk_refs(bindings[n.name].expr, bindings, seen)

@@ -10,8 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from verify import cli
-from verify.certificates import KEY_ENV, Cache, key_file
+from verify import cache, cli
+from verify.cache import KEY_ENV, Cache, cache_key, key_file
+from verify.driver import ENCODING_VERSION
+from verify.reader import read_text
+from verify.sizes import Bound
+from verify.targets import claims_of
+
+RULE = "; right: x + 0\n(rewrite (R_add_m x) (R_add_m (M_add_mp x (Const 0.0))))\n"
+
+
+def run(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.run([str(a) for a in argv], out, err)
+    return code, out.getvalue(), err.getvalue()
+
 
 ROOT = Path(__file__).resolve().parent.parent
 FALSE = '; wrong: the sum over m of x is the max over m of x\n(rewrite (R_add_m x) (R_max_m x))\n'
@@ -159,3 +172,33 @@ def test_the_gate_workflow_keeps_its_cache_outside_the_checkout_and_deletes_a_co
     assert "VERIFY_CACHE_DIR: /tmp/verify-cache" in workflow and "path: /tmp/verify-cache" in workflow
     assert "path: .verify-cache" not in workflow and "--cache-dir .verify-cache" not in workflow
     assert "VERIFY_CACHE_KEY: ${{ secrets.VERIFY_CACHE_KEY }}" in workflow
+
+
+def test_a_short_cache_key_in_the_environment_is_refused(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("VERIFY_CACHE_KEY", "a")
+    monkeypatch.setattr(cache, "_SHORT_KEY_SAID", False)
+    assert cache.secret_key() is None
+    assert "VERIFY_CACHE_KEY is shorter than 32 characters" in capsys.readouterr().err
+    assert cache.Cache(tmp_path / "cache", "rw").mode == "off"
+    monkeypatch.setenv("VERIFY_CACHE_KEY", "k" * 32)
+    assert cache.secret_key() == b"k" * 32
+
+
+@pytest.mark.slow
+def test_a_verdict_cached_without_sympy_does_not_answer_a_run_that_asks_for_it(tmp_path, monkeypatch):
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))
+    (claim,) = claims_of(read_text(RULE, "r.egg"))
+    assert cache_key(claim, Bound(), ENCODING_VERSION, True) != cache_key(claim, Bound(), ENCODING_VERSION, False)
+    rule, cache = tmp_path / "r.egg", tmp_path / "cache"
+    rule.write_text(RULE)
+
+    def engines(*extra):
+        code, out, err = run("check", rule, "--json", "--cache-dir", cache, *extra)
+        assert code == 0, err
+        return json.loads(out)[0]["engines"]
+
+    assert "cache" not in engines("--no-sympy")
+    assert "cache" in engines("--no-sympy")
+    second = engines()
+    assert "cache" not in second and "sympy" in second

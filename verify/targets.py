@@ -1,9 +1,11 @@
-"""Claims from files: every rule of a rule file and every step of a chain file (`collect`), with the located
-user errors of those that cannot be read. Nothing here is checked or decided; the gate checks what this reads.
+"""Claims from what a command names: every rule of a rule file and every step of a chain file (`collect`),
+with the located user errors of those that cannot be read, and the claims one `FILE`, `DIR` or `FILE:RULE`
+target names (`select`). Both take the run's `Options`, so a flag such as `--strict-shapes` reaches every
+command that reads files. Nothing here is checked or decided; the gate checks what this reads.
 
-A chain step `by = "rules"` becomes a `RulesStep`: `lhs` (the `from` program) rewrites to `rhs` (the `to`
-program) with the named rules, which must exist under its rules directory; `chain.rules_step_evidence` gathers
-what the driver decides it by.
+A chain step `by = "rules"` becomes a claim citing its rules (`Claim.by_rules`): `lhs` (the `from` program)
+rewrites to `rhs` (the `to` program) with the named rules, which must exist under its rules directory;
+rules_step.py gathers the evidence and decides the step.
 """
 
 from __future__ import annotations
@@ -13,26 +15,20 @@ import threading
 from pathlib import Path
 
 from .chainfile import read_steps
-from .claims import Claim, equiv_claims, rule_claim, with_assumptions, with_assumptions_each
-from .errors import Location, ParseError, VerifyError
+from .claims import Claim, RulesCitation, equiv_claims, rule_claim, with_assumptions, with_assumptions_each
+from .errors import Location, ParseError, UsageError, VerifyError, did_you_mean
 from .induction import GROUPS
+from .options import Options
 from .reader import SourceFile, expand_paths, read_file
 from .shapes import program_ranks
 
 
-@dataclasses.dataclass(frozen=True)
-class RulesStep(Claim):
-    """A chain step `by = "rules"`: `lhs` rewrites to `rhs` with the rules named `rules`, under `rules_dir`."""
-
-    rules: tuple[str, ...] = ()
-    rules_dir: str = "rules"
-
-
-def read_chain(path: str | Path) -> list[Claim]:
+def read_chain(path: str | Path, options: Options | None = None) -> list[Claim]:
     """One claim per step and output of a chain file (outputs paired by position, see `claims.equiv_claims`)."""
     path = Path(path)
     claims: list[Claim] = []
-    for step in read_steps(path, _known_rules):
+    options = options or Options()
+    for step in read_steps(path, lambda directory, chain, line: known_rules(directory, chain, line, options)):
         name, where = step.name, step.where
         for group in step.unbounded:
             if group not in GROUPS:
@@ -47,8 +43,8 @@ def read_chain(path: str | Path) -> list[Claim]:
         except VerifyError as exc:
             raise exc.located(where) from None
         if step.rules:
-            step_claims = [RulesStep(**{f.name: getattr(c, f.name) for f in dataclasses.fields(Claim)},
-                                     rules=step.rules, rules_dir=step.rules_dir) for c in step_claims]
+            cited = RulesCitation(step.rules, step.rules_dir)
+            step_claims = [dataclasses.replace(c, by_rules=cited) for c in step_claims]
         claims.extend(with_assumptions_each(step_claims, step.assume, where))
     return claims
 
@@ -56,7 +52,7 @@ def read_chain(path: str | Path) -> list[Claim]:
 _COLLECTING = threading.local()    # rules directories being read in this thread (a rules dir must not cite itself)
 
 
-def _known_rules(directory: Path, chain: Path, line: int | None) -> dict[str, str]:
+def known_rules(directory: Path, chain: Path, line: int | None, options: Options) -> dict[str, str]:
     """rule name -> where it is written (file:line), for the rules a chain file's steps may name."""
     key = str(directory.resolve())
     active: set[str] = getattr(_COLLECTING, "dirs", set())
@@ -66,18 +62,18 @@ def _known_rules(directory: Path, chain: Path, line: int | None) -> dict[str, st
                          Location(str(chain), line))
     _COLLECTING.dirs = active | {key}
     try:
-        claims, errors, _notes = collect([str(directory)])
+        claims, errors, _notes = collect([str(directory)], options)
     finally:
         _COLLECTING.dirs = active
     if errors:
         raise errors[0]
     names: dict[str, str] = {}
     for c in claims:
-        names.setdefault(c.name, f"{c.file}:{c.line}" if c.line else c.file)
+        names.setdefault(c.name, str(c.location))
     return names
 
 
-def claims_of(source: SourceFile, strict: bool = False, errors: list | None = None) -> list[Claim]:
+def claims_of(source: SourceFile, options: Options | None = None, errors: list | None = None) -> list[Claim]:
     """The claims of a file's rules. With `errors`, a rule whose claim cannot be built (ill-ranked, a bad
     assumption) is its own located error there and the other rules are still returned (per-rule isolation)."""
     out = []
@@ -88,16 +84,14 @@ def claims_of(source: SourceFile, strict: bool = False, errors: list | None = No
                              Location(source.path, line), "move it above the rules it is a precondition of")
     for rule in source.rules:
         try:
-            claim = rule_claim(rule, strict=strict or source.strict_shapes)
+            claim = rule_claim(rule, strict=(options is not None and options.strict_shapes) or source.strict_shapes)
             for text, line in assumptions_above(source.assumptions, rule):
                 claim = with_assumptions(claim, [text], Location(source.path, line))
         except VerifyError as exc:
             if errors is None:
                 raise
-            exc = exc.located(Location(source.path, rule.line))
-            if not exc.cause.startswith("rule '"):
-                exc.cause = f"rule '{rule.name}': {exc.cause}"
-            errors.append(exc)
+            exc.located(Location(source.path, rule.line))
+            errors.append(exc.for_rule(rule.name))
             continue
         out.append(claim)
     return out
@@ -110,7 +104,7 @@ def assumptions_above(assumptions, rule) -> list[tuple[str, int]]:
     return [(text, line) for text, line in assumptions if rule.line is not None and line < rule.line]
 
 
-def collect(paths, strict: bool = False) -> tuple[list[Claim], list[VerifyError], list[str]]:
+def collect(paths, options: Options) -> tuple[list[Claim], list[VerifyError], list[str]]:
     """Claims from every file (rules) and chain file; user errors are collected, not raised. A rule that cannot
     be read or ranked is one error, located at the rule; the file's other rules are still collected. Rules
     with nothing to prove (naming rules, rules that only add terms) are notes."""
@@ -124,12 +118,12 @@ def collect(paths, strict: bool = False) -> tuple[list[Claim], list[VerifyError]
     for path in files:
         try:
             if path.suffix == ".toml":
-                claims.extend(read_chain(path))
+                claims.extend(read_chain(path, options))
                 continue
             source = read_file(path)
             errors.extend(source.rule_errors)
-            notes.extend(f"{path}:{line}: {text}" if line else f"{path}: {text}" for line, text in source.notices)
-            found = claims_of(source, strict, errors)
+            notes.extend(f"{Location(str(path), line)}: {text}" for line, text in source.notices)
+            found = claims_of(source, options, errors)
             if not found and not source.rules and not source.rule_errors and not source.notices:
                 ranks = program_ranks(source.program)
                 outs = ", ".join(f"{n}[{','.join(ranks[n])}]" for n in source.program.output_names())
@@ -137,4 +131,59 @@ def collect(paths, strict: bool = False) -> tuple[list[Claim], list[VerifyError]
             claims.extend(found)
         except VerifyError as exc:
             errors.append(exc)
+    return claims, errors, notes
+
+
+def split_target(target: str, command: str = "check") -> tuple[str, str | None]:
+    """`FILE[:RULE]` -> (file, rule or None). A rule name may itself contain ':' (e.g. `div-cancel:3`)."""
+    if Path(target).exists():
+        return target, None
+    for i, ch in enumerate(target):
+        if ch == ":" and Path(target[:i]).is_file():
+            return target[:i], target[i + 1:] or None
+    raise UsageError(f"no such file: {target.split(':')[0]}", hint=f"write verify {command} FILE or FILE:RULE")
+
+
+def select(target: str, options: Options) -> list[Claim]:
+    """The claims `FILE`, `DIR` or `FILE:RULE` names. A file's other bad rules do not stop a good one being named
+    (per-rule isolation); naming a bad rule, or a whole file with one, raises its error. A hint names the
+    command that ran (`options.command`)."""
+    path, rule = split_target(target, options.command)
+    claims, errors, _ = collect([path], options)
+    if errors and rule is None:
+        raise errors[0]
+    own = [e for e in errors if rule is not None and e.rule == rule]
+    if own:
+        raise own[0]
+    if not claims and errors:
+        raise errors[0]
+    if rule is None:
+        if not claims:
+            raise UsageError(f"{path} has no rules or chain steps to {options.command}")
+        return claims
+    chosen = [c for c in claims if c.name == rule or (rule.isdigit() and c.line == int(rule))]
+    if not chosen:
+        chosen = [c for c in claims if c.name.lower() == rule.lower()]
+    if not chosen:
+        names = [c.name for c in claims]
+        raise UsageError(f"{path} has no rule or step named '{rule}'",
+                         hint=did_you_mean(rule, names) or f"it has: {', '.join(names) or 'none'}")
+    return chosen
+
+
+def collect_targets(targets, options: Options) -> tuple[list[Claim], list[VerifyError], list[str]]:
+    """`FILE`, `DIR` and `FILE:RULE` targets -> (claims, errors, notes). A path that exists (or names no rule)
+    is collected on its own, so a missing one is one error, not the end of the run; a `FILE:RULE` naming
+    nothing raises."""
+    claims: list[Claim] = []
+    errors: list[VerifyError] = []
+    notes: list[str] = []
+    for target in targets:
+        if Path(target).exists() or ":" not in target:
+            found, bad, said = collect([target], options)
+            claims += found
+            errors += bad
+            notes += said
+        else:
+            claims += select(target, options)
     return claims, errors, notes

@@ -1,62 +1,18 @@
-"""The commands that check claims and report on them: check, equiv, numeric, explain, report, mutate, deps."""
+"""The commands that study verdicts: explain, report, mutate, numeric (imported only when one of them runs)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from .. import deps, explain, mutate, numerics
+from .. import explain, mutate, numerics
 from .. import report as R
 from .. import verdict as V
-from ..certificates import CacheMode, write_certificates
-from ..claims import Bound
-from ..driver import ENCODING_VERSION
 from ..errors import BoundError, UsageError, VerifyError
-from ..gate import Report, check_claims, check_equiv
-from .arguments import _options, _sizes, _targets
-from .output import _emit, _Progress, _Stream
-
-
-def cmd_check(args, out, err) -> int:
-    options = _options(args)
-    paths = list(args.paths)
-    if args.staged and args.changed_since is None:
-        args.changed_since = "HEAD"
-    if args.changed_since is not None:
-        plan = deps.plan(args.changed_since, paths, staged=args.staged)
-        staged = " (staged)" if args.staged else ""
-        print(f"changed since {args.changed_since}{staged}: {len(plan.changed)} file(s); re-checking "
-              f"{len(plan.targets)} target(s)" + "".join(f"\n  {t}  ({plan.reasons[t]})" for t in plan.targets),
-              file=err)
-        if not plan.targets:
-            if args.json:
-                out.write("[]\n")
-            else:
-                print("nothing to check: no rule, chain or program depends on the changes", file=out)
-            return 0
-        paths = plan.targets
-    elif not paths:
-        print("usage error: give rule files, chain files or directories (or --changed-since REF)", file=err)
-        return 2
-    claims, errors, notes = _targets(paths, options.strict_shapes)
-    with _Stream(args, out, notes, err) as stream, _Progress(args, out, len(claims)) as progress:
-        report = Report(check_claims(claims, options, progress, stream), errors, notes, claims)
-    if not report.results and not report.errors and not report.notes:
-        print("error: nothing to check", file=err)
-        return 2
-    if args.certificates and not report.errors:
-        written = write_certificates(zip(report.claims, report.results), args.certificates, ENCODING_VERSION)
-        if stream.active:
-            print(f"note: wrote {len(written)} certificates to {args.certificates}", file=out)
-        else:
-            report.notes.append(f"wrote {len(written)} certificates to {args.certificates}")
-    return _emit(report, args, out, err, streamed=stream.active)
-
-
-def cmd_equiv(args, out, err) -> int:
-    options = _options(args)
-    with _Stream(args, out, err=err) as stream:
-        report = check_equiv(args.a, args.b, options, stream)
-    return _emit(report, args, out, err, streamed=stream.active)
+from ..options import CacheMode
+from ..sizes import Bound
+from .arguments import options_of, parse_sizes
+from .output import Progress
 
 
 def cmd_numeric(args, out, err) -> int:
@@ -70,7 +26,7 @@ def cmd_numeric(args, out, err) -> int:
              if value is not None}
     for rank, (_lo, hi) in Bound.parse(args.bound).ranges:
         given[rank.lower()] = hi
-    given.update({k.lower(): v for k, v in _sizes(args.sizes).items()})
+    given.update({k.lower(): v for k, v in parse_sizes(args.sizes).items()})
     for rank, value in given.items():
         if not 1 <= value <= 1 << 20:
             raise BoundError(f"size {rank.upper()}={value} must be between 1 and {1 << 20}")
@@ -103,7 +59,7 @@ def cmd_explain(args, out, err) -> int:
     """Where a refuted rule fails and which candidate preconditions make it hold (see explain.py)."""
     if not (0 < args.budget <= 86400):
         raise BoundError(f"--budget must be between 0 and 86400 seconds, got {args.budget:g}")
-    options = _options(args)
+    options = options_of(args)
     explanations, errors = [], []
     for target in args.targets:
         try:
@@ -118,15 +74,13 @@ def cmd_explain(args, out, err) -> int:
         out.write(explain.dumps(explanations) + "\n")
     else:
         print("\n\n".join(e.format() for e in explanations), file=out)
-    if errors or any(e.result.verdict is V.Verdict.ERROR for e in explanations):
-        return 2
-    return 0 if all(e.result.verdict is V.Verdict.CERTIFIED for e in explanations) else 1
+    return V.exit_status((e.result.verdict for e in explanations), len(errors))
 
 
 def cmd_report(args, out, err) -> int:
     """Check everything and write DIR/index.html (or .md) and DIR/results.json."""
-    options = _options(args)
-    with _Progress(args, out) as progress:
+    options = options_of(args)
+    with Progress(args, out) as progress:
         data = R.build(args.paths, options, progress)
     for error in data.errors:
         print(error.format(), file=err)
@@ -140,9 +94,9 @@ def cmd_report(args, out, err) -> int:
 
 def cmd_mutate(args, out, err) -> int:
     """Mutate every rule, chain step and program; every non-equivalent mutant must be refuted (mutate.py)."""
-    from dataclasses import replace
-
-    options = replace(_options(args), sympy=False, cache_mode=CacheMode.OFF, timeout=args.timeout or 30.0,
+    # Every mutant is new, so the cache has nothing to answer and is not offered; SymPy's second opinion would
+    # only corroborate mutants that survive (which fail the run anyway). Neither flag is accepted here.
+    options = replace(options_of(args), sympy=False, cache_mode=CacheMode.OFF, timeout=args.timeout or 30.0,
                       z3_timeout=5.0)
     result = mutate.run(args.paths, options)
     for error in result.errors:
@@ -154,17 +108,3 @@ def cmd_mutate(args, out, err) -> int:
     else:
         print(result.format(verbose=args.verbose), file=out)
     return result.exit_code
-
-
-def cmd_deps(args, out, err) -> int:
-    import json
-
-    plan = deps.plan(args.changed_since, args.paths, staged=args.staged)
-    if args.json:
-        out.write(json.dumps({"ref": plan.ref, "changed": plan.changed, "targets": plan.targets,
-                              "reasons": plan.reasons, "files": plan.files}, indent=2) + "\n")
-    else:
-        for t in plan.files if args.files else plan.targets:
-            print(t, file=out)
-    return 0
-
