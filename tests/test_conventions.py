@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from verify import cli, numerics
-from verify.driver import Options
 from verify.evaluate import Mp, evaluate
-from verify.gate import check_claim
+from verify.gate import check_by_kind
+from verify.options import Options
 from verify.reader import read_file, read_text
-from verify.sources import read_chain
+from verify.targets import read_chain
 from verify.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +23,7 @@ FAST = Options(isolate=False, sympy=False)
 
 
 def verdicts(chain: str):
-    return [(c.name, check_claim(c, FAST)) for c in read_chain(PROOFS / chain)]
+    return [(c.name, check_by_kind(c, FAST)) for c in read_chain(PROOFS / chain)]
 
 
 @pytest.mark.slow
@@ -59,7 +59,7 @@ def test_empty_row_conventions_on_every_mask_pattern():
 def test_sentinel_vanishes_in_float64_at_ordinary_scores():
     """The sentinel is refuted (tests/corpus/false/pair-sentinel-*), but at ordinary scores its error is the
     weight exp(-1e6 - max) of the masked keys, which float64 rounds to 0."""
-    rows = numerics.compare([str(PROOFS / "conventions/sentinel_3pass.egg")], {"M": 64, "E": 8, "P": 8, "F": 4},
+    rows = numerics.compare([str(PROOFS / "conventions/sentinel_3pass.egg")], {"m": 64, "e": 8, "p": 8, "f": 4},
                             reference=str(PROOFS / "masked/attention_masked.egg"))
     f64 = [r for r in rows if r.dtype == "float64" and "reference evaluator" in r.against]
     assert f64 and all(r.max_abs_error == 0.0 for r in f64)
