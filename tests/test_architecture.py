@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "verify"
 # engine (its submodules may import each other).
 LAYERS: dict[str, str] = {
     "verify": "base", "verify.errors": "base", "verify.ir": "base", "verify.notation": "base",
+    "verify.predicates": "base",
     "verify.reader": "read", "verify.chainfile": "read",
     "verify.shapes": "IR", "verify.implicit": "IR", "verify.claims": "IR", "verify.masks": "IR",
     "verify.evaluate": "IR", "verify.options": "IR", "verify.sizes": "IR", "verify.verdict": "IR", "verify.printer": "IR", "verify.cost": "IR",

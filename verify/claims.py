@@ -121,8 +121,15 @@ class Claim:
                         out.add(r)
                     case ir.Split(rank=r, outer=o, inner=i) | ir.Unsplit(rank=r, outer=o, inner=i):
                         out.update((r, o, i))
+                    case ir.Input(ranks=ranks, pred=pred) if pred is not None:
+                        out.update(ranks)   # a predicate mask's slice depends on its index and size: not parallel
         out.update(along for _mask, along in self.assumptions)
         return out
+
+    def has_opaque_masks(self) -> bool:
+        """Masks whose patterns are enumerated (`:mask`); a predicate mask has one pattern per size."""
+        return any(isinstance(n, ir.Input) and n.kind == "mask" and n.pred is None
+                   for side in (self.lhs, self.rhs) for n in side.nodes())
 
     def splits(self) -> list[tuple[str, str, str]]:
         """Every view (rank, outer, inner) of a split rank, each once: one rank may be viewed several ways."""
@@ -149,18 +156,19 @@ def inputs_of(sides) -> tuple[tuple[str, tuple[str, ...]], ...]:
                         Location(side.file, node.line),
                     )
                 # a mask in one place and a real in another: either reading would check a claim not written
-                if node.name in kinds and kinds[node.name] != node.kind:
-                    raise ShapeError(f"input '{node.name}' is a {kinds[node.name]} in one place and a {node.kind} "
+                kind = node.kind if node.pred is None else f"{node.kind}({node.pred})"
+                if node.name in kinds and kinds[node.name] != kind:
+                    raise ShapeError(f"input '{node.name}' is a {kinds[node.name]} in one place and a {kind} "
                                      f"in another", Location(side.file, node.line),
                                      'declare it the same way everywhere, e.g. (CreateTensor "B[m,p]:mask")')
                 found[node.name] = node.ranks
-                kinds[node.name] = node.kind
+                kinds[node.name] = kind
     return tuple(sorted(found.items()))
 
 
 def _masks_of(sides) -> tuple[str, ...]:
     return tuple(sorted({n.name for side in sides for n in side.nodes()
-                         if isinstance(n, ir.Input) and n.kind == "mask"}))
+                         if isinstance(n, ir.Input) and (n.kind == "mask" or n.kind == "index")}))
 
 
 def with_assumptions(claim: Claim, assumptions, location: Location | None = None) -> Claim:
@@ -179,6 +187,12 @@ def with_assumptions(claim: Claim, assumptions, location: Location | None = None
         if along not in ranks[mask]:
             raise ShapeError(f"assumption '{text}': mask '{mask}' has no rank '{along}' (ranks {ranks[mask]})",
                              location or claim.location)
+        if any(n.name == mask and n.pred is not None for side in (claim.lhs, claim.rhs) for n in side.nodes()
+               if isinstance(n, ir.Input)):
+            # its values are its predicate's: an assumption would only drop sizes (a vacuous check there)
+            raise ShapeError(f"assumption '{text}': '{mask}' is a predicate mask, which decides its own rows",
+                             location or claim.location, "drop the assumption: the verdict names the rows the "
+                             "predicate can leave empty")
         parsed.append((mask, along))
     return replace(claim, assumptions=tuple(sorted(set(parsed))))
 

@@ -35,7 +35,7 @@ from .crosscheck import cross_check
 from .induction import LemmaVerdict, lemma_obligations, lift
 from .intervals import rigorous_difference
 from .isolation import Failure, run_isolated
-from .masks import patterns
+from .masks import block_note, param_ranges, patterns
 from .normal_form import NormalForm, NotNormalizable, all_equal, exp_overflow_warning
 from .options import Options
 from .reader import read_file
@@ -71,14 +71,16 @@ def prove_bounded(claim: Claim, options: Options) -> Result:
     start = time.monotonic()
     the_plan = plan(claim, effective_bound(claim, options.bound))
     sizes_list = list(the_plan.sizes())
-    bound = SizeBound(the_plan.ranges) if the_plan.ranges else SizeBound.every("no rank is reduced or tiled")
+    ranges = the_plan.ranges + param_ranges(claim)      # a predicate's parameters: the values checked
+    bound = SizeBound(ranges) if ranges else SizeBound.every("no rank is reduced or tiled")
 
     def result(verdict, method, **kw) -> Result:
         return Result.for_claim(claim, verdict, bound, method, time.monotonic() - start, **kw)
 
     cx = refute.search(claim, sizes_list, seed=options.seed, prove_difference=rigorous_difference)
     if cx is not None:
-        return result(Verdict.REFUTED, "numeric search, replayed in mpmath", counterexample=cx)
+        return result(Verdict.REFUTED, "numeric search, replayed in mpmath", counterexample=cx,
+                      detail=block_note(claim, cx.sizes))
     # One loop over (sizes, pattern), masked or not, so that both kinds of claim get the same treatment: the
     # normal form first, Z3 where it cannot decide, a Z3 model replayed in mpmath and shrunk before REFUTED.
     checked, by_z3 = 0, 0

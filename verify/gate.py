@@ -20,6 +20,7 @@ from . import cluster, driver, ir, symbolic
 from .claims import Claim, equiv_claims, with_assumptions_each
 from .errors import BoundError, VerifyError, did_you_mean
 from .induction import lemma_obligations
+from .masks import check_pattern_count
 from .options import CacheMode, Options
 from .reader import read_file
 from .rules_step import rules_step_evidence, rules_step_result
@@ -60,7 +61,9 @@ def preflight(claims: list[Claim], options: Options) -> None:
     """Plan every claim up front: an absurd bound raises one BoundError (exit status 2)."""
     for claim in claims:
         try:
-            plan(claim, effective_bound(claim, options.bound))
+            the_plan = plan(claim, effective_bound(claim, options.bound))
+            if claim.masks:      # opaque masks are enumerated: refuse a bound with too many patterns before work
+                check_pattern_count(claim, the_plan.sizes())
         except VerifyError as exc:
             raise exc.located(claim.location) from None
 

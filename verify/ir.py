@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal, assert_never
 
+from .predicates import Predicate
+
 # log(x) is defined for x >= 0 (log 0 = -inf); fin(x) is x, except fin(-inf) = 0: the guard that real kernels
 # put on a running max that is still -inf (a fully masked tile), so that exp(s - fin(m)) stays defined.
 # exp2(x) = 2^x and log2(x) = log(x) / log(2) (the base-2 forms of kernels that fold log2(e) into the scale),
@@ -34,7 +36,7 @@ from typing import Literal, assert_never
 MAP_OPS = {"add": 2, "sub": 2, "mul": 2, "div": 2, "max": 2, "exp": 1, "log": 1, "fin": 1,
            "exp2": 1, "log2": 1, "tanh": 1, "eq": 2, "where": 3}
 REDUCE_OPS = {"add", "max"}
-TensorKind = Literal["real", "mask"]
+TensorKind = Literal["real", "mask", "index"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class Input:
     ranks: tuple[str, ...]
     line: int | None = field(default=None, compare=False)
     kind: TensorKind = "real"
+    # a predicate mask (`:mask(m <= p)`, verify/predicates.py): 0 where it holds, -inf elsewhere; None: opaque.
+    # kind "index" (`:index(m - p)`): the integer value of a linear form of its indices (ALiBi's distance)
+    pred: Predicate | None = None
 
 
 @dataclass(frozen=True)

@@ -227,7 +227,7 @@ def parse_tensor_kind(text: str) -> tuple[str, ir.TensorKind]:
     if not sep:
         return text, "real"
     match kind.strip():
-        case "mask" | "real" as known:
+        case "mask" | "real" | "index" as known:
             return head, known
     raise NotationError(f"unknown tensor kind '{kind.strip()}' in '{text}'",
                         hint="a tensor is real (default) or ':mask' (elements 0 or -inf)")

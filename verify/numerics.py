@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ir
+from . import ir, predicates
 from .claims import equiv_claim
 from .errors import BoundError, Location, ShapeError, UsageError
 from .evaluate import FloatAlgebra, evaluate
@@ -194,9 +194,16 @@ def make_inputs(spec: ProgramSpec, sizes: dict[str, int], rng) -> dict[str, np.n
     """Normal values for real inputs; for masks, random keep/mask patterns (0 / -inf) in which every query
     keeps at least one key; a scalar input (a scale such as tau) is 1/sqrt(E) when there is an e rank."""
     out = {}
+    fixed = {n.name: n.pred for b in spec.program.bindings.values() for n in ir.walk(b.expr)
+             if isinstance(n, ir.Input) and n.pred is not None}
     for name, ranks in spec.inputs:
         shape = tuple(sizes[r] for r in ranks)
-        if name in spec.masks:
+        if name in fixed:       # a predicate mask or index tensor: its own values (parameters at their lowest;
+            pred = fixed[name]  # a document sequence: three packed documents)
+            length = max(sizes[r] for r in pred.ranks)
+            params = {p.name: [i * 3 // length for i in range(length)] if p.seq else p.lo for p in pred.params}
+            out[name] = predicates.pattern(pred, sizes, params)
+        elif name in spec.masks:
             keep = rng.random(shape) < 0.7
             if "m" in ranks:
                 index: list[slice | int] = [slice(None)] * len(shape)

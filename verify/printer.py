@@ -36,7 +36,8 @@ def input_text(node: ir.Input) -> str:
         spec = node.name
     else:
         spec = f"{node.name}[{','.join(node.ranks)}]"
-    return f"{spec}:{kind}" if kind != "real" else spec
+    pred = getattr(node, "pred", None)      # a predicate mask or index tensor reads back with its formula
+    return f"{spec}:{kind}" + (f"({pred})" if pred is not None else "") if kind != "real" else spec
 
 
 class Printer:

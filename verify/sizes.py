@@ -161,7 +161,7 @@ def plan_uncached(claim: Claim, bound: Bound) -> Plan:
             ranges[r] = range(1, part_cap[r] + 1)
         else:
             # masks are enumerated pattern by pattern (2^elements), so their claims default to small tiles
-            tile_default = OTHER_DEFAULT if claim.masks else TILE_DEFAULT
+            tile_default = OTHER_DEFAULT if claim.has_opaque_masks() else TILE_DEFAULT
             ranges[r] = range(1, (tile_default if r in tile_ranks else OTHER_DEFAULT) + 1)
     combos = []
     total = 1

@@ -290,6 +290,8 @@ def format_result(result: Result, verbose: bool = True) -> str:
         lines.append(f"  warning: {w}")
     if result.counterexample is not None and verbose:
         lines.append(format_counterexample(result.counterexample))
+        if result.verdict is Verdict.REFUTED and result.detail:     # e.g. the tile a block mask misclassifies
+            lines.append(f"  {result.detail}")
     elif result.verdict is Verdict.REFUTED and result.detail:
         lines.append(f"  {result.detail}")
     return "\n".join(lines)

@@ -117,7 +117,8 @@ def size_plan(program: ir.Program, names: list[str], inputs: list[ir.Input]) -> 
                 plan.tiles[node.outer] = (node.outer.upper(), node.tiles, node)
                 plan.inner[node.inner] = (node.rank, node.outer)
                 known.update((node.outer, node.inner))
-                plan.order += [node.outer, node.inner]
+                # an input over a tile rank (a block mask TE[m1,p]) may have made one of them known already
+                plan.order += [r for r in (node.outer, node.inner) if r not in plan.order]
                 progress = True
             elif node.rank not in known and node.outer in known and node.inner in known:
                 plan.product[node.rank] = (node.outer, node.inner)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .. import ir
+from .. import ir, predicates
 from ..errors import Location, NotationError, ParseError, ShapeError, VerifyError, did_you_mean
 from ..notation import (
     LeafOp,
@@ -20,6 +20,12 @@ from ..notation import (
 )
 from .source import LITERAL_SORTS, MAX_NESTING, NESTING_HINT, Parsed
 from .syntax import arity, literal
+
+
+def split_predicate(text: str) -> tuple[str, str | None]:
+    """`"B[m,p]:mask(m <= p)"` -> ('B[m,p]:mask', 'm <= p'); without a predicate -> (text, None)."""
+    m = re.fullmatch(r"(.*:\s*(?:mask|index))\s*\((.*)\)\s*", text, re.S)
+    return (m.group(1), m.group(2)) if m else (text, None)
 
 
 class TermReader:
@@ -50,6 +56,7 @@ class TermReader:
         self.level = 0                  # operator nesting at the term being read, counting through let names
         self.deepest = 0                # the deepest level reached since the last reset (one binding's term)
         self.depth_of: dict[str, int] = {}   # let name -> how deep its term nests
+        self.params: dict[str, predicates.Param] | None = None   # `; param:` declarations, read on first use
 
     # -- positions --------------------------------------------------------------------------------------
     def line_of(self, node) -> int | None:
@@ -223,11 +230,16 @@ class TermReader:
         if len(names) != 1 or names[0] not in (0, len(args) - 1):
             raise self.error(ParseError, 'CreateTensor needs one name string, first or last, e.g. (CreateTensor "Q") '
                              'or (CreateTensor 64 1024 "Q")', node)
+        text, pred_text = split_predicate(literal(args[names[0]]))
         try:
-            spec, kind = parse_tensor_kind(literal(args[names[0]]))
+            spec, kind = parse_tensor_kind(text)
             name, ranks = parse_tensor_name(spec)
         except NotationError as exc:
             raise exc.located(Location(self.file, line)) from None
+        pred = None if pred_text is None else self.predicate(name, ranks, pred_text, node, line, kind == "index")
+        if kind == "index" and pred is None:
+            raise self.error(ParseError, f"index tensor '{name}' needs its value: e.g. \"{name}[m,p]:index(m - p)\"",
+                             node)
         sizes = args[:names[0]] + args[names[0] + 1:]
         if self.rule_vars is not None:       # in a rule, a size may be a pattern variable: any size matches
             sizes = [a for a in sizes if type(a).__name__ != "Var"]
@@ -248,4 +260,22 @@ class TermReader:
                 raise self.error(ShapeError, f"rank {rank} has size {size} here but {self.sizes[rank][0]} at line "
                                  f"{self.sizes[rank][1]}", node, "one program gives each rank one size")
             self.sizes.setdefault(rank, (size, line))
-        return ir.Input(name, ranks, line, kind)
+        return ir.Input(name, ranks, line, kind, pred)
+
+    def predicate(self, name: str, ranks: tuple[str, ...], text: str, node, line,
+                  value: bool = False) -> predicates.Predicate:
+        """`:mask(PRED)`: PRED over the mask's indices and sizes and the file's `; param:` declarations."""
+        if self.params is None:
+            try:
+                self.params = {n: p for n, (p, _) in predicates.parse_params(self.lines).items()}
+            except predicates.ParamLineError as exc:
+                raise ParseError(exc.cause, Location(self.file, exc.line),
+                                 "write '; param: W >= 1' or '; param: W in 1..8'") from None
+        try:
+            return predicates.parse(text, ranks, self.params, value)
+        except predicates.PredicateError as exc:
+            where = f", column {exc.column}" if exc.column else ""
+            raise self.error(ParseError, f"mask '{name}': predicate '{text}'{where}: {exc.cause}", node,
+                             "PRED is linear integer arithmetic over the mask's indices, sizes, integers and "
+                             "declared parameters, with < <= == != >= > and or not ( ); see README 'Predicate "
+                             "masks'") from None

@@ -38,6 +38,7 @@ from ...sizes import SizeBound
 from ..obligations import VARIANTS, LemmaVerdict
 from ..twopass import linearity_positivity, split_max, split_sum
 from .closed import lift_closed
+from .masked import lift_masked, warm_masked
 from .prove import Obligation, ObligationVerdict, Prover
 from .scan import is_scan_claim, lift_scan
 from .terms import Env, NotLiftable
@@ -88,6 +89,9 @@ def lemma_obligations() -> dict[str, list]:
     with _LOCK:
         if _LEMMAS is None:
             _LEMMAS = _prove_lemmas()
+            # the masked models are read (egglog) and their lemmas proved here too, in the parent: a forked child
+            # that starts egglog's parser after the parent used it can hang (measured: a 60 s timeout)
+            warm_masked()
     return _LEMMAS
 
 
@@ -128,10 +132,30 @@ def lift(claim) -> Lift:
     return out
 
 
+def _lift_masked(claim) -> Lift:
+    """Masked attention cascades by their own argument (masked.py): the tile cases plus the lemmas it uses."""
+    found = lift_masked(claim)
+    ranks = found.ranks or tuple(claim.ranks())
+    if found.reason:
+        return Lift("not lifted", found.shape, (), ranks, found.obligations, reason=found.reason)
+    bad = [o.name for o in found.obligations if o.verdict is not ObligationVerdict.PROVED]
+    if bad:
+        return Lift("not lifted", found.shape, (), ranks, found.obligations,
+                    reason=f"obligations not proved: {', '.join(bad)}")
+    proved = lemma_obligations()
+    used = [(o.name, o.verdict) for g in found.lemmas for o in proved.get(g, [])]
+    failed = [n for n, v in used if v is not LemmaVerdict.PROVED]
+    if failed:
+        return Lift("failed", found.shape, found.lemmas, ranks, found.obligations, used,
+                    reason=f"lemma(s) not proved: {', '.join(failed)}")
+    return Lift("lifted", found.shape, found.lemmas, ranks, found.obligations, used)
+
+
 def _lift(claim) -> Lift:
-    if claim.masks:
-        raise NotLiftable(f"mask input(s) {', '.join(claim.masks)}: elements may be -inf and assumptions tie the "
-                          f"slices of a mask together; no lemma covers them")
+    # index tensors (`:index(m - p)`) are finite reals: read as uninterpreted inputs, which proves the claim for
+    # every real tensor in their place, theirs included; only true masks need the masked argument
+    if any(isinstance(n, ir.Input) and n.kind == "mask" for s in (claim.lhs, claim.rhs) for n in s.nodes()):
+        return _lift_masked(claim)
     env = Env(claim.splits())
     hyps: list = []
     out_idx = {}
