@@ -117,11 +117,11 @@ def test_cli_codegen_bad_input_exits_2(argv, message):
 
 
 def test_an_operator_without_a_translation_is_a_located_error():
-    program = read_text('(let Q (CreateTensor "Q"))\n(let T (M_exp_ep Q))\n(extract T)\n', "tanh.egg").program
-    program.bindings["T"] = ir.Binding("T", ir.Map("tanh", ("e", "p"), (ir.Ref("Q", 2),), 2), 2)
+    program = read_text('(let Q (CreateTensor "Q"))\n(let T (M_exp_ep Q))\n(extract T)\n', "sinh.egg").program
+    program.bindings["T"] = ir.Binding("T", ir.Map("sinh", ("e", "p"), (ir.Ref("Q", 2),), 2), 2)
     with pytest.raises(CodegenError) as exc:
         generate(program, "torch")
-    assert exc.value.format().startswith("tanh.egg:2: codegen error: operator") and "tanh" in exc.value.format()
+    assert exc.value.format().startswith("sinh.egg:2: codegen error: operator") and "sinh" in exc.value.format()
 
 
 TWO_OUTPUTS = """\

@@ -171,7 +171,7 @@ def well_named_terms(draw, depth=0):
         case "map2":
             return f"(M_{draw(st.sampled_from(['add', 'sub', 'mul', 'div', 'max']))}_{space} {sub()} {sub()})"
         case "map1":
-            return f"(M_{draw(st.sampled_from(['exp', 'log', 'fin']))}_{space} {sub()})"
+            return f"(M_{draw(st.sampled_from(['exp', 'log', 'fin', 'exp2', 'log2', 'tanh']))}_{space} {sub()})"
         case "reduce":
             return f"(R_{draw(st.sampled_from(['add', 'max']))}_{rank} {sub()})"
         case "split":

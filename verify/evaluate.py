@@ -8,7 +8,10 @@ Value conventions, shared by all algebras (README "Semantics"):
 - inputs are finite reals; `Const` may be -inf (the identity of max);
 - `x / 0` is *undefined* (NaN here), and so is `(-inf) - (-inf)` and `0 * (-inf)`; undefined propagates;
 - `exp(-inf) = 0`, `log(0) = -inf`, `log(x < 0)` is undefined, `fin(-inf) = 0`; an empty sum is 0 and an empty max
-  is -inf (ranks of size 0 do not occur in a bound, but the evaluator honours the identities).
+  is -inf (ranks of size 0 do not occur in a bound, but the evaluator honours the identities);
+- `exp2(-inf) = 0`, `log2(0) = -inf`, `log2(x < 0)` undefined; `tanh(-inf) = -1`, `tanh(+inf) = 1`;
+- `eq(a, b)` is 1 or 0 (`eq(-inf, -inf) = 1`), undefined if a or b is; `where(c, a, b)` is undefined if c is,
+  else a if c != 0 (c = -inf included) and b if c == 0, whatever the other branch is (undefined included).
 Two results are equal when both are undefined or both are defined and equal.
 """
 
@@ -110,6 +113,20 @@ class FloatAlgebra(Algebra):
                 case "fin":
                     (x,) = a
                     return np.where(np.isneginf(x), 0, x).astype(self.dtype)
+                case "exp2":
+                    return np.exp2(*a)
+                case "log2":
+                    (x,) = a
+                    return np.where(x < 0, np.nan, np.log2(np.where(x < 0, 1, x))).astype(self.dtype)
+                case "tanh":
+                    return np.tanh(*a)
+                case "eq":
+                    x, y = a
+                    undefined = np.isnan(x) | np.isnan(y)
+                    return np.where(undefined, np.nan, np.where(x == y, 1.0, 0.0)).astype(self.dtype)
+                case "where":
+                    c, x, y = a
+                    return np.where(np.isnan(c), np.nan, np.where(c != 0, x, y)).astype(self.dtype)
         raise ValueError(op)
 
     def reduce(self, op, data, axis):
@@ -167,6 +184,9 @@ class Mp(ObjectAlgebra):
     def scalar(self, op, *x):
         mp = self.mp
         nan = mp.mpf("nan")
+        if op == "where":   # only the condition and the branch taken are read
+            c, a, b = x
+            return nan if mp.isnan(c) else a if c != 0 else b
         if any(mp.isnan(v) for v in x):
             return nan
         if op in RING:
@@ -182,6 +202,14 @@ class Mp(ObjectAlgebra):
                 return nan if x[0] < 0 else mp.mpf("-inf") if x[0] == 0 else mp.log(x[0])
             case "fin":
                 return mp.mpf(0) if mp.isinf(x[0]) and x[0] < 0 else x[0]
+            case "exp2":
+                return mp.mpf(0) if mp.isinf(x[0]) and x[0] < 0 else mp.power(2, x[0])
+            case "log2":
+                return nan if x[0] < 0 else mp.mpf("-inf") if x[0] == 0 else mp.log(x[0], 2)
+            case "tanh":
+                return mp.mpf(1 if x[0] > 0 else -1) if mp.isinf(x[0]) else mp.tanh(x[0])
+            case "eq":
+                return mp.mpf(1 if x[0] == x[1] else 0)
         raise ValueError(op)
 
 

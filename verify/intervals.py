@@ -14,6 +14,7 @@ import math
 import time
 from typing import Literal
 
+import mpmath
 import numpy as np
 from mpmath.libmp import (
     finf,
@@ -25,6 +26,7 @@ from mpmath.libmp import (
     mpf_cmp,
     mpf_div,
     mpf_exp,
+    mpf_ln2,
     mpf_log,
     mpf_mul,
     mpf_neg,
@@ -72,6 +74,7 @@ TOP = Val("t")
 NEG_INF = Val("i", -1)
 POS_INF = Val("i", 1)
 ZERO = Val("f", fzero, fzero)
+ONE = Val("f", from_float(1.0), from_float(1.0))
 
 
 def _is_zero(v: Val) -> bool:
@@ -141,7 +144,40 @@ class IntervalAlgebra(ObjectAlgebra):
                 self.max_bits = max(self.max_bits, m[2] + m[3])
         return Val("f", lo, hi)
 
+    def _ln2(self) -> Val:
+        return Val("f", mpf_ln2(self.prec, round_floor), mpf_ln2(self.prec, round_ceiling))
+
+    def _tanh(self, m, rounding):
+        """tanh at one end, widened outward by the slack (mpmath's tanh need not round correctly)."""
+        with mpmath.mp.workprec(self.prec):
+            t = mpmath.tanh(mpmath.mpf(m))._mpf_
+        if rounding is round_floor:
+            return mpf_sub(t, self._slack(t), self.prec, round_floor)
+        return mpf_add(t, self._slack(t), self.prec, round_ceiling)
+
+    def _guard(self, op, *x):
+        if op == "where":       # only the condition and the branch taken are read
+            c, a, b = x
+            if c.kind in ("u", "t"):
+                return c
+            s = 1 if c.kind == "i" else _sign(c)
+            return TOP if s is None else b if s == 0 else a
+        a, b = x
+        if a.kind == "u" or b.kind == "u":
+            return UNDEF
+        if a.kind == "t" or b.kind == "t":
+            return TOP
+        if a.kind == "i" or b.kind == "i":
+            return ONE if a == b else ZERO
+        if a.lo == a.hi == b.lo == b.hi:
+            return ONE
+        if mpf_cmp(a.hi, b.lo) < 0 or mpf_cmp(b.hi, a.lo) < 0:
+            return ZERO
+        return TOP
+
     def scalar(self, op, *x):
+        if op in ("eq", "where"):
+            return self._guard(op, *x)
         if any(v.kind == "u" for v in x):
             return UNDEF
         if any(v.kind == "t" for v in x):
@@ -221,6 +257,19 @@ class IntervalAlgebra(ObjectAlgebra):
                 lo, hi = mpf_log(a.lo, p, round_floor), mpf_log(a.hi, p, round_ceiling)
                 return self._finite(mpf_sub(lo, self._slack(lo), p, round_floor),
                                     mpf_add(hi, self._slack(hi), p, round_ceiling))
+            case "exp2":            # 2^x = exp(x * log 2), log 2 enclosed outward
+                (a,) = x
+                if a.kind == "i":
+                    return ZERO if a.lo < 0 else POS_INF
+                return self.scalar("exp", self.scalar("mul", a, self._ln2()))
+            case "log2":            # log(x) / log 2
+                v = self.scalar("log", x[0])
+                return self.scalar("div", v, self._ln2()) if v.kind == "f" else v
+            case "tanh":            # increasing, tanh(+-inf) = +-1
+                (a,) = x
+                if a.kind == "i":
+                    return Val("f", from_float(float(a.lo)), from_float(float(a.lo)))
+                return self._finite(self._tanh(a.lo, round_floor), self._tanh(a.hi, round_ceiling))
         return TOP  # an operator this replay does not know: never a proven difference
 
 

@@ -28,7 +28,13 @@ from .predicates import Predicate
 
 # log(x) is defined for x >= 0 (log 0 = -inf); fin(x) is x, except fin(-inf) = 0: the guard that real kernels
 # put on a running max that is still -inf (a fully masked tile), so that exp(s - fin(m)) stays defined.
-MAP_OPS = {"add": 2, "sub": 2, "mul": 2, "div": 2, "max": 2, "exp": 1, "log": 1, "fin": 1}
+# exp2(x) = 2^x and log2(x) = log(x) / log(2) (the base-2 forms of kernels that fold log2(e) into the scale),
+# tanh (softcapping: c * tanh(s / c)). The guards of the fully-masked-row conventions: eq(a, b) is 1 where
+# a == b (-inf == -inf included) and 0 elsewhere; where(c, a, b) is a where c != 0 and b where c == 0 (a
+# select: the branch not taken does not matter, even undefined); both are undefined where an operand they read
+# (for where: c and the branch taken) is.
+MAP_OPS = {"add": 2, "sub": 2, "mul": 2, "div": 2, "max": 2, "exp": 1, "log": 1, "fin": 1,
+           "exp2": 1, "log2": 1, "tanh": 1, "eq": 2, "where": 3}
 REDUCE_OPS = {"add", "max"}
 TensorKind = Literal["real", "mask", "index"]
 

@@ -5,7 +5,8 @@ changed in one way at a time (one mutant per change):
 
 - a binary map swaps its operation (add, sub, mul, div, max: each for each), a sub or div flips its
   operands, and a binary map is replaced by one operand ("drop a term");
-- a unary map (exp, log, fin) is dropped;
+- a unary map (exp, log, fin, exp2, log2, tanh) is dropped; exp <-> exp2 and log <-> log2 swap (base confusion);
+- a where swaps its branches;
 - a reduction swaps add <-> max, reduces another rank, or is dropped; a global max over a split rank is
   replaced by the local max within the tiles (`max_m s` -> `max_m0 split(s)`: the FlashAttention trap);
 - a split or unsplit swaps its tile ranks (a layout bug);
@@ -42,6 +43,7 @@ from .targets import assumptions_above
 from .verdict import Result, Verdict, exit_status
 
 BINARY = ("add", "sub", "mul", "div", "max")
+BASE_TWIN = {"exp": "exp2", "exp2": "exp", "log": "log2", "log2": "log"}   # the base-2 / base-e confusion
 
 
 @dataclass
@@ -187,8 +189,13 @@ def _local(node, ctx: _Context):
                 yield f"{at}{_name(node)}: operands flipped", replace(node, args=(args[1], args[0]))
             yield f"{at}{_name(node)}: right operand dropped", args[0]
             yield f"{at}{_name(node)}: left operand dropped", args[1]
-        case ir.Map(op=op, args=args) if len(args) == 1:
+        case ir.Map(op=op, space=space, args=args) if len(args) == 1:
             yield f"{at}{_name(node)} dropped", args[0]
+            twin = BASE_TWIN.get(op)
+            if twin:
+                yield f"{at}{_name(node)} -> {map_name(twin, space)}", replace(node, op=twin)
+        case ir.Map(op="where", args=(c, a, b)):
+            yield f"{at}{_name(node)}: branches swapped", replace(node, args=(c, b, a))
         case ir.Reduce(op=op, rank=rank, arg=arg):
             other = "max" if op == "add" else "add"
             yield f"{at}{_name(node)} -> {reduce_name(other, rank)}", replace(node, op=other)

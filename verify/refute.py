@@ -64,6 +64,30 @@ TRIAL_STRATEGIES: tuple[masks.Strategy, ...] = (
 )
 
 
+def largest_constant(claim: Claim) -> float:
+    """The largest finite |constant| either side writes (a sentinel such as -1e6 standing in for -inf), or 0."""
+    out = 0.0
+    for side in (claim.lhs, claim.rhs):
+        for e in [side.expr, *(b.expr for b in side.bindings.values())]:
+            for n in ir.walk(e):
+                if isinstance(n, ir.Const) and math.isfinite(n.value):
+                    out = max(out, abs(n.value))
+    return out
+
+
+def strategies(claim: Claim) -> tuple[masks.Strategy, ...]:
+    """TRIAL_STRATEGIES; for a claim with a constant beyond the trials' magnitudes (a finite sentinel -1e6 in place
+    of -inf), one wide-real row is drawn at 4 * sqrt(c) instead, so that products of two inputs (scores) reach
+    past it: the rows where a sentinel is not -inf (every kept score below it) are drawn too. Any candidate is
+    still replayed and proved before it counts."""
+    c = largest_constant(claim)
+    if c <= 400:
+        return TRIAL_STRATEGIES
+    scale = 4 * math.sqrt(c)
+    wide: masks.Strategy = lambda rng, shape: rng.normal(size=shape) * scale  # noqa: E731
+    return TRIAL_STRATEGIES[:4] + (wide,) + TRIAL_STRATEGIES[5:]
+
+
 def search(claim: Claim, assignments, *, prove_difference: ProveDifference, seed: int = 0,
            limit_seconds: float | None = None) -> Counterexample | None:
     """The first replayed counterexample over the assignments (smallest first), or None. If it is an edge case,
@@ -72,13 +96,13 @@ def search(claim: Claim, assignments, *, prove_difference: ProveDifference, seed
     rng = np.random.default_rng(seed)
     edge: Counterexample | None = None
     edge_time = 0.0
+    rows = strategies(claim)
     for sizes in assignments:
         if limit_seconds is not None and time.monotonic() - start > limit_seconds:
             break
         if edge is not None and time.monotonic() - edge_time > ORDINARY_SECONDS:
             break
-        inputs = masks.draw_inputs(claim, sizes, rng, TRIALS,
-                                   lambda shape: masks.rows(rng, shape, TRIALS, TRIAL_STRATEGIES))
+        inputs = masks.draw_inputs(claim, sizes, rng, TRIALS, lambda shape: masks.rows(rng, shape, TRIALS, rows))
         lv, rv = side_values(claim, sizes, FLOAT, inputs, batch=TRIALS)
         bad = mismatches(lv, rv)
         bad = np.broadcast_to(bad, (TRIALS,) + bad.shape[1:])  # a claim without inputs has no trial axis

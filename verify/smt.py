@@ -17,7 +17,16 @@ Encoding, per size assignment, of every output element of both sides:
   fin(-inf) = 0, c * -inf by the sign of a numeral c, 0 * -inf undefined). An infinity times or divided by a
   finite value whose sign is not a numeral is not encoded (`NotEncodable`): left to the normal form and
   search, so the verdict is UNKNOWN, never a guess. Masks are never real unknowns here: `decide` takes one
-  fixed pattern (each element 0 or -inf) at a time, from `masks.patterns`.
+  fixed pattern (each element 0 or -inf) at a time, from `masks.patterns`;
+- `exp2(x)` is `exp(x * LN2)` (exact over the reals) with LN2 a Real constant known only to lie in
+  (0.693147, 0.693148), which contains log(2): a proof holds for every value there, log(2) included. `log2`, like
+  `log`, is not encoded.
+- `tanh` is an uninterpreted function with ground axioms real tanh satisfies on the occurring terms:
+  `-1 < tanh(t) < 1`, `tanh(0) = 0`, `s < t -> tanh(s) < tanh(t)`, `s = -t -> tanh(s) = -tanh(t)`.
+- `eq(a, b)` is `If(a = b, 1, 0)`; `where(c, a, b)` is `If(c != 0, a, b)` in value and in definedness (defined
+  iff c is and the branch taken is). With an infinite operand the comparison is decided statically where it
+  can be (an infinity is not equal to any finite value); a where whose condition Z3 cannot simplify to a
+  constant, choosing between an infinity and a finite value, is not encoded.
 """
 
 from __future__ import annotations
@@ -80,6 +89,10 @@ class Z3Algebra(ObjectAlgebra):
         super().__init__()
         self.exp_fn = z3.Function("exp", z3.RealSort(), z3.RealSort())
         self.exp_args: list = []
+        self.tanh_fn = z3.Function("tanh", z3.RealSort(), z3.RealSort())
+        self.tanh_args: list = []
+        self.ln2 = z3.Real("ln2!")
+        self.uses_ln2 = False
         self.vars: dict[str, tuple] = {}
 
     def input(self, name: str, index: tuple):
@@ -95,6 +108,8 @@ class Z3Algebra(ObjectAlgebra):
         return (z3.RealVal(Fraction(value)), z3.BoolVal(True))
 
     def scalar(self, op, *x):
+        if op in ("eq", "where"):
+            return self._guard(op, *x)
         if any(isinstance(v, Inf) for v in x):
             return self._infinite(op, *x)
         return self._finite(op, *x)
@@ -110,8 +125,12 @@ class Z3Algebra(ObjectAlgebra):
                 return (z3.RealVal(0), ok) if a.sign < 0 else Inf(1, ok)
             case "fin":
                 return (z3.RealVal(0), ok) if a.sign < 0 else Inf(1, ok)
-            case "log":
-                raise NotEncodable("log")
+            case "exp2":
+                return (z3.RealVal(0), ok) if a.sign < 0 else Inf(1, ok)
+            case "tanh":
+                return (z3.RealVal(a.sign), ok)
+            case "log" | "log2":
+                raise NotEncodable(op)
             case "sub":
                 b = Inf(-b.sign, b.defined) if isinstance(b, Inf) else (-b[0], b[1])
                 return self._infinite("add", a, b)
@@ -162,9 +181,46 @@ class Z3Algebra(ObjectAlgebra):
                 return (self.exp_fn(vals[0]), ok)
             case "fin":
                 return (vals[0], ok)  # no -inf is ever encoded, so fin is the identity here
-            case "log":
-                raise NotEncodable("log")
+            case "exp2":
+                arg = vals[0] * self.ln2
+                self.uses_ln2 = True
+                self.exp_args.append(arg)
+                return (self.exp_fn(arg), ok)
+            case "tanh":
+                self.tanh_args.append(vals[0])
+                return (self.tanh_fn(vals[0]), ok)
+            case "log" | "log2":
+                raise NotEncodable(op)
         raise ValueError(op)
+
+    @staticmethod
+    def _defined(v):
+        return v.defined if isinstance(v, Inf) else v[1]
+
+    def _guard(self, op, *x):
+        if op == "eq":
+            a, b = x
+            ok = z3.And(self._defined(a), self._defined(b))
+            if isinstance(a, Inf) or isinstance(b, Inf):
+                same = isinstance(a, Inf) and isinstance(b, Inf) and a.sign == b.sign
+                return (z3.RealVal(1 if same else 0), ok)
+            return (z3.If(a[0] == b[0], z3.RealVal(1), z3.RealVal(0)), ok)
+        c, a, b = x
+        if isinstance(c, Inf):
+            truth = z3.BoolVal(True)
+        else:
+            truth = z3.simplify(c[0] != 0)
+        ok_c = self._defined(c)
+        if z3.is_true(truth) or z3.is_false(truth):
+            taken = a if z3.is_true(truth) else b
+            if isinstance(taken, Inf):
+                return Inf(taken.sign, z3.And(ok_c, taken.defined))
+            return (taken[0], z3.And(ok_c, taken[1]))
+        if isinstance(a, Inf) or isinstance(b, Inf):
+            if isinstance(a, Inf) and isinstance(b, Inf) and a.sign == b.sign:
+                return Inf(a.sign, z3.And(ok_c, z3.If(truth, a.defined, b.defined)))
+            raise NotEncodable("a where choosing between an infinity and a finite value on a symbolic condition")
+        return (z3.If(truth, a[0], b[0]), z3.And(ok_c, z3.If(truth, a[1], b[1])))
 
     def axioms(self, limit: int = 40) -> list:
         args = list({a.sexpr(): a for a in self.exp_args}.values())
@@ -179,6 +235,16 @@ class Z3Algebra(ObjectAlgebra):
                 out.append(z3.Implies(b < a, self.exp_fn(b) < self.exp_fn(a)))
                 for c in small:
                     out.append(z3.Implies(a + b == c, self.exp_fn(a) * self.exp_fn(b) == self.exp_fn(c)))
+        if self.uses_ln2:
+            out.append(z3.And(self.ln2 > z3.RealVal(Fraction("0.693147")), self.ln2 < z3.RealVal(Fraction("0.693148"))))
+        targs = list({a.sexpr(): a for a in self.tanh_args}.values())
+        for a in targs:
+            out += [self.tanh_fn(a) > -1, self.tanh_fn(a) < 1, z3.Implies(a == 0, self.tanh_fn(a) == 0)]
+        for i, a in enumerate(targs[:limit]):
+            for b in targs[i + 1:limit]:
+                out.append(z3.Implies(a < b, self.tanh_fn(a) < self.tanh_fn(b)))
+                out.append(z3.Implies(b < a, self.tanh_fn(b) < self.tanh_fn(a)))
+                out.append(z3.Implies(a == -b, self.tanh_fn(a) == -self.tanh_fn(b)))
         return out
 
 

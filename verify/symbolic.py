@@ -68,6 +68,15 @@ class SymPyAlgebra(ObjectAlgebra):
         return sympy.nsimplify(value)
 
     def scalar(self, op, *x):
+        if op == "where":   # a select: only the condition and the branch taken are read
+            c, a, b = x
+            if c is sympy.nan:
+                return sympy.nan
+            if c.is_zero is True:
+                return b
+            if c.is_zero is False or c == -sympy.oo:
+                return a
+            return sympy.Piecewise((a, sympy.Ne(c, 0)), (b, True))
         if op in RING:
             return RING[op](*x)
         match op:
@@ -77,10 +86,28 @@ class SymPyAlgebra(ObjectAlgebra):
                 return sympy.Max(x[0], x[1])
             case "exp":
                 return sympy.exp(x[0])
-            case "log":
-                return sympy.log(x[0])
+            case "log" | "log2":
+                # the evaluator's conventions, not SymPy's: log 0 = -inf (SymPy says zoo), log(-inf) undefined
+                if x[0] == 0:
+                    return -sympy.oo
+                if x[0] == -sympy.oo:
+                    return sympy.nan
+                return sympy.log(x[0]) if op == "log" else sympy.log(x[0]) / sympy.log(2)
             case "fin":
                 return sympy.Integer(0) if x[0] == -sympy.oo else x[0]
+            case "exp2":    # 2^x = exp(x log 2), exactly; written so that powsimp merges it with other exps
+                return sympy.exp(x[0] * sympy.log(2))
+            case "tanh":
+                return sympy.tanh(x[0])
+            case "eq":
+                if x[0] is sympy.nan or x[1] is sympy.nan:
+                    return sympy.nan
+                d = sympy.simplify(x[0] - x[1]) if not (x[0].is_infinite or x[1].is_infinite) else None
+                if x[0] == x[1] or d == 0:
+                    return sympy.Integer(1)
+                if d is not None and d.is_zero is False or x[0].is_infinite or x[1].is_infinite:
+                    return sympy.Integer(0)
+                return sympy.Piecewise((1, sympy.Eq(x[0], x[1])), (0, True))
         raise ValueError(op)
 
 
@@ -139,6 +166,8 @@ def second_opinion(claim: Claim, assignments) -> Opinion:
             for a, b in zip(lv.ravel(), rv.ravel()):
                 if a is sympy.nan and b is sympy.nan:   # undefined on both sides (a fully masked row): equal
                     continue
+                if (a.is_infinite or b.is_infinite) and a == b:   # the same infinity (an empty row's LSE): a - b
+                    continue                                     # would be oo - oo, NaN
                 diff = a - b
                 if not _vanishes(diff):
                     where = f"sizes {sizes}" + (f", mask pattern {_pattern(fixed)}" if fixed else "")

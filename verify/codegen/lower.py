@@ -50,6 +50,12 @@ ELEMENTWISE = {
     "exp": "{exp}({0})",
     "log": "{log}({0})",
     "fin": "{where}({0} == {neginf}, 0.0, {0})",
+    "exp2": "{exp2}({0})",
+    "log2": "{log2}({0})",
+    "tanh": "{tanh}",
+    # an undefined (NaN) operand stays undefined: a comparison with NaN is False, which the IR does not mean
+    "eq": "{where}(({0} != {0}) | ({1} != {1}), {nan}, {where}({0} == {1}, 1.0, 0.0))",
+    "where": "{where}({0} != {0}, {nan}, {where}({0} != 0, {1}, {2}))",
 }
 
 
@@ -63,12 +69,17 @@ class Primitives:
     maximum: str        # a template over {0}, {1}: NaN-propagating max
     exp: str
     log: str
+    exp2: str
+    log2: str
+    tanh: str           # a template over {0}
 
 
 def elementwise(op: str, operands: list[str], lib: Primitives) -> str:
     """The code of map operator `op` (a key of ELEMENTWISE) over operand expressions."""
     names = {"where": lib.where, "nan": lib.nan, "neginf": lib.neginf, "exp": lib.exp, "log": lib.log,
-             "maximum": lib.maximum.format(*operands) if op == "max" else ""}
+             "exp2": lib.exp2, "log2": lib.log2,
+             "maximum": lib.maximum.format(*operands) if op == "max" else "",
+             "tanh": lib.tanh.format(*operands) if op == "tanh" else ""}
     return ELEMENTWISE[op].format(*operands, **names)
 
 

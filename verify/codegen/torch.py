@@ -9,7 +9,8 @@ The semantics are `verify/evaluate.py`'s, operator by operator:
 - add, sub, mul, max, exp: IEEE, as numpy (`(-inf) - (-inf)` and `0 * (-inf)` are NaN = undefined; `torch.maximum`
   propagates NaN like `np.maximum`);
 - div: `x / 0` is undefined (NaN), not +-inf: `torch.where(d == 0, nan, n / d)`;
-- log: `torch.log` (log 0 = -inf, log of a negative number NaN); fin: `torch.where(x == -inf, 0, x)`;
+- log: `torch.log` (log 0 = -inf, log of a negative number NaN); fin: `torch.where(x == -inf, 0, x)`; exp2, log2,
+  tanh: torch's; eq and where: `torch.where`, with a NaN operand (undefined) giving NaN;
 - `R_add` is `sum`, `R_max` is `amax` (NaN-propagating); `R_add` of a product is one `torch.einsum`;
 - splits and unsplits are reshapes (`m = m1*M0 + m0`, outer major), `narrow` inside the tile loop;
 - `S_scan` is the loop's state variable, `S_shift` the value of the step before, `S_last` the value after the
@@ -29,7 +30,8 @@ from . import lower
 from .lower import fail
 
 TORCH = lower.Primitives(where="torch.where", nan="math.nan", neginf="-math.inf",
-                         maximum="torch.maximum({0}, {1})", exp="torch.exp", log="torch.log")
+                         maximum="torch.maximum({0}, {1})", exp="torch.exp", log="torch.log",
+                         exp2="torch.exp2", log2="torch.log2", tanh="torch.tanh({0})")
 REDUCE = {"add": "{0}.sum(dim={1})", "max": "{0}.amax(dim={1})"}
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 

@@ -27,7 +27,9 @@ from .torch import Context, Emitter, Value, const_code, header, prologue
 
 TRITON = lower.Primitives(where="tl.where", nan='float("nan")', neginf='float("-inf")',
                           maximum="tl.maximum({0}, {1}, propagate_nan=tl.PropagateNan.ALL)", exp="tl.exp",
-                          log="tl.log")
+                          log="tl.log", exp2="tl.exp2", log2="tl.log2",
+                          # tanh(x) = 2 sigmoid(2x) - 1: tl has no tanh of its own
+                          tanh="(2.0 * tl.sigmoid(2.0 * {0}) - 1.0)")
 REDUCE = {"add": ("tl.sum", "0.0"), "max": ("tl.max", "float(\"-inf\")")}
 MIN_BLOCK = 16
 

@@ -136,12 +136,19 @@ def analysis_rules(names) -> str:
                     fact(pattern, " (extended ?a0) (finite ?a1)", "extended")
                 elif op.op == "mul":
                     fact(pattern, " (finite ?a0) (finite ?a1)", "finite")
+                elif op.op == "div":   # by a nonzero finite constant (a softcap s / c): never undefined
+                    fact(pattern, " (finite ?a0) (= ?a1 (Const ?v)) (!= ?v 0.0) (< ?v inf) (> ?v -inf)", "finite")
                 elif op.op == "max":
                     fact(pattern, " (finite ?a0) (extended ?a1)", "finite")
                     fact(pattern, " (extended ?a0) (finite ?a1)", "finite")
                     fact(pattern, " (extended ?a0) (extended ?a1)", "extended")
-                elif op.op in ("exp", "fin"):
+                elif op.op in ("exp", "fin", "exp2", "tanh"):
                     fact(pattern, " (extended ?a0)", "finite")
+                elif op.op == "eq":   # 0 or 1
+                    fact(pattern, " (extended ?a0) (extended ?a1)", "finite")
+                elif op.op == "where":
+                    fact(pattern, " (extended ?a0) (finite ?a1) (finite ?a2)", "finite")
+                    fact(pattern, " (extended ?a0) (extended ?a1) (extended ?a2)", "extended")
                 if op.op == "exp" and red is None:
                     fact(pattern, " (finite ?a0)", "positive")
                 if op.op in ("add", "mul", "max") and op.arity == 2:

@@ -19,7 +19,8 @@ from .extraction import Extractor
 from .prelude import prelude
 from .session import new_egraph, run_text
 
-OPERATOR_RE = re.compile(r"\(\s*(CreateTensor|Const|M_[a-z]+_[a-z0-9]+(?:_R_[a-z]+_[a-z0-9]+)?|R_[a-z]+_[a-z0-9]+|"
+OPERATOR_RE = re.compile(r"\(\s*(CreateTensor|Const|M_[a-z][a-z0-9]*_[a-z0-9]+(?:_R_[a-z]+_[a-z0-9]+)?|"
+                         r"R_[a-z]+_[a-z0-9]+|"
                          r"T_split_[a-z0-9]+_[a-z0-9]+|T_unsplit_[a-z0-9]+_[a-z0-9]+|S_(?:scan|prev|shift|last)_[a-z0-9]+)"
                          r"(?=[\s()])")
 DECLARES_RE = re.compile(r"\(\s*(datatype|datatype\*|constructor|sort)\s")

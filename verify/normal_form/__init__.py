@@ -36,6 +36,15 @@ constant, `+inf`, `-inf` times a value of unknown sign, `log` of a value not pro
 `NotNormalizable`; the driver then falls back to numeric search and Z3 and never concludes CERTIFIED from
 this module.
 
++inf (`POS_INF`, flash-attn's LSE of an empty row) may only be chosen by a select and compared by `eq`; any
+arithmetic on it is `NotNormalizable`. `exp2(x) = exp(x * log 2)` and `log2(x) = log(x) * (log 2)^-1` with
+`log 2` the opaque atom `log` of the constant 2 (nonzero, so dividing by it needs no condition): exact over the
+reals, never a rounded ln 2. `tanh(x)` is an opaque atom of its canonical argument (an uninterpreted function:
+equal arguments, equal atoms), with `tanh(0) = 0` and `tanh(-x) = -tanh(x)`. `eq(a, b)` and `where(c, a, b)` are
+decided only where the comparison is: `a - b` is 0 in the form, or provably nonzero (c * exp(P) * nonzero atoms
+* positive factors); otherwise `NotNormalizable`. A select keeps the conditions of its condition and of the
+branch it takes, not those of the other branch.
+
 -inf is a separate value `NEG_INF` (inputs are finite, so an atom is never -inf): `max(-inf, x) = x`,
 `-inf + x = -inf`, `exp(-inf) = 0`, `fin(-inf) = 0` (and `fin(x) = x` otherwise), `-inf * c = -inf` for a
 constant c > 0 (or a provably positive c), `log(0) = -inf`; a provably positive value is

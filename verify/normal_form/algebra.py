@@ -17,6 +17,7 @@ from .values import (
     UNDEF,
     NegInf,
     NotNormalizable,
+    PosInf,
     Rat,
     exact,
     exact_add,
@@ -62,8 +63,9 @@ class NormalForm(Polynomials):
         if b.is_zero():
             raise NotNormalizable("division by the constant 0")
         conds = set(b.conds)
-        for atom, _ in b.mono[0]:
-            conds.add(self.intern({(((atom, 1),), 0): 1}))
+        for atom, power in b.mono[0]:
+            if not self._known_nonzero(atom, power):
+                conds.add(self.intern({(((atom, 1),), 0): 1}))
         for pid, _ in b.num:
             if not self.positive(pid):
                 conds.add(pid)
@@ -283,10 +285,95 @@ class NormalForm(Polynomials):
                     args = {self.rid(best): best}
         return self._max_of(args, frozenset().union(*(x.conds for x in xs)))
 
+    # -- base 2, tanh and the guards -----------------------------------------------------------------------
+    def ln2(self) -> Rat:
+        """log(2) as the opaque atom `log` of the constant 2 (the atom `log` of a value 2 already makes): it is
+        irrational, so it is never rounded into a coefficient. exp2(x) = exp(x * log 2) and log2(x) =
+        log(x) / log(2) are exact over the reals, so with this atom `exp2(s * log2(e)) = exp(s)` holds formally:
+        log2(e) = log(e) / log(2) = 1 * log(2)^-1, and the powers of the atom cancel."""
+        return self.from_atom(self.atom(("log", "const", 2)))
+
+    def exp2(self, a: Rat) -> Rat:
+        return self.exp(self.mul(a, self.ln2()))
+
+    def _known_nonzero(self, atom_id: int, power: int) -> bool:
+        """An atom that is never 0 where the value is defined: one with a negative power (the division that
+        made it recorded `atom != 0`), log(c) of a constant c != 1 (log(2) above), an opaque exp."""
+        info = self.atom_info[atom_id]
+        return power < 0 or (isinstance(info, tuple) and (info[0] == "exp" or (
+            info[0] == "log" and len(info) == 3 and info[1] == "const" and info[2] != 1)))
+
+    def _known_positive(self, atom_id: int) -> bool:
+        """An atom that is > 0 at every power: log(c) of a constant c > 1 (log 2), an opaque exp."""
+        info = self.atom_info[atom_id]
+        return isinstance(info, tuple) and (info[0] == "exp" or (
+            info[0] == "log" and len(info) == 3 and info[1] == "const" and info[2] > 1))
+
+    def nonzero(self, r: Rat) -> bool:
+        """r is provably nonzero wherever it is defined: c * exp(P) * (nonzero atoms) * (positive factors) /
+        (denominators, nonzero under r's conditions) with c != 0."""
+        return (r.coeff != 0 and all(self._known_nonzero(a, k) for a, k in r.mono[0])
+                and all(self.positive(p) for p, _ in r.num))
+
+    def tanh(self, a: Rat) -> Rat:
+        """tanh of a finite value: tanh(0) = 0, tanh(-x) = -tanh(x) (odd; the sign of the canonical form's
+        coefficient decides which of x, -x is the argument), else an opaque atom, a function of the canonical
+        argument (equal arguments give equal atoms; nothing else is assumed of it, so an identity proved with
+        it holds for the real tanh)."""
+        if a.is_zero():
+            return Rat(0, ONE_MONO, conds=a.conds)
+        sign = 1
+        if a.coeff < 0:
+            sign, a = -1, self.neg(a)
+        atom = self.atom(("tanh", a.key()))
+        return Rat(sign, (((atom, 1),), 0), conds=a.conds)
+
+    @staticmethod
+    def _with_conds(v, conds):
+        if v is UNDEF or not conds:
+            return v
+        if type(v) is NegInf:
+            return neg_inf(v.conds | conds)
+        if type(v) is PosInf:
+            return PosInf(v.conds | conds)
+        return Rat(v.coeff, v.mono, v.num, v.den, v.conds | conds)
+
+    def _truth(self, c) -> bool:
+        """Is c != 0? -inf is; a Rat that is 0 is not, one provably nonzero is; anything else is undecided."""
+        if type(c) in (NegInf, PosInf):
+            return True
+        if c.is_zero():
+            return False
+        if self.nonzero(c):
+            return True
+        raise NotNormalizable("a guard whose condition is neither provably 0 nor provably nonzero")
+
+    def _guard(self, op, *x):
+        """eq and where: decided only where the normal form knows the truth of the comparison (a difference that
+        is 0 in the canonical form, or provably nonzero); otherwise NotNormalizable, never a guess. The result
+        keeps the conditions of what it read (for where: the condition and the branch taken)."""
+        if op == "where":
+            c, a, b = x
+            if c is UNDEF:
+                return UNDEF
+            return self._with_conds(a if self._truth(c) else b, c.conds)
+        a, b = x
+        if a is UNDEF or b is UNDEF:
+            return UNDEF
+        conds = a.conds | b.conds
+        if type(a) is not Rat or type(b) is not Rat:      # an infinity equals only the same infinity
+            return Rat(1 if type(a) is type(b) else 0, ONE_MONO, conds=conds)
+        diff = self.add(a, self.neg(b))
+        return Rat(0 if self._truth(diff) else 1, ONE_MONO, conds=conds)
+
     # -- the algebra interface used by the evaluator ------------------------------------------------------
     def scalar(self, op, *x):
+        if op in ("eq", "where"):
+            return self._guard(op, *x)
         if any(v is UNDEF for v in x):
             return UNDEF  # undefined propagates through every operation, max included (NaN semantics)
+        if any(type(v) is PosInf for v in x):
+            raise NotNormalizable(f"{op} of +inf (the form keeps +inf only as a branch of a select)")
         if any(type(v) is NegInf for v in x):
             return self._with_neg_inf(op, *x)
         match op:
@@ -308,6 +395,15 @@ class NormalForm(Polynomials):
                 return x[0]  # fin(x) = x for finite x
             case "log":
                 return self.log(x[0])
+            case "exp2":
+                return self.exp2(x[0])
+            case "log2":
+                if x[0].is_zero():
+                    return neg_inf(x[0].conds)  # log2(0) = -inf
+                inv_ln2 = Rat(1, (((self.ln2().mono[0][0][0], -1),), 0))  # log(2) != 0: no condition
+                return self.mul(self.log(x[0]), inv_ln2)
+            case "tanh":
+                return self.tanh(x[0])
         raise ValueError(op)
 
     def reduce(self, op, data, axis):
@@ -344,9 +440,11 @@ class NormalForm(Polynomials):
         conds = a.conds | b.conds if b is not None else a.conds
         a_inf, b_inf = type(a) is NegInf, type(b) is NegInf
         match op:
-            case "exp" | "fin":
-                return Rat(0, ONE_MONO, conds=conds)  # exp(-inf) = 0, fin(-inf) = 0
-            case "log":
+            case "exp" | "fin" | "exp2":
+                return Rat(0, ONE_MONO, conds=conds)  # exp(-inf) = 0, fin(-inf) = 0, 2^-inf = 0
+            case "tanh":
+                return Rat(-1, ONE_MONO, conds=conds)  # tanh(-inf) = -1
+            case "log" | "log2":
                 return UNDEF  # log(-inf): no real logarithm
             case "max":
                 other = b if a_inf else a
@@ -372,17 +470,16 @@ class NormalForm(Polynomials):
                     return neg_inf(conds)
                 if other.is_zero() and op == "mul":
                     return UNDEF  # 0 * (-inf)
-                if other.coeff > 0 and not other.mono[0] and not other.den and all(
-                    self.positive(p) for p, _ in other.num
-                ):
-                    return neg_inf(conds)  # -inf times a provably positive value
+                if other.coeff > 0 and all(self._known_positive(a) for a, _ in other.mono[0]) and not other.den \
+                        and all(self.positive(p) for p, _ in other.num):
+                    return neg_inf(conds)  # -inf times a provably positive value (log2(e) = 1 / log 2 is)
         raise NotNormalizable(f"{op} with -inf operand(s) leaves the finite-or--inf fragment")
 
     # -- deciding equality --------------------------------------------------------------------------------
     def equal(self, a, b) -> bool:
         if a is UNDEF or b is UNDEF:
             return a is b  # undefined equals undefined; a defined-somewhere value is not proved equal to it
-        if type(a) is NegInf or type(b) is NegInf:
+        if type(a) is not Rat or type(b) is not Rat:     # -inf or +inf: equal only to the same infinity
             if type(a) is not type(b):
                 return False
             return self.canonical_conds(a.conds) == self.canonical_conds(b.conds)

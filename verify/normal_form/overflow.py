@@ -1,9 +1,10 @@
 """A static look at every `exp` a side computes, in the normal form at a small size. An argument is *bounded above
 by 0* when it is `x - max(S)` with x in S, or `max(A) - max(S)` with A a subset of S (the max shift of a softmax, a
 local max against a running or global max), or a constant <= 0, or `r - log(f)` with exp(r) one of the positive
-terms of f. A claim whose right side exponentiates an argument that is not bounded while its left side does not
-is "real-equivalent; exp argument unbounded above": equal over the reals, overflowing in float32 for scores above
-about 88 (exp(88.7) is the largest float32)."""
+terms of f; a constant up to 88 (exp of it finite in float32, e.g. log2(exp(1)), the base-2 scale) counts as bounded
+too, as it does not grow with the data. A claim whose right side exponentiates an argument that is not bounded while
+its left side does not is "real-equivalent; exp argument unbounded above": equal over the reals, overflowing in
+float32 for scores above about 88 (exp(88.7) is the largest float32)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,21 @@ class _ExpWatch(NormalForm):
     def __init__(self):
         super().__init__()
         self.arguments: list[Rat] = []
+        self.alternatives: list[tuple[Rat, Rat]] = []   # one argument in two forms of the same sign
 
     def exp(self, a):
         self.arguments.append(a)
         return super().exp(a)
+
+    def exp2(self, a):
+        # 2^a overflows where e^a does, up to the factor log 2 > 0 in the argument: watch a itself (a bounded
+        # above by 0 stays so), not a * log 2, whose max-terms carry the atom log 2; and without the positive
+        # atoms a carries as a factor (log2(e) = 1 / log 2 folded into the scale): they do not change its sign
+        if isinstance(a, Rat) and a.mono[0] and all(self._known_positive(x) for x, _ in a.mono[0]):
+            self.alternatives.append((a, Rat(a.coeff, ((), a.mono[1]), a.num, a.den, a.conds)))
+        else:
+            self.arguments.append(a)
+        return NormalForm.exp(self, self.mul(a, self.ln2()))
 
 
 def _max_args(alg: NormalForm, atom_id: int):
@@ -42,7 +54,8 @@ def _bounded_above_by_zero(alg: NormalForm, arg) -> bool:
     if len(poly) == 1:
         ((mono, coeff),) = poly.items()
         if not mono[0] and mono[1] == 0:
-            return coeff <= 0
+            # a constant does not grow with the data: exp(1) in log2(exp(1)) is e, finite in float32 (< 88.7)
+            return coeff <= 88
     if _minus_log_of_own_sum(alg, poly):
         return True
     # look for a term -1 * max(S); the rest must be an element of S, or max(A) with A a subset of S
@@ -88,7 +101,8 @@ def unbounded_exps(claim: Claim, side: Side, sizes) -> int:
     alg = _ExpWatch()
     unmasked = {name: np.zeros(tuple(sizes[r] for r in ranks)) for name, ranks in claim.inputs if name in claim.masks}
     side.evaluate(sizes, alg, symbolic_inputs(claim, sizes, alg, unmasked))
-    return sum(not _bounded_above_by_zero(alg, a) for a in alg.arguments)
+    return (sum(not _bounded_above_by_zero(alg, a) for a in alg.arguments)
+            + sum(not any(_bounded_above_by_zero(alg, a) for a in pair) for pair in alg.alternatives))
 
 
 def exp_overflow_warning(claim: Claim, sizes) -> str | None:

@@ -10,6 +10,7 @@ from ..evaluate import ObjectAlgebra
 from .values import (
     NEG_INF,
     ONE_MONO,
+    POS_INF,
     SENTINEL,
     Mono,
     NotNormalizable,
@@ -88,6 +89,8 @@ class Polynomials(ObjectAlgebra):
     def const(self, value):
         if value == -math.inf:
             return NEG_INF
+        if value == math.inf:
+            return POS_INF
         if not math.isfinite(value):
             raise NotNormalizable(f"constant {value}")
         return Rat(exact(Fraction(value)), ONE_MONO)

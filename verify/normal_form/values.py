@@ -26,6 +26,22 @@ class NegInf:
 NEG_INF = NegInf()
 
 
+class PosInf:
+    """+inf (flash-attn's LSE of a fully masked row), defined where `conds` hold. Only a select (`where`) may
+    choose it and `eq` compare it; any arithmetic on it leaves the form (NotNormalizable)."""
+
+    __slots__ = ("conds",)
+
+    def __init__(self, conds=frozenset()):
+        self.conds = conds
+
+    def __repr__(self) -> str:
+        return "+inf"
+
+
+POS_INF = PosInf()
+
+
 class Undef:
     """An undefined value (x / 0, (-inf) - (-inf), 0 * (-inf), log of -inf): undefined everywhere, since a
     failing condition makes a value undefined too. Two undefined values are equal (both are NaN)."""

@@ -4,8 +4,9 @@ then read through it.
 For every scan X over rank k a candidate closed form E_X (an IR expression) is read off its body by pattern:
 
 - running max: ``X[t] = max(X[t-1], L[t])``, ``X[-1] = -inf``          ->  ``E = R_max_k L``
-- rescaled running sum: ``X[t] = A[t] + X[t-1] * exp(shift(C)[t] - C[t])``, ``X[-1] = 0``, shift filling with
-  -inf  ->  ``E = R_add_k (A * exp(C - S_last_k C))`` (the product of the corrections telescopes).
+- rescaled running sum: ``X[t] = A[t] + X[t-1] * exp(shift(C)[t] - C[t])``, ``X[-1]`` any finite constant (0, or
+  the Triton tutorial's 1.0: the first correction is exp(-inf - C[0]) = 0), shift filling with -inf  ->
+  ``E = R_add_k (A * exp(C - S_last_k C))`` (the product of the corrections telescopes).
 
 The pattern only proposes E; it proves nothing. The claim ``X[t] = Inv_E(t+1)`` for 0 <= t < N_k (E over the
 prefix k < t+1, its ``S_last_k`` read at t, exactly as in scan.py) is then discharged by the scan shape's base
@@ -41,7 +42,11 @@ def candidate(scan: ir.Scan, bindings) -> ir.Expr:
         a, b = body.args
         if prev(a) != prev(b):
             return ir.Reduce("max", k, b if prev(a) else a)
-    if isinstance(body, ir.Map) and body.op == "add" and len(body.args) == 2 and _is_const(scan.init, bindings, 0.0):
+    # Any finite initial sum: the first correction exp(-inf - C[0]) is 0 whatever it multiplies (the Triton
+    # tutorial starts its running sum at 1.0). Only a proposal: the base obligation evaluates the real init.
+    init = deref(scan.init, bindings)
+    if isinstance(body, ir.Map) and body.op == "add" and len(body.args) == 2 and isinstance(init, ir.Const) and \
+            init.value == init.value and abs(init.value) != float("inf"):
         for a, m in (body.args, body.args[::-1]):
             m = deref(m, bindings)
             if not (isinstance(m, ir.Map) and m.op == "mul" and len(m.args) == 2):

@@ -69,6 +69,8 @@ def key(t: tuple) -> str:
             return f"{t[1]}[{';'.join(key(a) for a in t[2:])}]"
         case "red":
             return canon(t[1])
+        case "ninf":
+            raise NotLiftable("a -inf guarded by an operand that may be undefined was left")
     raise AssertionError(t)
 
 
@@ -214,7 +216,8 @@ def conditions(t: tuple, positive: list | None = None) -> list:
         if x[0] == "op":
             for a in x[2:]:
                 go(a)
-            if x[1] == "div":
+            # a nonzero numeral (a constant softcap c in s / c) is never 0 either
+            if x[1] == "div" and not (x[3][0] == "num" and x[3][1] != 0):
                 if not positive_term(x[3]):
                     out.append(x[3])
                 elif positive is not None and x[3][:2] != ("op", "exp"):
@@ -232,7 +235,7 @@ def plainly_defined(t: tuple) -> bool:
 
 
 def has_neg_inf(t) -> bool:
-    if t == ("num", NEG_INF):
+    if t == ("num", NEG_INF) or (isinstance(t, tuple) and t and t[0] == "ninf"):
         return True
     if isinstance(t, tuple) and t and t[0] == "op":
         return any(has_neg_inf(a) for a in t[2:])
@@ -241,9 +244,37 @@ def has_neg_inf(t) -> bool:
     return False
 
 
+def _inf_guards(a: tuple) -> tuple | None:
+    """None if a is not -inf; else the terms whose definedness the -inf carries (none for a plain -inf)."""
+    if a == ("num", NEG_INF):
+        return ()
+    return a[1] if a[0] == "ninf" else None
+
+
+def _zero_if(guards: tuple) -> tuple:
+    """0 wherever every guard is defined, undefined elsewhere: 0 * g1 * g2 ... (0 * x is undefined where x is; the
+    `0 * (defined x)` rule below never drops a guard, which is not plainly defined)."""
+    out: tuple = ("num", Fraction(0))
+    for g in guards:
+        out = ("op", "mul", out, g)
+    return out
+
+
+def _absorb(guards: tuple, x: tuple) -> tuple:
+    """-inf +- x: -inf where x (and the guards) are defined. ("ninf", guards) is such a guarded -inf; it only lives
+    inside this simplification (exp of it is `_zero_if`, max with it keeps the guards on the other operand) and
+    any that is left makes the encoding refuse (prove.py has no case for it)."""
+    if plainly_defined(x):
+        return ("num", NEG_INF) if not guards else ("ninf", guards)
+    if log_args(x):
+        raise NotLiftable("-inf with an operand that may be undefined (a log)")
+    return ("ninf", guards + (x,))
+
+
 def simplify_inf(t: tuple) -> tuple:
     """Exact extended-real simplification of -inf (from a scan's init or a shift's fill) with finite operands:
-    max(-inf, x) = x, -inf - x = -inf + x = -inf, exp(-inf) = 0, 0 * x = 0, x + 0 = x. Every other operand is
+    max(-inf, x) = x, -inf - x = -inf + x = -inf, exp(-inf) = 0, 0 * x = 0, x + 0 = x; an x that may be undefined
+    (a divisor) is kept as a guard of the -inf (`_absorb`). Every other operand is
     finite (inputs are finite reals); any -inf left afterwards makes the encoding refuse (NotLiftable). A -inf
     inside a reduction is not simplified there (the reduction was normalised already, with exp(..) taken as a
     nonzero divisor and a positive summand, which exp(-inf) = 0 is not): refused."""
@@ -252,20 +283,21 @@ def simplify_inf(t: tuple) -> tuple:
     if t[0] != "op":
         return t
     args = [simplify_inf(a) for a in t[2:]]
-    inf = [a == ("num", NEG_INF) for a in args]
+    found = [_inf_guards(a) for a in args]
+    inf = [g is not None for g in found]
+    guards = [g or () for g in found]
     op = t[1]
     if op == "max" and inf[0] != inf[1]:
-        return args[1] if inf[0] else args[0]
-    # -inf +- x = -inf only for an x that is defined wherever the claim is (no divisor, no log): an undefined x
-    # makes the sum undefined, and dropping it once certified exp(-inf - 1/(C-5)) = 0 for all sizes
+        gs, other = (guards[0], args[1]) if inf[0] else (guards[1], args[0])
+        return other if not gs else ("op", "add", other, _zero_if(gs))
+    # -inf +- x = -inf where x is defined: an undefined x makes the sum undefined (dropping x once certified
+    # exp(-inf - 1/(C-5)) = 0 for all sizes), so a divisor-bearing x is kept as a guard of the -inf
     if op in ("add", "sub") and inf[0] and not inf[1]:
-        return ("num", NEG_INF) if plainly_defined(args[1]) else raise_(NotLiftable("-inf with an operand that "
-                                                                                    "may be undefined"))
+        return _absorb(guards[0], args[1])
     if op == "add" and inf[1] and not inf[0]:
-        return ("num", NEG_INF) if plainly_defined(args[0]) else raise_(NotLiftable("-inf with an operand that "
-                                                                                    "may be undefined"))
+        return _absorb(guards[1], args[0])
     if op == "exp" and inf[0]:
-        return ("num", Fraction(0))
+        return _zero_if(guards[0])
     if any(inf):
         raise NotLiftable(f"{op} with an operand -inf has no finite value")
     zero = [a == ("num", 0) for a in args]

@@ -140,8 +140,11 @@ class Env:
                     raise NotLiftable(f"reference to {name}, which this side does not bind")
                 return self.eval(self.bindings[name].expr, idx)
             case ir.Map(op=op, args=args):
-                if op == "fin":
-                    raise NotLiftable("fin is outside the shapes (no lemma about it)")
+                if op in ("fin", "eq", "where"):
+                    raise NotLiftable(f"{op} is outside the shapes (no lemma about it)")
+                if op in ("exp2", "log2"):
+                    # log(2) is irrational: the linear exponent forms here have rational coefficients only
+                    raise NotLiftable(f"{op} is outside the shapes (its exponent would carry log 2)")
                 term = ("op", op, *(self.eval(a, idx) for a in args))
                 return exp_of_logs(term) if op == "exp" else term
             case ir.Reduce(op=op, rank=rank, arg=arg):
