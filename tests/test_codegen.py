@@ -338,7 +338,8 @@ def test_triton_kernel_matches_the_reference_under_the_interpreter(path, interpr
         want = reference(program, output, SMALL, tiles, inputs)
         assert rel_error(call(namespace[output], inputs, np.float64, **tiles), want) < 1e-12
         ref32 = rel_error(reference(program, output, SMALL, tiles, inputs, np.float32), want)
-        assert rel_error(call(namespace[output], inputs, np.float32, **tiles), want) <= 2 * ref32 + 1e-9
+        # 3x: the kernel sums in another order and computes tanh by its own formula (a few float32 ulps)
+        assert rel_error(call(namespace[output], inputs, np.float32, **tiles), want) <= 3 * ref32 + 1e-9
 
 
 @needs_triton

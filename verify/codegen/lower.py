@@ -54,7 +54,8 @@ ELEMENTWISE = {
     "log2": "{log2}({0})",
     "tanh": "{tanh}",
     # an undefined (NaN) operand stays undefined: a comparison with NaN is False, which the IR does not mean
-    "eq": "{where}(({0} != {0}) | ({1} != {1}), {nan}, {where}({0} == {1}, 1.0, 0.0))",
+    # (nested selects, not `|`: Triton's interpreter has no bitwise or of a tensor and a constant's comparison)
+    "eq": "{where}({0} != {0}, {nan}, {where}({1} != {1}, {nan}, {where}({0} == {1}, 1.0, 0.0)))",
     "where": "{where}({0} != {0}, {nan}, {where}({0} != 0, {1}, {2}))",
 }
 
