@@ -29,7 +29,7 @@ LAYERS: dict[str, str] = {
     "verify.cache": "decide", "verify.certificates": "decide", "verify.rules_step": "decide", "verify.vacuity": "decide",
     "verify.crosscheck": "decide", "verify.isolation": "decide", "verify.gate": "decide",
     "verify.certified_rules": "decide", "verify.targets": "decide",
-    "verify.optimize": "applications", "verify.numerics": "applications", "verify.mutate": "applications", "verify.explain": "applications",
+    "verify.optimize": "applications", "verify.numerics": "applications", "verify.mutate": "applications", "verify.explain": "applications", "verify.repair": "applications",
     "verify.report": "applications", "verify.draw": "applications", "verify.pytest_plugin": "applications",
     "verify.deps": "applications", "verify.codegen": "applications",
     "verify.cli": "cli", "verify.__main__": "cli",

@@ -223,7 +223,8 @@ def rule_claim(rule: ir.Rule, env=None, strict: bool = False) -> Claim:
     implicit = None if strict or (inferred is not None and not unrelated_tiling(inferred)) else implicit_rule(rule, env)
     if implicit is not None:
         inferred, reading = implicit, READING
-        description = describe(inferred) + (f". {rule.description}" if rule.description else "")
+        # the rule's own comment on its own line: it is the author's words, not part of what was checked
+        description = describe(inferred) + (f"\n{rule.description}" if rule.description else "")
     elif failure is not None and (hoisted := _hoisted_rule_claim(rule, env)) is not None:
         return hoisted
     elif failure is not None:

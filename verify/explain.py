@@ -38,6 +38,7 @@ from .claims import Claim, ClaimKind, Side, inputs_of, with_assumptions
 from .gate import check_bound_ranks, check_claims
 from .intervals import rigorous_difference
 from .options import CacheMode, Options
+from .repair import RepairSearch, repair
 from .sizes import NO_BOUND, Bound, effective_bound, plan
 from .targets import select
 from .verdict import Result, Verdict, format_value, headline
@@ -45,6 +46,7 @@ from .verdict import Result, Verdict, format_value, headline
 MAX_ASSIGNMENTS = 64        # assignments searched one by one for the smallest failing sizes
 PROVE_ASSIGNMENTS = 16      # of the non-failing ones, how many are proved one by one
 SEARCH_SEEDS = 8            # numeric fallback for candidates the proof engines cannot decide
+MAX_SHOWN = 4               # repairs shown in the text form (all of them in --json)
 
 
 # -- records --------------------------------------------------------------------------------------------------
@@ -93,6 +95,7 @@ class Explanation:
     holding: list[dict[str, int]] = field(default_factory=list)   # certified at exactly these sizes
     searched: int = 0
     candidates: list[Candidate] = field(default_factory=list)
+    repairs: RepairSearch | None = None                           # edits of the rule, each certified
     seconds: float = 0.0
 
     def to_json(self) -> dict:
@@ -104,6 +107,7 @@ class Explanation:
             "certified_at_sizes": self.holding,
             "assignments_searched": self.searched,
             "preconditions": [dataclasses.asdict(c) | {"holds": c.holds} for c in self.candidates],
+            "repairs": [r.to_json() for r in self.repairs.repairs] if self.repairs else [],
             "seconds": round(self.seconds, 3),
         }
 
@@ -144,7 +148,24 @@ class Explanation:
                          "candidates marked 'holds?'")
         else:
             lines.append("  => none of the candidate preconditions makes the rule hold")
+        lines.extend(self.format_repairs())
         return "\n".join(lines)
+
+    def format_repairs(self) -> list[str]:
+        search = self.repairs
+        if search is None:
+            return []
+        lines = [f"  repairs ({search.tried} edits of the rule tried: {search.screened_out} refuted by the numeric "
+                 f"search, {search.unreadable} ill-formed or ill-ranked, {search.checked} checked; each one shown "
+                 "is CERTIFIED by the checker):"]
+        for r in search.repairs[:MAX_SHOWN]:
+            lines.append(f"    {r.change}: {r.verdict} ({r.bound}; {r.method})")
+            lines.extend(f"      {d}" for d in r.diff.rstrip("\n").splitlines()[2:])
+        if len(search.repairs) > MAX_SHOWN:
+            lines.append(f"    ... and {len(search.repairs) - MAX_SHOWN} more (--json lists every one)")
+        if not search.repairs:
+            lines.append(f"    none certified{': ' + search.note if search.note else ''}")
+        return lines
 
 
     def weakest(self) -> list[Candidate]:
@@ -306,6 +327,8 @@ def explain_claim(claim: Claim, options: Options, result: Result | None = None, 
         for (c, modified), result in zip(chunk, check_claims([m for _, m in chunk], opts)):
             _judge(c, modified, result, options.seed, out.free_ranks)
     out.candidates = [c for c, _ in candidates]
+    if claim.kind is ClaimKind.RULE:
+        out.repairs = repair(claim, dataclasses.replace(opts, bound=options.bound), budget)
     out.seconds = time.monotonic() - start
     return out
 

@@ -194,12 +194,52 @@ def implicit_rule(rule: ir.Rule, env=None) -> ir.Rule | None:
     return replace(rule, lhs=lhs, rhs=rhs, var_ranks=var_ranks)
 
 
+def _views_dropped(e: ir.Expr) -> ir.Expr:
+    """The term with splits and unsplits dropped and variables by name only (shape inference turns a rule's
+    variables into ranked inputs): the key a printed subterm is matched to a name by."""
+    def drop(n: ir.Expr) -> ir.Expr:
+        if isinstance(n, (ir.Split, ir.Unsplit)):
+            return n.arg
+        return ir.Var(n.name) if isinstance(n, ir.Input) else n
+
+    return ir.map_post(drop, e)
+
+
+class _Abbreviating(Printer):
+    """Prints a subterm by the name the rule's facts or lets give it (matched with the inserted splits and
+    unsplits dropped), so a union rule reads as its author wrote it instead of one line of 1,000 characters."""
+
+    def __init__(self, names, **kwargs):
+        super().__init__(**kwargs)
+        self.lookup: dict = {}
+        for name, term in names:
+            if not isinstance(term, (ir.Var, ir.Input)):
+                self.lookup.setdefault(_views_dropped(term), name)
+        self.used: dict[str, ir.Expr] = {}
+        self.skip: str | None = None
+
+    def expr(self, e: ir.Expr) -> str:
+        if not isinstance(e, (ir.Var, ir.Input, ir.Split, ir.Unsplit)):
+            name = self.lookup.get(_views_dropped(e))
+            # a name stands for one printed term only: where the views inserted inside differ, print in full
+            if name is not None and name != self.skip and self.used.setdefault(name, e) == e:
+                return name
+        return super().expr(e)
+
+
 def describe(rule: ir.Rule) -> str:
-    """`READING: lhs = ...; rhs = ...` with pattern variables by name."""
-    printer = Printer(fuse=False, variables={name for name, _ in rule.var_ranks})
-
-    def text(e: ir.Expr) -> str:
-        return printer.expr(e)
-
+    """`READING: checked lhs = rhs for all VARS`, pattern variables by name, and the terms the rule names by
+    their names (`where NAME = ...`, each defined once)."""
+    printer = _Abbreviating(rule.names, fuse=False, variables={name for name, _ in rule.var_ranks})
+    lhs, rhs = printer.expr(rule.lhs), printer.expr(rule.rhs)
+    where: list[str] = []
+    done: set[str] = set()
+    while len(done) < len(printer.used):
+        name, term = next((n, t) for n, t in printer.used.items() if n not in done)
+        done.add(name)
+        printer.skip = name
+        where.append(f"{name} = {printer.expr(term)}")
+        printer.skip = None
     ranks = ", ".join(f"{n}[{','.join(r)}]" for n, r in rule.var_ranks)
-    return f"{READING}: checked {text(rule.lhs)} = {text(rule.rhs)}" + (f" for all {ranks}" if ranks else "")
+    return (f"{READING}: checked {lhs} = {rhs}" + (f" for all {ranks}" if ranks else "")
+            + (f"; where {', '.join(where)}" if where else ""))

@@ -303,6 +303,8 @@ class Rule:
     bidirectional: bool = False
     # Filled by shape inference: the ranks of every pattern variable.
     var_ranks: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The names a `rule`'s facts and lets give its terms (name, term): used only to print the claim readably.
+    names: tuple[tuple[str, Expr], ...] = field(default=(), compare=False)
 
 
 def rename_ranks(expr: Expr, mapping: dict[str, str]) -> Expr:

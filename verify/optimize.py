@@ -4,13 +4,14 @@ result against the input with the driver) and `verify run`'s check of a file's o
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ir
-from .certified_rules import RuleStatus, as_rewrite
-from .claims import equiv_claim, equiv_claims
+from .certified_rules import RuleStatus, as_rewrite, certified_variant, narrowed_rules, view_rules
+from .claims import equiv_claim, equiv_claims, rule_claim
 from .cost import Analysis, analyze
 from .egglog import (
     ANALYSIS,
@@ -23,6 +24,7 @@ from .egglog import (
     Saturation,
     Schedule,
     analysis_rules,
+    operators_in,
     prelude,
     rewrite_text,
     rules_operators,
@@ -31,6 +33,7 @@ from .egglog import (
 from .errors import Location, UsageError, VerifyError
 from .gate import check_claims
 from .options import Options
+from .printer import program_text
 from .reader import SourceFile, read_file, read_text
 from .shapes import program_ranks
 from .targets import claims_of, collect
@@ -38,8 +41,8 @@ from .verdict import Result, Verdict, exit_status
 
 # -- export ------------------------------------------------------------------------------------------------------------
 
-def certify_rules(rules_dir: str | Path = "rules", options: Options | None = None, progress=None,
-                  allow_bounded: bool = False) -> tuple[list[RuleStatus], list[VerifyError]]:
+def certify_rules(rules_dir: str | Path | list = "rules", options: Options | None = None, progress=None,
+                  allow_bounded: bool = False, explicit: bool = False) -> tuple[list[RuleStatus], list[VerifyError]]:
     """Check every rule and chain step under `rules_dir` with the driver now; the certified ones become
     CertifiedRules. Returns (statuses, user errors).
 
@@ -49,7 +52,8 @@ def certify_rules(rules_dir: str | Path = "rules", options: Options | None = Non
     whose translation validation, itself bounded, cannot see it). With `allow_bounded` such rules are exported,
     each marked with its bound, and whatever they produce holds only within it."""
     options = options or Options()
-    claims, errors, _notes = collect([str(rules_dir)], options)
+    paths = [str(p) for p in rules_dir] if isinstance(rules_dir, list) else [str(rules_dir)]
+    claims, errors, _notes = collect(paths, options)
     results = check_claims(claims, options, progress)
     sources: dict[str, SourceFile] = {}
     statuses: list[RuleStatus] = []
@@ -61,8 +65,34 @@ def certify_rules(rules_dir: str | Path = "rules", options: Options | None = Non
                 status.reason = (f"certified only at {result.bound}, not for all sizes; egglog would apply it at "
                                  "every size (--allow-bounded uses it anyway)")
                 continue
-            as_rewrite(claim, result, status, sources)
+            as_rewrite(claim, result, status, sources, explicit)
+    implicit = [(s, c) for s, c in zip(statuses, claims) if s.rule is not None and bool(getattr(c, "reading", ""))]
+    if implicit:
+        statuses.extend(narrowed(implicit, options, allow_bounded))
+        statuses.extend(view_rules([s.rule for s, _ in implicit if s.rule is not None], options))
     return statuses, errors
+
+
+def narrowed(implicit: list, options: Options | None, allow_bounded: bool) -> list[RuleStatus]:
+    """The certified narrower-variable variants of the explicitly exported rules (certified_rules.narrowed_rules);
+    an ill-ranked variant is left out, one that the driver does not certify is listed with its verdict."""
+    variants = []
+    for _status, claim in implicit:
+        for rule in narrowed_rules(claim):
+            try:
+                variants.append((rule, rule_claim(rule, strict=True)))
+            except VerifyError:
+                continue
+    results = check_claims([c for _, c in variants], options or Options()) if variants else []
+    out = []
+    for (rule, claim), result in zip(variants, results):
+        status = RuleStatus(rule.name, rule.file, rule.line, result.verdict, result.detail or result.method)
+        if result.verdict is Verdict.CERTIFIED and (allow_bounded or result.bound.is_all_sizes):
+            status.rule = certified_variant(rule, result, claim)
+        elif result.verdict is Verdict.CERTIFIED:
+            status.reason = f"certified only at {result.bound}, not for all sizes"
+        out.append(status)
+    return out
 
 
 def export_text(statuses: list[RuleStatus], rules_dir: str, only: str | None = None) -> str:
@@ -161,6 +191,61 @@ def validate_translation(before: ir.Program, after: ir.Program, options: Options
     vacuity guard of every other run."""
     claims = equiv_claims(before, after, name=f"{Path(before.file).name} == optimized")
     return check_claims(claims, options or Options())
+
+
+# -- the output in the input's own form ------------------------------------------------------------------------
+
+CREATE_RE = re.compile(r'\(\s*CreateTensor\b[^()"]*"([^"]*)"[^()]*\)')
+
+
+def in_source_form(program: ir.Program, source: SourceFile, header: list[str]) -> str:
+    """The optimized program as egglog text the input's own tools read back: when the input declares its
+    datatype, that datatype (with a line for every operator the output adds, as egglog needs it declared) and
+    unfused operator names; each input written as the input wrote it (`(CreateTensor 64 1024 "Q")`, sizes kept).
+    Otherwise the usual seed-notation text (fused Einsum names)."""
+    if source.declared is None:
+        text = program_text(program, header=header)
+    else:
+        text = program_text(program, fuse=False, header=header)
+        used = operators_in([b.expr for b in program.bindings.values()])
+        missing = sorted(n for n in used if n not in source.declared)
+        datatype = _datatype_text(source.text)
+        if datatype is not None:
+            if missing:
+                added = prelude(missing).splitlines()[1:]
+                added[-1] = added[-1].removesuffix(")")
+                datatype = datatype[:-1].rstrip() + "\n  ; added by verify optimize: operators the output uses\n" + \
+                    "\n".join(added) + ")"
+            lines = text.splitlines(keepends=True)
+            at = sum(1 for line in lines if line.startswith(";"))
+            text = "".join(lines[:at]) + datatype + "\n" + "".join(lines[at:])
+    written = {m.group(1): m.group(0) for m in CREATE_RE.finditer(source.text)}
+    return re.sub(r'\(CreateTensor "([^"]*)"\)', lambda m: written.get(m.group(1), m.group(0)), text)
+
+
+def _datatype_text(text: str) -> str | None:
+    m = re.search(r"\(\s*datatype\s+Tensor\b", text)
+    if m is None:
+        return None
+    depth, i, in_string, in_comment = 0, m.start(), False, False
+    while i < len(text):
+        ch = text[i]
+        if in_comment:
+            in_comment = ch != "\n"
+        elif in_string:
+            in_string = ch != '"'
+        elif ch == ";":
+            in_comment = True
+        elif ch == '"':
+            in_string = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return text[m.start():i + 1]
+        i += 1
+    return None
 
 
 # -- verify run: the file's own rules and extractions checked ----------------------------------------------------

@@ -21,13 +21,16 @@ just because pytest walks a directory. A rule file is collected only
 - with `--verify-rules`, below any path named on the command line (`pytest --verify-rules tests/corpus/true`).
 `pytest`, `pytest tests` and `pytest tests/corpus` collect no rule files. `--verify-rules` needs paths.
 
-Options: `--verify-bound`, `--verify-timeout`, `--verify-no-sympy`, `--verify-cache rw|ro|off` (default off)
-and `--verify-cache-dir` (default .verify-cache) mean what the same options of `verify check` mean. Each item
+Options: `--verify-bound`, `--verify-timeout`, `--verify-no-sympy`, `--verify-cache rw|ro|off` (default rw, or
+$VERIFY_CACHE, as `verify check`: the authenticated cache, so a re-run takes seconds) and `--verify-cache-dir`
+(default .verify-cache) mean what the same options of `verify check` mean. Files are named relative to the
+directory pytest was started in, as `verify check` names them. Each item
 records verdict, bound, method and seconds as JUnit XML properties. Disable the plugin with `-p no:verify_rules`.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -50,9 +53,10 @@ def pytest_addoption(parser):
                     help="sizes to check rules at, e.g. M1=8,M0=4 (as verify check --bound)")
     group.addoption("--verify-timeout", type=float, default=60.0, metavar="S", help="seconds per rule (default 60)")
     group.addoption("--verify-no-sympy", action="store_true", help="skip SymPy's second opinion")
-    group.addoption("--verify-cache", choices=("rw", "ro", "off"), default="off",
-                    help="result cache mode for rule items (default off)")
-    group.addoption("--verify-cache-dir", default=".verify-cache", metavar="DIR",
+    group.addoption("--verify-cache", choices=("rw", "ro", "off"), default=os.environ.get("VERIFY_CACHE", "rw"),
+                    help="result cache mode for rule items: rw (default, the authenticated cache of verify check), "
+                         "ro, off; env VERIFY_CACHE")
+    group.addoption("--verify-cache-dir", default=os.environ.get("VERIFY_CACHE_DIR", ".verify-cache"), metavar="DIR",
                     help="result cache directory (default .verify-cache)")
 
 
@@ -97,6 +101,12 @@ def pytest_collect_file(file_path: Path, parent):
     return None
 
 
+def _relative(path: Path, config) -> str:
+    """`path` relative to where pytest was started when it lies below it (the names verify check prints)."""
+    base = Path(config.invocation_params.dir).resolve()
+    return str(path.resolve().relative_to(base)) if _below(path.resolve(), base) else str(path)
+
+
 class BadRuleFile(Exception):
     """The file could not be read (parse, notation or shape error): reported as a collection error."""
 
@@ -117,14 +127,14 @@ class RuleFile(pytest.File):
         expect = None
         if self.path.suffix == ".egg":          # one read: the claims and the file's `; expect:` line
             try:
-                source = read_file(self.path)
+                source = read_file(_relative(self.path, self.config))
             except VerifyError as exc:
                 raise BadRuleFile(exc.format()) from None
             errors = list(source.rule_errors)
             claims = claims_of(source, options, errors)
             expect = source.expect
         else:
-            claims, errors, _ = collect([self.path], options)
+            claims, errors, _ = collect([_relative(self.path, self.config)], options)
         if errors:
             raise BadRuleFile("\n".join(e.format() for e in errors))
         for claim in claims:

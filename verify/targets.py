@@ -11,6 +11,7 @@ rules_step.py gathers the evidence and decides the step.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
 from pathlib import Path
 
@@ -134,6 +135,41 @@ def collect(paths, options: Options) -> tuple[list[Claim], list[VerifyError], li
     return claims, errors, notes
 
 
+def builtin_rules() -> Path | None:
+    """The shipped rule library: `share/verify/rules` under the installation's prefix (a wheel or a non-editable
+    `pip install` puts it there, pyproject's data-files), else the checkout's `rules/` beside the package (an
+    editable install, or running from the source tree)."""
+    for where in (Path(sys.prefix) / "share" / "verify" / "rules", Path(__file__).resolve().parent.parent / "rules"):
+        if where.is_dir() and any(where.glob("*.egg")):
+            return where
+    return None
+
+
+def rule_paths(given: list[str] | None, default: str = "rules", flag: str = "--rules") -> list[str]:
+    """The rule sources a command reads: paths, or `builtin` for the shipped library. Without `flag` the
+    default `rules` is used where it exists, else the library; a path that does not exist names the flag."""
+    if not given:
+        if Path(default).exists():
+            return [default]
+        library = builtin_rules()
+        if library is None:
+            raise UsageError(f"no rules given and no ./{default} here", hint=f"name rule files or directories with "
+                             f"{flag} PATH [PATH ...], or {flag} builtin for the shipped library")
+        return [str(library)]
+    out = []
+    for path in given:
+        if path == "builtin":
+            library = builtin_rules()
+            if library is None:
+                raise UsageError(f"{flag} builtin: the shipped rule library is not installed",
+                                 hint="reinstall verify (pip install verify) or name a rules directory")
+            out.append(str(library))
+        elif not Path(path).exists():
+            raise UsageError(f"{flag} {path}: no such file or directory",
+                             hint=f"{flag} takes rule files, directories, or builtin (the shipped library)")
+        else:
+            out.append(path)
+    return out
 def split_target(target: str, command: str = "check") -> tuple[str, str | None]:
     """`FILE[:RULE]` -> (file, rule or None). A rule name may itself contain ':' (e.g. `div-cancel:3`)."""
     if Path(target).exists():

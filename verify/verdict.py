@@ -282,10 +282,28 @@ def _rich_tensors(tensors: dict[str, TensorValue], at: dict[str, int] | None = N
     return Padding(Columns(cells, padding=(0, 3)), (0, 0, 0, 4))
 
 
-def format_result(result: Result, verbose: bool = True) -> str:
+def not_lifted(result: Result) -> str | None:
+    """Why a certificate holds only within its bound (None for an all-sizes one or another verdict)."""
+    if result.verdict is not Verdict.CERTIFIED or result.bound.is_all_sizes:
+        return None
+    reason = str(result.engines.get("unbounded", "") or "")
+    for prefix in ("not lifted: ", "not lifted to all sizes: "):
+        reason = reason.removeprefix(prefix)
+    return reason or "no all-sizes argument was tried for this claim"
+
+
+def format_result(result: Result, verbose: bool = True, brief: bool = False) -> str:
+    """The text of a verdict; `brief`: its headline only, one line per claim."""
+    if brief:
+        return headline(result)
     lines = [headline(result)]
+    reason = not_lifted(result)
+    if reason:
+        lines.append(f"  not lifted to all sizes: {reason}")
     if result.description and verbose:
-        lines.append(f"  ({result.description})")
+        checked, *comment = result.description.split("\n")
+        lines.append(f"  ({checked})")
+        lines.extend(f"  ; {c}" for c in comment if c.strip())
     for w in result.warnings:
         lines.append(f"  warning: {w}")
     if result.counterexample is not None and verbose:

@@ -91,6 +91,8 @@ def _common(p: argparse.ArgumentParser, rules: bool = True, streams: bool = Fals
     p.add_argument("--jobs", "-j", type=int, default=1, help="check independent rules in parallel")
     p.add_argument("--json", action="store_true", help="print results as JSON (see README, 'JSON output')")
     p.add_argument("--plain", action="store_true", help="plain text even on a terminal")
+    if streams:
+        p.add_argument("--brief", action="store_true", help="plain text, one line per claim (its verdict)")
     if verdicts:
         p.add_argument("--no-sympy", action="store_true", help="skip SymPy's second opinion on certified claims")
         p.add_argument("--cache", choices=("rw", "ro", "off"), default=os.environ.get("VERIFY_CACHE", "rw"),

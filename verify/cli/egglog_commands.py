@@ -9,20 +9,22 @@ from .. import draw
 from .. import verdict as V
 from ..codegen import generate
 from ..cost import REFERENCE_SIZES
-from ..egglog import Schedule, run_program, term_program
+from ..egglog import Schedule, run_program, session, term_program
 from ..errors import InternalError, UsageError, VerifyError
 from ..gate import declared_sizes_outside
-from ..optimize import certify_rules, check_run, export_text, optimize
+from ..optimize import certify_rules, check_run, export_text, in_source_form, optimize
 from ..options import Options
 from ..printer import program_text
 from ..reader import read_file, source_text
 from ..shapes import program_ranks
+from ..targets import rule_paths
 from .arguments import parse_sizes
 
 
 def _certified_rules(args, err):
+    args.rules = rule_paths(args.rules)
     statuses, errors = certify_rules(args.rules, Options(sympy=not args.no_sympy),
-                                     allow_bounded=args.allow_bounded)
+                                     allow_bounded=args.allow_bounded, explicit=getattr(args, "explicit", False))
     for error in errors:
         print(error.format(), file=err)
     return statuses, errors
@@ -37,14 +39,14 @@ def cmd_export(args, out, err) -> int:
     if args.rule:
         named = [s for s in statuses if s.name == args.rule]
         if not named:
-            print(f"usage error: no rule named '{args.rule}' under {args.rules}", file=err)
+            print(f"usage error: no rule named '{args.rule}' under {', '.join(args.rules)}", file=err)
             return 2
         if not named[0].exported:
             why = named[0].reason or f"{named[0].verdict}: {named[0].detail}"
             print(f"error: rule '{args.rule}' ({named[0].file}:{named[0].line}) is not certified, so it is not "
                   f"exported ({why})", file=err)
             return 2
-    text = export_text(statuses, str(args.rules), args.rule)
+    text = export_text(statuses, ", ".join(args.rules), args.rule)
     target = Path(args.output)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
@@ -54,7 +56,13 @@ def cmd_export(args, out, err) -> int:
     for s in shown:
         if not s.exported:
             print(f"  not exported: {s.name} ({s.file}:{s.line or ''}): {s.reason or s.verdict}", file=out)
-    return V.exit_status(s.verdict for s in shown)
+    status = V.exit_status(s.verdict for s in shown)
+    if shown and not exported and status == 0:
+        print(f"error: none of the {len(shown)} rule(s) was exported (each reason above)", file=err)
+        return 1
+    if shown and not exported:
+        print(f"error: none of the {len(shown)} rule(s) was exported (each reason above)", file=err)
+    return status
 
 
 def cmd_optimize(args, out, err) -> int:
@@ -94,13 +102,23 @@ def cmd_optimize(args, out, err) -> int:
     ]
     import textwrap
 
+    header[2:2] = [f"not used: {s.name} ({s.file}:{s.line or ''}): {s.reason or s.verdict.value}"
+                   for s in statuses if not s.exported]
     header = [piece for line in header
               for piece in textwrap.wrap(line, 112, subsequent_indent="  ", break_on_hyphens=False)]
-    text = program_text(result.program, header=header)
+    text = in_source_form(result.program, source, header)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
+    if args.emit:
+        # the kernel replaces the program text on stdout: say what optimize knows (and where the program went)
+        where = err if args.json else out
+        print(f"; input:  passes {result.input.passes}, memory {result.input.memory}", file=where)
+        print(f"; output: passes {result.output.passes}, memory {result.output.memory}", file=where)
+        print(f"; equal to the input (translation validation): {checks}", file=where)
     if args.emit and result.verified and not outside:
         origin = f"verify optimize {args.program} --cost {args.cost} --emit {args.emit}"
+        # the kernel's header names the program's file: the -o file when one is written, else the input
+        result.program.file = args.output or f"{args.program} (optimized; the program was not written to a file)"
         _write_kernel(generate(result.program, args.emit, text, origin), args.emit_output, err if args.json else out)
     if args.json:
         sizes = {**REFERENCE_SIZES, **parse_sizes(args.sizes)}
@@ -136,15 +154,17 @@ def cmd_run(args, out, err) -> int:
         return 2
 
     try:
-        outputs, added = run_program(source_text(path), str(path))
+        outputs, added = run_program(source_text(path), str(path), args.cost)
     except InternalError as exc:       # egglog panicked: no traceback
         print(f"{path}: error: {exc}", file=err)
         return 2
     if added:
         print("; the file declares no datatype: the generated prelude was added", file=out)
+    if session.warned_globals:
+        print(f"; note: {session.GLOBALS_NOTE}", file=out)
     for output in outputs:
         print(output.text, file=out)
-        if output.kind == "extract" and not args.quiet:
+        if output.kind == "extract" and not args.quiet and args.cost is None:
             shared = term_program(output.terms[0])
             if shared is not None:
                 program, analysis = shared
@@ -213,6 +233,10 @@ def _write_kernel(text: str, output: str | None, out) -> None:
         out.write(text)
 
 
+RULES_HELP = ("rule files or directories, several allowed; builtin: the shipped rule library (default: ./rules "
+              "where it exists, else builtin)")
+
+
 def add_egglog_commands(sub) -> None:
     cg = sub.add_parser("codegen", help="generate a PyTorch module or Triton kernel from a program")
     cg.add_argument("program", help="a .egg program, e.g. proofs/attention_1pass.egg")
@@ -223,7 +247,10 @@ def add_egglog_commands(sub) -> None:
     ex = sub.add_parser("export", help="check every rule now; write the certified ones as an egglog program")
     ex.add_argument("-o", "--output", default="build/certified_rules.egg",
                     help="where to write (default build/certified_rules.egg)")
-    ex.add_argument("--rules", default="rules", help="rules directory (default rules)")
+    ex.add_argument("--rules", nargs="+", metavar="PATH", help=RULES_HELP)
+    ex.add_argument("--explicit", action="store_true",
+                    help="write a rule certified under the implicit-tiling reading as the explicit-split rule it "
+                         "was checked as (and the view identities split/unsplit it needs, each certified)")
     ex.add_argument("--allow-bounded", action="store_true",
                     help="also use rules certified only within a bound (default: only rules certified for all "
                          "sizes, since egglog applies a rule at every size)")
@@ -236,7 +263,10 @@ def add_egglog_commands(sub) -> None:
                     help="passes over m (then memory), or peak live memory (then passes)")
     op.add_argument("--no-scan", action="store_true", help="do not extract scans (S_scan/S_prev/S_shift/S_last)")
     op.add_argument("--json", action="store_true", help="print a JSON object instead of the program")
-    op.add_argument("--rules", default="rules", help="rules directory (default rules)")
+    op.add_argument("--rules", nargs="+", metavar="PATH", help=RULES_HELP)
+    op.add_argument("--explicit", action="store_true",
+                    help="use rules certified under the implicit-tiling reading as the explicit-split rules they were "
+                         "checked as (as export --explicit writes them)")
     op.add_argument("--allow-bounded", action="store_true",
                     help="also use rules certified only within a bound (default: only rules certified for all "
                          "sizes, since egglog applies a rule at every size)")
@@ -253,6 +283,9 @@ def add_egglog_commands(sub) -> None:
     rn = sub.add_parser("run", help="run a .egg program through egglog and show what it extracts")
     rn.add_argument("program")
     rn.add_argument("--quiet", action="store_true", help="do not annotate extracted terms with passes and memory")
+    rn.add_argument("--cost", choices=("passes", "memory"),
+                    help="extract with verify's cost model (passes over m, or live memory) from the e-graph egglog "
+                         "built, instead of egglog's :cost annotations; the result is validated like egglog's")
     rn.add_argument("--no-check", action="store_true",
                     help="only run egglog: do not check the file's rules nor validate what it extracts")
     rn.add_argument("--no-sympy", action="store_true", help="skip SymPy's second opinion")

@@ -23,7 +23,7 @@ def emit(report: Report, args, out, err, streamed: bool = False) -> int:
             for note in report.notes:
                 print(f"note: {note}", file=out)
             for result in report.results:
-                print(V.format_result(result), file=out)
+                print(V.format_result(result, brief=getattr(args, "brief", False)), file=out)
         if report.results:
             errors = f"; {len(report.errors)} error(s), shown above" if report.errors else ""
             print(V.summary(report.results) + errors, file=out)
@@ -45,6 +45,7 @@ class Stream:
         import threading
 
         self.active = not args.json and not _rich_output(args, out)
+        self.brief = getattr(args, "brief", False)
         self.beats = self.active or (args.json and err is not None)
         self.out = out
         self.beat_out = err if args.json else out
@@ -77,7 +78,7 @@ class Stream:
             while self.next in self.done:
                 done = self.done.pop(self.next)
                 if self.active:
-                    self._print(V.format_result(done))
+                    self._print(V.format_result(done, brief=self.brief))
                 self.next += 1
 
     def _beat(self) -> None:

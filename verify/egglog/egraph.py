@@ -74,7 +74,8 @@ def enode_ir(node: ENode, kids: list[ir.Expr]) -> ir.Expr:
     it = iter(kids)
     match op:
         case LeafOp(kind="CreateTensor"):
-            spec, kind = parse_tensor_kind(node.args[0])
+            # the seed declares (CreateTensor i64 i64 String): the sizes come first, the name is the string
+            spec, kind = parse_tensor_kind(tensor_spec(node))
             name, ranks = parse_tensor_name(spec)
             return ir.Input(name, ranks, None, kind) if kind != "real" else ir.Input(name, ranks)
         case LeafOp(kind="Const"):
@@ -98,6 +99,11 @@ def enode_ir(node: ENode, kids: list[ir.Expr]) -> ir.Expr:
         case ScanOp(kind="last", rank=rank):
             return ir.Last(rank, kids[0])
     raise AssertionError(node.op)
+
+
+def tensor_spec(node: ENode) -> str:
+    """The name string of a CreateTensor e-node, wherever its sizes put it."""
+    return next(a for a in node.args if isinstance(a, str))
 
 
 def enode_kind(node: ENode) -> ENodeKind:

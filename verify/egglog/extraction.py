@@ -17,7 +17,7 @@ from .. import ir
 from ..cost import REFERENCE_SIZES, Analysis, Fiber, analyze, node_time, pass_of
 from ..errors import InternalError, UsageError
 from ..notation import LeafOp, MapOp, ReduceOp, ScanOp, SplitOp, UnsplitOp, parse_tensor_name
-from .egraph import ENode, ENodeKind, PyEGraph, enode_ir, enode_kind
+from .egraph import ENode, ENodeKind, PyEGraph, enode_ir, enode_kind, tensor_spec
 from .prelude import parsed_operator
 
 Cost = Literal["passes", "memory"]
@@ -314,7 +314,7 @@ def _role_name(reached: dict[int, ENode], names: dict[int, str], cls: int) -> st
     kind = enode_kind(node)
     kids = [reached[c] for c in node.children]
     if kind == "input":
-        return parse_tensor_name(node.args[0].split(":")[0])[0]
+        return parse_tensor_name(tensor_spec(node).split(":")[0])[0]
     if kind == "scan":
         return node.args[0]
     if kind in ("last", "shift") and enode_kind(kids[0]) == "scan":

@@ -91,15 +91,21 @@ def analysis_rules(names) -> str:
       asks `(finite ?x)` of its variables: a rule is not applied to a masked score (-inf) or to a division
       (which may divide by 0). The transfer rules below are sound over-approximations: exp(-inf) = 0,
       max(-inf, x) = x, a running max of finite values started at -inf is finite, a linear recurrence with
-      finite coefficients is finite. Inputs are seeded (real inputs finite, masks extended)."""
+      finite coefficients is finite. Inputs are seeded (real inputs finite, masks extended).
+    - `positive`: finite and > 0, so that a division by it is finite (the softmax denominator SD = sum exp(..)):
+      exp of a finite value is > 0; a sum, max or product of positives, a split, unsplit or reduction of one
+      (every size is >= 1, so a reduction is over a nonempty set) is positive; a quotient of a finite value by
+      a positive one is finite, of two positives positive. Without it no rule applies above a division."""
     lines = [
         "(sort RankSet (Set String))",
         "(function ranks (Tensor) RankSet :merge old)",
         "(relation finite (Tensor))",
         "(relation extended (Tensor))",
+        "(relation positive (Tensor))",
         f"(ruleset {ANALYSIS})",
         f"(ruleset {RULESET})",
         f"(rule ((finite ?e)) ((extended ?e)) :ruleset {ANALYSIS})",
+        f"(rule ((positive ?e)) ((finite ?e)) :ruleset {ANALYSIS})",
     ]
 
     def rule(pattern: str, facts: str, value: str) -> None:
@@ -136,17 +142,28 @@ def analysis_rules(names) -> str:
                     fact(pattern, " (extended ?a0) (extended ?a1)", "extended")
                 elif op.op in ("exp", "fin"):
                     fact(pattern, " (extended ?a0)", "finite")
+                if op.op == "exp" and red is None:
+                    fact(pattern, " (finite ?a0)", "positive")
+                if op.op in ("add", "mul", "max") and op.arity == 2:
+                    fact(pattern, " (positive ?a0) (positive ?a1)", "positive")
+                if op.op == "div" and op.arity == 2 and red is None:
+                    fact(pattern, " (finite ?a0) (positive ?a1)", "finite")
+                    fact(pattern, " (positive ?a0) (positive ?a1)", "positive")
             case ReduceOp(rank=rank) | ScanOp(kind="last", rank=rank):
                 rule(f"({name} ?a)", " (= ?r (ranks ?a))", f'(set-remove ?r "{rank}")')
                 preserve(f"({name} ?a)", ["?a"])
+                if isinstance(op, ReduceOp) and op.op in ("add", "max"):
+                    fact(f"({name} ?a)", " (positive ?a)", "positive")
             case SplitOp(rank=rank, outer=o, inner=i):
                 rule(f"({name} ?a ?t)", " (= ?r (ranks ?a))",
                      f'(set-insert (set-insert (set-remove ?r "{rank}") "{o}") "{i}")')
                 preserve(f"({name} ?a ?t)", ["?a"])
+                fact(f"({name} ?a ?t)", " (positive ?a)", "positive")
             case UnsplitOp(outer=o, inner=i, rank=rank):
                 rule(f"({name} ?a)", " (= ?r (ranks ?a))",
                      f'(set-insert (set-remove (set-remove ?r "{o}") "{i}") "{rank}")')
                 preserve(f"({name} ?a)", ["?a"])
+                fact(f"({name} ?a)", " (positive ?a)", "positive")
             case ScanOp(kind="scan", rank=rank):
                 rule(f"({name} ?n ?i ?b)", " (= ?r (ranks ?b))", "?r")
                 prev = scan_name("prev", rank)

@@ -12,8 +12,10 @@ from .. import ir
 from ..cost import Analysis, Dag, analyze
 from ..errors import VerifyError
 from ..notation import parse_operator
-from ..printer import program_text
+from ..printer import Printer, program_text
 from ..reader import read_text
+from .egraph import PyEGraph
+from .extraction import Extractor
 from .prelude import prelude
 from .session import new_egraph, run_text
 
@@ -30,9 +32,16 @@ class RunOutput:
     terms: list[str] = field(default_factory=list)
 
 
-def run_program(text: str, file: str) -> tuple[list[RunOutput], bool]:
+EXTRACT_RE = re.compile(r"\(\s*extract\s+([^\s()]+)\s*\)")
+
+
+def run_program(text: str, file: str, cost: str | None = None) -> tuple[list[RunOutput], bool]:
     """Run a .egg program through egglog like the egglog binary; the shared prelude is added when the file
-    declares no datatype. Returns the outputs and whether the prelude was added."""
+    declares no datatype. Returns the outputs and whether the prelude was added.
+
+    With `cost` ("passes" or "memory"), each `(extract NAME)` of a global is answered by verify's extractor
+    (optimize's cost model over whole DAGs) on the e-graph egglog built, instead of egglog's own `:cost`
+    extraction; the output's text is the extracted program, its term the inlined output."""
     egraph = new_egraph()
     added = False
     if not DECLARES_RE.search(_strip_comments(text)):
@@ -58,7 +67,28 @@ def run_program(text: str, file: str) -> tuple[list[RunOutput], bool]:
             continue
         else:
             outputs.append(RunOutput("other", str(out).strip()))
+    if cost is not None:
+        outputs = _by_cost(egraph, text, outputs, cost)
     return outputs, added
+
+
+def _by_cost(egraph, text: str, outputs: list[RunOutput], cost) -> list[RunOutput]:
+    graph = PyEGraph(egraph)
+    names = [n for n in EXTRACT_RE.findall(_strip_comments(text)) if n in graph.globals]
+    if not names:
+        return outputs
+    best, _ = Extractor(graph, {n: graph.globals[n] for n in names}, cost).run()
+    program = best.program
+    printer = Printer(fuse=False)
+    terms = {name: printer.expr(ir.inline(ir.Ref(name), program.bindings)) for name in program.output_names()}
+    header = [f"extracted by verify's extractor, --cost {cost} (egglog's :cost ignored): passes "
+              f"{best.analysis.passes}, memory {best.analysis.memory}"]
+    ours = [RunOutput("extract", program_text(program, header=header) if i == 0 else "", [terms[name]])
+            for i, name in enumerate(program.output_names())]
+    if len(ours) != sum(o.kind == "extract" for o in outputs):
+        return [o for o in outputs if o.kind != "extract"] + ours
+    rest = iter(ours)
+    return [next(rest) if o.kind == "extract" else o for o in outputs]
 
 
 def _strip_comments(text: str) -> str:

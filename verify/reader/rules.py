@@ -190,10 +190,13 @@ class RuleReader(TermReader):
             self.rule_vars, self.rule_defs, self.resolving = set(), defs, {}
             try:
                 left, right = self.expr(a), self.expr(b)
+                for defined in defs:       # every name the rule gives, for a readable description
+                    self.resolve(type("V", (), {"name": defined})())
+                names = tuple((n, v) for n, v in self.resolving.items() if v is not None)
             finally:
                 self.rule_vars, self.rule_defs, self.resolving = None, None, None
             label = name if len(unions) == 1 else f"{name} (union {i})"
-            self.rules.append(ir.Rule(label, left, right, self.file, line, description, False))
+            self.rules.append(ir.Rule(label, left, right, self.file, line, description, False, names=names))
 
     def check_terms(self, nodes) -> None:
         """The terms of a rule with nothing to prove still use declared constructors as declared."""
