@@ -1,14 +1,15 @@
 """Generated kernels vs torch's SDPA (`make bench`, section 7; or `.venv/bin/python bench/kernels.py`).
 
-The torch code `verify codegen` generates from proofs/attention_1pass.egg (FlashAttention-2's loop, M0 = 64) and
-from proofs/attention.egg (3-pass), against torch.nn.functional.scaled_dot_product_attention (scale 1, as the
-cascades), float32, E = F = 64, P = 128, M = 1024, 4096, 16384, on the CPU. Each measurement runs in a fresh
-child process: inputs are made first, then the peak extra memory is the growth of the child's peak resident set
-size (getrusage ru_maxrss) over the first call; wall time is the median of 7 calls after it, one torch thread.
+The drop-in attention() that `verify codegen` writes for proofs/attention_1pass.egg (torch target: FlashAttention-2's
+loop, blocks of 256 queries x 1024 keys), and the 3-pass AV of proofs/attention.egg (up to 4k), against
+torch.nn.functional.scaled_dot_product_attention in SDPA's layout, float32, batch 1, one head, E = Ev = 64,
+L = S = 1k, 4k, 16k, on the CPU. Each measurement runs in a fresh child process: inputs are made first, then the
+peak extra memory is the growth of the child's peak resident set size (getrusage ru_maxrss) over the first call;
+wall time is the median of 7 calls after it (3 at 16k), one torch thread.
 
-The 1-pass code never holds more than one tile of scores (M0 x P), so its peak extra memory stays flat as M
-grows, while the 3-pass code holds M x P scores and exponentials. The GPU half (the Triton kernel vs SDPA's
-flash backend) needs a GPU; without one it is reported as not run.
+The 1-pass code never holds more than one block of scores, so its peak extra memory stays flat as L grows, while
+the 3-pass code holds S x L scores and exponentials. The GPU half (the Triton kernel vs SDPA's flash backend) is
+bench/gpu.py, run on a GPU machine.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 E = F = 64
-P = 128
-M0 = 64
-MS = (1024, 4096, 16384)
-IMPLS = ("1-pass (generated)", "1-pass, M0=512", "SDPA", "3-pass (generated)")
+P = 128                            # queries of the accuracy table (`--accuracy`)
+LENGTHS = (1024, 4096, 16384)
+IMPLS = ("attention() (generated)", "SDPA", "3-pass (generated)")
+THREE_PASS_UP_TO = 4096            # its M x P scores: 1 GB at 16k, and minutes on one thread
 
 
-def _child(impl: str, m: int, queue) -> None:
+def _child(impl: str, n: int, queue) -> None:
     sys.path.insert(0, str(ROOT))
     import numpy as np
     import torch
@@ -39,35 +40,37 @@ def _child(impl: str, m: int, queue) -> None:
 
     torch.set_num_threads(1)           # one core: the machine's two are shared, one thread is steadier
     rng = np.random.default_rng(0)
-    Q, K, V = (torch.from_numpy(rng.normal(size=s).astype(np.float32)) for s in ((E, P), (E, m), (F, m)))
-    m0 = 512 if "512" in impl else M0
+    q, k, v = (torch.from_numpy(rng.normal(size=(1, 1, n, d)).astype(np.float32)) for d in (E, E, F))
     if impl == "SDPA":
-        def run(Q, K, V):
-            q, k, v = Q.T[None, None], K.T[None, None], V.T[None, None]
-            return torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)
+        def run(q, k, v):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v)
     else:
-        path = "proofs/attention_1pass.egg" if impl.startswith("1-pass") else "proofs/attention.egg"
+        path = "proofs/attention_1pass.egg" if impl.startswith("attention") else "proofs/attention.egg"
         source = read_file(ROOT / path)
         namespace: dict = {}
         exec(compile(generate(source.program, "torch", source.text), path, "exec"), namespace)
-        fn = namespace["AV"]
+        if impl.startswith("attention"):
+            run = namespace["attention"]
+        else:
+            fn = namespace["AV"]
 
-        def run(Q, K, V):
-            return fn(Q, K, V, **({"M1": K.shape[1] // m0} if impl.startswith("1-pass") else {}))
-    run(Q, K[:, :m0], V[:, :m0])       # warm-up on one tile: torch's one-time allocations are not counted
+            def run(q, k, v):
+                scale = 1 / E ** 0.5
+                return fn(q[0, 0].T * scale, k[0, 0].T, v[0, 0].T).T[None, None]
+    run(q[..., :64, :], k[..., :64, :], v[..., :64, :])    # warm-up: torch's one-time allocations are not counted
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    run(Q, K, V)
+    run(q, k, v)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
-    for _ in range(7):
+    for _ in range(3 if n > 4096 else 7):
         start = time.perf_counter()
-        run(Q, K, V)
+        run(q, k, v)
         times.append(time.perf_counter() - start)
-    queue.put({"impl": impl, "M": m, "ms": statistics.median(times) * 1000, "peak_extra_mb": (peak - base) / 1024,
-               "threads": torch.get_num_threads()})
+    queue.put({"impl": impl, "L": n, "ms": statistics.median(times) * 1000, "peak_extra_mb": (peak - base) / 1024,
+               "runs": len(times), "threads": torch.get_num_threads()})
 
 
-def bench_kernels(log=print) -> dict:
+def bench_kernels(log=print, lengths=LENGTHS) -> dict:
     try:
         import torch
     except ImportError:
@@ -75,32 +78,46 @@ def bench_kernels(log=print) -> dict:
         return {"skipped": "torch is not installed"}
     ctx = multiprocessing.get_context("spawn")
     rows = []
-    for m in MS:
+    for n in lengths:
         for impl in IMPLS:
+            if impl.startswith("3-pass") and n > THREE_PASS_UP_TO:
+                continue
             queue = ctx.Queue()
-            child = ctx.Process(target=_child, args=(impl, m, queue))
+            child = ctx.Process(target=_child, args=(impl, n, queue))
             child.start()
-            row = queue.get(timeout=600)
+            row = queue.get(timeout=1800)
             child.join()
             rows.append(row)
-            log(f"  M={m:6d} {impl:20s} {row['ms']:9.2f} ms  peak +{row['peak_extra_mb']:7.1f} MB")
-    gpu = torch.cuda.is_available()
-    return {"rows": rows, "sizes": {"E": E, "F": F, "P": P, "M0": M0, "dtype": "float32"},
-            "gpu": "not run: no GPU on this machine" if not gpu else "not run: add the Triton vs flash comparison"}
+            log(f"  L=S={n:6d} {impl:24s} {row['ms']:10.2f} ms  peak +{row['peak_extra_mb']:7.1f} MB")
+    return {"rows": rows, "sizes": {"batch": 1, "heads": 1, "E": E, "Ev": F, "dtype": "float32",
+                                    "blocks": "attention() defaults (block_m=256, block_n=1024)"},
+            "gpu": "not run here: `python bench/gpu.py` on a GPU machine" if not torch.cuda.is_available() else
+            _gpu(log)}
+
+
+def _gpu(log) -> str:
+    """With a GPU, bench/gpu.py's full sweep (its table in the log, its JSON in bench/gpu_results.json)."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu.py")], capture_output=True, text=True)
+    log(done.stdout + done.stderr)
+    return "bench/gpu.py: see bench/gpu_results.json" if done.returncode == 0 else \
+        f"bench/gpu.py failed (exit {done.returncode})"
 
 
 def kernels_table(result: dict) -> str:
     if "rows" not in result:
         return f"kernels: {result.get('skipped')}"
-    rows = {(r["impl"], r["M"]): r for r in result["rows"]}
-    lines = ["generated kernels vs SDPA (CPU, float32, E=F=64, P=128, M0=64 unless said): median wall time, "
+    rows = {(r["impl"], r["L"]): r for r in result["rows"]}
+    lines = ["generated kernels vs SDPA (CPU, one thread, float32, batch 1, 1 head, E=Ev=64): median wall time, "
              "peak extra memory",
-             f"{'M':>6}  " + "  ".join(f"{impl:>28}" for impl in IMPLS) + "  1-pass/SDPA  3-pass/1-pass (M0=64)"]
-    for m in MS:
-        cells = [f"{rows[(i, m)]['ms']:9.2f} ms +{rows[(i, m)]['peak_extra_mb']:6.1f} MB" for i in IMPLS]
-        one, _, sdpa, three = (rows[(i, m)]["ms"] for i in IMPLS)
-        lines.append(f"{m:>6}  " + "  ".join(f"{c:>28}" for c in cells) + f"  {one / sdpa:11.2f}  {three / one:13.2f}")
-    lines.append(f"GPU (Triton kernel vs SDPA flash): {result['gpu']}")
+             f"{'L=S':>6}  " + "  ".join(f"{impl:>30}" for impl in IMPLS) + "  attention()/SDPA"]
+    for n in sorted({r["L"] for r in result["rows"]}):
+        cells = [f"{rows[(i, n)]['ms']:9.1f} ms +{rows[(i, n)]['peak_extra_mb']:7.1f} MB" if (i, n) in rows else "-"
+                 for i in IMPLS]
+        ratio = rows[(IMPLS[0], n)]["ms"] / rows[(IMPLS[1], n)]["ms"]
+        lines.append(f"{n:>6}  " + "  ".join(f"{c:>30}" for c in cells) + f"  {ratio:16.2f}")
+    lines.append(f"GPU (Triton attention() vs SDPA flash): {result['gpu']}")
     return "\n".join(lines)
 
 
@@ -165,6 +182,6 @@ if __name__ == "__main__":
               "float32 vs evaluator (f64) | evaluator f32 vs f64 |\n|---|---|---|---|---|---|---|")
         accuracy()
         sys.exit(0)
-    result = bench_kernels()
+    result = bench_kernels(lengths=tuple(int(x) for x in sys.argv[1:]) or LENGTHS)
     print(kernels_table(result))
     print(json.dumps(result, indent=2))

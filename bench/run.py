@@ -561,6 +561,12 @@ def main(argv=None) -> int:
 
     print("generated kernels (verify codegen) vs torch SDPA, CPU", flush=True)
     results["kernels"] = bench_kernels(log=lambda s: print(s, flush=True))
+    # -- section 8: the codegen fuzzer's long profile (bench/codegen_fuzz.py) ------------------------------
+    from codegen_fuzz import run as fuzz_codegen
+    from codegen_fuzz import table as fuzz_table
+
+    print("codegen fuzzer: 1,000 drawn programs, both targets", flush=True)
+    results["codegen_fuzz"] = fuzz_codegen(100 if args.quick else 1000, log=lambda s: print(s, flush=True))
 
     results["meta"]["total_seconds"] = time.perf_counter() - started
     print()
@@ -571,6 +577,7 @@ def main(argv=None) -> int:
           f"{mem['bench_process_peak_rss_mb']:.0f} MB. Total {results['meta']['total_seconds']:.0f} s")
     print(rules_table(results))
     print(kernels_table(results["kernels"]))
+    print(fuzz_table(results["codegen_fuzz"]))
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0

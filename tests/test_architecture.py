@@ -22,6 +22,7 @@ LAYERS: dict[str, str] = {
     "verify.reader": "read", "verify.chainfile": "read",
     "verify.shapes": "IR", "verify.implicit": "IR", "verify.claims": "IR", "verify.masks": "IR",
     "verify.evaluate": "IR", "verify.options": "IR", "verify.sizes": "IR", "verify.verdict": "IR", "verify.printer": "IR", "verify.cost": "IR",
+    "verify.grad": "IR",
     "verify.normal_form": "engines", "verify.smt": "engines", "verify.symbolic": "engines",
     "verify.refute": "engines", "verify.intervals": "engines", "verify.induction": "engines",
     "verify.egglog": "engines",

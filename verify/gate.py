@@ -169,6 +169,16 @@ def declared_sizes(program) -> dict[str, int]:
     return sizes
 
 
+def bounded_ranks_not_declared(program, verdicts) -> str:
+    """The ranks a bounded verdict bounds that the program does not fix ("" if none). A kernel runs at whatever
+    size it is called with, so a program certified only within a bound yields a kernel only when the program
+    pins every bounded rank to a size inside the bound (`declared_sizes_outside` then has nothing to say)."""
+    sizes = declared_sizes(program)
+    missing = {rank for result in verdicts if not result.bound.is_all_sizes
+               for rank, _lo, _hi in result.bound.ranges if rank.lower() not in sizes}
+    return ", ".join(sorted(missing))
+
+
 def declared_sizes_outside(program, verdicts) -> str:
     """The program's sizes (`declared_sizes`) that lie outside a bounded verdict's bound ("" if none)."""
     outside = []

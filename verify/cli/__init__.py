@@ -27,7 +27,7 @@ COMMANDS = {
     "check": "commands", "equiv": "commands", "deps": "commands",
     "numeric": "reporting", "explain": "reporting", "report": "reporting", "mutate": "reporting",
     "codegen": "egglog_commands", "export": "egglog_commands", "optimize": "egglog_commands",
-    "run": "egglog_commands", "draw": "egglog_commands",
+    "run": "egglog_commands", "draw": "egglog_commands", "grad": "grad",
 }
 
 
@@ -173,6 +173,15 @@ def parser(egglog: bool = True) -> argparse.ArgumentParser:
     dp.add_argument("--staged", action="store_true", help="the staged changes only")
     dp.add_argument("--files", action="store_true", help="print the files of the targets (for tools taking files)")
     dp.add_argument("--json", action="store_true", help="print a JSON object (schemas/deps.schema.json)")
+    g = sub.add_parser("grad", help="reverse-mode derivative of a program: inputs plus a cotangent dOUT per output "
+                                    "-> the gradients dX (verify/grad.py)")
+    g.add_argument("program", metavar="PROGRAM")
+    g.add_argument("--wrt", metavar="X,Y", help="inputs to differentiate with respect to, in this order (default: "
+                                              "every real input, in order of appearance)")
+    g.add_argument("-o", "--output", metavar="OUT.egg", help="write the gradient program here (default: stdout)")
+    g.add_argument("--no-justify", action="store_true",
+                   help="do not check that the outputs are independent of the maxima treated as constants (exit 1)")
+    _common(g, rules=False)      # programs are always read with strict shapes
     if egglog:
         command_module("egglog_commands").add_egglog_commands(sub)
     return p

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from .. import draw
 from .. import verdict as V
-from ..codegen import generate
+from ..codegen import checked
 from ..cost import REFERENCE_SIZES
 from ..egglog import Schedule, run_program, session, term_program
 from ..errors import InternalError, UsageError, VerifyError
-from ..gate import declared_sizes_outside
+from ..gate import bounded_ranks_not_declared, declared_sizes_outside
 from ..optimize import certify_rules, check_run, export_text, in_source_form, optimize
 from ..options import Options
 from ..printer import program_text
@@ -85,6 +85,12 @@ def cmd_optimize(args, out, err) -> int:
         print(f"warning: {args.program} declares {outside}, outside the bound the result was checked at; the "
               "output is not certified at those sizes" + (" and no kernel is written" if args.emit else ""),
               file=err)
+    unpinned = bounded_ranks_not_declared(source.program, result.verdicts) if args.emit else ""
+    if unpinned:     # a kernel runs at any size: one checked only within a bound must not be written
+        print(f"warning: the translation validation holds only within its bound, and {args.program} fixes no size "
+              f"for {unpinned}: a kernel would run at sizes never checked, so no kernel is written (declare the "
+              "sizes in CreateTensor, or use rules certified for all sizes)", file=err)
+        outside = outside or unpinned
     checks = ("unchanged: the input's own computation (no rewrite applied), nothing to validate" if result.unchanged
               else "; ".join(f"{r.verdict.value} ({r.bound}; {r.method})" for r in result.verdicts) or "not checked")
     header = [
@@ -109,6 +115,7 @@ def cmd_optimize(args, out, err) -> int:
     text = in_source_form(result.program, source, header)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
+    unvalidated = False
     if args.emit:
         # the kernel replaces the program text on stdout: say what optimize knows (and where the program went)
         where = err if args.json else out
@@ -119,7 +126,13 @@ def cmd_optimize(args, out, err) -> int:
         origin = f"verify optimize {args.program} --cost {args.cost} --emit {args.emit}"
         # the kernel's header names the program's file: the -o file when one is written, else the input
         result.program.file = args.output or f"{args.program} (optimized; the program was not written to a file)"
-        _write_kernel(generate(result.program, args.emit, text, origin), args.emit_output, err if args.json else out)
+        code, validation = checked(result.program, args.emit, text, origin,
+                                   f"the optimized program equals {args.program}: {checks}")
+        _write_kernel(code, args.emit_output, err if args.json else out)
+        print(validation.summary(), file=out if args.emit_output and not args.json else err)
+        if not validation.ran:
+            print(f"warning: the kernel was written without translation validation ({validation.reason})", file=err)
+        unvalidated = not validation.ran
     if args.json:
         sizes = {**REFERENCE_SIZES, **parse_sizes(args.sizes)}
         payload = {
@@ -143,7 +156,7 @@ def cmd_optimize(args, out, err) -> int:
         print(f"error: TRANSLATION VALIDATION FAILED: the extracted program was not proved equal to "
               f"{args.program} ({details}); do not use it", file=err)
         return 1
-    return 0
+    return 1 if unvalidated else 0
 
 
 def cmd_run(args, out, err) -> int:
@@ -220,7 +233,12 @@ def cmd_draw(args, out, err) -> int:
 def cmd_codegen(args, out, err) -> int:
     """Translate a program's IR into a PyTorch module or a Triton kernel (verify/codegen)."""
     source = read_file(args.program)
-    _write_kernel(generate(source.program, args.target, source.text), args.output, out)
+    code, validation = checked(source.program, args.target, source.text)
+    _write_kernel(code, args.output, out)
+    print(validation.summary(), file=out if args.output else err)
+    if not validation.ran:
+        print(f"warning: the kernel was written without translation validation ({validation.reason})", file=err)
+        return 1
     return 0
 
 

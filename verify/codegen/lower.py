@@ -38,6 +38,39 @@ class CodegenError(VerifyError):
 
 TARGETS = ("torch", "triton")
 
+# The elementwise lowering, shared by both targets: one template per map operator over a target's primitives
+# (`Primitives`), keeping the reference semantics of verify/evaluate.py: `x / 0` is undefined (NaN) rather than
+# +-inf, max propagates NaN as np.maximum does, fin(-inf) = 0, log 0 = -inf (the library's log already does).
+ELEMENTWISE = {
+    "add": "{0} + {1}",
+    "sub": "{0} - {1}",
+    "mul": "{0} * {1}",
+    "div": "{where}({1} == 0, {nan}, {0} / {1})",
+    "max": "{maximum}",
+    "exp": "{exp}({0})",
+    "log": "{log}({0})",
+    "fin": "{where}({0} == {neginf}, 0.0, {0})",
+}
+
+
+@dataclass(frozen=True)
+class Primitives:
+    """A target's spelling of the few functions the elementwise templates need."""
+
+    where: str
+    nan: str
+    neginf: str
+    maximum: str        # a template over {0}, {1}: NaN-propagating max
+    exp: str
+    log: str
+
+
+def elementwise(op: str, operands: list[str], lib: Primitives) -> str:
+    """The code of map operator `op` (a key of ELEMENTWISE) over operand expressions."""
+    names = {"where": lib.where, "nan": lib.nan, "neginf": lib.neginf, "exp": lib.exp, "log": lib.log,
+             "maximum": lib.maximum.format(*operands) if op == "max" else ""}
+    return ELEMENTWISE[op].format(*operands, **names)
+
 
 def fail(program: ir.Program, node, cause: str, hint: str | None = None) -> CodegenError:
     return CodegenError(cause, Location(program.file, getattr(node, "line", None)), hint)
@@ -234,6 +267,18 @@ def layout(program: ir.Program, output: str, env: dict[str, tuple[str, ...]]) ->
                     out.last.add(node.name)
                 else:
                     out.stacked.add(node.name)
+    return out
+
+
+def shift_fills(program: ir.Program, lay: Layout) -> list[tuple[str, ir.Expr]]:
+    """Every (loop binding, fill) read through `S_shift_r` inside the loop, in file order: each pair is a variable
+    of its own (two shifts of one binding with different fills differ at step 0)."""
+    out: list[tuple[str, ir.Expr]] = []
+    for name in lay.loop:
+        for node in ir.walk(program.bindings[name].expr):
+            if (isinstance(node, ir.Shift) and node.rank == lay.rank and isinstance(node.arg, ir.Ref)
+                    and (node.arg.name, node.init) not in out):
+                out.append((node.arg.name, node.init))
     return out
 
 

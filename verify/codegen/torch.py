@@ -28,16 +28,8 @@ from ..shapes import RankChecker, program_ranks
 from . import lower
 from .lower import fail
 
-MAP = {
-    "add": "{0} + {1}",
-    "sub": "{0} - {1}",
-    "mul": "{0} * {1}",
-    "div": "torch.where({1} == 0, math.nan, {0} / {1})",
-    "max": "torch.maximum({0}, {1})",
-    "exp": "torch.exp({0})",
-    "log": "torch.log({0})",
-    "fin": "torch.where(torch.isneginf({0}), 0.0, {0})",
-}
+TORCH = lower.Primitives(where="torch.where", nan="math.nan", neginf="-math.inf",
+                         maximum="torch.maximum({0}, {1})", exp="torch.exp", log="torch.log")
 REDUCE = {"add": "{0}.sum(dim={1})", "max": "{0}.amax(dim={1})"}
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -68,13 +60,22 @@ class Context:
         self.rank = rank
         self.k = k
         self.local = local or {}        # loop binding -> its value at this step
-        self.prev = prev or {}          # scan state name -> previous state
-        self.shifted = shifted or {}    # loop binding -> its value at the step before
+        # S_prev "NAME" -> the previous state of the scan whose body is being emitted. Two scans may share a state
+        # string (each S_prev refers to the scan around it, as in the evaluator), so the tile loop keeps its states
+        # by binding (`states`) and gives each scan body a context whose `prev` holds its own state only.
+        self.prev = prev or {}
+        self.states: dict[str, Value] = {}   # loop scan binding -> its state variable
+        # (loop binding, fill) -> its value at the step before: one variable per fill, since two S_shift of one
+        # binding with different fills differ at step 0
+        self.shifted = shifted or {}
         self.last_rank = last_rank      # after the tile loop over this rank:
         self.last = last or {}          # loop binding -> its value at the last step (S_last)
 
 
 class Emitter:
+    target = "torch"
+    lib = TORCH
+
     def __init__(self, program: ir.Program, env):
         self.program = program
         self.env = env
@@ -86,6 +87,9 @@ class Emitter:
         self.consts: dict[str, str] = {}
         self.inputs: dict[str, str] = {}    # input name -> its parameter (set by `function`)
         self.names: dict[str, str] = {}     # binding -> its variable (set by `name_bindings`)
+        # the drop-in attention's loop (attention.py): tiles of a fixed size along the loop, the last one shorter;
+        # `ragged` maps each tiled inner rank to its tile stride, and every tile is cast to the accumulation dtype
+        self.ragged: dict[str, str] = {}
 
     # -- output ------------------------------------------------------------------------------------------------
     def line(self, text: str) -> None:
@@ -165,11 +169,12 @@ class Emitter:
                 return self.assign(target, f"torch.einsum(\"{spec}\", {', '.join(v.code for v in values)})", out,
                                    f"{map_name('mul', product.space)}_R_add_{rank}")
             case ir.Map(op=op, space=space, args=args):
-                if op not in MAP:
-                    raise fail(self.program, e, f"operator '{operator_name(e)}' ({op}) has no torch translation")
+                if op not in lower.ELEMENTWISE:
+                    raise fail(self.program, e, f"operator '{operator_name(e)}' ({op}) has no {self.target} "
+                               "translation")
                 space = tuple(x for x in space if x != r)
                 values = [self.node(a, ctx) for a in args]
-                code = MAP[op].format(*(self.view(v, space) for v in values))
+                code = lower.elementwise(op, [self.view(v, space) for v in values], self.lib)
                 carried = {x for v in values for x in v.ranks}
                 if any(x not in carried for x in space):
                     code = self.broadcast(f"({code})", space)
@@ -184,7 +189,9 @@ class Emitter:
             case ir.Split(rank=rank, outer=outer, inner=inner, arg=arg) if outer == r:
                 v = self.node(arg, ctx)
                 i = v.ranks.index(rank)
-                code = f"{v.code}.narrow({i}, {ctx.k} * {self.size(inner)}, {self.size(inner)})"
+                step = self.ragged.get(inner, self.size(inner))
+                code = f"{v.code}.narrow({i}, {ctx.k} * {step}, {self.size(inner)})"
+                code += ".to(dtype)" if self.ragged else ""
                 return self.assign(target, code, v.ranks[:i] + (inner,) + v.ranks[i + 1:],
                                    f"tile {ctx.k} of T_split_{rank}_{outer}{inner}")
             case ir.Split(rank=rank, outer=outer, inner=inner, arg=arg):
@@ -207,8 +214,8 @@ class Emitter:
             case ir.Prev(name=name):
                 v = ctx.prev[name]
                 return self.assign(target, v.code, v.ranks) if target else v
-            case ir.Shift(rank=rank, arg=ir.Ref(name=name)) if rank == r:
-                v = ctx.shifted[name]
+            case ir.Shift(rank=rank, arg=ir.Ref(name=name), init=init) if rank == r:
+                v = ctx.shifted[(name, init)]
                 return self.assign(target, v.code, v.ranks, f"S_shift_{rank}: the step before") if target else v
             case ir.Shift(rank=rank, arg=arg, init=init):
                 v = self.node(arg, ctx)
@@ -247,15 +254,17 @@ class Emitter:
         self.line(f"# {self.where(b)}  {name}")
         return self.node(b.expr, ctx, self.names[name])
 
-    def tile_loop(self, lay: lower.Layout, whole: Context, header: str, k: str, cast, on_step=None, carry=()):
+    def tile_loop(self, lay: lower.Layout, whole: Context, header: str, k: str, cast, on_step=None, carry=(),
+                  first=()):
         """Initial scan states and S_shift values, then the loop over lay.rank computing lay.loop one step at a
         time, updating the states at the end of each step. Returns the context of the last step (its `local`
-        values, `prev` states and `shifted` values) and every loop binding's ranks at one step. The bindings in
-        `carry` are carried like S_shift values (initially 0, never read before step 0 sets them), so that after
-        the loop they hold the last step's value where a loop's variables do not outlive it (Triton)."""
+        values, `states` by binding and `shifted` values by (binding, fill)) and every loop binding's ranks at one
+        step. The bindings in `carry` are carried like S_shift values (key (name, None); initially 0, never read
+        before step 0 sets them), so that after the loop they hold the last step's value where a loop's variables
+        do not outlive it (Triton)."""
         r, bindings = lay.rank, self.program.bindings
-        prev: dict[str, Value] = {}
-        shifted: dict[str, Value] = {}
+        states: dict[str, Value] = {}
+        shifted: dict[tuple[str, ir.Expr | None], Value] = {}
         loop_ranks = {name: tuple(x for x in self.env[name] if x != r) for name in lay.loop}
         self.line(f"# the tile loop over {r}: {', '.join(lay.loop)}")
         for name in lay.loop:
@@ -264,26 +273,32 @@ class Emitter:
                 state = self.state_ranks(e, whole)
                 loop_ranks[name] = state
                 init = self.ordered(self.node(e.init, whole), state)
-                prev[e.name] = self.assign(lower.identifier(f"{name}_state", self.taken), cast(init.code), state,
-                                           f'initial state of S_scan_{r} "{e.name}"')
-        for name in sorted(lay.shifted):
-            e = next(n for b in lay.loop for n in ir.walk(bindings[b].expr)
-                     if isinstance(n, ir.Shift) and n.rank == r and isinstance(n.arg, ir.Ref) and n.arg.name == name)
-            init = self.ordered(self.node(e.init, whole), loop_ranks[name])
-            shifted[name] = self.assign(lower.identifier(f"{name}_before", self.taken), cast(init.code),
-                                        loop_ranks[name], f"S_shift_{r} {name}: its value at step -1")
-        for name in sorted(set(carry) - set(shifted)):
+                states[name] = self.assign(lower.identifier(f"{name}_state", self.taken), cast(init.code), state,
+                                           f'initial state of S_scan_{r} "{e.name}" ({name})')
+        for name, fill in lower.shift_fills(self.program, lay):
+            init = self.ordered(self.node(fill, whole), loop_ranks[name])
+            shifted[(name, fill)] = self.assign(lower.identifier(f"{name}_before", self.taken), cast(init.code),
+                                                loop_ranks[name], f"S_shift_{r} {name}: its value at step -1")
+        for name in sorted(set(carry)):
             zero = self.ordered(self.node(ir.Const(0.0), whole), loop_ranks[name])
-            shifted[name] = self.assign(lower.identifier(f"{name}_before", self.taken), cast(zero.code),
-                                        loop_ranks[name], f"{name} after the last step")
+            shifted[(name, None)] = self.assign(lower.identifier(f"{name}_last", self.taken), cast(zero.code),
+                                                loop_ranks[name], f"{name} after the last step")
         self.line(header)
         self.indent += 1
-        ctx = Context(r, k, {}, prev, shifted)
+        for text in first:
+            self.line(text)
+        for inner, step in self.ragged.items():     # this tile's size: the last one may be shorter
+            split_rank = lay.sizes.inner[inner][0]
+            self.line(f"size_{inner} = min({step}, size_{split_rank} - {k} * {step})")
+        ctx = Context(r, k, {}, {}, shifted)
+        ctx.states = states
         for name in lay.loop:
             e = bindings[name].expr
             if isinstance(e, ir.Scan):
                 self.line(f"# {self.where(bindings[name])}  {name}: S_scan_{r} \"{e.name}\", step {k}")
+                ctx.prev = {e.name: states[name]}
                 v = self.node(e.body, ctx, self.names[name])
+                ctx.prev = {}
             else:
                 v = self.bind(name, ctx)
             if name in self.names and v.ranks != loop_ranks[name]:
@@ -292,11 +307,10 @@ class Emitter:
             if on_step:
                 on_step(name, v)
         for name in lay.loop:
-            e = bindings[name].expr
-            if isinstance(e, ir.Scan):
-                self.line(f"{prev[e.name].code} = {ctx.local[name].code}")
-        for name in sorted(shifted):
-            self.line(f"{shifted[name].code} = {ctx.local[name].code}")
+            if name in states:
+                self.line(f"{states[name].code} = {ctx.local[name].code}")
+        for key in sorted(shifted, key=lambda key: shifted[key].code):
+            self.line(f"{shifted[key].code} = {ctx.local[key[0]].code}")
         self.indent -= 1
         return ctx, loop_ranks
 
@@ -358,8 +372,8 @@ def header(program: ir.Program, text: str, target: str, origin: str | None = Non
         f'"""Generated by `{origin or f"verify codegen {program.file} --target {target}"}`: do not edit.',
         "",
         f"Source: {program.file} (sha256 {lower.source_hash(text)}...). One function per extracted output;",
-        "the code is a translation of the program's IR, operator by operator (verify/codegen), and is checked",
-        "against the reference evaluator (verify/evaluate.py) by tests/test_codegen.py.",
+        "the code is a translation of the program's IR, operator by operator (verify/codegen); `verify codegen`",
+        "runs it against the reference evaluator (verify/evaluate.py) before writing it (codegen/validate.py).",
         '"""',
         "",
     ]
@@ -375,16 +389,24 @@ def generate(program: ir.Program, text: str = "", origin: str | None = None) -> 
     return "\n".join(lines).rstrip() + "\n"
 
 
-def function(program: ir.Program, env, output: str, taken: set[str]) -> list[str]:
+def function(program: ir.Program, env, output: str, taken: set[str], ragged: str | None = None,
+             fname: str | None = None) -> list[str]:
+    """One function per output. `ragged` (the drop-in attention, attention.py): the tile loop's split takes this
+    keyword, a tile size, instead of a tile count; the tiles are ceil(M / size), the last one shorter."""
     lay = lower.layout(program, output, env)
     em = Emitter(program, env)
+    if ragged:
+        if lay.rank is None or lay.stacked:
+            raise fail(program, program.bindings[output].expr, f"output '{output}' has no tile loop that keeps one "
+                       "tile at a time: no drop-in attention()")
+        em.ragged = {inner: ragged for inner, (_, outer) in lay.sizes.inner.items() if outer == lay.rank}
     em.taken |= {"torch", "math", "dtype", "device"} | {f"size_{x}" for x in lay.sizes.order}
-    em.taken |= {kw for kw, _, _ in lay.sizes.tiles.values()}
+    em.taken |= {kw for kw, _, _ in lay.sizes.tiles.values()} | ({ragged} if ragged else set())
     em.inputs = {node.name: lower.identifier(node.name, em.taken) for node in lay.inputs}
-    fname = lower.identifier(output, taken)
+    fname = lower.identifier(fname or output, taken)
     args = ", ".join(em.inputs[n.name] for n in lay.inputs)
-    kwargs = ", ".join(f"{kw}={default if default is not None else 'None'}"
-                       for kw, default, _ in lay.sizes.tiles.values())
+    kwargs = ", ".join(ragged if ragged and outer == lay.rank else f"{kw}={default if default is not None else 'None'}"
+                       for outer, (kw, default, _) in lay.sizes.tiles.items())
     signature = f"def {fname}({args}{', *, ' + kwargs if kwargs else ''}):"
     out_ranks = env[output]
     doc = [f'"""{output}[{", ".join(out_ranks)}] of {program.file}.', ""]
@@ -399,7 +421,7 @@ def function(program: ir.Program, env, output: str, taken: set[str]) -> list[str
     em.line(doc[0])
     for d in doc[1:]:
         em.line(d if d else "")
-    prologue(em, lay)
+    prologue(em, lay, ragged)
     const_at = len(em.lines)
     bindings = program.bindings
     names = em.name_bindings(lay)
@@ -441,10 +463,12 @@ def function(program: ir.Program, env, output: str, taken: set[str]) -> list[str
     return [signature] + em.lines
 
 
-def prologue(em: Emitter, lay: lower.Layout) -> None:
+def prologue(em: Emitter, lay: lower.Layout, ragged: str | None = None) -> None:
     """dtype, device, input checks and every rank's size (shared with the Triton launcher)."""
     # dtype and device from the first tensor input; scalar inputs may be Python numbers
     tensors = [n for n in lay.inputs if n.ranks]
+    if ragged:          # tiles are cast to the dtype of what is not tiled (the queries, in fp32 already)
+        tensors = [n for n in tensors if lay.sizes.inner.get(next(iter(em.ragged)), ("",))[0] not in n.ranks]
     if tensors:
         em.line(f"dtype, device = {em.inputs[tensors[0].name]}.dtype, {em.inputs[tensors[0].name]}.device")
     else:
@@ -461,6 +485,13 @@ def prologue(em: Emitter, lay: lower.Layout) -> None:
         if rank in plan.from_input:
             name, axis = plan.from_input[rank]
             em.line(f"size_{rank} = {em.inputs[name]}.shape[{axis}]")
+        elif rank in plan.tiles and ragged and rank == lay.rank:
+            split = plan.tiles[rank][2]
+            em.line(f"if not isinstance({ragged}, int) or {ragged} < 1:")
+            em.line(f"    raise ValueError(f\"{ragged} = {{{ragged}!r}}: a tile size must be a positive integer\")")
+            em.line(f"size_{rank} = -(-size_{split.rank} // {ragged})")
+        elif rank in plan.inner and ragged and plan.inner[rank][1] == lay.rank:
+            em.line(f"size_{rank} = {ragged}")
         elif rank in plan.tiles:
             kw, default, split = plan.tiles[rank]
             em.line(f"size_{rank} = {kw}")

@@ -25,22 +25,19 @@ from . import lower
 from .lower import fail
 from .torch import Context, Emitter, Value, const_code, header, prologue
 
-MAP = {
-    "add": "{0} + {1}",
-    "sub": "{0} - {1}",
-    "mul": "{0} * {1}",
-    "div": "tl.where({1} == 0, float(\"nan\"), {0} / {1})",
-    "max": "tl.maximum({0}, {1}, propagate_nan=tl.PropagateNan.ALL)",
-    "exp": "tl.exp({0})",
-    "log": "tl.log({0})",
-    "fin": "tl.where({0} == float(\"-inf\"), 0.0, {0})",
-}
+TRITON = lower.Primitives(where="tl.where", nan='float("nan")', neginf='float("-inf")',
+                          maximum="tl.maximum({0}, {1}, propagate_nan=tl.PropagateNan.ALL)", exp="tl.exp",
+                          log="tl.log")
 REDUCE = {"add": ("tl.sum", "0.0"), "max": ("tl.max", "float(\"-inf\")")}
 MIN_BLOCK = 16
 
 
 class KernelEmitter(Emitter):
-    """Values are register blocks; ranks map to block dimensions (`BLOCK_<rank>`)."""
+    """Values are register blocks; ranks map to block dimensions (`BLOCK_<rank>`). Maps are the torch emitter's
+    (one elementwise lowering, `lower.elementwise`) over Triton's primitives."""
+
+    target = "Triton"
+    lib = TRITON
 
     def __init__(self, program, env, lay: lower.Layout, grid_rank: str, tiled: dict[str, str]):
         super().__init__(program, env)
@@ -48,6 +45,7 @@ class KernelEmitter(Emitter):
         self.grid_rank = grid_rank
         self.tiled = tiled              # split rank -> inner rank (m -> m0), loaded tile by tile
         self.loaded: dict[str, Value] = {}
+        self.prescale: str | None = None    # the drop-in attention: this input (Q) is multiplied by `scale`
 
     def block(self, rank: str) -> str:
         return f"BLOCK_{rank.upper()}"
@@ -66,14 +64,17 @@ class KernelEmitter(Emitter):
     def broadcast(self, code: str, ranks) -> str:
         return f"tl.broadcast_to({code}, {self.shape(ranks)})"
 
-    def load(self, node: ir.Input, tile: tuple[str, str, str] | None) -> Value:
-        """A masked load of input `node` (of one tile (rank, inner, k) of it)."""
+    def load(self, node: ir.Input, tile: tuple[str, str, str] | None, at: tuple[str, str] | None = None) -> Value:
+        """A masked load of input `node` (of one tile (rank, inner, k) of it; of its slice `at` = (rank, k) where
+        it carries the loop's rank itself, as `L[m1,p]` under `S_scan_m1`)."""
         ptr = f"{self.inputs[node.name]}_ptr"
-        if not node.ranks:
-            return self.assign(None, f"tl.load({ptr})", (), f"input {node.name}")
-        ranks = tuple(tile[1] if tile and x == tile[0] else x for x in node.ranks)
+        base = f"{at[1]} * stride_{self.inputs[node.name]}_{at[0]} + " if at else ""
+        kept = tuple(x for x in node.ranks if not at or x != at[0])
+        if not kept:
+            return self.assign(None, f"tl.load({ptr} + {base}0).to(DTYPE)", (), f"input {node.name}")
+        ranks = tuple(tile[1] if tile and x == tile[0] else x for x in kept)
         offsets, masks = [], []
-        for x, y in zip(node.ranks, ranks):
+        for x, y in zip(kept, ranks):
             idx = "" if len(ranks) == 1 else f"[{', '.join(':' if z == y else 'None' for z in ranks)}]"
             off = f"offs_{y}{idx}"
             if tile and x == tile[0]:
@@ -81,8 +82,11 @@ class KernelEmitter(Emitter):
             offsets.append(f"{off} * stride_{self.inputs[node.name]}_{x}")
             masks.append(self.mask(y, ranks))
         what = f"tile {tile[2]} of input {node.name}" if tile else f"input {node.name}"
-        return self.assign(None, f"tl.load({ptr} + {' + '.join(offsets)}, mask={' & '.join(masks)}, other=0.0)",
-                           ranks, what)
+        what += f" at {at[0]} = {at[1]}" if at else ""
+        code = f"tl.load({ptr} + {base}{' + '.join(offsets)}, mask={' & '.join(masks)}, other=0.0).to(DTYPE)"
+        if node.name == self.prescale:
+            code = f"{code} * scale"
+        return self.assign(None, code, ranks, what)
 
     def resolve(self, e: ir.Expr) -> ir.Expr:
         """A reference to `(let K (CreateTensor "K"))` is the input itself (loaded, not computed)."""
@@ -98,6 +102,16 @@ class KernelEmitter(Emitter):
         if isinstance(e, ir.Split):
             e = ir.Split(e.rank, e.outer, e.inner, e.tiles, self.resolve(e.arg), e.line)
         match e:
+            case ir.Input(name=name, ranks=ranks) if r is not None and r in ranks:
+                if any(x in self.tiled for x in ranks):
+                    raise fail(self.program, e, f"input '{name}' is used whole along the tiled rank "
+                               f"{', '.join(x for x in ranks if x in self.tiled)}", "use --target torch")
+                v = self.load(e, None, (r, ctx.k))
+                return self.assign(target, v.code, v.ranks) if target else v
+            case ir.Input(name=name, ranks=ranks) if self.lay.rank in ranks:
+                raise fail(self.program, e, f"input '{name}' is used whole along the loop's rank '{self.lay.rank}' "
+                           "outside the tile loop; the Triton kernel reads it one step at a time",
+                           "use --target torch")
             case ir.Input(name=name, ranks=ranks):
                 if any(x in self.tiled for x in ranks):
                     raise fail(self.program, e, f"input '{name}' is used whole along the tiled rank "
@@ -121,19 +135,15 @@ class KernelEmitter(Emitter):
                 va, vb = self.node(a, ctx), self.node(b, ctx)
                 (i,) = [x for x in va.ranks if x != rank]
                 (j,) = [x for x in vb.ranks if x != rank]
+                if [x for x in space if x in (i, j)] == [j, i]:
+                    # the product commutes: put the operands so that the result comes out in the map's rank order,
+                    # which is the binding's, instead of transposing the result (a layout change on a GPU)
+                    va, vb, i, j = vb, va, j, i
                 left = f"tl.where({self.mask(rank, (i, rank))}, {self.view(va, (i, rank))}, 0.0)"
                 right = f"tl.where({self.mask(rank, (rank, j))}, {self.view(vb, (rank, j))}, 0.0)"
-                return self.assign(target, f"tl.dot({left}, {right}, input_precision=\"ieee\", out_dtype=DTYPE)",
+                left, right = f"({left}).to(DOT_DTYPE)", f"({right}).to(DOT_DTYPE)"
+                return self.assign(target, f"tl.dot({left}, {right}, input_precision=PRECISION, out_dtype=DTYPE)",
                                    (i, j), f"{map_name('mul', space)}_R_add_{rank}")
-            case ir.Map(op=op, space=space, args=args):
-                if op not in MAP:
-                    raise fail(self.program, e, f"operator '{operator_name(e)}' ({op}) has no Triton translation")
-                space = tuple(x for x in space if x != r)
-                values = [self.node(a, ctx) for a in args]
-                code = MAP[op].format(*(self.view(v, space) for v in values))
-                if any(x not in {y for v in values for y in v.ranks} for x in space):
-                    code = self.broadcast(code, space)
-                return self.assign(target, code, space, operator_name(e) or "")
             case ir.Reduce(op=op, rank=rank, arg=arg):
                 v = self.node(arg, ctx)
                 axis = v.ranks.index(rank)
@@ -154,15 +164,12 @@ class KernelEmitter(Emitter):
                 and len(set(ra) | set(rb)) == 3)
 
 
-def _scan(e: ir.Expr) -> ir.Scan:
-    # a loop binding outside `carry` is a scan (`kernel` carries every other one)
-    assert isinstance(e, ir.Scan), e
-    return e
-
-
 def generate(program: ir.Program, text: str = "", origin: str | None = None) -> str:
     env = program_ranks(program)
     lines = header(program, text, "triton", origin) + [
+        "import math",
+        "import os",
+        "",
         "import torch",
         "import triton",
         "import triton.language as tl",
@@ -182,6 +189,16 @@ def generate(program: ir.Program, text: str = "", origin: str | None = None) -> 
 
 
 def kernel(program: ir.Program, env, output: str, line, taken: set[str]) -> list[str]:
+    kernel_lines, em, lay, block_ranks, kname = kernel_body(program, env, output, line, taken)
+    return kernel_lines + ["", ""] + launcher(program, env, output, taken, em, lay, block_ranks, kname)
+
+
+def kernel_body(program: ir.Program, env, output: str, line, taken: set[str], drop: bool = False,
+                prescale: str | None = None):
+    """The @triton.jit kernel of one output. `drop` (the drop-in attention, attention.py): a second grid axis over
+    batch x heads offsets every pointer (query-side inputs, those with rank p, by the head; the others by the key
+    head, head // group), the loop's tiles have the fixed size BLOCK of their inner rank with the last one masked
+    beyond the split rank's size, and `prescale` names an input multiplied by `scale` as it is loaded."""
     lay = lower.layout(program, output, env)
     where = lower.Location(program.file, line)
     if lay.rank is None:
@@ -201,18 +218,37 @@ def kernel(program: ir.Program, env, output: str, line, taken: set[str]) -> list
                                  "use --target torch")
     tiled = {s.rank: s.inner for s in splits if s.outer == r}
     em = KernelEmitter(program, env, lay, "p", tiled)
-    fname = lower.identifier(output, taken)
-    kname = lower.identifier(f"_{output}_kernel", taken)
-    em.taken |= {"tl", "triton", "torch", "DTYPE", "pid", "k"}
+    em.prescale = prescale
+    kname = lower.identifier(f"_{output}_{'attention' if drop else 'kernel'}", taken)
+    em.taken |= {"tl", "triton", "torch", "DTYPE", "DOT_DTYPE", "PRECISION", "pid", "k", "scale", "heads", "group"}
     em.inputs = {node.name: lower.identifier(node.name, em.taken) for node in lay.inputs}
     block_ranks = [x for x in lay.sizes.order if x != r and x not in tiled and x not in lay.sizes.product]
     em.taken |= {f"size_{x}" for x in lay.sizes.order} | {f"BLOCK_{x.upper()}" for x in block_ranks}
     params = [f"{em.inputs[n.name]}_ptr" for n in lay.inputs] + ["out_ptr"]
     params += [f"stride_{em.inputs[n.name]}_{x}" for n in lay.inputs for x in n.ranks]
     params += [f"stride_out_{x}" for x in out_ranks]
-    params += [f"size_{x}" for x in lay.sizes.order]
-    params += [f"BLOCK_{x.upper()}: tl.constexpr" for x in block_ranks] + ["DTYPE: tl.constexpr"]
+    ragged = {inner: whole for inner, (whole, outer) in lay.sizes.inner.items() if outer == r} if drop else {}
+    params += [f"size_{x}" for x in lay.sizes.order if not drop or (x != r and x not in ragged)]
+    if drop:
+        params += [f"stride_{em.inputs[n.name]}_{x}" for n in lay.inputs if n.ranks for x in ("b", "h")]
+        params += ["stride_out_b", "stride_out_h", "heads", "group"] + (["scale"] if prescale else [])
+    params += [f"BLOCK_{x.upper()}: tl.constexpr" for x in block_ranks]
+    params += ["DTYPE: tl.constexpr", "DOT_DTYPE: tl.constexpr", "PRECISION: tl.constexpr"]
     em.line("pid = tl.program_id(0)")
+    if drop:            # this program's batch and head; 64-bit offsets (batch x heads x L x E can pass 2^31)
+        em.line("pid_z = tl.program_id(1)")
+        em.line("off_b = (pid_z // heads).to(tl.int64)")
+        em.line("off_h = (pid_z % heads).to(tl.int64)")
+        for n in lay.inputs:
+            if n.ranks:
+                head = "off_h" if "p" in n.ranks else "(off_h // group)"
+                ptr = f"{em.inputs[n.name]}_ptr"
+                em.line(f"{ptr} += off_b * stride_{em.inputs[n.name]}_b + {head} * stride_{em.inputs[n.name]}_h")
+        em.line("out_ptr += off_b * stride_out_b + off_h * stride_out_h")
+        for inner in ragged:
+            em.line(f"size_{inner} = BLOCK_{inner.upper()}")
+        for split in (node for _, _, node in lay.sizes.tiles.values() if node.outer == r):
+            em.line(f"size_{r} = tl.cdiv(size_{split.rank}, BLOCK_{split.inner.upper()})")
     for x in block_ranks:
         start = "pid * BLOCK_P + " if x == "p" else ""
         em.line(f"offs_{x} = {start}tl.arange(0, BLOCK_{x.upper()})")
@@ -226,14 +262,15 @@ def kernel(program: ir.Program, env, output: str, line, taken: set[str]) -> list
         if not isinstance(bindings[name].expr, ir.Input):
             em.whole[name] = binding(name, whole)
     for node in lay.inputs:                 # loaded once, before the loop
-        if not any(x in tiled for x in node.ranks) and node.name not in em.loaded:
+        if not any(x in tiled or x == r for x in node.ranks) and node.name not in em.loaded:
             em.loaded[node.name] = em.load(node, None)
     carry = {name for name in lay.last if not isinstance(bindings[name].expr, ir.Scan)}
+    first = [f"mask_{inner} = k * BLOCK_{inner.upper()} + offs_{inner} < size_{split_rank}"
+             for inner, split_rank in ragged.items()]      # the last tile: lanes beyond the split rank's size
     ctx, loop_ranks = em.tile_loop(lay, whole, f"for k in range(0, size_{r}):", "k", lambda c: f"({c}).to(DTYPE)",
-                                   carry=carry)
-    prev, shifted = ctx.prev, ctx.shifted
+                                   carry=carry, first=first)
     # after the loop, S_last of a scan is its state variable, of another loop binding its carried value
-    last = {name: shifted[name] if name in carry else prev[_scan(bindings[name].expr).name] for name in lay.last}
+    last = {name: ctx.shifted[(name, None)] if name in carry else ctx.states[name] for name in lay.last}
     after = Context(last_rank=r, last=last)
     for name in lay.after:
         em.whole[name] = binding(name, after)
@@ -242,10 +279,15 @@ def kernel(program: ir.Program, env, output: str, line, taken: set[str]) -> list
         f"offs_{x}{'' if len(out_ranks) == 1 else '[' + ', '.join(':' if y == x else 'None' for y in out_ranks) + ']'}"
         f" * stride_out_{x}" for x in out_ranks)
     masks = " & ".join(em.mask(x, out_ranks) for x in out_ranks)
-    em.line(f"tl.store(out_ptr + {offsets}, {result.code}, mask={masks})")
+    em.line(f"tl.store(out_ptr + {offsets}, ({result.code}).to(out_ptr.dtype.element_ty), mask={masks})")
     kernel_lines = ["@triton.jit", f"def {kname}(", *[f"    {p}," for p in params], "):"] + em.lines
+    return kernel_lines, em, lay, block_ranks, kname
 
-    # the launcher: the torch target's checks and sizes, then one program per block of queries
+
+def launcher(program: ir.Program, env, output: str, taken: set[str], em, lay, block_ranks, kname) -> list[str]:
+    """The launcher: the torch target's checks and sizes, then one program per block of queries."""
+    r, out_ranks = lay.rank, env[output]
+    fname = lower.identifier(output, taken)
     launch = Emitter(program, env)
     launch.inputs = em.inputs
     launch.taken = set(em.taken)
@@ -271,11 +313,10 @@ def kernel(program: ir.Program, env, output: str, line, taken: set[str]) -> list
     call += [f"out.stride({i})" for i in range(len(out_ranks))]
     call += [f"size_{x}" for x in lay.sizes.order]
     call += [f"BLOCK_{x.upper()}=_block(size_{x})" for x in block_ranks if x != "p"] + ["BLOCK_P=BLOCK_P"]
-    call += ["DTYPE=DTYPES[dtype]"]
+    call += ["DTYPE=DTYPES[dtype]", "DOT_DTYPE=DTYPES[dtype]", "PRECISION=\"ieee\""]
     launch.line(f"{kname}[grid](")
     for c in call:
         launch.line(f"    {c},")
     launch.line(")")
     launch.line("return out")
-    launcher = [f"def {fname}({args}, *, {', '.join(kwargs)}):"] + launch.lines
-    return kernel_lines + ["", ""] + launcher
+    return [f"def {fname}({args}, *, {', '.join(kwargs)}):"] + launch.lines

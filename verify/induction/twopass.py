@@ -210,3 +210,60 @@ def twopass_ground(v: Variant) -> list[Obligation]:
     q.goal(acc / gd == av3, a2 == a3)
     out.append(discharge(q, GROUP_2PASS, t0=t0))
     return out
+
+
+def interchange(v: Variant) -> list[Obligation]:
+    """Finite sums over independent ranges commute: sum_{r<n} sum_{s<m} g(r, s) = sum_{s<m} sum_{r<n} g(r, s) for
+    every n, m >= 0 and every summand g (uninterpreted). Row(r, m) = sum_{s<m} g(r, s), Col(s, n) = sum_{r<n} g(r, s),
+    L(n, m) = sum_{r<n} Row(r, m), R(n, m) = sum_{s<m} Col(s, n), each given by its recursive definition. The
+    rule-level lift uses it to put nested sums in one order (rule_level/terms.py, `_interchange`)."""
+    R_, I_ = z3.RealSort(), z3.IntSort()
+    out = []
+
+    def base_q(name, stmt):
+        q = Query(name, stmt)
+        n, m = q.int("n"), q.int("m")
+        g = z3.Function("g", I_, I_, R_)
+        Row = z3.Function("Row", I_, I_, R_)
+        Col = z3.Function("Col", I_, I_, R_)
+        L = z3.Function("L", I_, I_, R_)
+        R = z3.Function("R", I_, I_, R_)
+        return q, n, m, g, Row, Col, L, R
+
+    t0 = time.perf_counter()
+    q, n, m, g, Row, Col, L, R = base_q("interchange.additivity.base", "R(n+1, 0) = R(n, 0) + Row(n, 0)")
+    q.hyp(n >= 0, R(n + 1, 0) == 0, R(n, 0) == 0, Row(n, 0) == 0)
+    q.goal(R(n + 1, 0) == R(n, 0) + Row(n, 0))
+    out.append(discharge(q, GROUP_2PASS, t0=t0))
+
+    t0 = time.perf_counter()
+    q, n, m, g, Row, Col, L, R = base_q("interchange.additivity.step",
+                                        "R(n+1, m) = R(n, m) + Row(n, m) implies the same for m+1")
+    q.hyp(n >= 0, m >= 0, R(n + 1, m) == R(n, m) + Row(n, m),              # induction hypothesis
+          R(n + 1, m + 1) == R(n + 1, m) + Col(m, n + 1),                  # definitions
+          R(n, m + 1) == R(n, m) + Col(m, n),
+          Col(m, n + 1) == Col(m, n) + g(n, m),
+          Row(n, m + 1) == Row(n, m) + g(n, m))
+    q.goal(R(n + 1, m + 1) == R(n, m + 1) + Row(n, m + 1))
+    out.append(discharge(q, GROUP_2PASS, t0=t0))
+
+    t0 = time.perf_counter()
+    q, n, m, g, Row, Col, L, R = base_q("interchange.empty.step", "R(0, m) = 0 implies R(0, m+1) = 0")
+    q.hyp(m >= 0, R(0, m) == 0, Col(m, 0) == 0, R(0, m + 1) == R(0, m) + Col(m, 0))
+    q.goal(R(0, m + 1) == 0)
+    out.append(discharge(q, GROUP_2PASS, t0=t0))
+
+    t0 = time.perf_counter()
+    q, n, m, g, Row, Col, L, R = base_q("interchange.base", "L(0, m) = R(0, m) (both empty: 0)")
+    q.hyp(m >= 0, L(0, m) == 0, R(0, m) == 0)                              # definition; interchange.empty
+    q.goal(L(0, m) == R(0, m))
+    out.append(discharge(q, GROUP_2PASS, t0=t0))
+
+    t0 = time.perf_counter()
+    q, n, m, g, Row, Col, L, R = base_q("interchange.step", "L(n, m) = R(n, m) implies L(n+1, m) = R(n+1, m)")
+    q.hyp(n >= 0, m >= 0, L(n, m) == R(n, m),                              # induction hypothesis
+          L(n + 1, m) == L(n, m) + Row(n, m),                              # definition
+          R(n + 1, m) == R(n, m) + Row(n, m))                              # interchange.additivity
+    q.goal(L(n + 1, m) == R(n + 1, m))
+    out.append(discharge(q, GROUP_2PASS, t0=t0))
+    return out

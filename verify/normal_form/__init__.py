@@ -40,7 +40,8 @@ this module.
 `-inf + x = -inf`, `exp(-inf) = 0`, `fin(-inf) = 0` (and `fin(x) = x` otherwise), `-inf * c = -inf` for a
 constant c > 0 (or a provably positive c), `log(0) = -inf`; a provably positive value is
 `c * exp(P) * f1... / g1...` with c > 0 and positive factors, and its log is
-`log(c) + P + log(f1) + ... - log(g1) - ...` (atoms as above). A -inf
+`log(c) + P + log(f1) + ... - log(g1) - ...` (atoms as above); conversely `exp(P + k log(f))` for an integer k
+is `exp(P) * f^k` (f > 0; see `NormalForm._exp_of_logs`). A -inf
 keeps the conditions of every value it absorbed (`-inf + x / y` is undefined where y = 0), so `NEG_INF` is the
 -inf without conditions and `is_neg_inf` recognises every -inf.
 

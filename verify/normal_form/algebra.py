@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import Counter
+from fractions import Fraction
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from .values import (
     NegInf,
     NotNormalizable,
     Rat,
+    exact,
     exact_add,
     exact_div,
     exact_mul,
@@ -157,9 +159,51 @@ class NormalForm(Polynomials):
             return Rat(1, (((self.atom(("exp", a.key())), 1),), 0), conds=a.conds)
         if a.is_zero():
             return Rat(1, ONE_MONO, conds=a.conds)  # exp(0) = 1
-        eid = self.intern(self.expand(a))
+        poly = self.expand(a)
+        powers = self._log_powers(poly)
+        if powers:
+            return self._exp_of_logs(poly, powers, a.conds)
+        eid = self.intern(poly)
         self._name_coordinates(eid)
         return Rat(1, ((), eid), conds=a.conds)
+
+    def _log_powers(self, poly: dict) -> list:
+        """The terms k * log(f) of an exponent with k an integer and log(f) one of the log atoms that `log` makes:
+        [(monomial, k, ("pid", f) or ("const", c))]. Only those leave the exponent (`_exp_of_logs`)."""
+        out = []
+        for mono, k in poly.items():
+            if mono[1] != 0 or len(mono[0]) != 1 or mono[0][0][1] != 1 or not _integral(k):
+                continue
+            key = self.atom_info[mono[0][0][0]]
+            if isinstance(key, tuple) and key and key[0] == "log":
+                out.append((mono, int(k), ("const", key[2]) if key[1] == "const" else ("pid", key[1])))
+        return out
+
+    def _exp_of_logs(self, poly: dict, powers: list, conds) -> Rat:
+        """exp(R + sum k_i log(f_i)) = exp(R) * prod f_i^k_i, for integers k_i.
+
+        Why it is sound: `log` makes the atom log(f) only for a canonical factor f that is provably positive
+        (`positive`: a sum of exponentials with positive coefficients), and log(c) only for a rational c > 0.
+        For y > 0, exp(log y) = y; exp(a + b) = exp(a) * exp(b) for all reals; so exp(k log y) = y^k for every
+        integer k (k < 0: 1/y^-k, y^-k > 0, so the division needs no condition). A non-integer k (y^(1/2)) or a
+        log atom multiplied by anything else (x * log y) is left in the exponent, opaque as before. The factor
+        f is the canonical one the log was taken of, so f^k multiplies into the form like any factor and
+        cancels against an equal factor: exp(x - log(SD)) and exp(x) / SD get one form (the recomputation of
+        softmax from the stored log-sum-exp, FlashAttention-2's backward)."""
+        rest = dict(poly)
+        out = Rat(1, ONE_MONO, conds=conds)
+        for mono, k, (kind, what) in powers:
+            del rest[mono]
+            if kind == "const":
+                part = Rat(exact(Fraction(what) ** k), ONE_MONO)
+            else:
+                part = Rat(1, ONE_MONO, ((what, k),), ()) if k > 0 else Rat(1, ONE_MONO, (), ((what, -k),))
+            out = self.mul(out, part)
+        if rest:
+            eid = self.intern(rest)
+            self._name_coordinates(eid)
+            out = self.mul(out, Rat(1, ((), eid)))
+        return out
 
     def log(self, a: Rat):
         """log of a provably positive value, split along its canonical form:
@@ -357,3 +401,7 @@ class NormalForm(Polynomials):
 
 def all_equal(algebra: NormalForm, left: np.ndarray, right: np.ndarray) -> bool:
     return all(algebra.equal(a, b) for a, b in zip(left.ravel(), right.ravel()))
+
+
+def _integral(k) -> bool:
+    return isinstance(k, int) or (isinstance(k, Fraction) and k.denominator == 1)

@@ -1,8 +1,9 @@
 """A static look at every `exp` a side computes, in the normal form at a small size. An argument is *bounded above
 by 0* when it is `x - max(S)` with x in S, or `max(A) - max(S)` with A a subset of S (the max shift of a softmax, a
-local max against a running or global max), or a constant <= 0. A claim whose right side exponentiates an argument
-that is not bounded while its left side does not is "real-equivalent; exp argument unbounded above": equal over the
-reals, overflowing in float32 for scores above about 88 (exp(88.7) is the largest float32)."""
+local max against a running or global max), or a constant <= 0, or `r - log(f)` with exp(r) one of the positive
+terms of f. A claim whose right side exponentiates an argument that is not bounded while its left side does not
+is "real-equivalent; exp argument unbounded above": equal over the reals, overflowing in float32 for scores above
+about 88 (exp(88.7) is the largest float32)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ def _bounded_above_by_zero(alg: NormalForm, arg) -> bool:
         ((mono, coeff),) = poly.items()
         if not mono[0] and mono[1] == 0:
             return coeff <= 0
+    if _minus_log_of_own_sum(alg, poly):
+        return True
     # look for a term -1 * max(S); the rest must be an element of S, or max(A) with A a subset of S
     for mono, coeff in poly.items():
         if coeff != -1 or mono[1] != 0 or len(mono[0]) != 1 or mono[0][0][1] != 1:
@@ -58,6 +61,24 @@ def _bounded_above_by_zero(alg: NormalForm, arg) -> bool:
             keys = {m.key() for m in members}
             if inner is not None and all(x.key() in keys for x in inner):
                 return True
+    return False
+
+
+def _minus_log_of_own_sum(alg: NormalForm, poly: dict) -> bool:
+    """`r - log(f)` with f a positive sum one of whose terms is c * exp(r), c >= 1 (the recomputation of softmax from
+    the stored log-sum-exp, exp(S - GM - log SD)): f >= exp(r) as its other terms are positive, so r - log f <= 0."""
+    for mono, coeff in poly.items():
+        if coeff != -1 or mono[1] != 0 or len(mono[0]) != 1 or mono[0][0][1] != 1:
+            continue
+        key: Any = alg.atom_info[mono[0][0][0]]
+        if not (isinstance(key, tuple) and len(key) == 2 and key[0] == "log" and alg.positive(key[1])):
+            continue
+        rest = {m: c for m, c in poly.items() if m != mono}
+        if any(m[1] != 0 for m in rest):
+            continue
+        term = ((), alg.intern(rest)) if rest else ((), 0)
+        if alg.poly_of[key[1]].get(term, 0) >= 1:
+            return True
     return False
 
 

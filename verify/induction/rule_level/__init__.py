@@ -36,7 +36,7 @@ import z3
 from ... import ir
 from ...sizes import SizeBound
 from ..obligations import VARIANTS, LemmaVerdict
-from ..twopass import linearity_positivity, split_max, split_sum
+from ..twopass import interchange, linearity_positivity, split_max, split_sum
 from .closed import lift_closed
 from .masked import lift_masked, warm_masked
 from .prove import Obligation, ObligationVerdict, Prover
@@ -103,6 +103,7 @@ def _prove_lemmas() -> dict[str, list]:
         "split.max": split_max(v),
         "linearity": [o for o in lp if o.name.startswith("linearity")],
         "positivity": [o for o in lp if o.name.startswith("positivity")],
+        "interchange": interchange(v),
     }
 
 

@@ -143,10 +143,16 @@ class _Z3:
                     facts.append(prod == 1)
                 elif ks in self.atoms:
                     facts.append(prod == self.atoms[ks][0])
+                elif len(keys) <= 16:
+                    # the product rule up to the value of the exponents: exp(L1)*exp(L2) = exp(L3) wherever
+                    # L1 + L2 = L3 holds (true of the real exp). Needed where two exponents are equal only under
+                    # the query's hypotheses (the same reduction read at two bound indices that are equal)
+                    sum_ab = self.atoms[a][1] + self.atoms[b][1]
+                    facts += [z3.Implies(sum_ab == self.atoms[c][1], prod == self.atoms[c][0]) for c in keys]
         return facts
 
-    def defined(self, t: tuple):
-        return z3.And([self.conv(d) != 0 for d in conditions(t)] or [z3.BoolVal(True)])
+    def defined(self, t: tuple, positive: list | None = None):
+        return z3.And([self.conv(d) != 0 for d in conditions(t, positive)] or [z3.BoolVal(True)])
 
 
 def positive_body(t: tuple) -> bool:
@@ -171,7 +177,10 @@ class Prover:
     def _query(self, name: str, hyps: list, lhs: tuple, rhs: tuple, z: _Z3) -> Obligation:
         start = time.monotonic()
         vl, vr = z.conv(lhs), z.conv(rhs)
-        dl, dr = z.defined(lhs), z.defined(rhs)
+        positive: list = []
+        dl, dr = z.defined(lhs, positive), z.defined(rhs, positive)
+        if positive:
+            self.env.lemmas.add("positivity")     # a divisor that is a sum of exponentials is never 0
         goal = z3.And(dl == dr, z3.Implies(dl, vl == vr),
                       *[z.conv(a) > 0 for a in log_args(lhs) + log_args(rhs)])   # every log finite
         facts = hyps + z.facts + z.exp_facts()

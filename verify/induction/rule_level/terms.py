@@ -41,53 +41,35 @@ infinite constants (outside the scan shapes), scans (unless `scan.py` or `closed
 
 from __future__ import annotations
 
-import itertools
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from fractions import Fraction
 
 import z3
 
 from ... import ir
-
-NEG_INF = float("-inf")
-
-
-class NotLiftable(Exception):
-    """The claim fits no shape with a lemma; it keeps its bounded certificate (the message says why)."""
-
-
-_COUNTER = itertools.count()
-
-
-def fresh(prefix: str) -> z3.ArithRef:
-    return z3.Int(f"{prefix}!{next(_COUNTER)}")
-
-
-@dataclass(eq=False)
-class Red:
-    """A reduction `op` over `rank` (size `size`) of `body`, read at bound index `bound`."""
-
-    op: str                     # add | max
-    rank: str
-    size: z3.ArithRef
-    bound: z3.ArithRef          # the index of `rank` the body is read at (a fresh j, or j_o*N_i + j_i)
-    bvars: frozenset            # names of the index variables bound here
-    hyps: list                  # ranges of the bound variables
-    body: tuple
-    lemmas: tuple = ()          # lemma groups used to normalise it
-    conds: list = field(default_factory=list)   # definedness conditions (not mentioning the bound variables)
-    const: z3.ArithRef = field(init=False)    # the reduction's value, a fresh real (`__post_init__`)
-    key: str | None = None
-
-    def __post_init__(self):
-        self.const = z3.Real(f"{self.op}_{self.rank}!{next(_COUNTER)}")
-
-
-# Terms:  ("in", name, (z3 Int, ...))   input element       ("num", Fraction | -inf)   constant
-#         ("op", op, a, b?)              scalar operation    ("red", Red)                reduction
-#         ("cnt", z3 Int)                a size, as a real (sum_j c = N * c)
+from .scalars import (  # noqa: F401  (NEG_INF, NotLiftable, Red, canon, ...: re-exported for prove/scan/closed)
+    NEG_INF,
+    NotLiftable,
+    Red,
+    canon,
+    conditions,
+    exp_of_logs,
+    factors,
+    fresh,
+    has_neg_inf,
+    is_one,
+    key,
+    lin_term,
+    linear,
+    log_args,
+    mul,
+    plainly_defined,
+    positive_term,
+    product,
+    pull_common_factors,
+    raise_,
+    simplify_inf,
+)
 
 
 class Env:
@@ -151,7 +133,7 @@ class Env:
                 if v != v or v in (float("inf"), NEG_INF):
                     if not self.allow_inf:
                         raise NotLiftable(f"the constant {v} is not finite (only the scan shape handles -inf)")
-                    return ("num", NEG_INF) if v == NEG_INF else _raise(NotLiftable(f"constant {v}"))
+                    return ("num", NEG_INF) if v == NEG_INF else raise_(NotLiftable(f"constant {v}"))
                 return ("num", Fraction(v))
             case ir.Ref(name=name):
                 if name not in self.bindings:
@@ -160,7 +142,8 @@ class Env:
             case ir.Map(op=op, args=args):
                 if op == "fin":
                     raise NotLiftable("fin is outside the shapes (no lemma about it)")
-                return ("op", op, *(self.eval(a, idx) for a in args))
+                term = ("op", op, *(self.eval(a, idx) for a in args))
+                return exp_of_logs(term) if op == "exp" else term
             case ir.Reduce(op=op, rank=rank, arg=arg):
                 mode = self.prefix.get(rank)
                 if mode is not None and mode[0] == "one":        # a prefix of one element: the element
@@ -168,7 +151,7 @@ class Env:
                 size = self.size(rank) if mode is None else z3.simplify(mode[1])
                 j = fresh(f"j_{rank}")
                 body = self.eval(arg, {**idx, rank: j})
-                if _has_neg_inf(body):    # normalise takes exp(..) as a nonzero divisor and a positive summand
+                if has_neg_inf(body):    # normalise takes exp(..) as a nonzero divisor and a positive summand
                     raise NotLiftable("-inf inside a reduction")
                 red = Red(op, rank, size, j, frozenset({j.decl().name()}), [j >= 0, j < size], body)
                 term = self.normalise(red)
@@ -246,13 +229,17 @@ class Env:
         if log_args(red.body):
             raise NotLiftable(f"log inside the {red.op}-reduction over {red.rank} (a log of 0 is -inf: only a log "
                               f"whose argument an obligation proves positive is encoded)")
-        conds = conditions(red.body)
+        positive: list = []
+        conds = conditions(red.body, positive)
+        if positive:
+            self.lemmas.add("positivity")       # a divisor that is a sum of exponentials is never 0
         if any(dep(c) for c in conds):
             raise NotLiftable(f"a definedness condition (a divisor) of the {red.op}-reduction over {red.rank} "
                               f"varies along {red.rank}")
         red.conds = conds
         if red.op == "add":
             coef, lin, nums, dens = factors(red.body)
+            lin, nums, dens = pull_common_factors(lin, nums, dens, dep)
             ldep = {k: v for k, v in lin.items() if k != "" and dep(v[1])}
             lind = {k: v for k, v in lin.items() if k not in ldep}
             out_t = product(coef, lind, [f for f in nums if not dep(f)], [f for f in dens if not dep(f)])
@@ -262,6 +249,9 @@ class Env:
                     return ("red", red)
                 self.lemmas.add("linearity")
                 return mul(("cnt", red.size), out_t)   # sum_j c = N * c
+            swapped = self._interchange(red, body)
+            if swapped is not None:
+                return mul(out_t, swapped)
             red.body = body
             self._flatten(red)
             if not is_one(out_t):
@@ -280,6 +270,31 @@ class Env:
             self.lemmas.add("linearity")
             return ("op", "add", ("red", red), lin_term(const, tind))
         raise NotLiftable(f"reduction {red.op}")
+
+    def _interchange(self, red: Red, body: tuple) -> tuple | None:
+        """sum_r C(r) * sum_s g(r, s) = sum_s sum_r C(r) * g(r, s) (group "interchange": finite sums over
+        independent ranges commute, proved by induction in verify/induction/twopass.py), taken when the inner rank
+        s sorts before r, so that nested sums get one order (outer rank first in the alphabet) whichever order
+        a side wrote them in: D = sum_f dO * (sum_m P * V) and sum_m P * (sum_f dO * V) become one sum. Only
+        for one inner sum of a body without definedness conditions and a size that does not depend on r."""
+        if red.conds or conditions(body):
+            return None
+        coef, lin, nums, dens = factors(body)
+        inner = [f for f in nums if f[0] == "red" and f[1].op == "add" and f[1].rank < red.rank
+                 and not f[1].conds and not (self.index_vars(f[1].size) & red.bvars)]
+        pairs = [{o, i} for _, o, i in self.splits]
+        inner = [f for f in inner if {red.rank, f[1].rank} not in pairs           # a split pair: `_flatten`'s
+                 and not {red.rank, f[1].rank} & set(self.prefix)]                 # a scan's prefix: scan.py's
+        if len(inner) != 1 or any(x[0] == "red" and x is not inner[0] and self.term_vars(x) & red.bvars
+                                  for x in nums):
+            return None
+        s_red: Red = inner[0][1]
+        rest = product(coef, lin, [f for f in nums if f is not inner[0]], dens)
+        self.lemmas.update(("interchange", "linearity"))     # rest * sum_s g = sum_s rest * g, then interchange
+        new_r = Red("add", red.rank, red.size, red.bound, red.bvars, red.hyps, mul(rest, s_red.body), red.lemmas)
+        t_r = self.normalise(new_r)
+        new_s = Red("add", s_red.rank, s_red.size, s_red.bound, s_red.bvars, s_red.hyps, t_r, s_red.lemmas)
+        return self.normalise(new_s)
 
     def _flatten(self, red: Red) -> None:
         inner = red.body
@@ -307,222 +322,3 @@ def _deref_ref(expr, bindings):
     while isinstance(expr, ir.Ref) and expr.name in bindings:
         expr = bindings[expr.name].expr
     return expr
-
-
-def _raise(exc):
-    raise exc
-
-
-# -- scalar algebra on terms ----------------------------------------------------------------------------------
-
-def key(t: tuple) -> str:
-    match t[0]:
-        case "in":
-            return f"{t[1]}({','.join(i.sexpr() for i in t[2])})"
-        case "num":
-            return str(t[1])
-        case "cnt":
-            return f"#{t[1].sexpr()}"
-        case "op":
-            return f"{t[1]}[{';'.join(key(a) for a in t[2:])}]"
-        case "red":
-            return canon(t[1])
-    raise AssertionError(t)
-
-
-_FRESH = re.compile(r"\b[jqr]_[A-Za-z0-9]+![0-9]+\b")
-
-
-def canon(red: Red) -> str:
-    """The reduction as text, its own (and nested) bound variables renamed by first appearance: two reductions
-    with the same text are the same value (alpha-equivalence). Computed once, after normalisation."""
-    if red.key is None:
-        bound = set(_all_bvars(red))
-        text = f"red[{red.op},{red.rank},{red.size.sexpr()},{red.bound.sexpr()}|{key(red.body)}]"
-        order: dict[str, str] = {}
-
-        def sub(m):
-            n = m.group(0)
-            return order.setdefault(n, f"#{len(order)}") if n in bound else n
-        red.key = _FRESH.sub(sub, text)
-    return red.key
-
-
-def _all_bvars(red: Red) -> list:
-    out = list(red.bvars)
-    stack = [red.body]
-    while stack:
-        t = stack.pop()
-        if t[0] == "red":
-            out += _all_bvars(t[1])
-        elif t[0] == "op":
-            stack.extend(t[2:])
-    return out
-
-
-def is_one(t: tuple) -> bool:
-    return t[0] == "num" and t[1] == 1
-
-
-def mul(a: tuple, b: tuple) -> tuple:
-    if is_one(a):
-        return b
-    if is_one(b):
-        return a
-    return ("op", "mul", a, b)
-
-
-def linear(t: tuple) -> tuple[Fraction, dict]:
-    """t as const + sum coef*atom: (const, {key: (coef, atom)})."""
-    match t:
-        case ("num", v) if v != NEG_INF:
-            return Fraction(v), {}
-        case ("op", "add" | "sub", a, b):
-            ca, ta = linear(a)
-            cb, tb = linear(b)
-            s = 1 if t[1] == "add" else -1
-            out = dict(ta)
-            for k, (c, x) in tb.items():
-                old = out.get(k, (Fraction(0), x))[0]
-                out[k] = (old + s * c, x)
-            return ca + s * cb, {k: v for k, v in out.items() if v[0] != 0}
-        case ("op", "mul", ("num", v), b) if v != NEG_INF:
-            cb, tb = linear(b)
-            return Fraction(v) * cb, {k: (Fraction(v) * c, x) for k, (c, x) in tb.items() if v != 0}
-        case ("op", "mul", b, ("num", v)) if v != NEG_INF:
-            return linear(("op", "mul", ("num", v), b))
-    return Fraction(0), {key(t): (Fraction(1), t)}
-
-
-def lin_term(const: Fraction, terms: dict) -> tuple:
-    parts = [x if c == 1 else ("op", "mul", ("num", c), x) for _, (c, x) in sorted(terms.items())]
-    if const or not parts:
-        parts.insert(0, ("num", const))
-    out = parts[0]
-    for part in parts[1:]:
-        out = ("op", "add", out, part)
-    return out
-
-
-def factors(t: tuple):
-    """t as coef * exp(lin) * prod(nums) / prod(dens); lin = {key: (coef, atom)} with "" -> (const, None)."""
-    match t:
-        case ("num", v) if v != NEG_INF:
-            return Fraction(v), {}, [], []
-        case ("op", "mul" | "div", a, b):
-            ca, la, na, da = factors(a)
-            cb, lb, nb, db = factors(b)
-            if t[1] == "mul":
-                return ca * cb, _lin_add(la, lb, 1), na + nb, da + db
-            if cb == 0:
-                return Fraction(1), {}, [t], []
-            return ca / cb, _lin_add(la, lb, -1), na + db, da + nb
-        case ("op", "exp", a):
-            const, terms = linear(a)
-            lin = dict(terms)
-            if const:
-                lin[""] = (const, None)
-            return Fraction(1), lin, [], []
-    return Fraction(1), {}, [t], []
-
-
-def _lin_add(a: dict, b: dict, sign: int) -> dict:
-    out = dict(a)
-    for k, (c, x) in b.items():
-        old = out.get(k, (Fraction(0), x))[0]
-        out[k] = (old + sign * c, x)
-    return {k: v for k, v in out.items() if v[0] != 0}
-
-
-def product(coef: Fraction, lin: dict, nums: list, dens: list) -> tuple:
-    out: tuple = ("num", coef)
-    if lin:
-        const = lin.get("", (Fraction(0), None))[0]
-        arg = lin_term(const, {k: v for k, v in lin.items() if k != ""})
-        out = mul(out, ("op", "exp", arg))
-    for f in sorted(nums, key=key):
-        out = mul(out, f)
-    for f in sorted(dens, key=key):
-        out = ("op", "div", out, f)
-    return out
-
-
-def conditions(t: tuple) -> list:
-    """Definedness conditions of t: the terms that must be nonzero (divisors; exp(..) is never 0)."""
-    out = []
-
-    def go(x):
-        if x[0] == "op":
-            for a in x[2:]:
-                go(a)
-            if x[1] == "div" and x[3][:2] != ("op", "exp"):
-                out.append(x[3])
-        elif x[0] == "red":
-            out.extend(x[1].conds)
-    go(t)
-    return out
-
-
-def plainly_defined(t: tuple) -> bool:
-    """t has no definedness condition at all: no divisor (`conditions`) and no log (whose argument a query would
-    otherwise have to prove positive, `log_args`). Only such a term may be dropped by `simplify_inf`."""
-    return not conditions(t) and not log_args(t)
-
-
-def _has_neg_inf(t) -> bool:
-    if t == ("num", NEG_INF):
-        return True
-    if isinstance(t, tuple) and t and t[0] == "op":
-        return any(_has_neg_inf(a) for a in t[2:])
-    if isinstance(t, tuple) and t and t[0] == "red":
-        return _has_neg_inf(t[1].body)
-    return False
-
-
-def simplify_inf(t: tuple) -> tuple:
-    """Exact extended-real simplification of -inf (from a scan's init or a shift's fill) with finite operands:
-    max(-inf, x) = x, -inf - x = -inf + x = -inf, exp(-inf) = 0, 0 * x = 0, x + 0 = x. Every other operand is
-    finite (inputs are finite reals); any -inf left afterwards makes the encoding refuse (NotLiftable). A -inf
-    inside a reduction is not simplified there (the reduction was normalised already, with exp(..) taken as a
-    nonzero divisor and a positive summand, which exp(-inf) = 0 is not): refused."""
-    if t[0] == "red" and _has_neg_inf(t):
-        raise NotLiftable("-inf inside a reduction")
-    if t[0] != "op":
-        return t
-    args = [simplify_inf(a) for a in t[2:]]
-    inf = [a == ("num", NEG_INF) for a in args]
-    op = t[1]
-    if op == "max" and inf[0] != inf[1]:
-        return args[1] if inf[0] else args[0]
-    # -inf +- x = -inf only for an x that is defined wherever the claim is (no divisor, no log): an undefined x
-    # makes the sum undefined, and dropping it once certified exp(-inf - 1/(C-5)) = 0 for all sizes
-    if op in ("add", "sub") and inf[0] and not inf[1]:
-        return ("num", NEG_INF) if plainly_defined(args[1]) else _raise(NotLiftable("-inf with an operand that "
-                                                                                    "may be undefined"))
-    if op == "add" and inf[1] and not inf[0]:
-        return ("num", NEG_INF) if plainly_defined(args[0]) else _raise(NotLiftable("-inf with an operand that "
-                                                                                    "may be undefined"))
-    if op == "exp" and inf[0]:
-        return ("num", Fraction(0))
-    if any(inf):
-        raise NotLiftable(f"{op} with an operand -inf has no finite value")
-    zero = [a == ("num", 0) for a in args]
-    if op == "mul" and any(zero) and plainly_defined(args[1 if zero[0] else 0]):   # 0 * (defined x) = 0
-        return ("num", Fraction(0))
-    if op == "add" and zero[1]:
-        return args[0]
-    if op == "add" and zero[0]:
-        return args[1]
-    return ("op", op, *args)
-
-
-def log_args(t: tuple) -> list:
-    """The arguments of every log in t (outside reductions: normalise refuses a log inside one). A query proves
-    each of them positive, so every log it encodes is finite; log is then an uninterpreted function (prove.py)."""
-    out = []
-    if t[0] == "op":
-        for a in t[2:]:
-            out += log_args(a)
-        if t[1] == "log":
-            out.append(t[2])
-    return out
