@@ -45,9 +45,17 @@ def _ok(claim, name, values) -> bool:
 
 
 def predicate_masks(claim) -> dict[str, predicates.Predicate]:
-    """The claim's predicate masks (`:mask(PRED)`), by name; opaque masks are not among them."""
-    return {n.name: n.pred for side in (claim.lhs, claim.rhs) for n in side.nodes()
-            if isinstance(n, ir.Input) and n.kind in ("mask", "index") and n.pred is not None}
+    """The claim's predicate masks (`:mask(PRED)`), by name; opaque masks are not among them. The two sides'
+    masks of one name must agree in their parameters' declarations too (the text alone may read alike)."""
+    found = [n.pred for side in (claim.lhs, claim.rhs) for n in side.nodes()
+             if isinstance(n, ir.Input) and n.kind in ("mask", "index") and n.pred is not None]
+    same_params([p for pred in found for p in pred.params])
+    out: dict[str, predicates.Predicate] = {}
+    for side in (claim.lhs, claim.rhs):
+        for n in side.nodes():
+            if isinstance(n, ir.Input) and n.kind in ("mask", "index") and n.pred is not None:
+                out[n.name] = n.pred
+    return out
 
 
 def param_assignments(claim, sizes: dict[str, int] | None = None) -> list[dict]:
@@ -56,15 +64,29 @@ def param_assignments(claim, sizes: dict[str, int] | None = None) -> list[dict]:
     predicates read it at (needs `sizes`)."""
     preds = predicate_masks(claim).values()
     params = sorted({p for pred in preds for p in pred.params}, key=lambda p: p.name)
+    same_params(params)
     length = max([sizes[r] for pred in preds for r in pred.ranks] or [1]) if sizes else 1
     choices = [predicates.sequences(length) if p.seq else p.checked() for p in params]
     return [dict(zip((p.name for p in params), values)) for values in itertools.product(*choices)]
+
+
+def same_params(params) -> None:
+    """Two sides (or two masks) that declare one parameter differently (`W >= 1` against `W in 1..4`) make no
+    claim: checking the narrower range would certify a program used over the wider one."""
+    by_name: dict[str, set] = {}
+    for p in params:
+        by_name.setdefault(p.name, set()).add(str(p))
+    for name, declared in by_name.items():
+        if len(declared) > 1:
+            raise ShapeError(f"parameter {name} is declared differently where the claim reads it: "
+                             f"{' and '.join(sorted(declared))}", hint="declare it the same way in every file")
 
 
 def param_ranges(claim) -> tuple[tuple[str, int, int], ...]:
     """The parameter values a bounded verdict covered, as bound ranges (NAME, lo, hi): a bound names them."""
     params = sorted({p for pred in predicate_masks(claim).values() for p in pred.params if not p.seq},
                     key=lambda p: p.name)
+    same_params(params)
     return tuple((p.name, p.checked().start, p.checked().stop - 1) for p in params)
 
 

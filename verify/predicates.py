@@ -56,6 +56,8 @@ class Lin:
         return Lin.of(out, self.const + sign * other.const)
 
     def scale(self, k: int) -> Lin:
+        if any(abs(c * k) > LITERAL_LIMIT for _, c in self.terms) or abs(self.const * k) > LITERAL_LIMIT ** 2:
+            raise PredicateError(f"a coefficient above {LITERAL_LIMIT} (products of literals)")
         return Lin.of({n: c * k for n, c in self.terms}, self.const * k)
 
 
@@ -124,6 +126,8 @@ def parse_params(lines: list[str]) -> dict[str, tuple[Param, int]]:
             param = Param(rng.group(1), int(rng.group(2)), int(rng.group(3)))
         else:
             raise ParamLineError(number, f"cannot read parameter declaration '{text}'")
+        if any(abs(v) > LITERAL_LIMIT for v in (param.lo, param.hi or 0)):
+            raise ParamLineError(number, f"parameter {param.name}'s bounds exceed {LITERAL_LIMIT} in absolute value")
         if param.name in out:
             raise ParamLineError(number, f"parameter {param.name} declared twice (first at line "
                                          f"{out[param.name][1]})")
@@ -240,6 +244,15 @@ class _Reader:
         rhs = self.linear()
         if self.peek()[1] in _CMP and self.peek()[0] == "op":
             raise PredicateError("chained comparison: write 'a < b and b <= c'", self.peek()[2])
+        sequence = [k for side in (lhs, rhs) for k, _ in side.terms if k.startswith("@")]
+        plain = all(len(side.terms) == 1 and side.terms[0][0].startswith("@") and side.terms[0][1] == 1
+                    and side.const == 0 for side in (lhs, rhs))
+        if sequence and not (plain and op in ("==", "!=")):
+            # the checker tries every sequence up to renaming its values (predicates.sequences), which keeps
+            # doc[m] == doc[p] but not doc[m] <= doc[p], doc[m] + 1 == doc[p] or doc[m] == 3
+            raise PredicateError("a sequence value is only compared with another by == or != (doc[m] == doc[p]): "
+                                 "order, arithmetic and constants depend on the values, which the checker does "
+                                 "not try one by one", col)
         return Cmp(op, lhs, rhs)
 
     def linear(self) -> Lin:
@@ -263,6 +276,8 @@ class _Reader:
             return self.factor().scale(-1)
         if kind == "int":
             self.i += 1
+            if abs(int(tok)) > LITERAL_LIMIT:    # the evaluator's indices are int64: no overflow below 2^62
+                raise PredicateError(f"integer {tok} is too large (at most {LITERAL_LIMIT} in absolute value)", col)
             return Lin((), int(tok))
         if kind == "name" and self.peek(1)[1] == "[" and tok in self.params and self.params[tok].seq:
             self.i += 2
@@ -302,6 +317,9 @@ def _is_index(key: str) -> bool:
     return all(not k.startswith(("#", "$")) for k in key.split("*"))    # an index, or a sequence read at one
 
 
+LITERAL_LIMIT = 1 << 20       # literals, parameter bounds and products of literals stay far from int64 overflow
+
+
 def _product(a: Lin, b: Lin, col: int) -> Lin:
     """a * b, distributed. Linear when one side is a literal; otherwise each product must be an index (or a
     size) times sizes and parameters (`m1*M0`, the first key of tile m1), never index times index."""
@@ -320,6 +338,8 @@ def _product(a: Lin, b: Lin, col: int) -> Lin:
                 raise PredicateError("a product of more than two names", col)
             out[k] = out.get(k, 0) + ca * cb
     const = out.pop("", 0)
+    if any(abs(c) > LITERAL_LIMIT for c in out.values()):
+        raise PredicateError(f"a coefficient above {LITERAL_LIMIT} (products of literals)", col)
     return Lin.of(out, const)
 
 
