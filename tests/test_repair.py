@@ -105,21 +105,18 @@ def test_repaired_file_exported_explicitly_drives_optimize_from_3_to_2_passes(tm
                                ["(M_exp_m1p (M_sub_m1p (R_max_m0 s) rowmax))",
                                 "(R_add_m1 (R_add_m0 fixed)); insert the correction factor fix"]))
     exported = tmp_path / "explicit.egg"
-    # the repaired shift (under exp, with its correction) is certified within the bound only, and says why
+    # the repaired shift (under exp, with its correction) is certified for all sizes (the lift's exp product rule)
     code, out, _ = run_cli("check", f"{repaired}:local-shift", "--no-sympy", "--cache", "off", "--plain")
-    assert code == 0 and "local-shift: CERTIFIED (M1<=4, M0<=4" in out
-    assert "\n  not lifted to all sizes: " in out
+    assert code == 0 and "local-shift: CERTIFIED (all sizes" in out
     # without --explicit nothing implicit is exported, and writing 0 of N rules is a failure
     code, out, err = run_cli("export", "--rules", repaired, "-o", tmp_path / "plain.egg", "--no-sympy")
     assert code == 1 and "none of the" in err and "export --explicit" in out
-    code, out, err = run_cli("export", "--explicit", "--allow-bounded", "--rules", repaired, "-o", exported,
-                             "--no-sympy")
+    code, out, err = run_cli("export", "--explicit", "--rules", repaired, "-o", exported, "--no-sympy")
     assert code == 0, out + err
     assert "view: split-unsplit" in exported.read_text()
     code, out, _ = run_cli("check", exported, "--no-sympy", "--cache", "off", "--plain")   # read back: certified
     assert code == 0 and "REFUTED" not in out
-    code, out, err = run_cli("optimize", repaired, "--rules", exported, "--allow-bounded", "--cost", "passes",
-                             "--no-sympy")
+    code, out, err = run_cli("optimize", repaired, "--rules", exported, "--cost", "passes", "--no-sympy")
     assert code == 0, err
     assert "; input:  passes 3" in out and "; output: passes 2" in out
     assert "translation validation): CERTIFIED (all sizes" in out
