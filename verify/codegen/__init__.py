@@ -45,6 +45,9 @@ def checked(program: ir.Program, target: str, text: str = "", origin: str | None
     cert = certificate or ("not checked by this command: the source's certificate is `verify check` / `verify "
                            "equiv` of the program")
     notes = [f"Certificate: {cert}.", validation.summary() + "."]
+    face, why = attention.interface(program)
+    if face is None:
+        notes.append(f"No drop-in attention(): {why}.")
     lines = [piece for note in notes for piece in textwrap.wrap(note, 112, break_on_hyphens=False)]
     end = code.index('"""', 3)
     return code[:end] + "\n".join(lines) + "\n" + code[end:], validation

@@ -27,10 +27,18 @@ How the program becomes the drop-in, and why each step keeps its meaning:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from .. import ir
+from ..claims import equiv_claims
+from ..errors import VerifyError
+from ..gate import check_claims
+from ..options import Options
+from ..printer import program_text
+from ..reader import read_text
 from ..shapes import program_ranks
+from ..verdict import Verdict
 from . import lower, validate
 from . import torch as torch_target
 from . import triton as triton_target
@@ -66,12 +74,47 @@ def interface(program: ir.Program) -> tuple[Interface | None, str]:
         return None, f"its output '{output}' is not over f, p"
     if lay.rank is None or lay.stacked or not any(outer == lay.rank for _, outer in lay.sizes.inner.values()):
         return None, "it has no tile loop over a split of m (only the 1-pass family has a drop-in attention())"
-    why = validate.not_attention(program, output)
+    why = validate.not_attention(program, output) or not_proved_attention(program_text(program), "tau" in inputs)
     if why:
         return None, why
     used = {x for ranks in env.values() for x in ranks}
     fresh = [x for x in "bhgzyxwvu" if x not in used][:3]
     return Interface(output, "tau" in inputs, (fresh[0], fresh[1], fresh[2])), ""
+
+
+# softmax attention as SDPA computes it, 3-pass, without and with the scale tau on the scores: what attention()
+# promises, so what a program must be certified equal to (for all sizes) before it gets one
+REFERENCE = """(let Q (CreateTensor "Q"))
+(let K (CreateTensor "K"))
+(let V (CreateTensor "V"))
+{tau}(let QK {scores})
+(let GM (R_max_m QK))
+(let SN (M_exp_mp (M_sub_mp QK GM)))
+(let SD (R_add_m SN))
+(let AV (M_mul_fmp_R_add_m (M_div_mp SN SD) V))
+(extract AV)
+"""
+
+
+@functools.lru_cache(maxsize=32)
+def not_proved_attention(text: str, scaled: bool) -> str:
+    """Why the program (its seed text) is not certified equal to softmax attention for all sizes, or ''. The
+    numeric comparison before it (`validate.not_attention`) only tries sizes and values: a program that differs
+    from attention where a score takes one exact value (a select on `eq`) passes it, and its attention() would
+    then disagree with SDPA. Memoized per program text (a codegen run asks once per target)."""
+    scores = "(M_mul_mp (M_mul_emp_R_add_e Q K) tau)" if scaled else "(M_mul_emp_R_add_e Q K)"
+    reference = REFERENCE.format(tau='(let tau (CreateTensor "tau[]"))\n' if scaled else "", scores=scores)
+    try:
+        claims = equiv_claims(read_text(reference, "<softmax attention>").program,
+                              read_text(text, "<program>").program, name="the program == softmax attention")
+        results = check_claims(claims, Options(sympy=False, timeout=60.0))
+    except VerifyError as exc:
+        return f"it could not be compared with softmax attention ({exc})"
+    for result in results:
+        if result.verdict is not Verdict.CERTIFIED or not result.bound.is_all_sizes:
+            return (f"it is not certified equal to softmax attention for all sizes ({result.verdict.value} "
+                    f"{result.bound}; {result.detail or result.method})")
+    return ""
 
 
 def batched(program: ir.Program, face: Interface) -> ir.Program:
