@@ -19,14 +19,14 @@ from .arguments import options_of
 def cmd_grad(args, out, err) -> int:
     options = options_of(args)
     source = read_file(args.program)
-    wrt = [x.strip() for x in args.wrt.split(",") if x.strip()] if args.wrt else None
+    wrt = [x.strip() for x in args.wrt.split(",") if x.strip()] if args.wrt is not None else None
     if wrt is not None and (not wrt or len(set(wrt)) != len(wrt)):
         raise UsageError(f"--wrt {args.wrt}: give distinct input names, e.g. --wrt Q,K,V")
     d = derive(source.program, wrt)
     header = [f"assume: {text}" for text, _ in source.assumptions]
     header += [f"gradient of {args.program} (verify grad): inputs {', '.join(_inputs(d.program))}; outputs "
               f"{', '.join(d.program.output_names())}"]
-    ok = True
+    ok, bounded = True, False
     if d.stops and d.justification is not None:
         # under the program's own preconditions (`; assume:`), which the gradient program then states too
         claims = with_assumptions_each(
@@ -40,6 +40,10 @@ def cmd_grad(args, out, err) -> int:
         for r in results:
             header.append(f"  justified by: {V.headline(r)}")
             ok = ok and r.verdict is V.Verdict.CERTIFIED
+            bounded = bounded or not r.bound.is_all_sizes
+        if bounded and ok:
+            header.append("  justified only within the bound above: at other sizes the outputs may depend on these "
+                          "values, and the gradient is then not exact (exit 1)")
         if args.no_justify:
             header.append("  NOT justified (--no-justify): the gradient is exact only if the outputs do not depend "
                           "on these values")
@@ -56,7 +60,10 @@ def cmd_grad(args, out, err) -> int:
               f"{', '.join(d.program.output_names())}", file=out)
     else:
         out.write(text)
-    return 0 if ok and not args.no_justify else 1
+    if bounded:
+        print("warning: a stop-gradient is justified only within a bound (see the header); the gradient is exact "
+              "only at those sizes", file=err)
+    return 0 if ok and not args.no_justify and not bounded else 1
 
 
 def _inputs(program) -> list[str]:
