@@ -28,3 +28,30 @@ def test_a_kernel_from_a_bounded_validation_with_no_declared_sizes_is_not_writte
     assert code == 1
     assert "fixes no size for E, M" in err.getvalue() and "no kernel is written" in err.getvalue()
     assert not kernel.exists()
+
+
+SIZED_1022 = """(let Q (CreateTensor 8 3 "Q"))
+(let K (CreateTensor 8 1022 "K"))
+(let V (CreateTensor 2 1022 "V"))
+(let QK (M_mul_emp_R_add_e Q K))
+(let GM (R_max_m QK))
+(let SN (M_exp_mp (M_sub_mp QK GM)))
+(let SD (R_add_m SN))
+(let AV (M_mul_fmp_R_add_m (M_div_mp SN SD) V))
+(extract AV)
+"""
+
+
+def test_the_optimized_program_tiles_a_declared_size_by_a_count_that_divides_it(tmp_path):
+    """M = 1022 is not a multiple of the rules' default 4 tiles: the output uses 2 and reads back."""
+    program = tmp_path / "att1022.egg"
+    program.write_text(SIZED_1022)
+    written = tmp_path / "out.egg"
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.run(["optimize", str(program), "--rules", str(ROOT / "rules"), "--no-sympy", "-o", str(written)],
+                   out, err)
+    assert code == 0, err.getvalue()
+    text = written.read_text()
+    assert "(T_split_m_m1m0 K 2)" in text and "(T_split_m_m1m0 K 4)" not in text
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.run(["check", str(written)], out, err) == 0, err.getvalue()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import ir
@@ -31,7 +31,7 @@ from .egglog import (
     saturate,
 )
 from .errors import Location, UsageError, VerifyError
-from .gate import check_claims
+from .gate import check_claims, declared_sizes
 from .options import Options
 from .printer import program_text
 from .reader import SourceFile, read_file, read_text
@@ -164,7 +164,7 @@ def optimize(program: ir.Program, rules: list[RuleStatus], cost: Cost = "passes"
             class_names[cls] = name
     extractor = Extractor(graph, roots, cost, forbid, class_names, reference, fiber_rank)
     best, candidates = extractor.run()
-    out_program = best.program
+    out_program = fit_tile_counts(best.program, declared_sizes(program))
     out_program.file = f"{Path(program.file).stem}.optimized.egg"
     extract_seconds = time.monotonic() - start
     # Nothing rewritten (the same DAG, tile counts included) is equal by identity: not validated, and said so.
@@ -174,6 +174,21 @@ def optimize(program: ir.Program, rules: list[RuleStatus], cost: Cost = "passes"
     verified = unchanged or (bool(verdicts) and all(r.verdict is Verdict.CERTIFIED for r in verdicts))
     return Optimized(analyze(program, fiber_rank, reference), best.analysis, out_program, verified, verdicts, sat,
                      rules, len(candidates), extractor.evaluations, cost, tuple(forbid), extract_seconds, unchanged)
+
+
+def fit_tile_counts(program: ir.Program, sizes: dict[str, int]) -> ir.Program:
+    """A literal tile count that does not divide its rank's declared size (M = 1022 in 4 tiles, the rules' default
+    count) becomes the largest count below it that does: the checker sweeps every tile count, so no certificate
+    depends on the number, and the program written must read back (a count that does not divide is refused)."""
+    def fit(node: ir.Expr) -> ir.Expr:
+        if isinstance(node, ir.Split) and type(node.tiles) is int and node.tiles > 0:
+            size = sizes.get(node.rank)
+            if size and size % node.tiles:
+                return replace(node, tiles=max(d for d in range(1, node.tiles + 1) if size % d == 0))
+        return node
+
+    bindings = {name: replace(b, expr=ir.map_post(fit, b.expr)) for name, b in program.bindings.items()}
+    return replace(program, bindings=bindings)
 
 
 def same_computation(a: ir.Program, b: ir.Program) -> bool:
