@@ -21,7 +21,7 @@ from .driver import ENCODING_VERSION, check_claim
 from .egglog import CertifiedRule, pattern_variables
 from .errors import Location, UsageError, VerifyError
 from .options import Options
-from .reader import SourceFile, read_file
+from .reader import SourceFile, form_end, read_file
 from .targets import collect
 from .verdict import Result, Verdict
 
@@ -52,28 +52,8 @@ def rule_source(text: str, line: int | None) -> str:
     start = text.find("(", offset)
     if start < 0:
         return ""
-    depth, i, in_string, in_comment = 0, start, False, False
-    while i < len(text):
-        ch = text[i]
-        if in_comment:
-            in_comment = ch != "\n"
-        elif in_string:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                in_string = False
-        elif ch == ";":
-            in_comment = True
-        elif ch == '"':
-            in_string = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return text[start:i + 1]
-        i += 1
-    return text[start:]
+    end = form_end(text, start)
+    return text[start:end] if end is not None else text[start:]
 
 
 def content_hash(source: str, name: str | None = None) -> str:

@@ -34,7 +34,7 @@ from .errors import Location, UsageError, VerifyError
 from .gate import check_claims, declared_sizes
 from .options import Options
 from .printer import program_text
-from .reader import SourceFile, read_file, read_text
+from .reader import SourceFile, form_end, read_file, read_text
 from .shapes import program_ranks
 from .targets import claims_of, collect
 from .verdict import Result, Verdict, exit_status
@@ -242,25 +242,8 @@ def _datatype_text(text: str) -> str | None:
     m = re.search(r"\(\s*datatype\s+Tensor\b", text)
     if m is None:
         return None
-    depth, i, in_string, in_comment = 0, m.start(), False, False
-    while i < len(text):
-        ch = text[i]
-        if in_comment:
-            in_comment = ch != "\n"
-        elif in_string:
-            in_string = ch != '"'
-        elif ch == ";":
-            in_comment = True
-        elif ch == '"':
-            in_string = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return text[m.start():i + 1]
-        i += 1
-    return None
+    end = form_end(text, m.start())
+    return text[m.start():end] if end is not None else None
 
 
 # -- verify run: the file's own rules and extractions checked ----------------------------------------------------

@@ -22,6 +22,6 @@ What a file may contain:
 """
 
 from .program import read_file, read_text
-from .source import SourceFile, expand_paths, source_text
+from .source import SourceFile, expand_paths, form_end, source_text
 
-__all__ = ["SourceFile", "expand_paths", "read_file", "read_text", "source_text"]
+__all__ = ["SourceFile", "expand_paths", "form_end", "read_file", "read_text", "source_text"]

@@ -189,3 +189,29 @@ def expand_paths(paths) -> list[Path]:
             raise UsageError(f"no such file or directory: {path}")
     return files
 
+
+def form_end(text: str, start: int) -> int | None:
+    """The index just past the s-expression that opens at `text[start]` (a '('), strings (with their escapes) and
+    comments skipped; None when it never closes."""
+    depth, i, in_string, in_comment = 0, start, False, False
+    while i < len(text):
+        ch = text[i]
+        if in_comment:
+            in_comment = ch != "\n"
+        elif in_string:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_string = False
+        elif ch == ";":
+            in_comment = True
+        elif ch == '"':
+            in_string = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return None
