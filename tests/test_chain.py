@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_cli, write
 
 from verify import cli, numerics, refute
 from verify.claims import equiv_claim
@@ -21,18 +22,6 @@ from verify.reader import read_file, read_text
 from verify.sizes import Bound
 from verify.targets import read_chain
 from verify.verdict import Verdict
-
-
-def run_cli(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.run([str(a) for a in argv], out, err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def _chain(tmp_path, text: str) -> Path:

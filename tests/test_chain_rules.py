@@ -3,13 +3,13 @@ program into the `to` program with exactly those rules, and the whole-program eq
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
 import pytest
+from helpers import run_cli
 
-from verify import certified_rules, cli, gate
+from verify import certified_rules, gate
 from verify.errors import ParseError
 from verify.gate import check_by_kind, check_claims
 from verify.options import Options
@@ -17,13 +17,6 @@ from verify.rules_step import weakest_bound
 from verify.sizes import NO_BOUND, SizeBound
 from verify.targets import read_chain
 from verify.verdict import Result, Verdict
-
-
-def run_cli(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.run([str(a) for a in argv], out, err)
-    return code, out.getvalue(), err.getvalue()
-
 
 ROOT = Path(__file__).resolve().parent.parent
 PROOFS = ROOT / "proofs"

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import write
 
 from verify import cli, errors, isolation
 from verify.cli import commands as cli_check
@@ -20,12 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ILL_RANKED = "(rewrite (R_add_m (R_add_m x)) (R_add_m x))\n"
 
 GOOD = "; sum-add: the sum of a sum\n(rewrite (R_add_m (M_add_mp x y)) (M_add_p (R_add_m x) (R_add_m y)))\n"
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def crash():

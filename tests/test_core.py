@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_cli
 
-from verify import cli, refute
+from verify import refute
 from verify.claims import equiv_claim, rule_claim
 from verify.gate import check_by_kind, check_equiv
 from verify.options import Options
@@ -24,12 +24,6 @@ OPTIONS = Options(isolate=False, sympy=False)
 
 def claims_in(path):
     return [rule_claim(r) for r in read_file(path).rules]
-
-
-def run_cli(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.run([str(a) for a in argv], out, err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def assert_replays(claim, cx):

@@ -16,15 +16,15 @@ tests/corpus/malformed/inputs hold the programs the chain files name; they are n
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_cli
 
-from verify import cli, intervals, refute, targets
+from verify import intervals, refute, targets
 from verify.errors import VerifyError
 from verify.gate import check_by_kind
 from verify.options import Options
@@ -74,12 +74,6 @@ def replays(claim, cx) -> bool:
     inputs = {name: np.array(t.values, dtype=float) for name, t in cx.inputs.items()}
     _, _, idx = refute.replay(claim, cx.sizes, inputs)
     return idx is not None and intervals.rigorous_difference(claim, cx.sizes, inputs) is not None
-
-
-def run_cli(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.run([str(a) for a in argv], out, err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_corpus_size_and_headers():

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from helpers import count_files, run_cli, write
 
-from verify import cli
 from verify import optimize as optimize_module
 from verify.cost import analyze
 from verify.driver import ENCODING_VERSION
@@ -20,34 +19,6 @@ from verify.options import Options
 from verify.printer import program_text
 from verify.reader import read_file, read_text
 from verify.verdict import Result
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-COUNT_RULE = """; count-vanish: (N-1)(N-2) y = 0 with N = E (a count over e): true only for E <= 2
-(rewrite (M_mul_p (M_mul_p (M_sub_p (R_add_e (M_exp_ep (M_mul_ep x (Const 0.0)))) (Const 1.0)) (M_sub_p (R_add_e (M_exp_ep (M_mul_ep x (Const 0.0)))) (Const 2.0))) y) (M_mul_p y (Const 0.0)))
-"""
-
-COUNT_PROGRAM = """(let X (CreateTensor 3 4 "X[e,p]"))
-(let Y (CreateTensor 4 "Y[p]"))
-(let N (R_add_e (M_exp_ep (M_mul_ep X (Const 0.0)))))
-(let W (M_mul_p (M_mul_p (M_sub_p N (Const 1.0)) (M_sub_p N (Const 2.0))) Y))
-(let Z (M_add_p Y W))
-(extract Z)
-"""
-
-
-def _count_files(tmp_path):
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "count.egg").write_text(COUNT_RULE)
-    program = tmp_path / "prog.egg"
-    program.write_text(COUNT_PROGRAM)
-    return rules, program
-
 
 ROOT = Path(__file__).resolve().parent.parent
 PROOFS = ROOT / "proofs"
@@ -60,12 +31,6 @@ BAD = """; expect: refuted
 ; sum-of-exp-wrong: exp does not commute with a sum
 (rewrite (R_add_m (M_exp_mp x)) (M_exp_p (R_add_m x)))
 """
-
-
-def run_cli(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.run([str(a) for a in argv], out, err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +255,7 @@ def test_run_on_a_file_the_checker_cannot_read_says_the_extraction_is_not_valida
 def test_rules_certified_only_within_a_bound_do_not_drive_egglog(tmp_path):
     """The rule is CERTIFIED at E <= 2 and false at E = 3 (the program's size): it is not exported, and optimize
     leaves the program as it is; nothing claims Z = Y."""
-    rules, program = _count_files(tmp_path)
+    rules, program = count_files(tmp_path)
     code, out, err = run_cli("export", "--rules", rules, "-o", tmp_path / "out.egg", "--no-sympy")
     assert "not exported: count-vanish" in out and "not for all sizes" in out, (out, err)
     assert "count-vanish" not in (tmp_path / "out.egg").read_text().split("; not exported")[0].replace(
@@ -301,7 +266,7 @@ def test_rules_certified_only_within_a_bound_do_not_drive_egglog(tmp_path):
 
 @pytest.mark.slow
 def test_allow_bounded_warns_about_declared_sizes_and_writes_no_kernel(tmp_path):
-    rules, program = _count_files(tmp_path)
+    rules, program = count_files(tmp_path)
     kernel = tmp_path / "z.py"
     code, out, err = run_cli("optimize", program, "--rules", rules, "--cost", "memory", "--no-sympy",
                              "--allow-bounded", "--emit", "torch", "--emit-output", kernel)

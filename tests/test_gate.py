@@ -15,6 +15,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from helpers import count_files, run_cli
 
 from verify import cli
 from verify.errors import ShapeError
@@ -38,39 +39,11 @@ def bounded(**ranks) -> Result:
                   SizeBound(tuple((r, 1, hi) for r, hi in ranks.items())), "normal form", 0.0)
 
 
-COUNT_RULE = """; count-vanish: (N-1)(N-2) y = 0 with N = E (a count over e): true only for E <= 2
-(rewrite (M_mul_p (M_mul_p (M_sub_p (R_add_e (M_exp_ep (M_mul_ep x (Const 0.0)))) (Const 1.0)) (M_sub_p (R_add_e (M_exp_ep (M_mul_ep x (Const 0.0)))) (Const 2.0))) y) (M_mul_p y (Const 0.0)))
-"""
-
-COUNT_PROGRAM = """(let X (CreateTensor 3 4 "X[e,p]"))
-(let Y (CreateTensor 4 "Y[p]"))
-(let N (R_add_e (M_exp_ep (M_mul_ep X (Const 0.0)))))
-(let W (M_mul_p (M_mul_p (M_sub_p N (Const 1.0)) (M_sub_p N (Const 2.0))) Y))
-(let Z (M_add_p Y W))
-(extract Z)
-"""
-
-
-def _count_files(tmp_path):
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "count.egg").write_text(COUNT_RULE)
-    program = tmp_path / "prog.egg"
-    program.write_text(COUNT_PROGRAM)
-    return rules, program
-
-
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
 WRONG = ("; swap: a/b = b/a (wrong everywhere; at b = 0 the left side is undefined)\n"
          "(rewrite (M_div_p a b) (M_div_p b a))\n")
 GOOD = "; split-max-ok: max over tiles\n(rewrite (R_max_m x) (R_max_m1 (R_max_m0 (T_split_m_m1m0 x t))))\n"
-
-
-def run_cli(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.run([str(a) for a in argv], out, err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def verify_process(*argv, cwd=ROOT, env=None, **kw):
@@ -507,7 +480,7 @@ def test_dask_executor_errors_are_clear():
 
 @pytest.mark.slow
 def test_equiv_says_when_declared_sizes_lie_outside_the_bound(tmp_path):
-    _, program = _count_files(tmp_path)
+    _, program = count_files(tmp_path)
     other = tmp_path / "other.egg"
     other.write_text('(let X (CreateTensor 3 4 "X[e,p]"))\n(let Y (CreateTensor 4 "Y[p]"))\n'
                      '(let Z (M_add_p Y (M_mul_p Y (Const 0.0))))\n(extract Z)\n')

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_cli, write
 
-from verify import cli
 from verify.reader.source import BATCH_CHARS, batches
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,18 +20,6 @@ def run_apart(*argv):
     big that the forked, memory-capped children of later tests die of it."""
     done = subprocess.run([sys.executable, "-m", "verify", *map(str, argv)], capture_output=True, text=True)
     return done.returncode, done.stdout, done.stderr
-
-
-def run_cli(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.run([str(a) for a in argv], out, err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def test_birewrite_whose_right_side_lacks_a_variable_is_refused(tmp_path):

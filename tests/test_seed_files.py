@@ -16,13 +16,12 @@ Everything runs the real reader (egglog's parser), the real normal form and Z3, 
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
 import pytest
+from helpers import run_cli
 
-from verify import cli
 from verify.egglog import run_program
 from verify.gate import check_paths
 from verify.options import Options
@@ -33,12 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED = Path(__file__).resolve().parent / "seed"
 FILES = sorted(SEED.glob("*.egg"))
 OPTIONS = Options(sympy=False, cache_mode="off")
-
-
-def run_cli(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.run([str(a) for a in argv], out, err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def header(path: Path, key: str) -> list[tuple[str, str]]:

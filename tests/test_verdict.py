@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
+from helpers import run_cli, write
 from rich.console import Console
 
-from verify import cli
 from verify.verdict import Result, rich_counterexample
-
-
-def run_cli(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.run([str(a) for a in argv], out, err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def test_values_that_differ_but_print_alike_are_printed_in_full(tmp_path):
