@@ -138,31 +138,12 @@ def test_empty_wrt_is_a_usage_error():
 
 # the Triton init with the shift filled with 0 instead of -inf: the outputs do not depend on the running max, but
 # that is certified only within the bound here, so the gradient is written with exit 1 and says so
-FILL0 = """; The Triton tutorial's 1-pass (06-fused-attention): the running sum starts at l_i = 1.0 (not 0) with the running max at
-; m_i = -inf. Harmless: the first rescale is alpha = exp(m_old - m_new) = exp(-inf - m) = 0, so l = 1 * 0 + l_ij.
-(let Q (CreateTensor "Q"))
-(let K (CreateTensor "K"))
-(let V (CreateTensor "V"))
-
-(let BK (T_split_m_m1m0 K 4))
-(let BV (T_split_m_m1m0 V 4))
-(let BQK (M_mul_em1m0p_R_add_e Q BK))
-(let LM (R_max_m0 BQK))
-; RM[k+1] = max(RM[k], LM[k]), RM[0] = -inf; the scan holds RM[k+1] at index k
-(let RM (S_scan_m1 "RM" (Const -inf) (M_max_m1p (S_prev_m1 "RM") LM)))
-(let SLN (M_exp_m1m0p (M_sub_m1m0p BQK RM)))
-(let SLD (R_add_m0 SLN))
-(let SLNV (M_mul_fm1m0p_R_add_m0 SLN BV))
-; PRM[k] = exp(RM[k] - RM[k+1]); S_shift gives RM[k] (RM[0] = -inf)
-(let PRM (M_exp_m1p (M_sub_m1p (S_shift_m1 RM (Const 0.0)) RM)))
-(let RD (S_scan_m1 "RD" (Const 1.0) (M_add_m1p SLD (M_mul_m1p (S_prev_m1 "RD") PRM))))
-(let RNV (S_scan_m1 "RNV" (Const 0.0) (M_add_fm1p SLNV (M_mul_fm1p (S_prev_m1 "RNV") PRM))))
-(let AV (M_div_fp (S_last_m1 RNV) (S_last_m1 RD)))
-(extract AV)
-"""
+TRITON_INIT = (ROOT / "proofs" / "conventions" / "triton_init_1pass.egg").read_text()
+FILL0 = TRITON_INIT.replace("(S_shift_m1 RM (Const -inf))", "(S_shift_m1 RM (Const 0.0))")
 
 
 def test_a_stop_gradient_justified_only_within_a_bound_exits_1(tmp_path):
+    assert FILL0 != TRITON_INIT
     f = tmp_path / "fill0.egg"
     f.write_text(FILL0)
     code, out, err = _cli("grad", str(f), "--no-sympy")
